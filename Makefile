@@ -1,0 +1,89 @@
+# weft build. `make` builds build/weft; `make test` runs every test; `make demo`
+# traces the bundled demo. V=1 prints full commands.
+ARCH ?= x86
+BUILD := build
+CC ?= cc
+CLANG ?= clang
+BPFTOOL ?= bpftool
+LIBBPF_A ?= $(shell ls /usr/lib/$$(gcc -dumpmachine)/libbpf.a 2>/dev/null)
+PYTHON ?= /usr/bin/python3
+
+ifeq ($(V),1)
+Q :=
+msg =
+else
+Q := @
+msg = @printf '  %-8s %s\n' "$(1)" "$(2)";
+endif
+
+WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
+CFLAGS ?= -O2 -g
+CFLAGS += $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser -MMD -MP
+LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -ljson-c -lcurl -lprotobuf-c -ldw -lcapstone -lpthread -lm
+
+BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
+	$(WARN) -Wno-compare-distinct-pointer-types -MMD -MP
+
+BPF_SRCS := $(wildcard bpf/*.bpf.c)
+BPF_OBJS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.bpf.o,$(BPF_SRCS))
+SKELS := $(patsubst bpf/%.bpf.c,$(BUILD)/%.skel.h,$(BPF_SRCS))
+
+# Generated sources (protobuf-c etc.) register themselves through mk/*.mk.
+GEN_SRCS :=
+GEN_HDRS :=
+-include mk/*.mk
+
+USER_SRCS := $(wildcard user/*.c)
+USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS)) $(patsubst %.c,$(BUILD)/%.o,$(GEN_SRCS))
+LIB_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+
+.PHONY: all test unit e2e demo clean bench
+all: $(BUILD)/weft
+
+$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
+	$(call msg,BPF,$@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+
+$(BUILD)/%.skel.h: $(BUILD)/%.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< > $@.tmp && mv $@.tmp $@
+
+$(BUILD)/user/%.o: user/%.c $(SKELS) $(GEN_HDRS) | $(BUILD)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) -c $< -o $@
+
+$(BUILD)/weft: $(USER_OBJS)
+	$(call msg,LINK,$@)
+	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
+
+$(BUILD):
+	$(Q)mkdir -p $@
+
+unit: $(UNIT_BINS)
+	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+e2e: $(BUILD)/weft
+	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+# Unit tests, then end-to-end tests against real processes (needs root).
+test: unit e2e
+
+demo: $(BUILD)/weft
+	$(Q)tests/apps/demo/run
+
+bench: $(BUILD)/weft
+	$(Q)bench/http_overhead
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)

@@ -1,0 +1,127 @@
+/* Structs shared by bpf/sockets.bpf.c and the agent (user/sockets.c):
+ * connection identity, captured transactions and drop counters.
+ * Fixed-width types only; sizes are asserted on both sides. */
+#ifndef WEFT_SOCKETS_H
+#define WEFT_SOCKETS_H
+
+#ifdef __bpf__
+/* vmlinux.h provides the kernel's __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* Compile-time maxima of captured bytes; the run-time limits
+ * (--capture-bytes) are at most these. */
+#define WEFT_REQ_CAP_MAX 2048
+#define WEFT_RESP_CAP_MAX 512
+#define WEFT_REQ_CAP_DEFAULT 1024
+#define WEFT_RESP_CAP_DEFAULT 512
+
+enum weft_role {
+	WEFT_ROLE_UNKNOWN = 0, /* socket existed before weft: inferred from bytes */
+	WEFT_ROLE_SERVER = 1,  /* accepted socket */
+	WEFT_ROLE_CLIENT = 2,  /* connected socket */
+};
+
+enum weft_proto {
+	WEFT_PROTO_UNKNOWN = 0,
+	WEFT_PROTO_HTTP1 = 1,
+};
+
+/* Why the kernel considered a transaction finished. */
+enum weft_end_reason {
+	WEFT_END_COMPLETE = 1,     /* Content-Length / chunked end / no-body reached */
+	WEFT_END_NEXT_READ = 2,    /* server began reading again after responding */
+	WEFT_END_NEXT_REQUEST = 3, /* a new request started on the connection */
+	WEFT_END_CLOSE = 4,        /* the connection was closed */
+};
+
+enum weft_event_type {
+	WEFT_EV_TXN = 1,       /* struct txn_event */
+	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
+};
+
+/* Drop and health counters, a per-CPU array indexed by this enum. */
+enum weft_counter {
+	WEFT_CNT_RINGBUF_FULL = 0, /* events lost: ring buffer full */
+	WEFT_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
+	WEFT_CNT_TXN_MAP_FULL,     /* transaction not tracked: map full */
+	WEFT_CNT_ARGS_MAP_FULL,    /* syscall not tracked: args map full */
+	WEFT_CNT_TXN_EMITTED,      /* transactions sent to userspace */
+	WEFT_CNT_NON_HTTP_CONN,    /* connections classified as not HTTP */
+	WEFT_CNT_MAX,
+};
+
+struct conn_key {
+	__u32 tgid;
+	__u32 fd;
+};
+
+/* Addresses as seen by the traced process: l* local, r* remote.
+ * IPv4 addresses are stored in the first 4 bytes; ports in host order. */
+struct conn_addr {
+	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 lport;
+	__u16 rport;
+	__u16 pad;
+	__u8 laddr[16];
+	__u8 raddr[16];
+};
+
+struct conn_info {
+	struct conn_addr addr;
+	__u8 role;     /* enum weft_role */
+	__u8 proto;    /* enum weft_proto once known */
+	__u8 ignored;  /* not a protocol weft parses: skip all further I/O */
+	__u8 pad;
+	__u32 pad2;
+	__u64 bytes_seen; /* payload bytes observed, both directions */
+};
+
+enum txn_phase {
+	TXN_PHASE_REQUEST = 0,
+	TXN_PHASE_RESPONSE = 1,
+};
+
+/* An HTTP exchange: the in-flight value in the txns map and, up to
+ * data[], the record sent to the ring buffer. data holds the captured
+ * request bytes followed by the captured response bytes. */
+struct txn_event {
+	__u32 type; /* WEFT_EV_TXN */
+	__u32 pid;  /* tgid */
+	__u32 tid;  /* thread that started the transaction */
+	__u32 fd;
+	__u64 start_ns; /* CLOCK_MONOTONIC */
+	__u64 end_ns;
+	__u64 req_bytes;  /* total request bytes seen */
+	__u64 resp_bytes; /* total response bytes seen */
+	__u64 resp_expected; /* total response size once known, else 0 */
+	__u64 resp_start_ns;
+	struct conn_addr addr;
+	__u8 role;   /* WEFT_ROLE_SERVER or WEFT_ROLE_CLIENT */
+	__u8 proto;  /* enum weft_proto */
+	__u8 phase;  /* enum txn_phase */
+	__u8 end_reason;
+	__u8 chunked;
+	__u8 trace_flags;
+	__u8 pad[2];
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 parent_span_id[8]; /* zero: root */
+	__u16 req_len;  /* captured request bytes in data[0..req_len) */
+	__u16 resp_len; /* captured response bytes in data[req_len..) */
+	__u32 pad2;
+	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
+};
+
+struct proc_exit_event {
+	__u32 type; /* WEFT_EV_PROC_EXIT */
+	__u32 pid;
+};
+
+#define WEFT_TXN_HDR_SIZE 152
+_Static_assert(sizeof(struct conn_addr) == 40, "conn_addr layout");
+_Static_assert(sizeof(struct conn_info) == 56, "conn_info layout");
+_Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
+
+#endif

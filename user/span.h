@@ -1,0 +1,83 @@
+/* Spans as the agent assembles them, independent of any output format.
+ * Every sink (console, JSON, OTLP) consumes struct span. */
+#ifndef WEFT_SPAN_H
+#define WEFT_SPAN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+enum attr_type { ATTR_STR, ATTR_INT, ATTR_BOOL, ATTR_DOUBLE };
+
+struct attr {
+	char *key; /* owned */
+	enum attr_type type;
+	union {
+		char *str; /* owned */
+		int64_t i;
+		bool b;
+		double d;
+	};
+};
+
+struct attr_list {
+	struct attr *items;
+	size_t len, cap;
+};
+
+/* Setting a key that is present replaces its value. Return 0 or -ENOMEM. */
+int attrs_set_str(struct attr_list *l, const char *key, const char *val);
+int attrs_set_strn(struct attr_list *l, const char *key, const char *val, size_t n);
+int attrs_set_int(struct attr_list *l, const char *key, int64_t val);
+int attrs_set_bool(struct attr_list *l, const char *key, bool val);
+int attrs_set_double(struct attr_list *l, const char *key, double val);
+const struct attr *attrs_get(const struct attr_list *l, const char *key);
+int attrs_copy(struct attr_list *dst, const struct attr_list *src);
+void attrs_free(struct attr_list *l);
+
+/* The process that produced spans (OpenTelemetry Resource). Shared by the
+ * spans of one process, reference counted. */
+struct resource {
+	int refs;
+	uint32_t pid;
+	struct attr_list attrs; /* service.name, process.pid, ... */
+};
+
+struct resource *resource_get(struct resource *r);
+void resource_put(struct resource *r);
+
+enum span_kind {
+	SPAN_KIND_INTERNAL = 1,
+	SPAN_KIND_SERVER = 2,
+	SPAN_KIND_CLIENT = 3,
+	SPAN_KIND_PRODUCER = 4,
+	SPAN_KIND_CONSUMER = 5,
+}; /* values as in OTLP's Span.SpanKind */
+
+enum span_status { SPAN_STATUS_UNSET = 0, SPAN_STATUS_OK = 1, SPAN_STATUS_ERROR = 2 };
+
+struct span {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t parent_span_id[8]; /* all zero: root span */
+	uint8_t trace_flags;       /* W3C flags, bit 0 = sampled */
+	char *trace_state;         /* owned, W3C tracestate or NULL */
+	char *name;                /* owned */
+	enum span_kind kind;
+	uint64_t start_ns, end_ns; /* unix epoch nanoseconds */
+	enum span_status status;
+	char *status_message; /* owned or NULL */
+	struct attr_list attrs;
+	struct resource *resource; /* counted reference */
+};
+
+struct span *span_new(void);
+struct span *span_clone(const struct span *s);
+void span_free(struct span *s);
+bool span_has_parent(const struct span *s);
+const char *span_kind_name(enum span_kind k);     /* "SERVER", ... */
+const char *span_status_name(enum span_status s); /* "UNSET", ... */
+/* Lowercase hex; out must hold 2*n+1 bytes. */
+void hex_encode(const uint8_t *in, size_t n, char *out);
+
+#endif

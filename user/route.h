@@ -1,7 +1,9 @@
 /* Low-cardinality route from a URL path, for span names: path segments
  * that look like identifiers (numbers, UUIDs, hex hashes, long random
- * tokens, emails, dates) become "*".  "/users/42/orders/9f86d081" ->
- * "/users/*/orders/*".  Pure function. */
+ * tokens, emails, dates) become "*".  Pure function.  Example (a line
+ * comment, since the route holds the comment terminator):
+ */
+// "/users/42/orders/9f86d081" -> "/users/*/orders/*"
 #ifndef WEFT_ROUTE_H
 #define WEFT_ROUTE_H
 

@@ -183,12 +183,24 @@ static bool is_wordy(const char *s, size_t n)
 	return true;
 }
 
+/* Control bytes (NUL above all) have no place in a span name: a segment
+ * holding one is starred, so the route is always a clean C string. */
+static bool has_control_byte(const char *s, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			return true;
+	return false;
+}
+
 static bool segment_is_identifier(const char *s, size_t n)
 {
 	struct seg_stats st;
 
 	if (n == 0)
 		return false;
+	if (has_control_byte(s, n))
+		return true;
 	if (is_version(s, n))
 		return false;
 	if (is_numeric_like(s, n) || is_uuid(s, n))

@@ -161,8 +161,20 @@ static void test_len_bounds_input(void **state)
 	assert_string_equal(out, "/users/*");
 	assert_int_equal(route_from_path(buf, 6, out, sizeof(out)), 6);
 	assert_string_equal(out, "/users");
-	assert_int_equal(route_from_path("/a\0b", 4, out, sizeof(out)), 4);
-	assert_memory_equal(out, "/a\0b", 4);
+}
+
+static void test_control_bytes_starred(void **state)
+{
+	char out[32];
+
+	/* the output is always a C string of the returned length */
+	assert_int_equal(route_from_path("/a\0b/c", 6, out, sizeof(out)), 4);
+	assert_string_equal(out, "/*/c");
+	assert_route("/x/a\tb", "/x/*");
+	assert_route("/x/a\r\nSet-Cookie:", "/x/*");
+	assert_route("/x/\x7f", "/x/*");
+	/* UTF-8 is not control: kept */
+	assert_route("/caf\xc3\xa9", "/caf\xc3\xa9");
 }
 
 static void test_tiny_output_buffers(void **state)
@@ -274,6 +286,7 @@ static void test_all_byte_values_never_crash(void **state)
 			path[2] = (char)b;
 			n = route_from_path(path, sizeof(path), out, sizeof(out));
 			assert_true(n >= 0 && n < (int)sizeof(out));
+			assert_int_equal(strlen(out), (size_t)n);
 		}
 	}
 }
@@ -294,6 +307,7 @@ int main(void)
 		cmocka_unit_test(test_slashes_kept_as_is),
 		cmocka_unit_test(test_invalid_paths),
 		cmocka_unit_test(test_len_bounds_input),
+		cmocka_unit_test(test_control_bytes_starred),
 		cmocka_unit_test(test_tiny_output_buffers),
 		cmocka_unit_test(test_cut_at_segment_boundary),
 		cmocka_unit_test(test_huge_path),

@@ -29,6 +29,9 @@
 #include "sink.h"
 #include "span.h"
 
+#if __has_include("version.h")
+#include "version.h"
+#endif
 #ifndef WEFT_VERSION
 #define WEFT_VERSION "0.1.0"
 #endif

@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "log.h"
 #include "otlp.h"
 #include "otlp_encode.h"
 #include "otlp_transport.h"
@@ -58,21 +59,29 @@ uint64_t otlp_counters_dropped(const struct otlp_counters *c)
 	       c->dropped_shutdown + c->dropped_other;
 }
 
-void otlp_counters_print(FILE *f)
+static void counters_format(char *buf, size_t len)
 {
 	struct otlp_counters c;
 
 	otlp_counters_get(&c);
-	fprintf(f,
-		"otlp: spans received %llu, exported %llu, dropped %llu (queue_full %llu, "
-		"rejected %llu, partial %llu, shutdown %llu, other %llu); requests %llu, "
-		"errors %llu, retries %llu\n",
-		(unsigned long long)c.spans_received, (unsigned long long)c.spans_exported,
-		(unsigned long long)otlp_counters_dropped(&c),
-		(unsigned long long)c.dropped_queue_full, (unsigned long long)c.dropped_rejected,
-		(unsigned long long)c.dropped_partial, (unsigned long long)c.dropped_shutdown,
-		(unsigned long long)c.dropped_other, (unsigned long long)c.export_requests,
-		(unsigned long long)c.export_errors, (unsigned long long)c.export_retries);
+	snprintf(buf, len,
+		 "otlp: spans received %llu, exported %llu, dropped %llu (queue_full %llu, "
+		 "rejected %llu, partial %llu, shutdown %llu, other %llu); requests %llu, "
+		 "errors %llu, retries %llu",
+		 (unsigned long long)c.spans_received, (unsigned long long)c.spans_exported,
+		 (unsigned long long)otlp_counters_dropped(&c),
+		 (unsigned long long)c.dropped_queue_full, (unsigned long long)c.dropped_rejected,
+		 (unsigned long long)c.dropped_partial, (unsigned long long)c.dropped_shutdown,
+		 (unsigned long long)c.dropped_other, (unsigned long long)c.export_requests,
+		 (unsigned long long)c.export_errors, (unsigned long long)c.export_retries);
+}
+
+void otlp_counters_print(FILE *f)
+{
+	char line[512];
+
+	counters_format(line, sizeof(line));
+	fprintf(f, "%s\n", line);
 	fflush(f);
 }
 
@@ -346,17 +355,17 @@ static void log_failure(struct otlp_sink *o, const struct otlp_result *res)
 		return;
 	snprintf(o->last_err_key, sizeof(o->last_err_key), "%s", key);
 	if (res->outcome == OTLP_OUTCOME_RETRY)
-		fprintf(stderr, "otlp: export failed, will retry: %s\n", res->error);
+		log_warn("otlp: export failed, will retry: %s", res->error);
 	else
-		fprintf(stderr, "otlp: export failed permanently, dropping spans: %s "
-			"(further such errors are counted, not logged)\n", res->error);
+		log_error("otlp: export failed permanently, dropping spans: %s "
+			  "(further such errors are counted, not logged)", res->error);
 }
 
 static void log_success(struct otlp_sink *o)
 {
 	if (o->last_err_key[0] && o->failed_attempts)
-		fprintf(stderr, "otlp: export succeeded after %llu failed attempt%s\n",
-			(unsigned long long)o->failed_attempts, o->failed_attempts > 1 ? "s" : "");
+		log_info("otlp: export succeeded after %llu failed attempt%s",
+			 (unsigned long long)o->failed_attempts, o->failed_attempts > 1 ? "s" : "");
 	o->last_err_key[0] = '\0';
 	o->failed_attempts = 0;
 }
@@ -374,7 +383,7 @@ static void export_batch(struct otlp_sink *o, struct qspan *batch, const struct 
 		ptrs[i] = batch[i].s;
 	ret = otlp_encode_spans(ptrs, n, &body, &len);
 	if (ret) {
-		fprintf(stderr, "otlp: cannot encode %zu spans: %s\n", n, strerror(-ret));
+		log_error("otlp: cannot encode %zu spans: %s", n, strerror(-ret));
 		CTR_ADD(dropped_other, n);
 		goto cleanup;
 	}
@@ -388,7 +397,7 @@ static void export_batch(struct otlp_sink *o, struct qspan *batch, const struct 
 			CTR_ADD(export_retries, 1);
 		ret = otlp_transport_send(o->tr, body, len, &res);
 		if (ret) {
-			fprintf(stderr, "otlp: cannot send %zu spans: %s\n", n, strerror(-ret));
+			log_error("otlp: cannot send %zu spans: %s", n, strerror(-ret));
 			CTR_ADD(dropped_other, n);
 			break;
 		}
@@ -401,7 +410,7 @@ static void export_batch(struct otlp_sink *o, struct qspan *batch, const struct 
 			log_success(o);
 			if (rejected && strcmp(res.partial_msg, o->last_partial)) {
 				snprintf(o->last_partial, sizeof(o->last_partial), "%s", res.partial_msg);
-				fprintf(stderr, "otlp: collector rejected %llu of %zu spans: %s\n",
+				log_warn("otlp: collector rejected %llu of %zu spans: %s",
 					(unsigned long long)rejected, n,
 					res.partial_msg[0] ? res.partial_msg : "(no message)");
 			}
@@ -503,6 +512,7 @@ static void otlp_close(struct span_sink *sink)
 {
 	struct otlp_sink *o = (struct otlp_sink *)sink;
 	uint64_t deadline = deadline_after(o->export_timeout_ms);
+	char line[512];
 
 	pthread_mutex_lock(&o->lock);
 	o->shutdown = true;
@@ -519,7 +529,8 @@ static void otlp_close(struct span_sink *sink)
 		o->head = (o->head + 1) % o->cap;
 		o->len--;
 	}
-	otlp_counters_print(stderr);
+	counters_format(line, sizeof(line));
+	log_info("%s", line);
 	otlp_sink_free(o);
 }
 
@@ -534,12 +545,12 @@ struct span_sink *otlp_sink_create(const struct otlp_config *cfg,
 	int ret;
 
 	if (otlp_config_check(cfg, err, sizeof(err))) {
-		fprintf(stderr, "otlp: %s\n", err);
+		log_error("otlp: %s", err);
 		return NULL;
 	}
 	o = calloc(1, sizeof(*o));
 	if (!o) {
-		fprintf(stderr, "otlp: out of memory\n");
+		log_error("otlp: out of memory");
 		return NULL;
 	}
 	o->base.name = "otlp";
@@ -559,12 +570,12 @@ struct span_sink *otlp_sink_create(const struct otlp_config *cfg,
 
 	o->ring = calloc(o->cap, sizeof(*o->ring));
 	if (!o->ring || (extra_resource && attrs_copy(&o->extra, extra_resource))) {
-		fprintf(stderr, "otlp: out of memory\n");
+		log_error("otlp: out of memory");
 		goto cleanup;
 	}
 	o->tr = otlp_transport_new(cfg, err, sizeof(err));
 	if (!o->tr) {
-		fprintf(stderr, "otlp: %s\n", err);
+		log_error("otlp: %s", err);
 		goto cleanup;
 	}
 	/* the export thread takes no signals: they are the agent's business */
@@ -573,14 +584,14 @@ struct span_sink *otlp_sink_create(const struct otlp_config *cfg,
 	ret = pthread_create(&o->thread, NULL, export_thread, o);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (ret) {
-		fprintf(stderr, "otlp: cannot start export thread: %s\n", strerror(ret));
+		log_error("otlp: cannot start export thread: %s", strerror(ret));
 		goto cleanup;
 	}
 	pthread_setname_np(o->thread, "weft-otlp");
 	o->thread_started = true;
 	otlp_config_url(cfg, url, sizeof(url));
-	fprintf(stderr, "otlp: exporting to %s (%s%s)\n", url, otlp_protocol_name(cfg->protocol),
-		cfg->compression == OTLP_COMPRESSION_GZIP ? ", gzip" : "");
+	log_info("otlp: exporting to %s (%s%s)", url, otlp_protocol_name(cfg->protocol),
+		 cfg->compression == OTLP_COMPRESSION_GZIP ? ", gzip" : "");
 	return &o->base;
 cleanup:
 	otlp_sink_free(o);

@@ -1,0 +1,3 @@
+module weft.test/httpapp
+
+go 1.19

@@ -1,0 +1,158 @@
+// httpapp is weft's Go test peer: a net/http server whose handlers also act as
+// net/http clients, so one request produces server and client spans in
+// several goroutine shapes. Standard library only.
+//
+// Server (default):
+//
+//	httpapp [-addr 127.0.0.1:8080]     (or env HTTPAPP_ADDR, or env PORT)
+//
+// It prints "listening on HOST:PORT" once it accepts connections (-addr with
+// port 0 picks a free port). Handlers:
+//
+//	/hello                      200 "hello"
+//	/call?url=U[&mode=M]        GET U with an http.Client and report its status;
+//	                            M = direct (default: in the handler goroutine),
+//	                            goroutine (in one new goroutine),
+//	                            nested (in a goroutine started by a goroutine)
+//	/panic                      the handler panics (net/http drops the connection)
+//	/status/NNN                 replies with status NNN
+//
+// Client only:
+//
+//	httpapp -get URL [-n N]     GET URL N times, print each status, exit
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+)
+
+var client = &http.Client{Timeout: 10 * time.Second}
+
+type result struct {
+	status int
+	n      int64
+	err    error
+}
+
+// fetch runs one client request and drains its body.
+func fetch(url string) result {
+	resp, err := client.Get(url)
+	if err != nil {
+		return result{err: err}
+	}
+	defer resp.Body.Close()
+	n, err := io.Copy(io.Discard, resp.Body)
+	return result{status: resp.StatusCode, n: n, err: err}
+}
+
+func hello(w http.ResponseWriter, r *http.Request) {
+	fmt.Fprintln(w, "hello")
+}
+
+func call(w http.ResponseWriter, r *http.Request) {
+	url := r.URL.Query().Get("url")
+	if url == "" {
+		http.Error(w, "missing url parameter", http.StatusBadRequest)
+		return
+	}
+	mode := r.URL.Query().Get("mode")
+	var res result
+	switch mode {
+	case "", "direct":
+		res = fetch(url)
+	case "goroutine":
+		ch := make(chan result, 1)
+		go func() { ch <- fetch(url) }()
+		res = <-ch
+	case "nested":
+		ch := make(chan result, 1)
+		go func() {
+			inner := make(chan result, 1)
+			go func() { inner <- fetch(url) }()
+			ch <- <-inner
+		}()
+		res = <-ch
+	default:
+		http.Error(w, "mode must be direct, goroutine or nested", http.StatusBadRequest)
+		return
+	}
+	if res.err != nil {
+		http.Error(w, "upstream error: "+res.err.Error(), http.StatusBadGateway)
+		return
+	}
+	fmt.Fprintf(w, "upstream %d %d bytes\n", res.status, res.n)
+}
+
+func panicky(w http.ResponseWriter, r *http.Request) {
+	panic("httpapp: /panic requested")
+}
+
+func status(w http.ResponseWriter, r *http.Request) {
+	code, err := strconv.Atoi(strings.TrimPrefix(r.URL.Path, "/status/"))
+	if err != nil || code < 100 || code > 999 {
+		http.Error(w, "bad status code", http.StatusBadRequest)
+		return
+	}
+	w.WriteHeader(code)
+	fmt.Fprintf(w, "status %d\n", code)
+}
+
+func defaultAddr() string {
+	if a := os.Getenv("HTTPAPP_ADDR"); a != "" {
+		return a
+	}
+	if p := os.Getenv("PORT"); p != "" {
+		return "127.0.0.1:" + p
+	}
+	return "127.0.0.1:8080"
+}
+
+func main() {
+	addr := flag.String("addr", defaultAddr(), "listen address (env HTTPAPP_ADDR, or PORT)")
+	get := flag.String("get", "", "client mode: GET this URL and exit")
+	n := flag.Int("n", 1, "client mode: number of requests")
+	flag.Parse()
+
+	if *get != "" {
+		failed := false
+		for i := 0; i < *n; i++ {
+			res := fetch(*get)
+			if res.err != nil {
+				fmt.Println("error:", res.err)
+				failed = true
+				continue
+			}
+			fmt.Println(res.status)
+		}
+		if failed {
+			os.Exit(1)
+		}
+		return
+	}
+
+	mux := http.NewServeMux()
+	mux.HandleFunc("/hello", hello)
+	mux.HandleFunc("/call", call)
+	mux.HandleFunc("/panic", panicky)
+	mux.HandleFunc("/status/", status)
+
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "httpapp:", err)
+		os.Exit(1)
+	}
+	fmt.Printf("listening on %s\n", ln.Addr())
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	if err := srv.Serve(ln); err != nil {
+		fmt.Fprintln(os.Stderr, "httpapp:", err)
+		os.Exit(1)
+	}
+}

@@ -1,0 +1,741 @@
+/* Go binary analysis: build info, function lookup (.symtab / .gopclntab), RET
+ * offsets, struct offsets (DWARF / table), `weft inspect`, hostile inputs.
+ *
+ * Runs on the binaries scripts/build_go_apps makes from tests/apps/go/httpapp
+ * with every installed Go toolchain (build/go/1.XX/); the setup runs that
+ * script (it rebuilds only what is out of date). No toolchain = failure. */
+#include <errno.h>
+#include <fcntl.h>
+#include <glob.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "go_offsets.h"
+#include "goasm.h"
+#include "goelf.h"
+#include "gopclntab.h"
+#include "inspect.h"
+
+#define MAXV 16
+
+static char root[PATH_MAX];
+static char versions[MAXV][16]; /* "1.21" */
+static char toolchain_version[MAXV][64]; /* "go1.21.13" from `go version` */
+static int nversions;
+static char tmpdir[PATH_MAX];
+
+static const char *const variants[] = {"httpapp", "httpapp-stripped", "httpapp-extld",
+				       "httpapp-pie"};
+#define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
+
+static void app_path(char *buf, size_t len, int v, const char *variant)
+{
+	if (snprintf(buf, len, "%s/build/go/%s/%s", root, versions[v], variant) >= (int)len)
+		fail_msg("path too long");
+}
+
+static struct go_elf *open_ok(const char *path)
+{
+	char err[512];
+	struct go_elf *ge = NULL;
+	int rc = go_elf_open(path, &ge, err, sizeof(err));
+	if (rc)
+		print_error("go_elf_open(%s): %s\n", path, err);
+	assert_int_equal(rc, 0);
+	assert_non_null(ge);
+	return ge;
+}
+
+static int copy_file(const char *from, const char *to)
+{
+	char cmd[3 * PATH_MAX];
+	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	return system(cmd);
+}
+
+static bool find_root(void)
+{
+	char exe[PATH_MAX];
+	if (getenv("WEFT_ROOT")) {
+		snprintf(root, sizeof(root), "%s", getenv("WEFT_ROOT"));
+		return true;
+	}
+	if (access("scripts/build_go_apps", X_OK) == 0 && getcwd(root, sizeof(root)))
+		return true;
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0)
+		return false;
+	exe[n] = 0;
+	for (int up = 0; up < 4; up++) { /* build/tests/test_goelf -> root */
+		char *s = strrchr(exe, '/');
+		if (!s)
+			return false;
+		*s = 0;
+		char probe[PATH_MAX + 32];
+		snprintf(probe, sizeof(probe), "%s/scripts/build_go_apps", exe);
+		if (access(probe, X_OK) == 0) {
+			snprintf(root, sizeof(root), "%s", exe);
+			return true;
+		}
+	}
+	return false;
+}
+
+static int setup_apps(void **state)
+{
+	if (!find_root()) {
+		fprintf(stderr, "test_goelf: cannot find the weft tree (set WEFT_ROOT)\n");
+		return -1;
+	}
+	glob_t g;
+	if (glob("/usr/lib/go-1.*/bin/go", 0, NULL, &g) != 0 || g.gl_pathc == 0) {
+		fprintf(stderr, "test_goelf: FAIL: no Go toolchain in /usr/lib/go-1.*/bin/go; "
+				"install golang-1.19-go golang-1.21-go golang-1.22-go golang-1.23-go "
+				"(scripts/setup)\n");
+		return -1;
+	}
+	for (size_t i = 0; i < g.gl_pathc && nversions < MAXV; i++) {
+		const char *p = strstr(g.gl_pathv[i], "/go-") + 4;
+		snprintf(versions[nversions++], sizeof(versions[0]), "%.*s",
+			 (int)(strchr(p, '/') - p), p);
+	}
+	globfree(&g);
+
+	char cmd[PATH_MAX + 64];
+	snprintf(cmd, sizeof(cmd), "'%s/scripts/build_go_apps' >&2", root);
+	if (system(cmd) != 0) {
+		fprintf(stderr, "test_goelf: FAIL: scripts/build_go_apps failed\n");
+		return -1;
+	}
+	for (int v = 0; v < nversions; v++) {
+		char p[PATH_MAX + 64], line[256] = "";
+		snprintf(p, sizeof(p), "%s/build/go/%s/go-version", root, versions[v]);
+		FILE *f = fopen(p, "r");
+		if (!f || !fgets(line, sizeof(line), f) ||
+		    sscanf(line, "go version %63s", toolchain_version[v]) != 1) {
+			fprintf(stderr, "test_goelf: FAIL: cannot read %s\n", p);
+			if (f)
+				fclose(f);
+			return -1;
+		}
+		fclose(f);
+	}
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-test-goelf-XXXXXX");
+	if (!mkdtemp(tmpdir))
+		return -1;
+	fprintf(stderr, "test_goelf: %d Go toolchains:", nversions);
+	for (int v = 0; v < nversions; v++)
+		fprintf(stderr, " %s", toolchain_version[v]);
+	fprintf(stderr, "\n");
+	return 0;
+}
+
+static int teardown_apps(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	if (tmpdir[0]) {
+		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		if (system(cmd) != 0)
+			return -1;
+	}
+	return 0;
+}
+
+/* ---- build info ---------------------------------------------------------- */
+
+static void test_buildinfo(void **state)
+{
+	for (int v = 0; v < nversions; v++) {
+		for (size_t k = 0; k < NVARIANTS; k++) {
+			char p[PATH_MAX];
+			app_path(p, sizeof(p), v, variants[k]);
+			struct go_elf *ge = open_ok(p);
+			assert_true(ge->is_go);
+			assert_true(ge->bi.present);
+			assert_true(ge->bi.inline_fmt);
+			assert_non_null(ge->go_version);
+			assert_string_equal(ge->go_version, toolchain_version[v]);
+			assert_string_equal(ge->bi.path, "weft.test/httpapp");
+			assert_string_equal(ge->bi.main.path, "weft.test/httpapp");
+			assert_string_equal(ge->bi.main.version, "(devel)");
+			assert_int_equal(ge->bi.n_deps, 0);
+			assert_string_equal(go_elf_goarch(ge), "amd64");
+			bool stripped = k != 0 && k != 2;
+			assert_int_equal(ge->has_symtab, !stripped);
+			assert_int_equal(ge->has_dwarf, !stripped);
+			bool has_goarch = false;
+			for (size_t i = 0; i < ge->bi.n_settings; i++)
+				has_goarch |= !strcmp(ge->bi.settings[i], "GOARCH=amd64");
+			assert_true(has_goarch);
+			go_elf_close(ge);
+		}
+	}
+}
+
+static void test_version_parse(void **state)
+{
+	int ma, mi, pa;
+	assert_int_equal(go_version_parse("go1.21.13", &ma, &mi, &pa), 0);
+	assert_int_equal(ma, 1);
+	assert_int_equal(mi, 21);
+	assert_int_equal(pa, 13);
+	assert_int_equal(go_version_parse("go1.22rc1", &ma, &mi, &pa), 0);
+	assert_int_equal(mi, 22);
+	assert_int_equal(pa, 0);
+	assert_int_equal(go_version_parse("devel go1.24-abcdef", &ma, &mi, NULL), 0);
+	assert_int_equal(mi, 24);
+	assert_int_equal(go_version_parse("1.21", &ma, &mi, &pa), -EINVAL);
+	assert_int_equal(go_version_parse("go", &ma, &mi, &pa), -EINVAL);
+	assert_int_equal(go_version_parse(NULL, &ma, &mi, &pa), -EINVAL);
+}
+
+/* A copy of a stripped build whose .go.buildinfo is rewritten in the
+ * pre-Go-1.18 pointer format: header, two Go string headers, the strings. */
+static void test_buildinfo_old_format(void **state)
+{
+	static const char start[] = "0w\xaf\x0c\x92t\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
+	static const char end[] = "\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2";
+	char src[PATH_MAX], dst[PATH_MAX + 64];
+	app_path(src, sizeof(src), 0, "httpapp-stripped");
+	snprintf(dst, sizeof(dst), "%s/oldbuildinfo", tmpdir);
+	assert_int_equal(copy_file(src, dst), 0);
+	struct go_elf *ge = open_ok(dst);
+	assert_true(ge->buildinfo.found);
+	uint64_t addr = ge->buildinfo.addr, off = ge->buildinfo.offset;
+	go_elf_close(ge);
+
+	const char *ver = "go1.16.15";
+	char mod[256];
+	size_t ml = 0;
+	memcpy(mod, start, 16);
+	ml = 16;
+	ml += (size_t)sprintf(mod + ml, "path\tweft.test/old\nmod\tweft.test/old\tv1.2.3\th1:x=\n"
+					"dep\tgolang.org/x/net\tv0.1.0\th1:y=\n"
+					"=>\t../net\t\n");
+	memcpy(mod + ml, end, 16);
+	ml += 16;
+	size_t vl = strlen(ver);
+	uint8_t blob[512] = {0};
+	memcpy(blob, "\xff Go buildinf:", 14);
+	blob[14] = 8; /* ptrsize */
+	blob[15] = 0; /* little endian, pointer format */
+	uint64_t w[6] = {addr + 32, addr + 48, addr + 64, vl, addr + 64 + vl, ml};
+	memcpy(blob + 16, w, sizeof(w));
+	memcpy(blob + 64, ver, vl);
+	memcpy(blob + 64 + vl, mod, ml);
+	int fd = open(dst, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, blob, 64 + vl + ml, (off_t)off), (ssize_t)(64 + vl + ml));
+	close(fd);
+
+	ge = open_ok(dst);
+	assert_true(ge->bi.present);
+	assert_false(ge->bi.inline_fmt);
+	assert_string_equal(ge->go_version, "go1.16.15");
+	assert_string_equal(ge->bi.main.path, "weft.test/old");
+	assert_string_equal(ge->bi.main.version, "v1.2.3");
+	assert_string_equal(ge->bi.main.sum, "h1:x=");
+	assert_int_equal(ge->bi.n_deps, 1);
+	assert_string_equal(ge->bi.deps[0].path, "golang.org/x/net");
+	assert_string_equal(ge->bi.deps[0].repl_path, "../net");
+	go_elf_close(ge);
+
+	/* a dangling string pointer: reported, not followed */
+	w[2] = 0xdead0000beef;
+	memcpy(blob + 16, w, sizeof(w));
+	fd = open(dst, O_WRONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pwrite(fd, blob, 64, (off_t)off), 64);
+	close(fd);
+	ge = open_ok(dst);
+	assert_false(ge->bi.present);
+	assert_null(ge->bi.go_version);
+	assert_true(ge->is_go); /* still Go: it has a pclntab */
+	go_elf_close(ge);
+}
+
+/* ---- functions ----------------------------------------------------------- */
+
+static void check_rets(struct go_elf *ge, const char *name, const struct go_func *fn)
+{
+	uint64_t *rets;
+	size_t n;
+	int rc = go_func_ret_offsets(ge, fn, &rets, &n);
+	assert_true(rc >= 0);
+	assert_int_equal((size_t)rc, n);
+	bool never_returns = !strcmp(name, "runtime.goexit1");
+	if (!never_returns && n == 0)
+		fail_msg("%s: no RET in %s", name, ge->path);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(rets[i] >= fn->offset && rets[i] < fn->offset + fn->size);
+		const uint8_t *b = go_elf_at_offset(ge, rets[i], 1);
+		assert_non_null(b);
+		assert_int_equal(*b, 0xc3);
+		if (i)
+			assert_true(rets[i] > rets[i - 1]);
+	}
+	free(rets);
+}
+
+static void test_functions(void **state)
+{
+	for (int v = 0; v < nversions; v++) {
+		char p[PATH_MAX], ps[PATH_MAX], stripped_copy[PATH_MAX + 64], cmd[3 * PATH_MAX];
+		app_path(p, sizeof(p), v, "httpapp");
+		app_path(ps, sizeof(ps), v, "httpapp-stripped");
+		/* the same binary with strip(1): no .symtab, same layout */
+		snprintf(stripped_copy, sizeof(stripped_copy), "%s/strip-%s", tmpdir, versions[v]);
+		snprintf(cmd, sizeof(cmd), "strip -o '%s' '%s'", stripped_copy, p);
+		assert_int_equal(system(cmd), 0);
+
+		struct go_elf *ge = open_ok(p), *gs = open_ok(ps), *gc = open_ok(stripped_copy);
+		assert_false(gc->has_symtab);
+		for (size_t i = 0; i < GO_PROBE_NFUNCS; i++) {
+			const char *name = go_probe_funcs[i];
+			struct go_func a, b, c, d;
+			assert_int_equal(go_elf_find_func(ge, name, &a), 0);
+			assert_int_equal(a.source, GO_SYM_SYMTAB);
+			assert_int_equal(go_elf_find_func_in(ge, name, GO_SYM_PCLNTAB, &b), 0);
+			assert_int_equal(go_elf_find_func(gs, name, &c), 0);
+			assert_int_equal(c.source, GO_SYM_PCLNTAB);
+			assert_int_equal(go_elf_find_func(gc, name, &d), 0);
+			assert_int_equal(d.source, GO_SYM_PCLNTAB);
+			/* symtab and pclntab agree; -s -w -trimpath moves nothing */
+			assert_int_equal(a.addr, b.addr);
+			assert_int_equal(a.offset, b.offset);
+			assert_true(b.size >= a.size && b.size - a.size < 64); /* + padding */
+			assert_int_equal(a.addr, c.addr);
+			assert_int_equal(a.offset, c.offset);
+			assert_int_equal(b.size, c.size);
+			assert_int_equal(a.addr, d.addr);
+			assert_int_equal(a.offset, d.offset);
+			check_rets(ge, name, &a);
+			check_rets(gs, name, &c);
+		}
+		struct go_func x;
+		assert_int_equal(go_elf_find_func(ge, "main.nosuchfunction", &x), -ENOENT);
+		assert_int_equal(go_elf_find_func(gs, "main.nosuchfunction", &x), -ENOENT);
+		assert_non_null(strstr(gs->err, "main.nosuchfunction"));
+		go_elf_close(ge);
+		go_elf_close(gs);
+		go_elf_close(gc);
+
+		/* cgo + external linker, and PIE: both tables agree where present */
+		const char *other[] = {"httpapp-extld", "httpapp-pie"};
+		for (size_t k = 0; k < 2; k++) {
+			app_path(p, sizeof(p), v, other[k]);
+			ge = open_ok(p);
+			for (size_t i = 0; i < GO_PROBE_NFUNCS; i++) {
+				struct go_func a, b;
+				assert_int_equal(go_elf_find_func_in(ge, go_probe_funcs[i],
+								     GO_SYM_PCLNTAB, &b), 0);
+				if (ge->has_symtab) {
+					assert_int_equal(go_elf_find_func_in(ge, go_probe_funcs[i],
+									     GO_SYM_SYMTAB, &a), 0);
+					assert_int_equal(a.addr, b.addr);
+				}
+				check_rets(ge, go_probe_funcs[i], &b);
+			}
+			go_elf_close(ge);
+		}
+	}
+}
+
+static void test_asm_raw(void **state)
+{
+	/* push rbp; ret; int3; ret; (garbage 0x0f 0x0b = ud2) ret */
+	static const uint8_t code[] = {0x55, 0xc3, 0xcc, 0xc3, 0x0f, 0x0b, 0xc3};
+	uint64_t *a;
+	size_t n;
+	assert_int_equal(go_asm_find_rets(62 /* EM_X86_64 */, code, sizeof(code), 0x1000, &a, &n), 3);
+	assert_int_equal(a[0], 0x1001);
+	assert_int_equal(a[1], 0x1003);
+	assert_int_equal(a[2], 0x1006);
+	free(a);
+	/* mov eax, 0xc3c3c3c3: the 0xc3 immediates are not RETs */
+	static const uint8_t imm[] = {0xb8, 0xc3, 0xc3, 0xc3, 0xc3};
+	assert_int_equal(go_asm_find_rets(62, imm, sizeof(imm), 0, &a, &n), 0);
+	free(a);
+	/* arm64: ret = d65f03c0 */
+	static const uint8_t a64[] = {0x1f, 0x20, 0x03, 0xd5, 0xc0, 0x03, 0x5f, 0xd6};
+	assert_int_equal(go_asm_find_rets(183 /* EM_AARCH64 */, a64, sizeof(a64), 0, &a, &n), 1);
+	assert_int_equal(a[0], 4);
+	free(a);
+	assert_int_equal(go_asm_find_rets(8 /* EM_MIPS */, code, sizeof(code), 0, &a, &n), -ENOTSUP);
+}
+
+/* ---- struct offsets ------------------------------------------------------ */
+
+static void test_offsets(void **state)
+{
+	for (int v = 0; v < nversions; v++) {
+		char p[PATH_MAX];
+		int ma, mi;
+		assert_int_equal(go_version_parse(toolchain_version[v], &ma, &mi, NULL), 0);
+		bool exact;
+		const struct go_offsets_row *row = go_offsets_table_row("amd64", ma, mi, &exact);
+		assert_non_null(row);
+		if (!exact)
+			fail_msg("user/go_offsets_table.h has no row for %s: rerun scripts/gen_go_offsets",
+				 toolchain_version[v]);
+
+		struct go_offsets od, ot, ox;
+		app_path(p, sizeof(p), v, "httpapp");
+		struct go_elf *ge = open_ok(p);
+		assert_int_equal(go_offsets_resolve(ge, &od), 0);
+		assert_int_equal(od.dwarf_rc, GO_FIELD__COUNT);
+		go_elf_close(ge);
+
+		app_path(p, sizeof(p), v, "httpapp-stripped");
+		ge = open_ok(p);
+		assert_int_equal(go_offsets_resolve(ge, &ot), 0);
+		assert_string_equal(ot.warning, "");
+		assert_ptr_equal(ot.row, row);
+		go_elf_close(ge);
+
+		app_path(p, sizeof(p), v, "httpapp-extld");
+		ge = open_ok(p);
+		assert_int_equal(go_offsets_resolve(ge, &ox), 0);
+		go_elf_close(ge);
+
+		for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
+			assert_int_equal(od.f[i].source, GO_OFF_DWARF);
+			assert_int_equal(ot.f[i].source, GO_OFF_TABLE);
+			assert_int_equal(ox.f[i].source, GO_OFF_DWARF);
+			if (od.f[i].value != row->off[i] || ot.f[i].value != row->off[i])
+				fail_msg("%s: %s.%s: DWARF %lld, table %d", toolchain_version[v],
+					 go_field_struct(i), go_field_name(i),
+					 (long long)od.f[i].value, row->off[i]);
+			assert_int_equal(ox.f[i].value, row->off[i]);
+		}
+	}
+}
+
+static void test_offsets_nearest(void **state)
+{
+	bool exact;
+	const struct go_offsets_row *r = go_offsets_table_row("amd64", 1, 20, &exact);
+	assert_non_null(r);
+	assert_false(exact);
+	assert_int_equal(r->minor, 19); /* tie 1.19/1.21 -> older */
+	r = go_offsets_table_row("amd64", 1, 99, &exact);
+	assert_false(exact);
+	const struct go_offsets_row *newest = NULL;
+	for (size_t i = 0; go_offsets_table_get(i); i++)
+		if (!strcmp(go_offsets_table_get(i)->goarch, "amd64"))
+			newest = go_offsets_table_get(i);
+	assert_ptr_equal(r, newest);
+	assert_null(go_offsets_table_row("mips", 1, 21, &exact));
+
+	/* a stripped binary of a version the table lacks: nearest row, warned */
+	char p[PATH_MAX];
+	app_path(p, sizeof(p), nversions - 1, "httpapp-stripped");
+	struct go_elf *ge = open_ok(p);
+	ge->go_version = "go1.99.1";
+	struct go_offsets o;
+	assert_int_equal(go_offsets_resolve(ge, &o), 0);
+	assert_ptr_equal(o.row, newest);
+	assert_false(o.row_exact);
+	for (size_t i = 0; i < GO_FIELD__COUNT; i++)
+		assert_int_equal(o.f[i].source, GO_OFF_TABLE_NEAREST);
+	assert_non_null(strstr(o.warning, "go1.99.1 is not in weft's offsets table"));
+	char want[32];
+	snprintf(want, sizeof(want), "go%d.%d's layout", newest->major, newest->minor);
+	assert_non_null(strstr(o.warning, want));
+	/* runtime.g.goid moved between 1.19 and 1.23: it must be named */
+	assert_non_null(strstr(o.warning, "runtime.g.goid"));
+
+	/* unknown version: newest layout, warned */
+	ge->go_version = NULL;
+	assert_int_equal(go_offsets_resolve(ge, &o), 0);
+	assert_non_null(strstr(o.warning, "Go version unknown"));
+	ge->go_version = ge->bi.go_version;
+	go_elf_close(ge);
+}
+
+/* ---- hostile inputs ------------------------------------------------------ */
+
+/* Everything weft does with a binary; must not crash whatever the input. */
+static void exercise(const char *path)
+{
+	char err[512];
+	struct go_elf *ge;
+	if (go_elf_open(path, &ge, err, sizeof(err)) != 0) {
+		assert_true(err[0] != 0);
+		return;
+	}
+	for (size_t i = 0; i < GO_PROBE_NFUNCS; i++) {
+		struct go_func fn;
+		if (go_elf_find_func(ge, go_probe_funcs[i], &fn) == 0) {
+			uint64_t *r;
+			size_t n;
+			if (go_func_ret_offsets(ge, &fn, &r, &n) >= 0)
+				free(r);
+		} else {
+			assert_true(ge->err[0] != 0);
+		}
+	}
+	struct go_offsets o;
+	go_offsets_resolve(ge, &o);
+	go_elf_close(ge);
+}
+
+static void write_file(const char *path, const void *data, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, data, len), (ssize_t)len);
+	close(fd);
+}
+
+static void test_missing_and_not_elf(void **state)
+{
+	char err[512], p[PATH_MAX + 64];
+	struct go_elf *ge;
+	assert_int_equal(go_elf_open("/nonexistent/weft", &ge, err, sizeof(err)), -ENOENT);
+	assert_non_null(strstr(err, "/nonexistent/weft"));
+	assert_int_equal(go_elf_open("/etc/hostname", &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "not an ELF"));
+	assert_int_equal(go_elf_open("/tmp", &ge, err, sizeof(err)), -ENOEXEC);
+	snprintf(p, sizeof(p), "%s/empty", tmpdir);
+	write_file(p, "", 0);
+	assert_int_equal(go_elf_open(p, &ge, err, sizeof(err)), -ENOEXEC);
+
+	/* random bytes, with and without an ELF magic */
+	srand(42);
+	uint8_t buf[8192];
+	for (int k = 0; k < 20; k++) {
+		for (size_t i = 0; i < sizeof(buf); i++)
+			buf[i] = (uint8_t)rand();
+		if (k & 1)
+			memcpy(buf, "\x7f" "ELF\x02\x01\x01", 7);
+		snprintf(p, sizeof(p), "%s/random", tmpdir);
+		write_file(p, buf, (size_t)(rand() % (int)sizeof(buf)));
+		exercise(p);
+	}
+}
+
+static void test_not_go(void **state)
+{
+	struct go_elf *ge = open_ok("/bin/true");
+	assert_false(ge->is_go);
+	assert_false(ge->bi.present);
+	assert_null(ge->go_version);
+	struct go_func fn;
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc1", &fn), -ENODATA);
+	struct go_offsets o;
+	assert_int_equal(go_offsets_resolve(ge, &o), GO_FIELD__COUNT);
+	assert_non_null(strstr(o.warning, "not a Go"));
+	go_elf_close(ge);
+}
+
+static void test_truncated(void **state)
+{
+	char src[PATH_MAX], dst[PATH_MAX + 64];
+	app_path(src, sizeof(src), 0, "httpapp");
+	struct stat st;
+	assert_int_equal(stat(src, &st), 0);
+	FILE *f = fopen(src, "rb");
+	assert_non_null(f);
+	size_t size = (size_t)st.st_size;
+	uint8_t *data = malloc(size);
+	assert_non_null(data);
+	assert_int_equal(fread(data, 1, size, f), size);
+	fclose(f);
+	snprintf(dst, sizeof(dst), "%s/truncated", tmpdir);
+	size_t cuts[] = {16, 63, 64, 100, 4096, size / 3, size / 2, size - 4096, size - 1};
+	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
+		write_file(dst, data, cuts[i]);
+		char err[512];
+		struct go_elf *ge;
+		int rc = go_elf_open(dst, &ge, err, sizeof(err));
+		if (cuts[i] <= size / 2) {
+			/* segments cut off: refused with a clear message */
+			if (rc != -ENOEXEC)
+				fail_msg("cut at %zu: rc %d", cuts[i], rc);
+			assert_true(strstr(err, "truncated") || strstr(err, "corrupt") ||
+				    strstr(err, "not an ELF"));
+		} else if (rc == 0) {
+			go_elf_close(ge);
+		}
+		exercise(dst);
+	}
+	free(data);
+}
+
+static void test_corrupt_pclntab(void **state)
+{
+	char src[PATH_MAX], dst[PATH_MAX + 64];
+	app_path(src, sizeof(src), nversions - 1, "httpapp-stripped");
+	snprintf(dst, sizeof(dst), "%s/corrupt", tmpdir);
+	assert_int_equal(copy_file(src, dst), 0);
+	struct go_elf *ge = open_ok(dst);
+	uint64_t poff = ge->pclntab.offset, psize = ge->pclntab.size;
+	uint64_t boff = ge->buildinfo.offset, bsize = ge->buildinfo.size;
+	go_elf_close(ge);
+	int fd = open(dst, O_RDWR);
+	assert_true(fd >= 0);
+
+	/* nfunc = 2^62: must be refused, not iterated */
+	uint8_t orig[128], huge[8] = {0, 0, 0, 0, 0, 0, 0, 0x40};
+	assert_int_equal(pread(fd, orig, sizeof(orig), (off_t)poff), (ssize_t)sizeof(orig));
+	assert_int_equal(pwrite(fd, huge, 8, (off_t)poff + 8), 8);
+	ge = open_ok(dst);
+	struct go_func fn;
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc1", &fn), -EINVAL);
+	assert_non_null(strstr(ge->err, "pclntab"));
+	go_elf_close(ge);
+
+	/* bad magic: no pclntab at all */
+	assert_int_equal(pwrite(fd, "\x01\x02\x03\x04", 4, (off_t)poff), 4);
+	exercise(dst);
+	/* function table offset past the end */
+	assert_int_equal(pwrite(fd, orig, sizeof(orig), (off_t)poff), (ssize_t)sizeof(orig));
+	assert_int_equal(pwrite(fd, huge, 8, (off_t)poff + 8 + 7 * 8), 8);
+	ge = open_ok(dst);
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc1", &fn), -EINVAL);
+	go_elf_close(ge);
+	assert_int_equal(pwrite(fd, orig, sizeof(orig), (off_t)poff), (ssize_t)sizeof(orig));
+
+	/* random damage in the pclntab and the build info, restored each round */
+	srand(7);
+	for (int round = 0; round < 150; round++) {
+		uint8_t saved[16][8];
+		uint64_t at[16];
+		for (int k = 0; k < 16; k++) {
+			bool bi = round % 3 == 0;
+			uint64_t base = bi ? boff : poff, len = bi ? bsize : psize;
+			/* mostly the header and function table, where damage matters */
+			uint64_t span = (round & 1) ? len : (len < 65536 ? len : 65536);
+			at[k] = base + (uint64_t)rand() % (span > 8 ? span - 8 : 1);
+			assert_int_equal(pread(fd, saved[k], 8, (off_t)at[k]), 8);
+			uint8_t junk[8];
+			for (int j = 0; j < 8; j++)
+				junk[j] = (uint8_t)rand();
+			assert_int_equal(pwrite(fd, junk, (size_t)(1 + rand() % 8), (off_t)at[k]) > 0,
+					 1);
+		}
+		exercise(dst);
+		for (int k = 15; k >= 0; k--)
+			assert_int_equal(pwrite(fd, saved[k], 8, (off_t)at[k]), 8);
+	}
+	close(fd);
+	/* restored: works again */
+	ge = open_ok(dst);
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc1", &fn), 0);
+	go_elf_close(ge);
+}
+
+static void test_pclntab_parse_direct(void **state)
+{
+	char err[256];
+	struct go_pclntab t;
+	uint8_t h[128] = {0xf1, 0xff, 0xff, 0xff, 0, 0, 1, 8};
+	assert_int_equal(go_pclntab_parse(h, 8, &t, err, sizeof(err)), -EINVAL);
+	assert_int_equal(go_pclntab_parse(h, sizeof(h), &t, err, sizeof(err)), -EINVAL); /* 0 funcs */
+	assert_non_null(strstr(err, "no functions"));
+	h[8] = 1; /* 1 function, functab at offset 0 (inside the header) ... */
+	h[8 + 7 * 8] = 120; /* ... now at 120: 3 u32 need 12 bytes, 8 left */
+	assert_int_equal(go_pclntab_parse(h, sizeof(h), &t, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "exceeds"));
+	h[6] = 3; /* bad quantum */
+	assert_false(go_pclntab_header_ok(h, sizeof(h)));
+}
+
+/* ---- weft inspect -------------------------------------------------------- */
+
+static int run_inspect(const char *arg, char *out, size_t outlen)
+{
+	char p[PATH_MAX + 64];
+	snprintf(p, sizeof(p), "%s/inspect.out", tmpdir);
+	fflush(stdout);
+	fflush(stderr);
+	int saved_out = dup(1), saved_err = dup(2);
+	int fd = open(p, O_RDWR | O_CREAT | O_TRUNC, 0644);
+	assert_true(fd >= 0 && saved_out >= 0 && saved_err >= 0);
+	dup2(fd, 1);
+	dup2(fd, 2);
+	char *argv[] = {"inspect", (char *)arg, NULL};
+	int rc = inspect_main(2, argv);
+	fflush(stdout);
+	fflush(stderr);
+	dup2(saved_out, 1);
+	dup2(saved_err, 2);
+	close(saved_out);
+	close(saved_err);
+	ssize_t n = pread(fd, out, outlen - 1, 0);
+	close(fd);
+	out[n > 0 ? n : 0] = 0;
+	return rc;
+}
+
+static void test_inspect(void **state)
+{
+	static char out[65536];
+	char p[PATH_MAX], want[128];
+	for (int v = 0; v < nversions; v++) {
+		app_path(p, sizeof(p), v, "httpapp-stripped");
+		assert_int_equal(run_inspect(p, out, sizeof(out)), 0);
+		assert_non_null(strstr(out, "language       Go"));
+		assert_non_null(strstr(out, toolchain_version[v]));
+		assert_non_null(strstr(out, "weft.test/httpapp"));
+		assert_non_null(strstr(out, "no (stripped"));
+		snprintf(want, sizeof(want), "table for go%.*s", (int)sizeof(versions[v]), versions[v]);
+		assert_non_null(strstr(out, want));
+		assert_non_null(strstr(out, "pclntab"));
+		snprintf(want, sizeof(want), "summary: %d/%d functions resolved, %d/%d offsets known",
+			 GO_PROBE_NFUNCS, GO_PROBE_NFUNCS, GO_FIELD__COUNT, GO_FIELD__COUNT);
+		if (!strstr(out, want))
+			fail_msg("inspect %s:\n%s", p, out);
+	}
+	app_path(p, sizeof(p), 0, "httpapp");
+	assert_int_equal(run_inspect(p, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "DWARF"));
+	assert_non_null(strstr(out, "symtab"));
+	assert_null(strstr(out, "MISSING"));
+
+	assert_int_equal(run_inspect("/bin/true", out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "not Go"));
+	assert_int_equal(run_inspect("/nonexistent/app", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "No such file"));
+	assert_int_equal(run_inspect("/etc/hostname", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "not an ELF"));
+	assert_int_equal(run_inspect("999999999", out, sizeof(out)), 1);
+	assert_non_null(strstr(out, "no process"));
+	char pid[32];
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	assert_int_equal(run_inspect(pid, out, sizeof(out)), 0); /* this C test: not Go */
+	assert_non_null(strstr(out, "not Go"));
+	char *argv[] = {"inspect", NULL};
+	assert_int_equal(inspect_main(1, argv), 2);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_version_parse),
+		cmocka_unit_test(test_asm_raw),
+		cmocka_unit_test(test_pclntab_parse_direct),
+		cmocka_unit_test(test_missing_and_not_elf),
+		cmocka_unit_test(test_not_go),
+		cmocka_unit_test(test_buildinfo),
+		cmocka_unit_test(test_buildinfo_old_format),
+		cmocka_unit_test(test_functions),
+		cmocka_unit_test(test_offsets),
+		cmocka_unit_test(test_offsets_nearest),
+		cmocka_unit_test(test_truncated),
+		cmocka_unit_test(test_corrupt_pclntab),
+		cmocka_unit_test(test_inspect),
+	};
+	return cmocka_run_group_tests_name("goelf", tests, setup_apps, teardown_apps);
+}

@@ -1,0 +1,819 @@
+/* Go executable analysis with libelf: segments, sections, build info,
+ * function lookup (.symtab, then .gopclntab). See goelf.h. */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "goelf.h"
+#include "gopclntab.h"
+
+#define BUILDINFO_MAGIC "\xff Go buildinf:"
+#define BUILDINFO_MAGIC_LEN 14
+#define GOSTRING_MAX (16u << 20) /* longest version/modinfo string we accept */
+
+#ifndef R_AARCH64_RELATIVE
+#define R_AARCH64_RELATIVE 1027
+#endif
+
+__attribute__((format(printf, 3, 4))) static int fail(struct go_elf *ge, int rc, const char *fmt,
+						       ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	vsnprintf(ge->err, sizeof(ge->err), fmt, ap);
+	va_end(ap);
+	return rc;
+}
+
+static uint64_t rd(const uint8_t *p, size_t n, bool be)
+{
+	uint64_t v = 0;
+	for (size_t i = 0; i < n; i++)
+		v = (v << 8) | p[be ? i : n - 1 - i];
+	return v;
+}
+
+const char *const go_probe_funcs[GO_PROBE_NFUNCS] = {
+	"net/http.serverHandler.ServeHTTP",
+	"net/http.(*response).WriteHeader",
+	"net/http.(*Transport).roundTrip",
+	"net/http.(*persistConn).roundTrip",
+	"runtime.newproc1",
+	"runtime.goexit1",
+};
+
+const char *go_sym_source_name(enum go_sym_source s)
+{
+	switch (s) {
+	case GO_SYM_SYMTAB: return "symtab";
+	case GO_SYM_PCLNTAB: return "pclntab";
+	default: return "none";
+	}
+}
+
+const char *go_elf_goarch(const struct go_elf *ge)
+{
+	switch (ge->machine) {
+	case EM_X86_64: return "amd64";
+	case EM_AARCH64: return "arm64";
+	case EM_386: return "386";
+	case EM_ARM: return "arm";
+	case EM_PPC64: return ge->big_endian ? "ppc64" : "ppc64le";
+	case EM_S390: return "s390x";
+	case EM_RISCV: return "riscv64";
+	case EM_MIPS: return ge->is64 ? "mips64" : "mips";
+	default: return "unknown";
+	}
+}
+
+const uint8_t *go_elf_at_offset(const struct go_elf *ge, uint64_t offset, uint64_t len)
+{
+	if (offset > ge->size || len > ge->size - offset)
+		return NULL;
+	return ge->data + offset;
+}
+
+int go_elf_vaddr_to_offset(const struct go_elf *ge, uint64_t vaddr, uint64_t *offset)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if (vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz) {
+			*offset = l->offset + (vaddr - l->vaddr);
+			return 0;
+		}
+	}
+	return -ERANGE;
+}
+
+const uint8_t *go_elf_at_vaddr(const struct go_elf *ge, uint64_t vaddr, uint64_t len)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if (vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz) {
+			uint64_t rel = vaddr - l->vaddr;
+			if (len > l->filesz - rel)
+				return NULL; /* crosses the end of the segment */
+			return go_elf_at_offset(ge, l->offset + rel, len);
+		}
+	}
+	return NULL;
+}
+
+static bool in_exec_segment(const struct go_elf *ge, uint64_t vaddr)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if ((l->flags & PF_X) && vaddr >= l->vaddr && vaddr - l->vaddr < l->filesz)
+			return true;
+	}
+	return false;
+}
+
+int go_version_parse(const char *s, int *major, int *minor, int *patch)
+{
+	const char *p = s ? strstr(s, "go1") : NULL;
+	if (!p)
+		return -EINVAL;
+	p += 2;
+	char *end;
+	long ma = strtol(p, &end, 10);
+	if (end == p)
+		return -EINVAL;
+	long mi = 0, pa = 0;
+	if (*end == '.') {
+		p = end + 1;
+		mi = strtol(p, &end, 10);
+		if (end == p)
+			return -EINVAL;
+		if (*end == '.') {
+			p = end + 1;
+			pa = strtol(p, &end, 10);
+			if (end == p)
+				pa = 0;
+		}
+	}
+	if (ma < 0 || mi < 0 || pa < 0 || ma > 1000 || mi > 100000 || pa > 100000)
+		return -EINVAL;
+	*major = (int)ma;
+	*minor = (int)mi;
+	if (patch)
+		*patch = (int)pa;
+	return 0;
+}
+
+/* ---- build info ---------------------------------------------------------- */
+
+static void module_free(struct go_module *m)
+{
+	free(m->path);
+	free(m->version);
+	free(m->sum);
+	free(m->repl_path);
+	free(m->repl_version);
+	memset(m, 0, sizeof(*m));
+}
+
+void go_buildinfo_free(struct go_buildinfo *bi)
+{
+	free(bi->go_version);
+	free(bi->path);
+	module_free(&bi->main);
+	for (size_t i = 0; i < bi->n_deps; i++)
+		module_free(&bi->deps[i]);
+	free(bi->deps);
+	for (size_t i = 0; i < bi->n_settings; i++)
+		free(bi->settings[i]);
+	free(bi->settings);
+	memset(bi, 0, sizeof(*bi));
+}
+
+/* Unsigned LEB128 varint within [*p, end). */
+static int uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	uint64_t x = 0;
+	for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
+		if (*p >= end)
+			return -EINVAL;
+		uint8_t b = *(*p)++;
+		x |= (uint64_t)(b & 0x7f) << shift;
+		if (!(b & 0x80)) {
+			*v = x;
+			return 0;
+		}
+	}
+	return -EINVAL;
+}
+
+/* Splits "a\tb\tc" into at most n fields (pointers into a modifiable copy). */
+static size_t split_tabs(char *s, char **f, size_t n)
+{
+	size_t k = 0;
+	while (k < n) {
+		f[k++] = s;
+		char *t = strchr(s, '\t');
+		if (!t)
+			break;
+		*t = 0;
+		s = t + 1;
+	}
+	return k;
+}
+
+static int module_set(struct go_module *m, char **f, size_t nf)
+{
+	m->path = strdup(nf > 1 ? f[1] : "");
+	m->version = strdup(nf > 2 ? f[2] : "");
+	m->sum = nf > 3 ? strdup(f[3]) : NULL;
+	if (!m->path || !m->version || (nf > 3 && !m->sum))
+		return -ENOMEM;
+	return 0;
+}
+
+static int modinfo_parse(struct go_buildinfo *bi, const char *mod, size_t len)
+{
+	/* Go wraps modinfo in two 16-byte sentinels; strip them when present. */
+	if (len >= 33 && mod[len - 17] == '\n') {
+		mod += 16;
+		len -= 32;
+	}
+	char *copy = strndup(mod, len);
+	if (!copy)
+		return -ENOMEM;
+	for (unsigned char *c = (unsigned char *)copy; *c; c++) /* no terminal escapes */
+		if ((*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
+			*c = '?';
+	int rc = 0;
+	struct go_module *last = NULL;
+	char *save = NULL;
+	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4];
+		size_t nf;
+		if (strncmp(line, "build\t", 6) == 0) {
+			char **s = realloc(bi->settings, (bi->n_settings + 1) * sizeof(*s));
+			if (!s)
+				goto nomem;
+			bi->settings = s;
+			if (!(s[bi->n_settings] = strdup(line + 6)))
+				goto nomem;
+			bi->n_settings++;
+			continue;
+		}
+		nf = split_tabs(line, f, 4);
+		if (strcmp(f[0], "path") == 0 && nf >= 2) {
+			free(bi->path);
+			if (!(bi->path = strdup(f[1])))
+				goto nomem;
+		} else if (strcmp(f[0], "mod") == 0 && nf >= 2) {
+			module_free(&bi->main);
+			if (module_set(&bi->main, f, nf))
+				goto nomem;
+			last = &bi->main;
+		} else if (strcmp(f[0], "dep") == 0 && nf >= 2) {
+			struct go_module *d = realloc(bi->deps, (bi->n_deps + 1) * sizeof(*d));
+			if (!d)
+				goto nomem;
+			bi->deps = d;
+			memset(&d[bi->n_deps], 0, sizeof(*d));
+			bi->n_deps++;
+			last = &d[bi->n_deps - 1];
+			if (module_set(last, f, nf))
+				goto nomem;
+		} else if (strcmp(f[0], "=>") == 0 && nf >= 2 && last) {
+			free(last->repl_path);
+			free(last->repl_version);
+			last->repl_path = strdup(f[1]);
+			last->repl_version = strdup(nf > 2 ? f[2] : "");
+			if (!last->repl_path || !last->repl_version)
+				goto nomem;
+		}
+	}
+	goto out;
+nomem:
+	rc = -ENOMEM;
+out:
+	free(copy);
+	return rc;
+}
+
+/* Reads a Go string header {ptr, len} at vaddr (pre-1.18 build info). */
+static int read_gostring(struct go_elf *ge, uint64_t vaddr, size_t ptrsize, bool be,
+			 const char **s, size_t *len)
+{
+	const uint8_t *h = go_elf_at_vaddr(ge, vaddr, 2 * ptrsize);
+	if (!h)
+		return fail(ge, -EINVAL, "build info: string header at 0x%llx is outside the file",
+			    (unsigned long long)vaddr);
+	uint64_t p = rd(h, ptrsize, be), n = rd(h + ptrsize, ptrsize, be);
+	if (n > GOSTRING_MAX)
+		return fail(ge, -EINVAL, "build info: string at 0x%llx claims %llu bytes",
+			    (unsigned long long)vaddr, (unsigned long long)n);
+	if (n == 0) {
+		*s = "";
+		*len = 0;
+		return 0;
+	}
+	const uint8_t *d = go_elf_at_vaddr(ge, p, n);
+	if (!d)
+		return fail(ge, -EINVAL, "build info: string data at 0x%llx (+%llu) is outside the file",
+			    (unsigned long long)p, (unsigned long long)n);
+	*s = (const char *)d;
+	*len = n;
+	return 0;
+}
+
+int go_buildinfo_parse(struct go_elf *ge, uint64_t off, uint64_t size)
+{
+	struct go_buildinfo *bi = &ge->bi;
+	const uint8_t *h = go_elf_at_offset(ge, off, size);
+	int rc;
+	go_buildinfo_free(bi);
+	if (!h || size < 32 || memcmp(h, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) != 0)
+		return fail(ge, -EINVAL, "build info: no '\\xff Go buildinf:' header at offset 0x%llx",
+			    (unsigned long long)off);
+	uint8_t ptrsize = h[14], flags = h[15];
+	const char *ver, *mod;
+	size_t vlen, mlen;
+	if (flags & 2) { /* Go 1.18+: two varint-prefixed strings after the header */
+		const uint8_t *p = h + 32, *end = h + size;
+		uint64_t n;
+		if (uvarint(&p, end, &n) || n > (uint64_t)(end - p))
+			return fail(ge, -EINVAL, "build info: corrupt version string length");
+		ver = (const char *)p;
+		vlen = n;
+		p += n;
+		if (uvarint(&p, end, &n) || n > (uint64_t)(end - p))
+			return fail(ge, -EINVAL, "build info: corrupt module info length");
+		mod = (const char *)p;
+		mlen = n;
+		bi->inline_fmt = true;
+	} else { /* before 1.18: pointers to Go string headers */
+		if (ptrsize != 4 && ptrsize != 8)
+			return fail(ge, -EINVAL, "build info: bad pointer size %u", ptrsize);
+		bool be = flags & 1;
+		uint64_t vp = rd(h + 16, ptrsize, be), mp = rd(h + 16 + ptrsize, ptrsize, be);
+		if ((rc = read_gostring(ge, vp, ptrsize, be, &ver, &vlen)))
+			return rc;
+		if ((rc = read_gostring(ge, mp, ptrsize, be, &mod, &mlen)))
+			return rc;
+	}
+	if (vlen) {
+		if (!(bi->go_version = strndup(ver, vlen)))
+			return -ENOMEM;
+		for (unsigned char *c = (unsigned char *)bi->go_version; *c; c++)
+			if (*c < 0x20 || *c >= 0x7f) /* keep it printable */
+				*c = '?';
+	}
+	if ((rc = modinfo_parse(bi, mod, mlen)))
+		return rc;
+	bi->present = true;
+	return 0;
+}
+
+/* ---- symbols ------------------------------------------------------------- */
+
+/* Finds a symbol of the given STT_* type (or -1 for any) in .symtab. */
+static int symtab_find(struct go_elf *ge, const char *name, int type, uint64_t *value,
+		       uint64_t *size)
+{
+	Elf *elf = ge->elf;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_SYMTAB)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		size_t entsz = gelf_fsize(elf, ELF_T_SYM, 1, EV_CURRENT);
+		if (!entsz)
+			continue;
+		size_t n = d->d_size / entsz;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym s;
+			if (!gelf_getsym(d, (int)i, &s))
+				break;
+			if (type >= 0 && GELF_ST_TYPE(s.st_info) != type)
+				continue;
+			const char *sn = elf_strptr(elf, sh.sh_link, s.st_name);
+			if (sn && strcmp(sn, name) == 0) {
+				*value = s.st_value;
+				*size = s.st_size;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+/* R_*_RELATIVE addend applied at vaddr, for PIE binaries whose pclntab
+ * header keeps textStart in a dynamic relocation. */
+static int rela_relative(struct go_elf *ge, uint64_t vaddr, uint64_t *value)
+{
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(ge->elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || sh.sh_type != SHT_RELA)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		if (!d || !d->d_buf)
+			continue;
+		size_t entsz = gelf_fsize(ge->elf, ELF_T_RELA, 1, EV_CURRENT);
+		if (!entsz)
+			continue;
+		for (size_t i = 0, n = d->d_size / entsz; i < n; i++) {
+			GElf_Rela r;
+			if (!gelf_getrela(d, (int)i, &r))
+				break;
+			uint64_t t = ge->is64 ? GELF_R_TYPE(r.r_info) : ELF32_R_TYPE(r.r_info);
+			if (r.r_offset == vaddr && (t == R_X86_64_RELATIVE || t == R_AARCH64_RELATIVE)) {
+				*value = (uint64_t)r.r_addend;
+				return 0;
+			}
+		}
+	}
+	return -ENOENT;
+}
+
+const char *go_elf_pclntab_format(const struct go_elf *ge)
+{
+	if (!ge->pcln)
+		return NULL;
+	switch (ge->pcln->version) {
+	case GO_PCLN_12: return "go1.2-1.15";
+	case GO_PCLN_116: return "go1.16-1.17";
+	case GO_PCLN_118: return "go1.18-1.19";
+	case GO_PCLN_120: return "go1.20+";
+	default: return "unknown";
+	}
+}
+
+int go_elf_load_pclntab(struct go_elf *ge)
+{
+	if (ge->pcln_tried) {
+		if (ge->pcln_err)
+			snprintf(ge->err, sizeof(ge->err), "%s", ge->pcln_msg);
+		return ge->pcln_err;
+	}
+	ge->pcln_tried = true;
+	int rc = 0;
+	struct go_pclntab *t = NULL;
+	if (!ge->pclntab.found) {
+		rc = fail(ge, -ENODATA, "no .gopclntab in %s", ge->path);
+		goto out;
+	}
+	const uint8_t *p = go_elf_at_offset(ge, ge->pclntab.offset, ge->pclntab.size);
+	if (!p) {
+		rc = fail(ge, -EINVAL, ".gopclntab extends past the end of the file");
+		goto out;
+	}
+	t = calloc(1, sizeof(*t));
+	if (!t) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	char msg[256];
+	if ((rc = go_pclntab_parse(p, ge->pclntab.size, t, msg, sizeof(msg)))) {
+		rc = fail(ge, rc, "%s: %s", ge->path, msg);
+		goto out;
+	}
+	if (t->version >= GO_PCLN_118) {
+		/* textStart: header value, else its relocation (PIE), else runtime.text,
+		 * else the .text section. */
+		uint64_t v, sz;
+		if (!in_exec_segment(ge, t->text_start)) {
+			if (ge->pclntab.addr &&
+			    rela_relative(ge, ge->pclntab.addr + t->text_start_field, &v) == 0)
+				t->text_start = v;
+			else if (symtab_find(ge, "runtime.text", -1, &v, &sz) == 0)
+				t->text_start = v;
+			else if (ge->text.found)
+				t->text_start = ge->text.addr;
+		}
+	}
+	/* sanity: the first function must start in executable code */
+	struct go_pcln_func f;
+	if (go_pclntab_func(t, 0, &f) || !in_exec_segment(ge, f.entry)) {
+		rc = fail(ge, -EINVAL,
+			  "%s: .gopclntab (%s format) is corrupt: its first function is not in "
+			  "executable code", ge->path, go_pclntab_version_name(t->version));
+		goto out;
+	}
+	ge->pcln = t;
+	t = NULL;
+out:
+	free(t);
+	ge->pcln_err = rc;
+	if (rc)
+		snprintf(ge->pcln_msg, sizeof(ge->pcln_msg), "%s", ge->err);
+	return rc;
+}
+
+int go_elf_find_func_in(struct go_elf *ge, const char *name, enum go_sym_source src,
+			struct go_func *fn)
+{
+	uint64_t addr, size;
+	int rc;
+	memset(fn, 0, sizeof(*fn));
+	if (src == GO_SYM_SYMTAB) {
+		if (!ge->has_symtab)
+			return fail(ge, -ENODATA, "%s has no .symtab", ge->path);
+		if ((rc = symtab_find(ge, name, STT_FUNC, &addr, &size)))
+			return fail(ge, rc, "%s not in .symtab", name);
+	} else if (src == GO_SYM_PCLNTAB) {
+		if ((rc = go_elf_load_pclntab(ge)))
+			return rc;
+		struct go_pcln_func f;
+		rc = go_pclntab_find(ge->pcln, name, &f);
+		if (rc == -ENOENT)
+			return fail(ge, rc, "%s not in .gopclntab", name);
+		if (rc)
+			return fail(ge, rc, "%s: .gopclntab entries are corrupt", ge->path);
+		addr = f.entry;
+		size = f.end - f.entry;
+	} else {
+		return -EINVAL;
+	}
+	if (go_elf_vaddr_to_offset(ge, addr, &fn->offset))
+		return fail(ge, -EINVAL, "%s at 0x%llx (%s) is in no loadable segment", name,
+			    (unsigned long long)addr, go_sym_source_name(src));
+	if (!in_exec_segment(ge, addr))
+		return fail(ge, -EINVAL, "%s at 0x%llx (%s) is not in executable code", name,
+			    (unsigned long long)addr, go_sym_source_name(src));
+	fn->addr = addr;
+	fn->size = size;
+	fn->source = src;
+	return 0;
+}
+
+int go_elf_find_func(struct go_elf *ge, const char *name, struct go_func *fn)
+{
+	int rc = -ENODATA;
+	if (ge->has_symtab && (rc = go_elf_find_func_in(ge, name, GO_SYM_SYMTAB, fn)) == 0)
+		return 0;
+	if (ge->pclntab.found)
+		return go_elf_find_func_in(ge, name, GO_SYM_PCLNTAB, fn);
+	if (!ge->has_symtab)
+		return fail(ge, -ENODATA, "%s has neither .symtab nor .gopclntab", ge->path);
+	return rc;
+}
+
+/* ---- open ---------------------------------------------------------------- */
+
+static const struct go_load *first_writable_load(const struct go_elf *ge)
+{
+	for (size_t i = 0; i < ge->n_loads; i++)
+		if (ge->loads[i].flags & PF_W)
+			return &ge->loads[i];
+	return NULL;
+}
+
+/* No .go.buildinfo section (section headers stripped): scan the first
+ * writable segment at 16-byte alignment, as Go's debug/buildinfo does. */
+static void scan_buildinfo(struct go_elf *ge)
+{
+	const struct go_load *l = first_writable_load(ge);
+	if (!l || !go_elf_at_offset(ge, l->offset, l->filesz))
+		return;
+	for (uint64_t o = 0; o + 32 <= l->filesz; o += 16) {
+		if (memcmp(ge->data + l->offset + o, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) == 0) {
+			ge->buildinfo.found = true;
+			ge->buildinfo.addr = l->vaddr + o;
+			ge->buildinfo.offset = l->offset + o;
+			ge->buildinfo.size = l->filesz - o;
+			return;
+		}
+	}
+}
+
+/* No .gopclntab section: look for a valid header in non-executable segments. */
+static void scan_pclntab(struct go_elf *ge)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if ((l->flags & PF_X) || !go_elf_at_offset(ge, l->offset, l->filesz))
+			continue;
+		const uint8_t *base = ge->data + l->offset;
+		for (uint64_t o = 0; o + 64 <= l->filesz; o += 8) {
+			if (!go_pclntab_header_ok(base + o, l->filesz - o))
+				continue;
+			struct go_pclntab t;
+			char msg[128];
+			if (go_pclntab_parse(base + o, l->filesz - o, &t, msg, sizeof(msg)))
+				continue;
+			struct go_pcln_func f;
+			if (t.version < GO_PCLN_118 && (go_pclntab_func(&t, 0, &f) ||
+							  !in_exec_segment(ge, f.entry)))
+				continue;
+			ge->pclntab.found = true;
+			ge->pclntab.addr = l->vaddr + o;
+			ge->pclntab.offset = l->offset + o;
+			ge->pclntab.size = l->filesz - o;
+			return;
+		}
+	}
+}
+
+static int load_sections(struct go_elf *ge)
+{
+	Elf *elf = ge->elf;
+	size_t shstrndx;
+	if (elf_getshdrstrndx(elf, &shstrndx) != 0)
+		return 0; /* no usable section headers: fall back to scans */
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(elf, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh))
+			return fail(ge, -ENOEXEC, "%s: corrupt section header: %s", ge->path,
+				    elf_errmsg(-1));
+		const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
+		if (!name)
+			continue;
+		bool in_file = sh.sh_type != SHT_NOBITS && go_elf_at_offset(ge, sh.sh_offset, sh.sh_size);
+		size_t nl = strlen(name);
+		struct go_range *r = NULL;
+		if (sh.sh_type == SHT_SYMTAB && sh.sh_size > 0)
+			ge->has_symtab = true;
+		else if (!strcmp(name, ".debug_info") || !strcmp(name, ".zdebug_info"))
+			ge->has_dwarf = sh.sh_size > 0;
+		else if (!strcmp(name, ".text"))
+			r = &ge->text;
+		/* ".gopclntab", or ".data.rel.ro.gopclntab" in PIE builds */
+		else if (nl >= 10 && !strcmp(name + nl - 10, ".gopclntab"))
+			r = &ge->pclntab;
+		else if (!strcmp(name, ".go.buildinfo"))
+			r = &ge->buildinfo;
+		if (r && in_file) {
+			r->found = true;
+			r->addr = sh.sh_addr;
+			r->offset = sh.sh_offset;
+			r->size = sh.sh_size;
+		} else if (r && r != &ge->text && sh.sh_size) {
+			return fail(ge, -ENOEXEC,
+				    "%s: section %s (offset %llu, %llu bytes) extends past the end "
+				    "of the file (%zu bytes): truncated?", ge->path, name,
+				    (unsigned long long)sh.sh_offset,
+				    (unsigned long long)sh.sh_size, ge->size);
+		}
+	}
+	return 0;
+}
+
+int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
+{
+	static bool elf_init;
+	int rc = 0;
+	struct go_elf *ge = calloc(1, sizeof(*ge));
+	*out = NULL;
+	if (!ge) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	ge->fd = -1;
+	snprintf(ge->path, sizeof(ge->path), "%s", path);
+	if (!elf_init) {
+		if (elf_version(EV_CURRENT) == EV_NONE) {
+			rc = fail(ge, -ENOTSUP, "libelf: %s", elf_errmsg(-1));
+			goto out;
+		}
+		elf_init = true;
+	}
+
+	ge->fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (ge->fd < 0) {
+		rc = -errno;
+		fail(ge, rc, "cannot open %s: %s", path, strerror(errno));
+		goto out;
+	}
+	struct stat st;
+	if (fstat(ge->fd, &st) < 0) {
+		rc = -errno;
+		fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = fail(ge, -ENOEXEC, "%s is not a regular file", path);
+		goto out;
+	}
+	if (st.st_size < EI_NIDENT) {
+		rc = fail(ge, -ENOEXEC, "%s is not an ELF file (%lld bytes)", path,
+			  (long long)st.st_size);
+		goto out;
+	}
+	ge->size = (size_t)st.st_size;
+	void *m = mmap(NULL, ge->size, PROT_READ, MAP_PRIVATE, ge->fd, 0);
+	if (m == MAP_FAILED) {
+		rc = -errno;
+		fail(ge, rc, "cannot map %s: %s", path, strerror(errno));
+		ge->size = 0;
+		goto out;
+	}
+	ge->data = m;
+	if (memcmp(ge->data, ELFMAG, SELFMAG) != 0) {
+		rc = fail(ge, -ENOEXEC, "%s is not an ELF file (no \\x7fELF magic)", path);
+		goto out;
+	}
+	Elf *elf = elf_begin(ge->fd, ELF_C_READ_MMAP, NULL);
+	ge->elf = elf;
+	GElf_Ehdr eh;
+	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
+		rc = fail(ge, -ENOEXEC, "%s: corrupt ELF header: %s", path, elf_errmsg(-1));
+		goto out;
+	}
+	ge->is64 = gelf_getclass(elf) == ELFCLASS64;
+	ge->big_endian = eh.e_ident[EI_DATA] == ELFDATA2MSB;
+	ge->machine = eh.e_machine;
+	ge->type = eh.e_type;
+
+	/* header tables cut off by truncation: say so rather than see nothing */
+	uint64_t phend = eh.e_phoff + (uint64_t)eh.e_phnum * eh.e_phentsize;
+	uint64_t shend = eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize;
+	if ((eh.e_phnum && phend > ge->size) || (eh.e_shnum && shend > ge->size)) {
+		rc = fail(ge, -ENOEXEC, "%s: truncated ELF: its %s headers end at byte %llu but the "
+			  "file has %zu", path, phend > ge->size ? "program" : "section",
+			  (unsigned long long)(phend > ge->size ? phend : shend), ge->size);
+		goto out;
+	}
+	size_t nph;
+	if (elf_getphdrnum(elf, &nph) != 0) {
+		rc = fail(ge, -ENOEXEC, "%s: corrupt program headers: %s", path, elf_errmsg(-1));
+		goto out;
+	}
+	if (nph > 65535) {
+		rc = fail(ge, -ENOEXEC, "%s: %zu program headers", path, nph);
+		goto out;
+	}
+	ge->loads = calloc(nph ? nph : 1, sizeof(*ge->loads));
+	if (!ge->loads) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(elf, (int)i, &ph)) {
+			rc = fail(ge, -ENOEXEC, "%s: program header %zu is unreadable (truncated?): %s",
+				  path, i, elf_errmsg(-1));
+			goto out;
+		}
+		if (ph.p_type != PT_LOAD)
+			continue;
+		if (!go_elf_at_offset(ge, ph.p_offset, ph.p_filesz)) {
+			rc = fail(ge, -ENOEXEC,
+				  "%s: loadable segment %zu (offset %llu, %llu bytes) extends past the "
+				  "end of the file (%zu bytes): truncated?", path, i,
+				  (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz,
+				  ge->size);
+			goto out;
+		}
+		struct go_load *l = &ge->loads[ge->n_loads++];
+		l->vaddr = ph.p_vaddr;
+		l->memsz = ph.p_memsz;
+		l->offset = ph.p_offset;
+		l->filesz = ph.p_filesz;
+		l->flags = ph.p_flags;
+	}
+	if ((rc = load_sections(ge)))
+		goto out;
+	if (!ge->buildinfo.found)
+		scan_buildinfo(ge);
+	if (!ge->pclntab.found)
+		scan_pclntab(ge);
+
+	if (ge->buildinfo.found) {
+		/* A corrupt build info is reported but does not fail the open:
+		 * symbols and offsets may still be usable. */
+		rc = go_buildinfo_parse(ge, ge->buildinfo.offset, ge->buildinfo.size);
+		if (rc == -ENOMEM)
+			goto out;
+		rc = 0;
+	}
+	ge->go_version = ge->bi.go_version;
+	if (!ge->go_version && ge->has_symtab) {
+		/* before build info existed: the runtime.buildVersion string */
+		uint64_t v, sz;
+		const char *s;
+		size_t n;
+		size_t P = ge->is64 ? 8 : 4;
+		char saved[sizeof(ge->err)];
+		memcpy(saved, ge->err, sizeof(saved));
+		if (symtab_find(ge, "runtime.buildVersion", -1, &v, &sz) == 0 &&
+		    read_gostring(ge, v, P, ge->big_endian, &s, &n) == 0 && n && n < 64) {
+			ge->go_version_sym = strndup(s, n);
+			ge->go_version = ge->go_version_sym;
+		}
+		memcpy(ge->err, saved, sizeof(saved));
+	}
+	ge->is_go = ge->bi.present || ge->pclntab.found;
+out:
+	if (rc) {
+		snprintf(err, errlen, "%s", ge->err);
+		go_elf_close(ge);
+		return rc;
+	}
+	*out = ge;
+	return 0;
+}
+
+void go_elf_close(struct go_elf *ge)
+{
+	if (!ge)
+		return;
+	if (ge->elf)
+		elf_end(ge->elf);
+	if (ge->data)
+		munmap((void *)ge->data, ge->size);
+	if (ge->fd >= 0)
+		close(ge->fd);
+	go_buildinfo_free(&ge->bi);
+	free(ge->go_version_sym);
+	free(ge->pcln);
+	free(ge->loads);
+	free(ge);
+}

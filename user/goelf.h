@@ -1,0 +1,138 @@
+/* Go executable analysis: ELF layout, Go build info (.go.buildinfo), function
+ * symbols (.symtab, else .gopclntab) and virtual address -> file offset
+ * conversion for uprobes. Every byte read from the binary is bounds-checked:
+ * a hostile or corrupt file yields an error, never a crash.
+ *
+ * Errors: functions return 0 or a negative errno; on error a message with
+ * context is left in ge->err (go_elf_open writes to its err argument). */
+#ifndef WEFT_GOELF_H
+#define WEFT_GOELF_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct go_pclntab;
+
+struct go_module {
+	char *path;
+	char *version;
+	char *sum;	   /* may be NULL */
+	char *repl_path;   /* "=>" replacement, or NULL */
+	char *repl_version;
+};
+
+struct go_buildinfo {
+	bool present;	   /* a .go.buildinfo blob was found and parsed */
+	bool inline_fmt;   /* Go >= 1.18 inline strings (else pointer format) */
+	char *go_version;  /* "go1.22.5"; NULL if absent */
+	char *path;	   /* "path" line: main package path */
+	struct go_module main; /* "mod" line; main.path NULL if absent */
+	struct go_module *deps;
+	size_t n_deps;
+	char **settings;   /* "build" lines: "key=value" */
+	size_t n_settings;
+};
+
+struct go_load {
+	uint64_t vaddr, memsz, offset, filesz;
+	uint32_t flags; /* PF_R | PF_W | PF_X */
+};
+
+struct go_range {
+	bool found;
+	uint64_t addr, offset, size; /* addr is 0 for a range found by scan only */
+};
+
+enum go_sym_source { GO_SYM_NONE = 0, GO_SYM_SYMTAB, GO_SYM_PCLNTAB };
+
+struct go_func {
+	uint64_t addr;	 /* virtual address of the entry */
+	uint64_t size;	 /* bytes (pclntab: up to the next function) */
+	uint64_t offset; /* file offset of the entry, for uprobes */
+	enum go_sym_source source;
+};
+
+struct go_elf {
+	char path[4096];
+	int fd;
+	const uint8_t *data; /* whole file, read-only mapping */
+	size_t size;
+	void *elf;	     /* Elf * (libelf) */
+
+	bool is64, big_endian;
+	uint16_t machine; /* EM_* */
+	uint16_t type;	  /* ET_EXEC / ET_DYN */
+	struct go_load *loads;
+	size_t n_loads;
+
+	bool has_symtab; /* .symtab with entries */
+	bool has_dwarf;	 /* .debug_info or .zdebug_info */
+	bool is_go;	 /* build info or a pclntab was found */
+
+	struct go_buildinfo bi;
+	const char *go_version; /* bi.go_version, else runtime.buildVersion; or NULL */
+	char *go_version_sym;	/* owned copy when read from runtime.buildVersion */
+
+	struct go_range text;	   /* .text section */
+	struct go_range pclntab;   /* .gopclntab (or found by magic scan) */
+	struct go_range buildinfo; /* .go.buildinfo (or found by magic scan) */
+	struct go_pclntab *pcln;   /* parsed lazily; NULL if absent/corrupt */
+	int pcln_err;		   /* result of the parse attempt, 0 = ok/not tried */
+	bool pcln_tried;
+	char pcln_msg[512];
+
+	char err[512];
+};
+
+/* The Go functions weft places uprobes on (entry, plus every RET for those
+ * that need a return point); `weft inspect` reports each of them. */
+#define GO_PROBE_NFUNCS 6
+extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
+
+/* Opens and analyses an ELF file: program headers, sections, build info.
+ * A non-Go ELF opens fine (ge->is_go false). Errors: -ENOENT, -EACCES (as
+ * from open), -ENOEXEC (not ELF / truncated / corrupt headers), -ENOMEM. */
+int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen);
+void go_elf_close(struct go_elf *ge);
+
+/* "amd64", "arm64", "386", ... from the ELF machine; "unknown" otherwise. */
+const char *go_elf_goarch(const struct go_elf *ge);
+
+/* Virtual address -> file offset via PT_LOAD headers. -ERANGE if the address
+ * is in no file-backed part of a loadable segment. */
+int go_elf_vaddr_to_offset(const struct go_elf *ge, uint64_t vaddr, uint64_t *offset);
+
+/* Pointer to len bytes of the file at a virtual address / file offset, or
+ * NULL if any of it is outside the file. */
+const uint8_t *go_elf_at_vaddr(const struct go_elf *ge, uint64_t vaddr, uint64_t len);
+const uint8_t *go_elf_at_offset(const struct go_elf *ge, uint64_t offset, uint64_t len);
+
+/* Looks a function up by its Go symbol name ("net/http.(*Transport).roundTrip"):
+ * .symtab first, then .gopclntab. -ENOENT if no table has it, -ENODATA if the
+ * binary has neither table, -EINVAL for a corrupt table (message in ge->err). */
+int go_elf_find_func(struct go_elf *ge, const char *name, struct go_func *fn);
+
+/* The same, restricted to one source (for cross-checks and tests). */
+int go_elf_find_func_in(struct go_elf *ge, const char *name, enum go_sym_source src,
+			struct go_func *fn);
+
+/* Parses the pclntab now if not yet done: 0, -ENODATA (none), -EINVAL. */
+int go_elf_load_pclntab(struct go_elf *ge);
+
+/* "go1.18+", "go1.16", ... of the loaded pclntab, or NULL. */
+const char *go_elf_pclntab_format(const struct go_elf *ge);
+
+/* Parses the .go.buildinfo blob of `size` bytes at file offset `off` (both
+ * the pre-1.18 pointer format and the 1.18+ inline format) into ge->bi.
+ * Called by go_elf_open; exposed for tests. */
+int go_buildinfo_parse(struct go_elf *ge, uint64_t off, uint64_t size);
+void go_buildinfo_free(struct go_buildinfo *bi);
+
+/* "go1.21.5" -> major 1, minor 21, patch 5 (0 if absent); also accepts
+ * "go1.22rc1", "devel go1.23-abcd". -EINVAL if no go1.N is found. */
+int go_version_parse(const char *s, int *major, int *minor, int *patch);
+
+const char *go_sym_source_name(enum go_sym_source s);
+
+#endif

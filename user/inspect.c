@@ -1,0 +1,244 @@
+/* `weft inspect`: a readable report of weft's analysis of one executable. */
+#include <elf.h>
+#include <errno.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "goasm.h"
+#include "goelf.h"
+#include "go_offsets.h"
+#include "inspect.h"
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: weft inspect PID|PATH\n"
+		   "  Shows how weft sees an executable: language, Go version and modules,\n"
+		   "  symbols, the functions weft probes (address, file offset, returns) and\n"
+		   "  the struct offsets its probes read. Run it first when a Go program\n"
+		   "  shows no spans.\n");
+}
+
+static bool all_digits(const char *s)
+{
+	if (!*s)
+		return false;
+	for (; *s; s++)
+		if (*s < '0' || *s > '9')
+			return false;
+	return true;
+}
+
+static const char *elf_type_name(uint16_t t)
+{
+	switch (t) {
+	case ET_EXEC: return "executable";
+	case ET_DYN: return "position-independent executable or shared object";
+	case ET_REL: return "relocatable object";
+	case ET_CORE: return "core dump";
+	default: return "unknown type";
+	}
+}
+
+/* Settings worth showing from the build info (the rest is noise here). */
+static bool interesting_setting(const char *kv)
+{
+	static const char *const keys[] = {"-buildmode=", "-compiler=", "-ldflags=", "-trimpath=",
+					   "-tags=", "CGO_ENABLED=", "GOARCH=", "GOOS=", "vcs."};
+	for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+		if (strncmp(kv, keys[i], strlen(keys[i])) == 0)
+			return true;
+	return false;
+}
+
+#define KEYW 14
+
+static void kv(const char *k, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void kv(const char *k, const char *fmt, ...)
+{
+	va_list ap;
+	printf("  %-*s ", KEYW, k);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+}
+
+static void print_module(const char *indent, const struct go_module *m)
+{
+	printf("%s%s %s", indent, m->path, m->version && *m->version ? m->version : "(no version)");
+	if (m->repl_path)
+		printf(" => %s %s", m->repl_path, m->repl_version ? m->repl_version : "");
+	putchar('\n');
+}
+
+static void report_functions(struct go_elf *ge, int *resolved)
+{
+	size_t w = strlen("function");
+	for (size_t i = 0; i < GO_PROBE_NFUNCS; i++)
+		if (strlen(go_probe_funcs[i]) > w)
+			w = strlen(go_probe_funcs[i]);
+	printf("\nFunctions weft probes\n");
+	printf("  %-*s  %-8s  %-18s  %-11s  %6s  %-7s  %s\n", (int)w, "function", "status", "address",
+	       "file offset", "size", "source", "RETs");
+	*resolved = 0;
+	for (size_t i = 0; i < GO_PROBE_NFUNCS; i++) {
+		struct go_func fn;
+		const char *name = go_probe_funcs[i];
+		int rc = go_elf_find_func(ge, name, &fn);
+		if (rc) {
+			printf("  %-*s  %-8s  %-18s  %-11s  %6s  %-7s  %-4s  %s\n", (int)w, name,
+			       "MISSING", "-", "-", "-", "-", "-", ge->err);
+			continue;
+		}
+		(*resolved)++;
+		uint64_t *rets = NULL;
+		size_t nrets = 0;
+		char retbuf[sizeof(ge->err) + 16];
+		rc = go_func_ret_offsets(ge, &fn, &rets, &nrets);
+		if (rc < 0)
+			snprintf(retbuf, sizeof(retbuf), "error: %s", ge->err);
+		else
+			snprintf(retbuf, sizeof(retbuf), "%zu", nrets);
+		printf("  %-*s  %-8s  0x%016llx  0x%09llx  %6llu  %-7s  %s\n", (int)w, name, "ok",
+		       (unsigned long long)fn.addr, (unsigned long long)fn.offset,
+		       (unsigned long long)fn.size, go_sym_source_name(fn.source), retbuf);
+		free(rets);
+	}
+}
+
+static void report_offsets(struct go_elf *ge, int *known)
+{
+	struct go_offsets o;
+	go_offsets_resolve(ge, &o);
+	size_t w = strlen("field");
+	char name[160];
+	for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
+		size_t l = strlen(go_field_struct(i)) + 1 + strlen(go_field_name(i));
+		if (l > w)
+			w = l;
+	}
+	printf("\nStruct field offsets the probes read\n");
+	printf("  %-*s  %6s  %s\n", (int)w, "field", "offset", "source");
+	*known = 0;
+	for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
+		const struct go_offset *f = &o.f[i];
+		snprintf(name, sizeof(name), "%s.%s", go_field_struct(i), go_field_name(i));
+		if (f->source == GO_OFF_MISSING) {
+			printf("  %-*s  %6s  missing\n", (int)w, name, "-");
+			continue;
+		}
+		(*known)++;
+		if (f->source == GO_OFF_DWARF)
+			printf("  %-*s  %6lld  DWARF\n", (int)w, name, (long long)f->value);
+		else
+			printf("  %-*s  %6lld  table for go%d.%d%s\n", (int)w, name, (long long)f->value,
+			       o.row->major, o.row->minor,
+			       f->source == GO_OFF_TABLE_NEAREST ? " (nearest known version)" : "");
+	}
+	if (o.warning[0])
+		printf("\n  warning: %s\n", o.warning);
+}
+
+int inspect_main(int argc, char **argv)
+{
+	if (argc != 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (!strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
+		usage(stdout);
+		return 0;
+	}
+	const char *arg = argv[1];
+	char path[64], target[PATH_MAX] = "";
+	const char *open_path = arg;
+	if (all_digits(arg)) {
+		char dir[64];
+		snprintf(dir, sizeof(dir), "/proc/%s", arg);
+		if (access(dir, F_OK) != 0) {
+			fprintf(stderr, "weft inspect: no process with PID %s\n", arg);
+			return 1;
+		}
+		snprintf(path, sizeof(path), "/proc/%s/exe", arg);
+		ssize_t n = readlink(path, target, sizeof(target) - 1);
+		if (n < 0) {
+			fprintf(stderr, "weft inspect: cannot read the executable of PID %s (%s): %s%s\n",
+				arg, path, strerror(errno),
+				errno == EACCES || errno == EPERM ? " (run weft as root?)" : "");
+			return 1;
+		}
+		target[n] = 0;
+		open_path = path;
+	}
+
+	char err[512];
+	struct go_elf *ge;
+	int rc = go_elf_open(open_path, &ge, err, sizeof(err));
+	if (rc) {
+		fprintf(stderr, "weft inspect: %s\n", err);
+		return 1;
+	}
+	printf("weft inspect %s\n", arg);
+	if (target[0])
+		kv("executable", "%s (PID %s)", target, arg);
+	kv("file", "%s, ELF%d %s %s, %zu bytes", open_path, ge->is64 ? 64 : 32, go_elf_goarch(ge),
+	   elf_type_name(ge->type), ge->size);
+	if (!ge->is_go) {
+		kv("language", "not Go (no Go build info, no .gopclntab)");
+		printf("\nweft's Go probes do not apply; other languages are traced through their\n"
+		       "system calls and TLS libraries.\n");
+		go_elf_close(ge);
+		return 0;
+	}
+	kv("language", "Go");
+	if (ge->go_version)
+		kv("go version", "%s (from %s)", ge->go_version,
+		   ge->bi.go_version ? "build info" : "runtime.buildVersion");
+	else
+		kv("go version", "unknown (no build info, no runtime.buildVersion)");
+	if (ge->bi.present) {
+		kv("module", "%s %s", ge->bi.main.path ? ge->bi.main.path : "(none)",
+		   ge->bi.main.version ? ge->bi.main.version : "");
+		if (ge->bi.path && (!ge->bi.main.path || strcmp(ge->bi.path, ge->bi.main.path)))
+			kv("main package", "%s", ge->bi.path);
+		kv("dependencies", "%zu", ge->bi.n_deps);
+		for (size_t i = 0; i < ge->bi.n_deps; i++)
+			print_module("                   ", &ge->bi.deps[i]);
+		bool first = true;
+		for (size_t i = 0; i < ge->bi.n_settings; i++) {
+			if (!interesting_setting(ge->bi.settings[i]))
+				continue;
+			if (first)
+				printf("  %-*s", KEYW, "build");
+			printf(" %s", ge->bi.settings[i]);
+			first = false;
+		}
+		if (!first)
+			putchar('\n');
+		kv("build info", "%s format", ge->bi.inline_fmt ? "go1.18+ inline" : "pre-go1.18 pointer");
+	} else {
+		kv("build info", "none (Go before 1.13, or stripped)");
+	}
+	kv(".symtab", "%s", ge->has_symtab ? "yes" : "no (stripped: -ldflags=-s)");
+	kv("DWARF", "%s", ge->has_dwarf ? "yes" : "no (stripped: -ldflags=-w); offsets come from "
+					      "weft's table");
+	int prc = go_elf_load_pclntab(ge);
+	if (prc == 0)
+		kv(".gopclntab", "yes, %s format", go_elf_pclntab_format(ge));
+	else if (prc == -ENODATA)
+		kv(".gopclntab", "no");
+	else
+		kv(".gopclntab", "UNUSABLE: %s", ge->err);
+
+	int resolved, known;
+	report_functions(ge, &resolved);
+	report_offsets(ge, &known);
+	printf("\nsummary: %d/%d functions resolved, %d/%d offsets known\n", resolved,
+	       GO_PROBE_NFUNCS, known, (int)GO_FIELD__COUNT);
+	go_elf_close(ge);
+	return 0;
+}

@@ -471,8 +471,10 @@ static int parse_commands(const uint8_t *req, size_t len, struct batch *b, struc
 			return b->count ? 0 : -EINVAL;
 		char name[DB_OPERATION_MAX];
 		if (!command_name(&c, name, sizeof(name))) {
-			if (rc == 0 && b->count)
-				break; /* the next command's name was cut off */
+			if (rc == 0 && b->count) {
+				out->query_truncated = true; /* the next command's name was cut off */
+				break;
+			}
 			return rc == 0 && c.nseen == 0 ? -EAGAIN : -EINVAL;
 		}
 		if (b->count) {

@@ -573,7 +573,9 @@ static void scan_buildinfo(struct go_elf *ge)
 	}
 }
 
-/* No .gopclntab section: look for a valid header in non-executable segments. */
+/* No .gopclntab section (external linkers merge it into .data.rel.ro in PIE
+ * builds; section headers may be stripped): look for a valid header whose
+ * first function lies in executable code, in non-executable segments. */
 static void scan_pclntab(struct go_elf *ge)
 {
 	for (size_t i = 0; i < ge->n_loads; i++) {
@@ -588,9 +590,12 @@ static void scan_pclntab(struct go_elf *ge)
 			char msg[128];
 			if (go_pclntab_parse(base + o, l->filesz - o, &t, msg, sizeof(msg)))
 				continue;
+			uint64_t v;
+			if (t.version >= GO_PCLN_118 && !in_exec_segment(ge, t.text_start) &&
+			    rela_relative(ge, l->vaddr + o + t.text_start_field, &v) == 0)
+				t.text_start = v;
 			struct go_pcln_func f;
-			if (t.version < GO_PCLN_118 && (go_pclntab_func(&t, 0, &f) ||
-							  !in_exec_segment(ge, f.entry)))
+			if (go_pclntab_func(&t, 0, &f) || !in_exec_segment(ge, f.entry))
 				continue;
 			ge->pclntab.found = true;
 			ge->pclntab.addr = l->vaddr + o;

@@ -1,5 +1,6 @@
 # weft build. `make` builds build/weft; `make test` runs every test; `make demo`
 # traces the bundled demo. V=1 prints full commands.
+.DEFAULT_GOAL := all
 ARCH ?= x86
 BUILD := build
 CC ?= cc
@@ -18,10 +19,10 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
-CFLAGS += $(WARN) -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser -MMD -MP
+CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser -MMD -MP
 LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -ljson-c -lcurl -lprotobuf-c -ldw -lcapstone -lpthread -lm
 
-BPF_CFLAGS := -g -O2 -target bpf -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
+BPF_CFLAGS := -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
 	$(WARN) -Wno-compare-distinct-pointer-types -MMD -MP
 
 BPF_SRCS := $(wildcard bpf/*.bpf.c)
@@ -41,9 +42,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
 
 .PHONY: all test unit e2e demo clean bench
+.SECONDARY: $(BPF_OBJS) $(SKELS)
 all: $(BUILD)/weft
 
-$(BUILD)/%.bpf.o: bpf/%.bpf.c | $(BUILD)
+$(BUILD)/%.bpf.o: bpf/%.bpf.c Makefile | $(BUILD)
 	$(call msg,BPF,$@)
 	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
 

@@ -1,0 +1,77 @@
+/* Includes, constants and maps that every weft BPF object shares. Each
+ * skeleton declares these maps; the loader creates them once and hands the
+ * same fds to the other skeletons (bpf_map__reuse_fd), so all programs see
+ * one process filter and one set of counters. */
+#ifndef WEFT_COMMON_BPF_H
+#define WEFT_COMMON_BPF_H
+
+#include "vmlinux.h"
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_core_read.h>
+#include <bpf/bpf_tracing.h>
+#include <bpf/bpf_endian.h>
+
+#include "sockets.h"
+
+#define AF_INET 2
+#define AF_INET6 10
+#define SOCK_STREAM 1
+#define IPPROTO_TCP 6
+#define S_IFMT 00170000
+#define S_IFSOCK 0140000
+#define EAGAIN 11
+#define EINPROGRESS 115
+
+/* Values in traced_pids. */
+#define TRACED_EXPLICIT 1 /* selected by the user (-p) or forked from one */
+#define TRACED_SEEN 2     /* weft run: has connection state to clean at exit */
+
+/* Set by the loader before load. */
+const volatile __u32 self_tgid = 0;   /* weft itself: never traced */
+const volatile __u8 trace_all = 0;    /* weft run */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u32);  /* tgid */
+	__type(value, __u8); /* TRACED_* */
+} traced_pids SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, WEFT_CNT_MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} counters SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, 8 << 20); /* resized by the loader (--ringbuf-mb) */
+} events SEC(".maps");
+
+/* Makes the compiler forget what it knows about var, so a bounds check
+ * placed after it stays in the code on the register the verifier sees. */
+#define clamp_for_verifier(var, max)                 \
+	do {                                         \
+		asm volatile("" : "+r"(var));        \
+		if ((var) > (max))                   \
+			(var) = (max);               \
+	} while (0)
+
+static __always_inline void count(__u32 which)
+{
+	__u64 *v = bpf_map_lookup_elem(&counters, &which);
+	if (v)
+		*v += 1;
+}
+
+static __always_inline bool tgid_traced(__u32 tgid)
+{
+	if (tgid == self_tgid)
+		return false;
+	if (trace_all)
+		return true;
+	return bpf_map_lookup_elem(&traced_pids, &tgid) != NULL;
+}
+
+#endif

@@ -1,0 +1,50 @@
+/* From a file descriptor of the current task to its TCP socket, with CO-RE
+ * reads, and the socket's addresses. */
+#ifndef WEFT_SOCK_BPF_H
+#define WEFT_SOCK_BPF_H
+
+#include "common.bpf.h"
+
+/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else NULL. */
+static __always_inline struct sock *tcp_sock_from_fd(__u32 fd)
+{
+	struct task_struct *task = bpf_get_current_task_btf();
+	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
+	if (!fdt || fd >= BPF_CORE_READ(fdt, max_fds))
+		return NULL;
+	struct file **fds = BPF_CORE_READ(fdt, fd);
+	struct file *file = NULL;
+	if (bpf_probe_read_kernel(&file, sizeof(file), &fds[fd]) || !file)
+		return NULL;
+	umode_t mode = BPF_CORE_READ(file, f_inode, i_mode);
+	if ((mode & S_IFMT) != S_IFSOCK)
+		return NULL;
+	struct socket *sock = BPF_CORE_READ(file, private_data);
+	struct sock *sk = BPF_CORE_READ(sock, sk);
+	if (!sk)
+		return NULL;
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family != AF_INET && family != AF_INET6)
+		return NULL;
+	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
+		return NULL;
+	return sk;
+}
+
+static __always_inline void sock_read_addr(struct sock *sk, struct conn_addr *a)
+{
+	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	a->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
+	a->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (a->family == AF_INET) {
+		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
+		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);
+		__builtin_memcpy(a->laddr, &l, 4);
+		__builtin_memcpy(a->raddr, &r, 4);
+	} else {
+		BPF_CORE_READ_INTO(a->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(a->raddr, sk, __sk_common.skc_v6_daddr);
+	}
+}
+
+#endif

@@ -1,0 +1,590 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* Syscall-level connection tracking and HTTP/1 exchange capture.
+ *
+ * Every read-like and write-like syscall of a traced process on a TCP
+ * socket passes through here. Per connection (tgid, fd) at most one
+ * exchange is in flight: it starts with request bytes, switches to the
+ * response when the direction changes, and is sent to userspace as one
+ * txn_event when the response is complete (Content-Length, chunked end,
+ * no-body status), when a server starts reading again, when a new request
+ * starts, or when the socket closes. Owned by user/sockets.c. */
+#include "common.bpf.h"
+#include "sock.bpf.h"
+#include "http.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* Run-time capture limits, at most the compile-time maxima. */
+const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
+const volatile __u32 resp_capture = WEFT_RESP_CAP_DEFAULT;
+
+enum io_kind {
+	IO_PLAIN = 0, /* buf is the data */
+	IO_IOV = 1,   /* buf is a struct iovec array; only iov[0] is captured */
+	IO_NONE = 2,  /* sendfile: bytes come from a file, nothing to capture */
+};
+
+enum io_dir { DIR_READ = 0, DIR_WRITE = 1 };
+
+/* A syscall's arguments, saved at entry for its exit. */
+struct io_args {
+	__u64 buf;
+	__u64 enter_ns;
+	__u32 fd;
+	__u8 kind;
+	__u8 dir;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct io_args);
+} active_io SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_info);
+} conns SEC(".maps");
+
+/* In-flight exchanges; allocated on demand since values are large. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__type(key, struct conn_key);
+	__type(value, struct txn_event);
+} txns SEC(".maps");
+
+/* Per-CPU scratch: a new exchange is built here, then inserted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct txn_event);
+} txn_scratch SEC(".maps");
+
+/* Per-CPU scratch for scanning the first bytes of a response. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct resp_scan_buf);
+} scan_scratch SEC(".maps");
+
+static __always_inline void random_id(__u8 *p, __u32 words)
+{
+	for (__u32 i = 0; i < words; i++) {
+		__u32 r = bpf_get_prandom_u32();
+		__builtin_memcpy(p + 4 * i, &r, 4);
+	}
+	p[0] |= 1; /* W3C: an all-zero id is invalid */
+}
+
+static __always_inline struct conn_info *conn_new(struct conn_key *key, struct sock *sk, __u8 role)
+{
+	struct conn_info c = { .role = role };
+	sock_read_addr(sk, &c.addr);
+	if (bpf_map_update_elem(&conns, key, &c, BPF_ANY)) {
+		count(WEFT_CNT_CONN_MAP_FULL);
+		return NULL;
+	}
+	if (trace_all) {
+		/* Remember the process so its state is cleaned when it exits. */
+		__u8 seen = TRACED_SEEN;
+		bpf_map_update_elem(&traced_pids, &key->tgid, &seen, BPF_NOEXIST);
+	}
+	return bpf_map_lookup_elem(&conns, key);
+}
+
+/* Known connection, or a TCP socket that predates weft (role inferred). */
+static __always_inline struct conn_info *conn_get(struct conn_key *key)
+{
+	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
+	if (c)
+		return c;
+	struct sock *sk = tcp_sock_from_fd(key->fd);
+	if (!sk)
+		return NULL;
+	return conn_new(key, sk, WEFT_ROLE_UNKNOWN);
+}
+
+static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, __u8 reason)
+{
+	t->end_reason = reason;
+	__u32 size = WEFT_TXN_HDR_SIZE + t->req_len + t->resp_len;
+	clamp_for_verifier(size, sizeof(*t));
+	if (bpf_ringbuf_output(&events, t, size, 0))
+		count(WEFT_CNT_RINGBUF_FULL);
+	else
+		count(WEFT_CNT_TXN_EMITTED);
+	bpf_map_delete_elem(&txns, key);
+}
+
+/* Where the syscall's data is and how much of it is contiguous there. */
+static __always_inline int io_source(struct io_args *io, long ret, const __u8 **src, __u32 *avail)
+{
+	if (io->kind == IO_NONE)
+		return -1;
+	if (io->kind == IO_PLAIN) {
+		*src = (const __u8 *)io->buf;
+		*avail = ret;
+		return 0;
+	}
+	struct iovec iov;
+	if (bpf_probe_read_user(&iov, sizeof(iov), (void *)io->buf))
+		return -1;
+	*src = iov.iov_base;
+	*avail = iov.iov_len < (__u64)ret ? iov.iov_len : ret;
+	return 0;
+}
+
+static __always_inline struct txn_event *txn_start(struct conn_key *key, struct conn_info *c, __u8 role,
+						   __u64 start_ns, const __u8 *src, __u32 avail, long ret)
+{
+	__u32 zero = 0;
+	struct txn_event *t = bpf_map_lookup_elem(&txn_scratch, &zero);
+	if (!t)
+		return NULL;
+	__builtin_memset(t, 0, WEFT_TXN_HDR_SIZE);
+	t->type = WEFT_EV_TXN;
+	t->pid = key->tgid;
+	t->tid = (__u32)bpf_get_current_pid_tgid();
+	t->fd = key->fd;
+	t->start_ns = start_ns;
+	t->end_ns = start_ns;
+	t->req_bytes = ret;
+	t->addr = c->addr;
+	t->role = role;
+	t->proto = WEFT_PROTO_HTTP1;
+	t->phase = TXN_PHASE_REQUEST;
+	t->trace_flags = 1; /* sampled */
+	random_id(t->trace_id, 4);
+	random_id(t->span_id, 2);
+
+	__u32 n = avail;
+	__u32 cap = req_capture;
+	if (n > cap)
+		n = cap;
+	clamp_for_verifier(n, WEFT_REQ_CAP_MAX);
+	if (n && bpf_probe_read_user(t->data, n, src) == 0)
+		t->req_len = n;
+
+	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
+		count(WEFT_CNT_TXN_MAP_FULL);
+		return NULL;
+	}
+	c->proto = WEFT_PROTO_HTTP1;
+	return bpf_map_lookup_elem(&txns, key);
+}
+
+/* More request bytes (headers split over several syscalls, or a body). */
+static __always_inline void txn_request_more(struct txn_event *t, const __u8 *src, __u32 avail, long ret)
+{
+	t->req_bytes += ret;
+	__u32 off = t->req_len;
+	__u32 cap = req_capture;
+	if (cap > WEFT_REQ_CAP_MAX)
+		cap = WEFT_REQ_CAP_MAX;
+	if (!src || off >= cap)
+		return;
+	__u32 n = avail;
+	if (n > cap - off)
+		n = cap - off;
+	clamp_for_verifier(n, 512); /* keeps off + n provably inside data[] */
+	clamp_for_verifier(off, WEFT_REQ_CAP_MAX - 1);
+	if (n && bpf_probe_read_user(&t->data[off], n, src) == 0)
+		t->req_len = off + n;
+}
+
+/* The first response bytes: capture them and learn the response's length. */
+static __always_inline void txn_response_begin(struct conn_key *key, struct conn_info *c, struct txn_event *t,
+					       const __u8 *src, __u32 avail, __u64 now)
+{
+	__u32 zero = 0;
+	struct resp_scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
+	t->phase = TXN_PHASE_RESPONSE;
+	t->resp_start_ns = now;
+	if (!sb || !src)
+		return;
+	__u32 n = avail;
+	__u32 cap = resp_capture;
+	if (n > cap)
+		n = cap;
+	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
+	if (!n || bpf_probe_read_user(sb->b, n, src))
+		return;
+	sb->b[n & (SCAN_BUF - 1)] = 0; /* stale bytes beyond n never match */
+	if (!http_is_response_start(sb->b, n))
+		return;
+	__u32 status = http_status(sb);
+	if (status == 100) {
+		/* Interim "100 Continue": the request body and the real response follow. */
+		t->phase = TXN_PHASE_REQUEST;
+		return;
+	}
+	__u32 off = t->req_len;
+	clamp_for_verifier(off, WEFT_REQ_CAP_MAX);
+	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
+	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
+		t->resp_len = n;
+
+	struct resp_scan s = { .buf = sb, .n = n };
+	bpf_loop(WEFT_RESP_CAP_MAX, resp_scan_step, &s, 0);
+	if (!s.header_len)
+		return; /* header longer than the capture: ends at next read/request/close */
+	bool head = t->req_len >= 4 && http_is_head_request(t->data);
+	if (status == 101) {
+		/* Protocol switch (WebSocket, h2c): the rest is not HTTP/1. */
+		c->ignored = 1;
+		t->resp_expected = 1;
+	} else if ((status >= 100 && status < 200) || status == 204 || status == 304 || head) {
+		t->resp_expected = s.header_len;
+	} else if (s.has_length) {
+		t->resp_expected = s.header_len + s.content_length;
+	} else if (s.chunked) {
+		t->chunked = 1;
+	}
+}
+
+/* True when the data of this syscall ends with the last-chunk "0\r\n\r\n". */
+static __always_inline bool ends_chunked_body(struct io_args *io, long ret)
+{
+	char tail[5] = {};
+	__u64 end;
+	if (ret < 5)
+		return false;
+	if (io->kind == IO_PLAIN) {
+		end = io->buf + ret;
+	} else if (io->kind == IO_IOV) {
+		/* The last iovec that holds data. */
+		__u64 left = ret;
+		end = 0;
+		for (int i = 0; i < 8; i++) {
+			struct iovec iov;
+			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(io->buf + i * sizeof(iov))))
+				return false;
+			if (iov.iov_len >= left) {
+				if (left < 5)
+					return false;
+				end = (__u64)iov.iov_base + left;
+				break;
+			}
+			left -= iov.iov_len;
+		}
+		if (!end)
+			return false;
+	} else {
+		return false;
+	}
+	if (bpf_probe_read_user(tail, 5, (void *)(end - 5)))
+		return false;
+	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
+}
+
+static __always_inline void txn_response_more(struct conn_key *key, struct conn_info *c, struct txn_event *t,
+					      struct io_args *io, const __u8 *src, __u32 avail, long ret,
+					      __u64 now)
+{
+	if (t->phase == TXN_PHASE_REQUEST)
+		txn_response_begin(key, c, t, src, avail, now);
+	if (t->phase != TXN_PHASE_RESPONSE)
+		return; /* 100 Continue */
+	t->resp_bytes += ret;
+	t->end_ns = now;
+	if (t->resp_expected && t->resp_bytes >= t->resp_expected)
+		txn_emit(key, t, WEFT_END_COMPLETE);
+	else if (t->chunked && ends_chunked_body(io, ret))
+		txn_emit(key, t, WEFT_END_COMPLETE);
+}
+
+/* Data moved on fd: ret bytes, read or written. */
+static __always_inline void on_data(struct io_args *io, long ret)
+{
+	__u64 now = bpf_ktime_get_ns();
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
+	struct conn_info *c = conn_get(&key);
+	if (!c || c->ignored)
+		return;
+
+	const __u8 *src = NULL;
+	__u32 avail = 0;
+	__u8 head[8] = {};
+	if (io_source(io, ret, &src, &avail) == 0)
+		bpf_probe_read_user(head, 8, src); /* bytes past avail are ignored via hn */
+	else
+		src = NULL;
+	__u32 hn = avail < 8 ? avail : 8;
+	bool first = c->bytes_seen == 0;
+	c->bytes_seen += ret;
+
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	bool is_request = src && http_is_request_start(head, hn);
+
+	if (io->dir == DIR_READ) {
+		if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE) {
+			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+			t = NULL;
+		}
+		if (t && t->role == WEFT_ROLE_CLIENT) {
+			txn_response_more(&key, c, t, io, src, avail, ret, now);
+			return;
+		}
+		if (t) {
+			txn_request_more(t, src, avail, ret);
+			return;
+		}
+		if (is_request)
+			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret);
+		else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
+			goto not_http;
+		return;
+	}
+
+	/* DIR_WRITE */
+	if (t && t->role == WEFT_ROLE_SERVER) {
+		txn_response_more(&key, c, t, io, src, avail, ret, now);
+		return;
+	}
+	if (t && t->role == WEFT_ROLE_CLIENT) {
+		if (t->phase == TXN_PHASE_REQUEST) {
+			txn_request_more(t, src, avail, ret);
+			return;
+		}
+		if (!is_request)
+			return;
+		txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+	}
+	if (is_request)
+		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret);
+	else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
+		goto not_http;
+	return;
+
+not_http:
+	/* The connection began with bytes that are no HTTP/1 message. */
+	c->ignored = 1;
+	count(WEFT_CNT_NON_HTTP_CONN);
+}
+
+static __always_inline void io_enter(__u32 fd, __u64 buf, __u8 kind, __u8 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	if (!tgid_traced(tgid))
+		return;
+	if (dir == DIR_READ) {
+		/* A server that reads again has finished its response. */
+		struct conn_key key = { .tgid = tgid, .fd = fd };
+		struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+		if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE)
+			txn_emit(&key, t, WEFT_END_NEXT_READ);
+	}
+	struct io_args a = { .buf = buf, .enter_ns = bpf_ktime_get_ns(), .fd = fd, .kind = kind, .dir = dir };
+	if (bpf_map_update_elem(&active_io, &id, &a, BPF_ANY))
+		count(WEFT_CNT_ARGS_MAP_FULL);
+}
+
+static __always_inline void io_exit(long ret)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_args *a = bpf_map_lookup_elem(&active_io, &id);
+	if (!a)
+		return;
+	struct io_args io = *a;
+	bpf_map_delete_elem(&active_io, &id);
+	if (ret > 0)
+		on_data(&io, ret);
+}
+
+/* --- read side --- */
+SEC("tracepoint/syscalls/sys_enter_read")
+int sys_enter_read(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_READ);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvfrom")
+int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_READ);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_readv")
+int sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_IOV, DIR_READ);
+	return 0;
+}
+
+static __always_inline __u64 msghdr_iov(__u64 msg)
+{
+	struct user_msghdr m;
+	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
+		return 0;
+	return (__u64)m.msg_iov;
+}
+
+SEC("tracepoint/syscalls/sys_enter_recvmsg")
+int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	io_enter(ctx->args[0], msghdr_iov(ctx->args[1]), IO_IOV, DIR_READ);
+	return 0;
+}
+
+/* --- write side --- */
+SEC("tracepoint/syscalls/sys_enter_write")
+int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_WRITE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendto")
+int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_WRITE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_writev")
+int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], ctx->args[1], IO_IOV, DIR_WRITE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendmsg")
+int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	io_enter(ctx->args[0], msghdr_iov(ctx->args[1]), IO_IOV, DIR_WRITE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_sendfile64")
+int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], 0, IO_NONE, DIR_WRITE);
+	return 0;
+}
+
+/* One program for the exit of every read-like and write-like syscall
+ * (they share the sys_exit context): the big exchange logic is verified
+ * once, and user/sockets.c attaches it to each exit tracepoint. */
+SEC("tracepoint")
+int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
+{
+	io_exit(ctx->ret);
+	return 0;
+}
+
+/* --- connection lifecycle --- */
+static __always_inline void conn_opened(__u32 fd, __u8 role)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct sock *sk = tcp_sock_from_fd(fd);
+	if (!sk)
+		return;
+	/* fd numbers are reused: drop whatever an earlier socket left. */
+	bpf_map_delete_elem(&txns, &key);
+	conn_new(&key, sk, role);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		conn_opened(ctx->ret, WEFT_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		conn_opened(ctx->ret, WEFT_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	io_enter(ctx->args[0], 0, IO_NONE, DIR_WRITE);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	struct io_args *a = bpf_map_lookup_elem(&active_io, &id);
+	if (!a)
+		return 0;
+	__u32 fd = a->fd;
+	bpf_map_delete_elem(&active_io, &id);
+	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
+		conn_opened(fd, WEFT_ROLE_CLIENT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
+	if (!tgid_traced(key.tgid))
+		return 0;
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t) {
+		if (t->phase == TXN_PHASE_RESPONSE)
+			txn_emit(&key, t, WEFT_END_CLOSE);
+		else
+			bpf_map_delete_elem(&txns, &key);
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* --- process lifecycle --- */
+SEC("tracepoint/task/task_newtask")
+int task_newtask(struct trace_event_raw_task_newtask *ctx)
+{
+	/* Processes forked by a selected process are selected too (pre-fork
+	 * servers, workers); threads share the tgid and need nothing. */
+	if (ctx->clone_flags & 0x00010000 /* CLONE_THREAD */)
+		return 0;
+	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	__u8 *v = bpf_map_lookup_elem(&traced_pids, &parent);
+	if (!v || *v != TRACED_EXPLICIT)
+		return 0;
+	__u32 child = ctx->pid;
+	__u8 flag = TRACED_EXPLICIT;
+	bpf_map_update_elem(&traced_pids, &child, &flag, BPF_ANY);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	bpf_map_delete_elem(&active_io, &id);
+	if ((__u32)id != tgid)
+		return 0;
+	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
+		return 0;
+	bpf_map_delete_elem(&traced_pids, &tgid);
+	/* Userspace drops the process's connections and cached resource. */
+	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXIT, .pid = tgid };
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}

@@ -1,0 +1,197 @@
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/libbpf.h>
+
+#include "agent.h"
+#include "clock.h"
+#include "http_span.h"
+#include "log.h"
+#include "mounts.h"
+#include "proc.h"
+#include "sockets_user.h"
+
+#define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
+#define STALE_RESPONSE_NS 3000000000ull /* quiet response without known length */
+
+static volatile sig_atomic_t stop_signal;
+
+static void on_signal(int sig)
+{
+	stop_signal = sig;
+}
+
+struct agent {
+	struct agent_opts *o;
+	struct sockets_tracer *sockets;
+	int64_t mono_to_real;
+	uint64_t spans, unparsed, exited;
+	size_t live_pids;
+};
+
+static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
+{
+	struct agent *a = ctx;
+	struct span *s = span_new();
+	if (!s)
+		return;
+	if (http_span_from_txn(ev, len, a->mono_to_real, s) != 0) {
+		a->unparsed++;
+		span_free(s);
+		return;
+	}
+	s->resource = proc_resource(ev->pid);
+	for (size_t i = 0; i < a->o->n_sinks; i++)
+		a->o->sinks[i]->emit(a->o->sinks[i], s);
+	a->spans++;
+	span_free(s);
+}
+
+static void process_exited(struct agent *a, uint32_t pid)
+{
+	sockets_forget_process(a->sockets, pid);
+	proc_forget(pid);
+	a->exited++;
+	for (size_t i = 0; i < a->o->n_pids; i++) {
+		if (a->o->pids[i] == pid) {
+			log_info("process %u exited", pid);
+			a->o->pids[i] = 0;
+			a->live_pids--;
+		}
+	}
+}
+
+static int on_event(void *ctx, void *data, size_t len)
+{
+	struct agent *a = ctx;
+	if (len < sizeof(uint32_t))
+		return 0;
+	switch (*(uint32_t *)data) {
+	case WEFT_EV_TXN:
+		deliver_txn(a, data, len);
+		break;
+	case WEFT_EV_PROC_EXIT:
+		if (len >= sizeof(struct proc_exit_event))
+			process_exited(a, ((struct proc_exit_event *)data)->pid);
+		break;
+	}
+	return 0;
+}
+
+static void report_counters(struct agent *a)
+{
+	uint64_t c[WEFT_CNT_MAX] = {};
+	if (sockets_read_counters(a->sockets, c))
+		return;
+	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
+		 "full, %llu exchange table full, %llu syscall table full; %llu not parsable; %llu non-HTTP "
+		 "connections skipped",
+		 (unsigned long long)a->spans, (unsigned long long)c[WEFT_CNT_TXN_EMITTED],
+		 (unsigned long long)c[WEFT_CNT_RINGBUF_FULL], (unsigned long long)c[WEFT_CNT_CONN_MAP_FULL],
+		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL], (unsigned long long)c[WEFT_CNT_ARGS_MAP_FULL],
+		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_NON_HTTP_CONN]);
+}
+
+int agent_run(struct agent_opts *o)
+{
+	struct agent a = { .o = o };
+	struct ring_buffer *rb = NULL;
+	int err;
+
+	struct sigaction sa = { .sa_handler = on_signal };
+	sigemptyset(&sa.sa_mask);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGTERM, &sa, NULL);
+	signal(SIGPIPE, SIG_IGN);
+
+	for (size_t i = 0; i < o->n_pids; i++) {
+		if (!proc_exists(o->pids[i])) {
+			log_error("process %u does not exist", o->pids[i]);
+			err = -ESRCH;
+			goto cleanup;
+		}
+	}
+	a.live_pids = o->n_pids;
+
+	err = mounts_ensure();
+	if (err)
+		goto cleanup;
+
+	struct sockets_opts so = {
+		.trace_all = o->trace_all,
+		.self_tgid = getpid(),
+		.req_capture = o->req_capture,
+		.resp_capture = o->resp_capture,
+		.ringbuf_bytes = o->ringbuf_bytes,
+	};
+	err = sockets_load(&so, &a.sockets);
+	if (err)
+		goto cleanup;
+	for (size_t i = 0; i < o->n_pids; i++) {
+		err = sockets_trace_pid(a.sockets, o->pids[i]);
+		if (err)
+			goto cleanup;
+	}
+	rb = ring_buffer__new(sockets_events_fd(a.sockets), on_event, &a, NULL);
+	if (!rb) {
+		err = -errno;
+		log_error("cannot read the event ring buffer: %s", strerror(-err));
+		goto cleanup;
+	}
+	err = sockets_attach(a.sockets);
+	if (err)
+		goto cleanup;
+
+	a.mono_to_real = clock_mono_to_real_offset();
+	if (o->trace_all)
+		log_info("ready: tracing every process on this host");
+	else
+		log_info("ready: tracing %zu process%s", o->n_pids, o->n_pids == 1 ? "" : "es");
+
+	uint64_t started = clock_ns(CLOCK_MONOTONIC), last_tick = started;
+	while (!stop_signal) {
+		int n = ring_buffer__poll(rb, 100);
+		if (n < 0 && n != -EINTR) {
+			err = n;
+			log_error("reading events: %s", strerror(-n));
+			break;
+		}
+		uint64_t now = clock_ns(CLOCK_MONOTONIC);
+		if (now - last_tick >= TICK_NS) {
+			last_tick = now;
+			for (size_t i = 0; i < o->n_sinks; i++)
+				if (o->sinks[i]->tick)
+					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
+			sockets_sweep_stale(a.sockets, now, STALE_RESPONSE_NS, deliver_txn, &a);
+			/* Exit events can be lost to a full ring buffer: check too. */
+			for (size_t i = 0; i < o->n_pids; i++)
+				if (o->pids[i] && !proc_exists(o->pids[i]))
+					process_exited(&a, o->pids[i]);
+		}
+		if (!o->trace_all && a.live_pids == 0) {
+			log_info("every traced process has exited");
+			break;
+		}
+		if (o->duration_s > 0 && now - started >= (uint64_t)(o->duration_s * 1e9))
+			break;
+	}
+	/* Drain what the kernel already sent. */
+	ring_buffer__consume(rb);
+	if (stop_signal)
+		log_info("stopping on signal %d", (int)stop_signal);
+	report_counters(&a);
+	err = err == -EINTR ? 0 : err;
+
+cleanup:
+	ring_buffer__free(rb);
+	sockets_destroy(a.sockets);
+	for (size_t i = 0; i < o->n_sinks; i++)
+		o->sinks[i]->close(o->sinks[i]);
+	o->n_sinks = 0;
+	proc_cache_clear();
+	return err;
+}

@@ -1,0 +1,30 @@
+/* The tracing session: load, attach, read events, assemble spans, hand
+ * them to sinks, and tear everything down on any exit path. */
+#ifndef WEFT_AGENT_H
+#define WEFT_AGENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "sink.h"
+
+#define AGENT_MAX_PIDS 256
+#define AGENT_MAX_SINKS 4
+
+struct agent_opts {
+	bool trace_all;
+	uint32_t pids[AGENT_MAX_PIDS];
+	size_t n_pids;
+	uint32_t req_capture, resp_capture;
+	uint32_t ringbuf_bytes;
+	double duration_s; /* 0: until SIGINT/SIGTERM */
+	struct span_sink *sinks[AGENT_MAX_SINKS];
+	size_t n_sinks;
+};
+
+/* Runs until a signal, the duration, or (attach) the exit of every
+ * selected process. Closes the sinks. Returns 0 or a negative errno. */
+int agent_run(struct agent_opts *o);
+
+#endif

@@ -1,0 +1,148 @@
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+
+#include "http_parser.h"
+#include "http_span.h"
+#include "route.h"
+
+void conn_addr_format(const __u8 *addr, __u16 family, char *out, size_t outlen)
+{
+	static const __u8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	if (family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0)
+		inet_ntop(AF_INET, addr + 12, out, outlen);
+	else if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, out, outlen))
+		snprintf(out, outlen, "unknown");
+}
+
+static bool method_is_known(struct http_str m)
+{
+	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
+					     "CONNECT", "OPTIONS", "TRACE", "PATCH" };
+	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
+		if (strlen(known[i]) == m.len && memcmp(known[i], m.p, m.len) == 0)
+			return true;
+	return false;
+}
+
+/* Host header "name:port" / "[v6]:port" into host and port (0 if absent). */
+static void split_host(struct http_str h, char *host, size_t hostlen, long *port)
+{
+	const char *p = h.p, *end = h.p + h.len;
+	const char *colon = NULL;
+	*port = 0;
+	if (h.len && p[0] == '[') {
+		const char *rb = memchr(p, ']', h.len);
+		if (rb) {
+			snprintf(host, hostlen, "%.*s", (int)(rb - p - 1), p + 1);
+			if (rb + 1 < end && rb[1] == ':')
+				colon = rb + 1;
+			goto port;
+		}
+	}
+	colon = memchr(p, ':', h.len);
+	snprintf(host, hostlen, "%.*s", (int)((colon ? colon : end) - p), p);
+port:
+	if (colon) {
+		long v = 0;
+		for (const char *c = colon + 1; c < end && *c >= '0' && *c <= '9' && v < 70000; c++)
+			v = v * 10 + (*c - '0');
+		if (v > 0 && v < 65536)
+			*port = v;
+	}
+}
+
+int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)
+{
+	struct http_request req;
+	struct http_response resp;
+	size_t req_len = ev->req_len, resp_len = ev->resp_len;
+
+	if (ev_len < WEFT_TXN_HDR_SIZE || req_len + resp_len > ev_len - WEFT_TXN_HDR_SIZE)
+		return -EINVAL;
+	if (http_parse_request((const char *)ev->data, req_len, &req) != 0)
+		return -EINVAL;
+	bool have_resp = resp_len &&
+			 http_parse_response((const char *)ev->data + req_len, resp_len, &resp) == 0;
+
+	bool server = ev->role == WEFT_ROLE_SERVER;
+	memcpy(s->trace_id, ev->trace_id, 16);
+	memcpy(s->span_id, ev->span_id, 8);
+	memcpy(s->parent_span_id, ev->parent_span_id, 8);
+	s->trace_flags = ev->trace_flags;
+	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
+	s->start_ns = ev->start_ns + mono_to_real;
+	s->end_ns = (ev->end_ns > ev->start_ns ? ev->end_ns : ev->start_ns) + mono_to_real;
+
+	struct http_str path, query;
+	http_target_split(req.target, &path, &query);
+	char route[256];
+	route_from_path(path.p, path.len, route, sizeof(route));
+
+	char method[32];
+	bool known = method_is_known(req.method);
+	snprintf(method, sizeof(method), "%.*s", (int)(req.method.len < 31 ? req.method.len : 31), req.method.p);
+	char name[300];
+	if (known)
+		snprintf(name, sizeof(name), "%s %s", method, route);
+	else
+		snprintf(name, sizeof(name), "HTTP");
+	free(s->name);
+	s->name = strdup(name);
+
+	struct attr_list *a = &s->attrs;
+	attrs_set_str(a, "http.request.method", known ? method : "_OTHER");
+	if (!known)
+		attrs_set_str(a, "http.request.method_original", method);
+	attrs_set_strn(a, "url.path", path.p, path.len);
+	attrs_set_str(a, "url.scheme", "http");
+	attrs_set_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
+
+	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
+	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
+	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
+
+	char host[256] = "";
+	long host_port = 0;
+	const struct http_str *hh = http_header_get(&req.headers, "host");
+	if (hh && hh->len)
+		split_host(*hh, host, sizeof(host), &host_port);
+
+	attrs_set_str(a, "network.peer.address", remote);
+	attrs_set_int(a, "network.peer.port", ev->addr.rport);
+	if (server) {
+		attrs_set_str(a, "server.address", host[0] ? host : local);
+		attrs_set_int(a, "server.port", host_port ? host_port : ev->addr.lport);
+		attrs_set_str(a, "client.address", remote);
+		attrs_set_int(a, "client.port", ev->addr.rport);
+	} else {
+		const char *h = host[0] ? host : remote;
+		long port = host[0] ? (host_port ? host_port : 80) : ev->addr.rport;
+		attrs_set_str(a, "server.address", h);
+		attrs_set_int(a, "server.port", port);
+		char full[2048];
+		bool v6 = strchr(h, ':') != NULL;
+		snprintf(full, sizeof(full), "http://%s%s%s%s%ld%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
+			 ":", port, (int)(req.target.len < 1800 ? req.target.len : 1800),
+			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
+		attrs_set_str(a, "url.full", full);
+	}
+	const struct http_str *ua = http_header_get(&req.headers, "user-agent");
+	if (ua)
+		attrs_set_strn(a, "user_agent.original", ua->p, ua->len);
+
+	s->status = SPAN_STATUS_UNSET;
+	if (have_resp) {
+		attrs_set_int(a, "http.response.status_code", resp.status);
+		if (resp.status >= 500 || (!server && resp.status >= 400)) {
+			char code[8];
+			snprintf(code, sizeof(code), "%d", resp.status);
+			s->status = SPAN_STATUS_ERROR;
+			attrs_set_str(a, "error.type", code);
+		}
+	}
+	return s->name ? 0 : -ENOMEM;
+}

@@ -1,0 +1,225 @@
+/* weft: command line. */
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "doctor.h"
+#include "inspect.h"
+#include "log.h"
+#include "sinks.h"
+#include "sockets.h"
+#include "version.h"
+
+static const char usage_text[] =
+	"Usage: weft <command> [options]\n"
+	"\n"
+	"weft traces HTTP requests of unmodified programs with eBPF and prints or\n"
+	"exports them as OpenTelemetry spans. It needs root (or CAP_BPF+CAP_PERFMON).\n"
+	"\n"
+	"Commands:\n"
+	"  attach -p PID ...  trace these processes (all their threads, and processes they fork)\n"
+	"  run                trace every process on this host except weft itself\n"
+	"  doctor             check, by loading tiny programs, what this kernel allows\n"
+	"  inspect PID|PATH   how weft sees an executable: Go version, probe points, offsets\n"
+	"  version            print weft's version\n"
+	"\n"
+	"Options of attach and run:\n"
+	"  -p, --pid PID          a process to trace; repeat it or give PID,PID,...\n"
+	"  -o, --output LIST      where spans go, comma-separated (default: console):\n"
+	"                           console  a waterfall of each trace once it is complete\n"
+	"                           json     one span per line on stdout (logs stay on stderr)\n"
+	"  -d, --duration SECS    stop after SECS seconds (default: until Ctrl-C or SIGTERM)\n"
+	"      --capture-bytes N  request bytes kept per exchange (default 1024, at most 2048)\n"
+	"      --response-bytes N response bytes kept per exchange (default 512, at most 512)\n"
+	"      --ringbuf-mb N     kernel-to-weft event buffer in MiB, a power of two (default 8)\n"
+	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
+	"  -q, --quiet            log errors only\n"
+	"\n"
+	"Examples:\n"
+	"  weft attach -p $(pgrep -o nginx)        live waterfall of nginx's requests\n"
+	"  weft attach -p 1234 -o json | jq .name  span names, one per line\n"
+	"  weft run -o json -d 60 > spans.jsonl    one minute of every HTTP exchange on the host\n"
+	"  weft doctor                             what works on this kernel, and what weft does without it\n";
+
+static void usage(FILE *f)
+{
+	fputs(usage_text, f);
+}
+
+static int parse_u32(const char *s, const char *what, uint32_t min, uint32_t max, uint32_t *out)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(s, &end, 10);
+	if (errno || end == s || *end || v < min || v > max) {
+		log_error("%s: '%s' is not a number from %u to %u", what, s, min, max);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+static int add_pids(struct agent_opts *o, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	int err = 0;
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		uint32_t pid;
+		if ((err = parse_u32(tok, "--pid", 1, 0x3fffffff, &pid)))
+			break;
+		if (o->n_pids == AGENT_MAX_PIDS) {
+			log_error("--pid: at most %d processes", AGENT_MAX_PIDS);
+			err = -E2BIG;
+			break;
+		}
+		o->pids[o->n_pids++] = pid;
+	}
+	free(copy);
+	return err;
+}
+
+static int add_outputs(struct agent_opts *o, const char *list)
+{
+	char *copy = strdup(list), *save = NULL;
+	int err = 0;
+	if (!copy)
+		return -ENOMEM;
+	for (char *tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		struct span_sink *s = NULL;
+		if (strcmp(tok, "console") == 0) {
+			s = console_sink_create(stdout);
+		} else if (strcmp(tok, "json") == 0) {
+			s = json_sink_create();
+		} else {
+			log_error("--output: unknown output '%s' (choose from console, json)", tok);
+			err = -EINVAL;
+			break;
+		}
+		if (!s || o->n_sinks == AGENT_MAX_SINKS) {
+			err = s ? -E2BIG : -ENOMEM;
+			if (s)
+				s->close(s);
+			break;
+		}
+		o->sinks[o->n_sinks++] = s;
+	}
+	free(copy);
+	return err;
+}
+
+enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF };
+
+static int trace_main(int argc, char **argv, bool run)
+{
+	static const struct option longopts[] = {
+		{ "pid", required_argument, NULL, 'p' },
+		{ "output", required_argument, NULL, 'o' },
+		{ "duration", required_argument, NULL, 'd' },
+		{ "capture-bytes", required_argument, NULL, OPT_CAPTURE },
+		{ "response-bytes", required_argument, NULL, OPT_RESPONSE },
+		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "verbose", no_argument, NULL, 'v' },
+		{ "quiet", no_argument, NULL, 'q' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	static struct agent_opts o;
+	const char *outputs = "console";
+	uint32_t mb = 8;
+	int c, err = 0;
+
+	memset(&o, 0, sizeof(o));
+	o.trace_all = run;
+	o.req_capture = WEFT_REQ_CAP_DEFAULT;
+	o.resp_capture = WEFT_RESP_CAP_DEFAULT;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "p:o:d:vqh", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'p': err = add_pids(&o, optarg); break;
+		case 'o': outputs = optarg; break;
+		case 'd': {
+			char *end;
+			o.duration_s = strtod(optarg, &end);
+			if (*end || end == optarg || o.duration_s <= 0) {
+				log_error("--duration: '%s' is not a positive number of seconds", optarg);
+				err = -EINVAL;
+			}
+			break;
+		}
+		case OPT_CAPTURE: err = parse_u32(optarg, "--capture-bytes", 64, WEFT_REQ_CAP_MAX, &o.req_capture); break;
+		case OPT_RESPONSE: err = parse_u32(optarg, "--response-bytes", 16, WEFT_RESP_CAP_MAX, &o.resp_capture); break;
+		case OPT_RINGBUF:
+			err = parse_u32(optarg, "--ringbuf-mb", 1, 1024, &mb);
+			if (!err && (mb & (mb - 1))) {
+				log_error("--ringbuf-mb: %u is not a power of two", mb);
+				err = -EINVAL;
+			}
+			break;
+		case 'v': log_threshold = log_threshold < LOG_DEBUG ? log_threshold + 1 : LOG_DEBUG; break;
+		case 'q': log_threshold = LOG_ERROR; break;
+		case 'h': usage(stdout); return 0;
+		default: usage(stderr); return 2;
+		}
+		if (err)
+			return 2;
+	}
+	if (optind < argc) {
+		log_error("unexpected argument '%s' (see weft --help)", argv[optind]);
+		return 2;
+	}
+	if (run && o.n_pids) {
+		log_error("weft run traces every process: use weft attach -p PID to choose");
+		return 2;
+	}
+	if (!run && !o.n_pids) {
+		log_error("weft attach needs at least one -p PID (or use weft run for every process)");
+		return 2;
+	}
+	if (geteuid() != 0)
+		log_warn("not running as root: loading BPF programs will likely fail");
+	o.ringbuf_bytes = mb << 20;
+	if (add_outputs(&o, outputs)) {
+		for (size_t i = 0; i < o.n_sinks; i++)
+			o.sinks[i]->close(o.sinks[i]);
+		return 2;
+	}
+	log_setup_libbpf();
+	err = agent_run(&o);
+	return err ? 1 : 0;
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	const char *cmd = argv[1];
+	if (strcmp(cmd, "attach") == 0)
+		return trace_main(argc - 1, argv + 1, false);
+	if (strcmp(cmd, "run") == 0)
+		return trace_main(argc - 1, argv + 1, true);
+	if (strcmp(cmd, "doctor") == 0) {
+		log_threshold = LOG_ERROR;
+		return doctor_main(argc - 1, argv + 1);
+	}
+	if (strcmp(cmd, "inspect") == 0)
+		return inspect_main(argc - 1, argv + 1);
+	if (strcmp(cmd, "version") == 0 || strcmp(cmd, "--version") == 0) {
+		printf("weft %s\n", WEFT_VERSION);
+		return 0;
+	}
+	if (strcmp(cmd, "help") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	log_error("unknown command '%s'", cmd);
+	usage(stderr);
+	return 2;
+}

@@ -1,0 +1,177 @@
+/* Process resources: service.name, process.*, host.name. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "proc.h"
+#include "version.h"
+
+#define PROC_BUCKETS 1024
+
+struct proc_entry {
+	uint32_t pid;
+	struct resource *res;
+	struct proc_entry *next;
+};
+
+static struct proc_entry *buckets[PROC_BUCKETS];
+
+/* Reads a whole /proc file (bounded), returns its length or -errno. */
+static ssize_t read_proc_file(uint32_t pid, const char *what, char *buf, size_t len)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%u/%s", pid, what);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	size_t got = 0;
+	while (got < len) {
+		ssize_t n = read(fd, buf + got, len - got);
+		if (n < 0) {
+			if (errno == EINTR)
+				continue;
+			int err = -errno;
+			close(fd);
+			return err;
+		}
+		if (n == 0)
+			break;
+		got += n;
+	}
+	close(fd);
+	return got;
+}
+
+int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen)
+{
+	static char env[64 * 1024];
+	ssize_t n = read_proc_file(pid, "environ", env, sizeof(env));
+	if (n < 0)
+		return n;
+	size_t nl = strlen(name);
+	for (ssize_t i = 0; i < n;) {
+		const char *e = env + i;
+		size_t el = strnlen(e, n - i);
+		if (el > nl && memcmp(e, name, nl) == 0 && e[nl] == '=') {
+			snprintf(out, outlen, "%.*s", (int)(el - nl - 1), e + nl + 1);
+			return 0;
+		}
+		i += el + 1;
+	}
+	return -ENOENT;
+}
+
+int proc_exists(uint32_t pid)
+{
+	return kill(pid, 0) == 0 || errno == EPERM;
+}
+
+static void fill_resource(struct resource *r, uint32_t pid)
+{
+	char exe[PATH_MAX], path[64], buf[4096], svc[256];
+	const char *exe_name = NULL;
+
+	snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+	ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+	if (n > 0) {
+		exe[n] = '\0';
+		/* A replaced binary shows as "path (deleted)". */
+		char *del = strstr(exe, " (deleted)");
+		if (del)
+			*del = '\0';
+		const char *slash = strrchr(exe, '/');
+		exe_name = slash ? slash + 1 : exe;
+		attrs_set_str(&r->attrs, "process.executable.path", exe);
+	}
+	if (!exe_name) {
+		n = read_proc_file(pid, "comm", buf, sizeof(buf) - 1);
+		if (n > 0) {
+			buf[n] = '\0';
+			buf[strcspn(buf, "\n")] = '\0';
+			exe_name = buf;
+		}
+	}
+	bool from_process = proc_environ_get(pid, "OTEL_SERVICE_NAME", svc, sizeof(svc)) == 0 && svc[0];
+	if (from_process)
+		attrs_set_str(&r->attrs, "service.name", svc);
+	else if (exe_name)
+		attrs_set_str(&r->attrs, "service.name", exe_name);
+	else
+		attrs_set_str(&r->attrs, "service.name", "unknown_service");
+	attrs_set_bool(&r->attrs, WEFT_ATTR_SERVICE_FROM_PROCESS, from_process);
+	if (exe_name)
+		attrs_set_str(&r->attrs, "process.executable.name", exe_name);
+	attrs_set_int(&r->attrs, "process.pid", pid);
+
+	n = read_proc_file(pid, "cmdline", buf, sizeof(buf) - 1);
+	if (n > 0) {
+		/* NUL-separated arguments, joined with spaces. */
+		while (n > 0 && buf[n - 1] == '\0')
+			n--;
+		for (ssize_t i = 0; i < n; i++)
+			if (buf[i] == '\0')
+				buf[i] = ' ';
+		buf[n] = '\0';
+		attrs_set_str(&r->attrs, "process.command_line", buf);
+	}
+	char host[256];
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		attrs_set_str(&r->attrs, "host.name", host);
+	}
+	attrs_set_str(&r->attrs, "telemetry.sdk.name", "weft");
+	attrs_set_str(&r->attrs, "telemetry.sdk.version", WEFT_VERSION);
+}
+
+struct resource *proc_resource(uint32_t pid)
+{
+	struct proc_entry **b = &buckets[pid % PROC_BUCKETS];
+	for (struct proc_entry *e = *b; e; e = e->next)
+		if (e->pid == pid)
+			return resource_get(e->res);
+	struct proc_entry *e = calloc(1, sizeof(*e));
+	struct resource *r = calloc(1, sizeof(*r));
+	if (!e || !r) {
+		free(e);
+		free(r);
+		return NULL;
+	}
+	r->refs = 1; /* the cache's reference */
+	r->pid = pid;
+	fill_resource(r, pid);
+	e->pid = pid;
+	e->res = r;
+	e->next = *b;
+	*b = e;
+	return resource_get(r);
+}
+
+void proc_forget(uint32_t pid)
+{
+	for (struct proc_entry **p = &buckets[pid % PROC_BUCKETS]; *p; p = &(*p)->next) {
+		if ((*p)->pid == pid) {
+			struct proc_entry *e = *p;
+			*p = e->next;
+			resource_put(e->res);
+			free(e);
+			return;
+		}
+	}
+}
+
+void proc_cache_clear(void)
+{
+	for (size_t i = 0; i < PROC_BUCKETS; i++) {
+		while (buckets[i]) {
+			struct proc_entry *e = buckets[i];
+			buckets[i] = e->next;
+			resource_put(e->res);
+			free(e);
+		}
+	}
+}

@@ -1,0 +1,25 @@
+/* Per-process facts for span resources, read from /proc once and cached
+ * until the process exits. */
+#ifndef WEFT_PROC_H
+#define WEFT_PROC_H
+
+#include <stdint.h>
+
+#include "span.h"
+
+/* Internal resource attribute: true when service.name came from the
+ * process's own OTEL_SERVICE_NAME. Exporters never send weft.* keys. */
+#define WEFT_ATTR_SERVICE_FROM_PROCESS "weft.service.name.from_process"
+
+/* Counted reference to pid's resource (never NULL unless out of memory). */
+struct resource *proc_resource(uint32_t pid);
+/* The process exited: drop the cache entry (spans keep their references). */
+void proc_forget(uint32_t pid);
+void proc_cache_clear(void);
+
+/* Value of NAME in /proc/PID/environ into out; 0, or -ENOENT / -errno. */
+int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen);
+/* True if the process exists (and is not a zombie we could not read). */
+int proc_exists(uint32_t pid);
+
+#endif

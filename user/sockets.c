@@ -1,0 +1,161 @@
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "sockets.skel.h"
+#include "sockets_user.h"
+
+/* Exit tracepoints served by the one sys_exit_io program. */
+static const char *const io_exit_tracepoints[] = {
+	"sys_exit_read",  "sys_exit_recvfrom", "sys_exit_readv",  "sys_exit_recvmsg",   "sys_exit_write",
+	"sys_exit_sendto", "sys_exit_writev",  "sys_exit_sendmsg", "sys_exit_sendfile64",
+};
+#define N_IO_EXIT (sizeof(io_exit_tracepoints) / sizeof(io_exit_tracepoints[0]))
+
+struct sockets_tracer {
+	struct sockets_bpf *skel;
+	struct bpf_link *io_exit_links[N_IO_EXIT];
+	int ncpu;
+};
+
+int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
+{
+	struct sockets_tracer *t = calloc(1, sizeof(*t));
+	int err;
+	if (!t)
+		return -ENOMEM;
+	t->ncpu = libbpf_num_possible_cpus();
+	t->skel = sockets_bpf__open();
+	if (!t->skel) {
+		err = -errno;
+		log_error("cannot open the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	t->skel->rodata->self_tgid = o->self_tgid;
+	t->skel->rodata->trace_all = o->trace_all;
+	t->skel->rodata->req_capture = o->req_capture;
+	t->skel->rodata->resp_capture = o->resp_capture;
+	if (o->ringbuf_bytes) {
+		err = bpf_map__set_max_entries(t->skel->maps.events, o->ringbuf_bytes);
+		if (err) {
+			log_error("ring buffer size %u: %s", o->ringbuf_bytes, strerror(-err));
+			goto fail;
+		}
+	}
+	err = sockets_bpf__load(t->skel);
+	if (err) {
+		log_error("cannot load the BPF programs: %s (run 'weft doctor')", strerror(-err));
+		goto fail;
+	}
+	*out = t;
+	return 0;
+fail:
+	sockets_destroy(t);
+	return err;
+}
+
+int sockets_attach(struct sockets_tracer *t)
+{
+	int err = sockets_bpf__attach(t->skel);
+	if (err) {
+		log_error("cannot attach the syscall tracepoints: %s (run 'weft doctor')", strerror(-err));
+		return err;
+	}
+	for (size_t i = 0; i < N_IO_EXIT; i++) {
+		t->io_exit_links[i] =
+			bpf_program__attach_tracepoint(t->skel->progs.sys_exit_io, "syscalls", io_exit_tracepoints[i]);
+		if (!t->io_exit_links[i]) {
+			err = -errno;
+			log_error("cannot attach to syscalls/%s: %s", io_exit_tracepoints[i], strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
+int sockets_trace_pid(struct sockets_tracer *t, uint32_t pid)
+{
+	__u8 v = 1; /* TRACED_EXPLICIT */
+	int err = bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), &v, sizeof(v), BPF_ANY);
+	if (err)
+		log_error("cannot select process %u: %s", pid, strerror(-err));
+	return err;
+}
+
+/* Deletes every key of map whose first u32 (the tgid) matches. */
+static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
+{
+	struct conn_key key, next, doomed[256];
+	size_t n = 0;
+	void *prev = NULL;
+	int fd = bpf_map__fd(map);
+	/* Collect first, then delete: deleting while walking restarts the walk. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		if (next.tgid == tgid && n < sizeof(doomed) / sizeof(doomed[0]))
+			doomed[n++] = next;
+		key = next;
+		prev = &key;
+	}
+	for (size_t i = 0; i < n; i++)
+		bpf_map_delete_elem(fd, &doomed[i]);
+}
+
+void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid)
+{
+	delete_tgid_keys(t->skel->maps.conns, tgid);
+	delete_tgid_keys(t->skel->maps.txns, tgid);
+}
+
+int sockets_events_fd(struct sockets_tracer *t)
+{
+	return bpf_map__fd(t->skel->maps.events);
+}
+
+int sockets_read_counters(struct sockets_tracer *t, uint64_t *out)
+{
+	uint64_t vals[t->ncpu];
+	for (uint32_t i = 0; i < WEFT_CNT_MAX; i++) {
+		out[i] = 0;
+		if (bpf_map_lookup_elem(bpf_map__fd(t->skel->maps.counters), &i, vals))
+			return -errno;
+		for (int c = 0; c < t->ncpu; c++)
+			out[i] += vals[c];
+	}
+	return 0;
+}
+
+void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_ns, txn_cb cb, void *ctx)
+{
+	static struct txn_event ev;
+	struct conn_key key, next;
+	void *prev = NULL;
+	int fd = bpf_map__fd(t->skel->maps.txns);
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &ev))
+			continue;
+		if (ev.phase != TXN_PHASE_RESPONSE || now_mono < ev.end_ns || now_mono - ev.end_ns < idle_ns)
+			continue;
+		/* Delete first: if the kernel finished it meanwhile, it sent it itself. */
+		if (bpf_map_delete_elem(fd, &key))
+			continue;
+		ev.end_reason = 0;
+		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
+	}
+}
+
+void sockets_destroy(struct sockets_tracer *t)
+{
+	if (!t)
+		return;
+	for (size_t i = 0; i < N_IO_EXIT; i++)
+		bpf_link__destroy(t->io_exit_links[i]);
+	sockets_bpf__destroy(t->skel);
+	free(t);
+}

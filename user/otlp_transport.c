@@ -181,12 +181,21 @@ static void transport_reset_handle(struct otlp_transport *t)
 	curl_easy_setopt(e, CURLOPT_CONNECTTIMEOUT_MS, (long)t->timeout_ms);
 	curl_easy_setopt(e, CURLOPT_USERAGENT, "weft/" WEFT_VERSION);
 	curl_easy_setopt(e, CURLOPT_TCP_KEEPALIVE, 1L);
+	if (getenv("WEFT_OTLP_CURL_VERBOSE")) /* debugging aid: libcurl's trace on stderr */
+		curl_easy_setopt(e, CURLOPT_VERBOSE, 1L);
 	if (t->certificate)
 		curl_easy_setopt(e, CURLOPT_CAINFO, t->certificate);
-	if (t->protocol == OTLP_PROTOCOL_GRPC)
+	if (t->protocol == OTLP_PROTOCOL_GRPC) {
+		bool h2c = strncasecmp(t->url, "https", 5) != 0;
 		curl_easy_setopt(e, CURLOPT_HTTP_VERSION,
-				 strncasecmp(t->url, "https", 5) ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
-								  : (long)CURL_HTTP_VERSION_2TLS);
+				 h2c ? (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE
+				     : (long)CURL_HTTP_VERSION_2TLS);
+		/* libcurl < 8.0 breaks reused prior-knowledge HTTP/2 connections
+		 * ("Error in the HTTP2 framing layer", curl issue #10634): one
+		 * connection per request there (a batch is hundreds of spans). */
+		if (h2c && curl_version_info(CURLVERSION_NOW)->version_num < 0x080000)
+			curl_easy_setopt(e, CURLOPT_FORBID_REUSE, 1L);
+	}
 }
 
 struct otlp_transport *otlp_transport_new(const struct otlp_config *cfg, char *err, size_t errlen)

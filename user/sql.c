@@ -436,29 +436,32 @@ static void set_operation(struct summarizer *z, const struct tok *t)
 	z->out->operation[n] = '\0';
 }
 
-/* What follows the operation keyword itself. */
-static void after_operation(struct summarizer *z, size_t i)
+/* What follows the operation keyword itself; returns where scanning for
+ * table names goes on. */
+static size_t after_operation(struct summarizer *z, size_t i)
 {
 	const char *op = z->out->operation;
 	if (!strcmp(op, "UPDATE") || !strcmp(op, "TABLE") || !strcmp(op, "TRUNCATE") ||
 	    !strcmp(op, "COPY")) {
 		z->expect = !strcmp(op, "UPDATE") ? REF_UPDATE : REF_TABLE;
-		return;
+		return i;
 	}
 	if (strcmp(op, "CREATE") && strcmp(op, "DROP") && strcmp(op, "ALTER"))
-		return;
+		return i;
+	size_t start = i;
 	/* CREATE [TEMP|TEMPORARY|UNLOGGED|GLOBAL|LOCAL|OR REPLACE] TABLE name */
 	struct tok t;
 	for (int k = 0; k < 4; k++) {
 		lex_sig(z->s, z->len, i, SQL_DIALECT_ANSI, &t);
 		if (tok_is(z->s, &t, "TABLE")) {
 			z->expect = REF_TABLE;
-			return;
+			return t.end;
 		}
 		if (t.type != T_WORD)
-			return;
+			return start;
 		i = t.end;
 	}
+	return start;
 }
 
 static bool is_main_keyword(const char *s, const struct tok *t)
@@ -611,8 +614,7 @@ int sql_summarize(const char *stmt, size_t len, struct sql_summary *out)
 		z.list_depth = -1;
 		z.query_ctx[0] = 1;
 	}
-	after_operation(&z, op_end);
-	scan_refs(&z, op_end);
+	scan_refs(&z, after_operation(&z, op_end));
 	if (z.ambiguous || !z.have_ref)
 		out->collection[0] = '\0';
 	return 0;

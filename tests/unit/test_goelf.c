@@ -670,6 +670,87 @@ static void test_pclntab_parse_direct(void **state)
 	assert_false(go_pclntab_header_ok(h, sizeof(h)));
 }
 
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8); /* little endian host */
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+
+/* Two functions, main.a at 0x401000 and main.b at 0x401040, end 0x401080. */
+static void check_two_funcs(const uint8_t *t, size_t len, enum go_pcln_version ver)
+{
+	char err[256];
+	struct go_pclntab tab;
+	struct go_pcln_func f;
+	assert_int_equal(go_pclntab_parse(t, len, &tab, err, sizeof(err)), 0);
+	assert_int_equal(tab.version, ver);
+	assert_int_equal(tab.nfunc, 2);
+	assert_int_equal(go_pclntab_find(&tab, "main.b", &f), 0);
+	assert_int_equal(f.entry, 0x401040);
+	assert_int_equal(f.end, 0x401080);
+	assert_int_equal(go_pclntab_func(&tab, 0, &f), 0);
+	assert_string_equal(f.name, "main.a");
+	assert_int_equal(f.end, 0x401040);
+	assert_int_equal(go_pclntab_find(&tab, "main.c", &f), -ENOENT);
+	assert_int_equal(go_pclntab_func(&tab, 2, &f), -EINVAL);
+}
+
+static void test_pclntab_old_formats(void **state)
+{
+	/* Go 1.2-1.15: funcoff and nameoff relative to the table start */
+	uint8_t t[160] = {0xfb, 0xff, 0xff, 0xff, 0, 0, 1, 8};
+	put64(t + 8, 2);
+	put64(t + 16, 0x401000);
+	put64(t + 24, 56);
+	put64(t + 32, 0x401040);
+	put64(t + 40, 68);
+	put64(t + 48, 0x401080);
+	put64(t + 56, 0x401000);
+	put32(t + 64, 80);
+	put64(t + 68, 0x401040);
+	put32(t + 76, 87);
+	memcpy(t + 80, "main.a\0main.b", 14);
+	check_two_funcs(t, 94, GO_PCLN_12);
+	/* a name that runs off the end of the table */
+	struct go_pclntab tab;
+	struct go_pcln_func f;
+	char err[256];
+	assert_int_equal(go_pclntab_parse(t, 93, &tab, err, sizeof(err)), 0);
+	assert_int_equal(go_pclntab_find(&tab, "main.b", &f), -EINVAL);
+	/* the _func entry disagrees with the function table: corrupt */
+	put64(t + 68, 0x401044);
+	assert_int_equal(go_pclntab_parse(t, 94, &tab, err, sizeof(err)), 0);
+	assert_int_equal(go_pclntab_find(&tab, "main.b", &f), -EINVAL);
+
+	/* Go 1.16-1.17: header words nfunc, nfiles, funcnameOff, cuOff,
+	 * filetabOff, pctabOff, pclnOff; funcoff relative to the functab,
+	 * nameoff to the name table */
+	memset(t, 0, sizeof(t));
+	memcpy(t, "\xfa\xff\xff\xff\0\0\x01\x08", 8);
+	put64(t + 8, 2);
+	put64(t + 8 + 2 * 8, 64);
+	put64(t + 8 + 6 * 8, 80);
+	memcpy(t + 64, "main.a\0main.b", 14);
+	put64(t + 80, 0x401000);
+	put64(t + 88, 40);
+	put64(t + 96, 0x401040);
+	put64(t + 104, 52);
+	put64(t + 112, 0x401080);
+	put64(t + 120, 0x401000);
+	put32(t + 128, 0);
+	put64(t + 132, 0x401040);
+	put32(t + 140, 7);
+	check_two_funcs(t, 144, GO_PCLN_116);
+	/* negative name offset */
+	put32(t + 140, 0xfffffff0);
+	assert_int_equal(go_pclntab_parse(t, 144, &tab, err, sizeof(err)), 0);
+	assert_int_equal(go_pclntab_find(&tab, "main.b", &f), -EINVAL);
+}
+
 /* ---- weft inspect -------------------------------------------------------- */
 
 static int run_inspect(const char *arg, char *out, size_t outlen)
@@ -744,6 +825,7 @@ int main(void)
 		cmocka_unit_test(test_version_parse),
 		cmocka_unit_test(test_asm_raw),
 		cmocka_unit_test(test_pclntab_parse_direct),
+		cmocka_unit_test(test_pclntab_old_formats),
 		cmocka_unit_test(test_missing_and_not_elf),
 		cmocka_unit_test(test_not_go),
 		cmocka_unit_test(test_buildinfo),

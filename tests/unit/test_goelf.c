@@ -38,10 +38,21 @@ static const char *const variants[] = {"httpapp", "httpapp-stripped", "httpapp-e
 				       "httpapp-pie", "httpapp-extld-pie"};
 #define NVARIANTS (sizeof(variants) / sizeof(variants[0]))
 
+/* snprintf that fails the test rather than truncate */
+__attribute__((format(printf, 3, 4))) static void pathf(char *buf, size_t len, const char *fmt,
+							 ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	int n = vsnprintf(buf, len, fmt, ap);
+	va_end(ap);
+	if (n < 0 || (size_t)n >= len)
+		fail_msg("path too long: %s", buf);
+}
+
 static void app_path(char *buf, size_t len, int v, const char *variant)
 {
-	if (snprintf(buf, len, "%s/build/go/%s/%s", root, versions[v], variant) >= (int)len)
-		fail_msg("path too long");
+	pathf(buf, len, "%s/build/go/%s/%s", root, versions[v], variant);
 }
 
 static struct go_elf *open_ok(const char *path)
@@ -59,7 +70,7 @@ static struct go_elf *open_ok(const char *path)
 static int copy_file(const char *from, const char *to)
 {
 	char cmd[3 * PATH_MAX];
-	snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
+	pathf(cmd, sizeof(cmd), "cp '%s' '%s'", from, to);
 	return system(cmd);
 }
 
@@ -67,7 +78,7 @@ static bool find_root(void)
 {
 	char exe[PATH_MAX];
 	if (getenv("WEFT_ROOT")) {
-		snprintf(root, sizeof(root), "%s", getenv("WEFT_ROOT"));
+		pathf(root, sizeof(root), "%s", getenv("WEFT_ROOT"));
 		return true;
 	}
 	if (access("scripts/build_go_apps", X_OK) == 0 && getcwd(root, sizeof(root)))
@@ -82,9 +93,9 @@ static bool find_root(void)
 			return false;
 		*s = 0;
 		char probe[PATH_MAX + 32];
-		snprintf(probe, sizeof(probe), "%s/scripts/build_go_apps", exe);
+		pathf(probe, sizeof(probe), "%s/scripts/build_go_apps", exe);
 		if (access(probe, X_OK) == 0) {
-			snprintf(root, sizeof(root), "%s", exe);
+			pathf(root, sizeof(root), "%s", exe);
 			return true;
 		}
 	}
@@ -106,20 +117,20 @@ static int setup_apps(void **state)
 	}
 	for (size_t i = 0; i < g.gl_pathc && nversions < MAXV; i++) {
 		const char *p = strstr(g.gl_pathv[i], "/go-") + 4;
-		snprintf(versions[nversions++], sizeof(versions[0]), "%.*s",
+		pathf(versions[nversions++], sizeof(versions[0]), "%.*s",
 			 (int)(strchr(p, '/') - p), p);
 	}
 	globfree(&g);
 
 	char cmd[PATH_MAX + 64];
-	snprintf(cmd, sizeof(cmd), "'%s/scripts/build_go_apps' >&2", root);
+	pathf(cmd, sizeof(cmd), "'%s/scripts/build_go_apps' >&2", root);
 	if (system(cmd) != 0) {
 		fprintf(stderr, "test_goelf: FAIL: scripts/build_go_apps failed\n");
 		return -1;
 	}
 	for (int v = 0; v < nversions; v++) {
 		char p[PATH_MAX + 64], line[256] = "";
-		snprintf(p, sizeof(p), "%s/build/go/%s/go-version", root, versions[v]);
+		pathf(p, sizeof(p), "%s/build/go/%s/go-version", root, versions[v]);
 		FILE *f = fopen(p, "r");
 		if (!f || !fgets(line, sizeof(line), f) ||
 		    sscanf(line, "go version %63s", toolchain_version[v]) != 1) {
@@ -130,7 +141,7 @@ static int setup_apps(void **state)
 		}
 		fclose(f);
 	}
-	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-test-goelf-XXXXXX");
+	pathf(tmpdir, sizeof(tmpdir), "/tmp/weft-test-goelf-XXXXXX");
 	if (!mkdtemp(tmpdir))
 		return -1;
 	fprintf(stderr, "test_goelf: %d Go toolchains:", nversions);
@@ -144,7 +155,7 @@ static int teardown_apps(void **state)
 {
 	char cmd[PATH_MAX + 16];
 	if (tmpdir[0]) {
-		snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+		pathf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
 		if (system(cmd) != 0)
 			return -1;
 	}
@@ -207,7 +218,7 @@ static void test_buildinfo_old_format(void **state)
 	static const char end[] = "\xf9\x32\x43\x31\x86\x18\x20\x72\x00\x82\x42\x10\x41\x16\xd8\xf2";
 	char src[PATH_MAX], dst[PATH_MAX + 64];
 	app_path(src, sizeof(src), 0, "httpapp-stripped");
-	snprintf(dst, sizeof(dst), "%s/oldbuildinfo", tmpdir);
+	pathf(dst, sizeof(dst), "%s/oldbuildinfo", tmpdir);
 	assert_int_equal(copy_file(src, dst), 0);
 	struct go_elf *ge = open_ok(dst);
 	assert_true(ge->buildinfo.found);
@@ -302,8 +313,8 @@ static void test_functions(void **state)
 		app_path(p, sizeof(p), v, "httpapp");
 		app_path(ps, sizeof(ps), v, "httpapp-stripped");
 		/* the same binary with strip(1): no .symtab, same layout */
-		snprintf(stripped_copy, sizeof(stripped_copy), "%s/strip-%s", tmpdir, versions[v]);
-		snprintf(cmd, sizeof(cmd), "strip -o '%s' '%s'", stripped_copy, p);
+		pathf(stripped_copy, sizeof(stripped_copy), "%s/strip-%s", tmpdir, versions[v]);
+		pathf(cmd, sizeof(cmd), "strip -o '%s' '%s'", stripped_copy, p);
 		assert_int_equal(system(cmd), 0);
 
 		struct go_elf *ge = open_ok(p), *gs = open_ok(ps), *gc = open_ok(stripped_copy);
@@ -458,7 +469,7 @@ static void test_offsets_nearest(void **state)
 		assert_int_equal(o.f[i].source, GO_OFF_TABLE_NEAREST);
 	assert_non_null(strstr(o.warning, "go1.99.1 is not in weft's offsets table"));
 	char want[32];
-	snprintf(want, sizeof(want), "go%d.%d's layout", newest->major, newest->minor);
+	pathf(want, sizeof(want), "go%d.%d's layout", newest->major, newest->minor);
 	assert_non_null(strstr(o.warning, want));
 	/* runtime.g.goid moved between 1.19 and 1.23: it must be named */
 	assert_non_null(strstr(o.warning, "runtime.g.goid"));
@@ -515,7 +526,7 @@ static void test_missing_and_not_elf(void **state)
 	assert_int_equal(go_elf_open("/etc/hostname", &ge, err, sizeof(err)), -ENOEXEC);
 	assert_non_null(strstr(err, "not an ELF"));
 	assert_int_equal(go_elf_open("/tmp", &ge, err, sizeof(err)), -ENOEXEC);
-	snprintf(p, sizeof(p), "%s/empty", tmpdir);
+	pathf(p, sizeof(p), "%s/empty", tmpdir);
 	write_file(p, "", 0);
 	assert_int_equal(go_elf_open(p, &ge, err, sizeof(err)), -ENOEXEC);
 
@@ -527,7 +538,7 @@ static void test_missing_and_not_elf(void **state)
 			buf[i] = (uint8_t)rand();
 		if (k & 1)
 			memcpy(buf, "\x7f" "ELF\x02\x01\x01", 7);
-		snprintf(p, sizeof(p), "%s/random", tmpdir);
+		pathf(p, sizeof(p), "%s/random", tmpdir);
 		write_file(p, buf, (size_t)(rand() % (int)sizeof(buf)));
 		exercise(p);
 	}
@@ -560,7 +571,7 @@ static void test_truncated(void **state)
 	assert_non_null(data);
 	assert_int_equal(fread(data, 1, size, f), size);
 	fclose(f);
-	snprintf(dst, sizeof(dst), "%s/truncated", tmpdir);
+	pathf(dst, sizeof(dst), "%s/truncated", tmpdir);
 	size_t cuts[] = {16, 63, 64, 100, 4096, size / 3, size / 2, size - 4096, size - 1};
 	for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++) {
 		write_file(dst, data, cuts[i]);
@@ -585,7 +596,7 @@ static void corrupt_pclntab(const char *variant)
 {
 	char src[PATH_MAX], dst[PATH_MAX + 64];
 	app_path(src, sizeof(src), nversions - 1, variant);
-	snprintf(dst, sizeof(dst), "%s/corrupt", tmpdir);
+	pathf(dst, sizeof(dst), "%s/corrupt", tmpdir);
 	assert_int_equal(copy_file(src, dst), 0);
 	struct go_elf *ge = open_ok(dst);
 	uint64_t poff = ge->pclntab.offset, psize = ge->pclntab.size;
@@ -756,7 +767,7 @@ static void test_pclntab_old_formats(void **state)
 static int run_inspect(const char *arg, char *out, size_t outlen)
 {
 	char p[PATH_MAX + 64];
-	snprintf(p, sizeof(p), "%s/inspect.out", tmpdir);
+	pathf(p, sizeof(p), "%s/inspect.out", tmpdir);
 	fflush(stdout);
 	fflush(stderr);
 	int saved_out = dup(1), saved_err = dup(2);
@@ -789,10 +800,10 @@ static void test_inspect(void **state)
 		assert_non_null(strstr(out, toolchain_version[v]));
 		assert_non_null(strstr(out, "weft.test/httpapp"));
 		assert_non_null(strstr(out, "no (stripped"));
-		snprintf(want, sizeof(want), "table for go%.*s", (int)sizeof(versions[v]), versions[v]);
+		pathf(want, sizeof(want), "table for go%.*s", (int)sizeof(versions[v]), versions[v]);
 		assert_non_null(strstr(out, want));
 		assert_non_null(strstr(out, "pclntab"));
-		snprintf(want, sizeof(want), "summary: %d/%d functions resolved, %d/%d offsets known",
+		pathf(want, sizeof(want), "summary: %d/%d functions resolved, %d/%d offsets known",
 			 GO_PROBE_NFUNCS, GO_PROBE_NFUNCS, GO_FIELD__COUNT, GO_FIELD__COUNT);
 		if (!strstr(out, want))
 			fail_msg("inspect %s:\n%s", p, out);
@@ -812,7 +823,7 @@ static void test_inspect(void **state)
 	assert_int_equal(run_inspect("999999999", out, sizeof(out)), 1);
 	assert_non_null(strstr(out, "no process"));
 	char pid[32];
-	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	pathf(pid, sizeof(pid), "%d", (int)getpid());
 	assert_int_equal(run_inspect(pid, out, sizeof(out)), 0); /* this C test: not Go */
 	assert_non_null(strstr(out, "not Go"));
 	assert_int_equal(run_inspect(NULL, out, sizeof(out)), 2);

@@ -90,8 +90,13 @@ static void report_functions(struct go_elf *ge, int *resolved)
 		const char *name = go_probe_funcs[i];
 		int rc = go_elf_find_func(ge, name, &fn);
 		if (rc) {
+			const char *why = ge->err;
+			if (ge->pcln_err && ge->pcln_err != -ENODATA && !ge->has_symtab)
+				why = "no usable function table (see .gopclntab above)";
+			else if (rc == -ENOENT)
+				why = "not in this binary (the program may not link it)";
 			printf("  %-*s  %-8s  %-18s  %-11s  %6s  %-7s  %-4s  %s\n", (int)w, name,
-			       "MISSING", "-", "-", "-", "-", "-", ge->err);
+			       "MISSING", "-", "-", "-", "-", "-", why);
 			continue;
 		}
 		(*resolved)++;
@@ -189,8 +194,7 @@ int inspect_main(int argc, char **argv)
 	   elf_type_name(ge->type), ge->size);
 	if (!ge->is_go) {
 		kv("language", "not Go (no Go build info, no .gopclntab)");
-		printf("\nweft's Go probes do not apply; other languages are traced through their\n"
-		       "system calls and TLS libraries.\n");
+		printf("\nweft's Go-specific probes do not apply to it; nothing more to report.\n");
 		go_elf_close(ge);
 		return 0;
 	}

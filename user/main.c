@@ -10,6 +10,7 @@
 #include "doctor.h"
 #include "inspect.h"
 #include "log.h"
+#include "otlp.h"
 #include "sinks.h"
 #include "sockets.h"
 #include "version.h"
@@ -32,12 +33,23 @@ static const char usage_text[] =
 	"  -o, --output LIST      where spans go, comma-separated (default: console):\n"
 	"                           console  a waterfall of each trace once it is complete\n"
 	"                           json     one span per line on stdout (logs stay on stderr)\n"
+	"                           otlp     OpenTelemetry collector (OTLP/HTTP or gRPC, see below)\n"
+	"                         weft run exports to OTLP by default when an OTLP endpoint is set\n"
 	"  -d, --duration SECS    stop after SECS seconds (default: until Ctrl-C or SIGTERM)\n"
 	"      --capture-bytes N  request bytes kept per exchange (default 1024, at most 2048)\n"
 	"      --response-bytes N response bytes kept per exchange (default 512, at most 512)\n"
 	"      --ringbuf-mb N     kernel-to-weft event buffer in MiB, a power of two (default 8)\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
+	"\n"
+	"OTLP export (OTEL_EXPORTER_OTLP_* and OTEL_BSP_* variables; these options override them):\n"
+	"      --otlp-endpoint URL       collector, e.g. http://localhost:4318 (/v1/traces is added)\n"
+	"      --otlp-protocol P         http/protobuf (default) or grpc\n"
+	"      --otlp-headers K=V,...    request headers, e.g. api-key=secret (repeatable)\n"
+	"      --otlp-timeout MS         per-request timeout in milliseconds (default 10000)\n"
+	"      --otlp-compression C      gzip or none (default)\n"
+	"      --otlp-certificate FILE   CA certificate (PEM) to verify the collector\n"
+	"      --otlp-insecure[=BOOL]    plaintext gRPC to an endpoint given without scheme\n"
 	"\n"
 	"Examples:\n"
 	"  weft attach -p $(pgrep -o nginx)        live waterfall of nginx's requests\n"
@@ -84,7 +96,7 @@ static int add_pids(struct agent_opts *o, const char *list)
 	return err;
 }
 
-static int add_outputs(struct agent_opts *o, const char *list)
+static int add_outputs(struct agent_opts *o, const char *list, const struct otlp_config *otlp)
 {
 	char *copy = strdup(list), *save = NULL;
 	int err = 0;
@@ -96,8 +108,10 @@ static int add_outputs(struct agent_opts *o, const char *list)
 			s = console_sink_create(stdout);
 		} else if (strcmp(tok, "json") == 0) {
 			s = json_sink_create();
+		} else if (strcmp(tok, "otlp") == 0) {
+			s = otlp_sink_create_from_env(otlp);
 		} else {
-			log_error("--output: unknown output '%s' (choose from console, json)", tok);
+			log_error("--output: unknown output '%s' (choose from console, json, otlp)", tok);
 			err = -EINVAL;
 			break;
 		}
@@ -113,7 +127,7 @@ static int add_outputs(struct agent_opts *o, const char *list)
 	return err;
 }
 
-enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF };
+enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -124,22 +138,37 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "capture-bytes", required_argument, NULL, OPT_CAPTURE },
 		{ "response-bytes", required_argument, NULL, OPT_RESPONSE },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
+		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
+		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
+		{ "otlp-timeout", required_argument, NULL, OPT_OTLP },
+		{ "otlp-compression", required_argument, NULL, OPT_OTLP },
+		{ "otlp-certificate", required_argument, NULL, OPT_OTLP },
+		{ "otlp-insecure", optional_argument, NULL, OPT_OTLP },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "quiet", no_argument, NULL, 'q' },
 		{ "help", no_argument, NULL, 'h' },
 		{},
 	};
 	static struct agent_opts o;
-	const char *outputs = "console";
+	struct otlp_config otlp;
+	const char *outputs = NULL;
+	char otlp_err[256], otlp_flag[64];
+	bool otlp_flags = false;
 	uint32_t mb = 8;
-	int c, err = 0;
+	int c, idx = 0, err = 0, ret;
 
 	memset(&o, 0, sizeof(o));
 	o.trace_all = run;
 	o.req_capture = WEFT_REQ_CAP_DEFAULT;
 	o.resp_capture = WEFT_RESP_CAP_DEFAULT;
+	if (otlp_config_from_env(&otlp, otlp_err, sizeof(otlp_err))) {
+		log_error("%s", otlp_err);
+		otlp_config_free(&otlp);
+		return 2;
+	}
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "p:o:d:vqh", longopts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, "p:o:d:vqh", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'p': err = add_pids(&o, optarg); break;
 		case 'o': outputs = optarg; break;
@@ -163,12 +192,27 @@ static int trace_main(int argc, char **argv, bool run)
 			break;
 		case 'v': log_threshold = log_threshold < LOG_DEBUG ? log_threshold + 1 : LOG_DEBUG; break;
 		case 'q': log_threshold = LOG_ERROR; break;
-		case 'h': usage(stdout); return 0;
-		default: usage(stderr); return 2;
+		case OPT_OTLP:
+			snprintf(otlp_flag, sizeof(otlp_flag), "--%s", longopts[idx].name);
+			otlp_flags = true;
+			if (otlp_config_set_flag(&otlp, otlp_flag, optarg, otlp_err, sizeof(otlp_err))) {
+				log_error("%s", otlp_err);
+				err = -EINVAL;
+			}
+			break;
+		case 'h': otlp_config_free(&otlp); usage(stdout); return 0;
+		default: otlp_config_free(&otlp); usage(stderr); return 2;
 		}
-		if (err)
+		if (err) {
+			otlp_config_free(&otlp);
 			return 2;
+		}
 	}
+	/* weft run exports to OTLP by default once an endpoint is configured */
+	if (!outputs)
+		outputs = run && otlp_config_endpoint_set(&otlp) ? "otlp" : "console";
+	if (otlp_flags && !strstr(outputs, "otlp"))
+		log_warn("--otlp-* options have no effect without --output otlp");
 	if (optind < argc) {
 		log_error("unexpected argument '%s' (see weft --help)", argv[optind]);
 		return 2;
@@ -184,7 +228,9 @@ static int trace_main(int argc, char **argv, bool run)
 	if (geteuid() != 0)
 		log_warn("not running as root: loading BPF programs will likely fail");
 	o.ringbuf_bytes = mb << 20;
-	if (add_outputs(&o, outputs)) {
+	ret = add_outputs(&o, outputs, &otlp);
+	otlp_config_free(&otlp);
+	if (ret) {
 		for (size_t i = 0; i < o.n_sinks; i++)
 			o.sinks[i]->close(o.sinks[i]);
 		return 2;

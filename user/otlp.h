@@ -110,6 +110,11 @@ int otlp_resource_from_env(struct attr_list *out, char *err, size_t errlen);
 struct span_sink *otlp_sink_create(const struct otlp_config *cfg,
 				   const struct attr_list *extra_resource);
 
+/* otlp_sink_create() with weft's own OTEL_RESOURCE_ATTRIBUTES and
+ * OTEL_SERVICE_NAME (otlp_resource_from_env()) as extra resource. Logs and
+ * returns NULL on error (a malformed variable included). */
+struct span_sink *otlp_sink_create_from_env(const struct otlp_config *cfg);
+
 /* Process-wide counters of all OTLP sinks (kept for a metrics endpoint). */
 struct otlp_counters {
 	uint64_t spans_received;     /* spans given to the sink (emit) */

@@ -597,3 +597,21 @@ cleanup:
 	otlp_sink_free(o);
 	return NULL;
 }
+
+struct span_sink *otlp_sink_create_from_env(const struct otlp_config *cfg)
+{
+	struct attr_list extra = {0};
+	struct span_sink *sink = NULL;
+	char err[256];
+	int ret;
+
+	ret = otlp_resource_from_env(&extra, err, sizeof(err));
+	if (ret) {
+		log_error("otlp: %s", ret == -ENOMEM ? "out of memory" : err);
+		goto cleanup;
+	}
+	sink = otlp_sink_create(cfg, &extra);
+cleanup:
+	attrs_free(&extra);
+	return sink;
+}

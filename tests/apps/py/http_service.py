@@ -1,0 +1,68 @@
+"""A thread-per-request HTTP/1.1 test service (stdlib only).
+
+Routes:
+  /status/NNN      answers NNN
+  /call?url=U      fetches U with urllib (its own HTTP client call) and answers 200
+  /echo (POST)     answers the sha256 of the body it received
+  anything else    answers 200 "hello"
+Prints "listening PORT" once it accepts connections.
+"""
+import hashlib
+import http.client
+import http.server
+import socketserver
+import sys
+import urllib.parse
+import urllib.request
+
+
+class Handler(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"  # keep-alive
+
+    def log_message(self, fmt, *args):
+        pass
+
+    def reply(self, code, body):
+        body = body.encode() if isinstance(body, str) else body
+        self.send_response(code)
+        self.send_header("Content-Type", "text/plain")
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(body)
+
+    def do_GET(self):
+        url = urllib.parse.urlsplit(self.path)
+        if url.path.startswith("/status/"):
+            code = int(url.path.split("/")[2])
+            return self.reply(code, f"status {code}\n")
+        if url.path == "/call":
+            target = urllib.parse.parse_qs(url.query)["url"][0]
+            with urllib.request.urlopen(target, timeout=10) as r:
+                body = r.read()
+            return self.reply(200, b"called: " + body)
+        return self.reply(200, "hello\n")
+
+    do_HEAD = do_GET
+
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        body = self.rfile.read(n)
+        return self.reply(200, hashlib.sha256(body).hexdigest() + "\n")
+
+
+class Server(socketserver.ThreadingMixIn, http.server.HTTPServer):
+    daemon_threads = True
+    allow_reuse_address = True
+    request_queue_size = 256
+
+
+def main():
+    port = int(sys.argv[1])
+    srv = Server(("127.0.0.1", port), Handler)
+    print("listening", srv.server_address[1], flush=True)
+    srv.serve_forever()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,317 @@
+"""Shared fixtures for end-to-end tests: real processes, real eBPF.
+
+Run as root with Debian's python: /usr/bin/python3 -m pytest tests/e2e
+"""
+import json
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+import pytest
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
+WEFT = os.path.join(ROOT, "build", "weft")
+APPS = os.path.join(ROOT, "tests", "apps")
+PY = "/usr/bin/python3"
+
+# Program names weft loads: none may remain after a test.
+WEFT_PROG_NAMES = re.compile(
+    r"\bname (sys_enter_\w+|sys_exit_\w+|task_newtask|sched_process_\w+|probe_\w+|weft_\w+|sockops_\w+|sk_msg_\w+)\b"
+)
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_port(port, timeout=10.0, proc=None):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        if proc is not None and proc.poll() is not None:
+            raise RuntimeError(f"process exited with {proc.returncode} before listening on {port}")
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.02)
+    raise TimeoutError(f"nothing listens on port {port}")
+
+
+def weft_programs():
+    out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
+    return WEFT_PROG_NAMES.findall(out)
+
+
+def cgroup_attachments():
+    out = subprocess.run(["bpftool", "cgroup", "tree"], capture_output=True, text=True).stdout
+    return [l for l in out.splitlines() if re.search(r"sock_ops|sk_msg|cgroup_", l)]
+
+
+OUR_WEFTS = set()
+
+
+def foreign_weft_running():
+    """Another weft (a developer's, not this test session's) is running."""
+    out = subprocess.run(["pgrep", "-x", "weft"], capture_output=True, text=True).stdout
+    return any(int(p) not in OUR_WEFTS for p in out.split())
+
+
+class Weft:
+    """A running `weft attach|run ... -o json`, its spans read from stdout."""
+
+    def __init__(self, args, env=None, outputs="json"):
+        self.stdout = tempfile.NamedTemporaryFile(prefix="weft-spans-", suffix=".jsonl", delete=False)
+        self.stderr_lines = []
+        self._ready = threading.Event()
+        full = [WEFT] + args
+        if outputs:
+            full += ["-o", outputs]
+        self.proc = subprocess.Popen(
+            full, stdout=self.stdout, stderr=subprocess.PIPE, text=True, env=env or os.environ.copy()
+        )
+        OUR_WEFTS.add(self.proc.pid)
+        self._reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._reader.start()
+
+    def _read_stderr(self):
+        for line in self.proc.stderr:
+            self.stderr_lines.append(line.rstrip("\n"))
+            if "ready:" in line:
+                self._ready.set()
+        self._ready.set()
+
+    @property
+    def stderr(self):
+        return "\n".join(self.stderr_lines)
+
+    def wait_ready(self, timeout=60):
+        if not self._ready.wait(timeout) or self.proc.poll() is not None and "ready:" not in self.stderr:
+            raise RuntimeError(f"weft did not become ready:\n{self.stderr}")
+        if "ready:" not in self.stderr:
+            raise RuntimeError(f"weft exited before ready:\n{self.stderr}")
+        return self
+
+    def spans(self):
+        with open(self.stdout.name) as f:
+            out = []
+            for line in f:
+                if line.endswith("\n"):
+                    out.append(json.loads(line))
+            return out
+
+    def wait_spans(self, pred=lambda s: True, count=1, timeout=10.0):
+        """Spans matching pred, once at least count are there (or timeout)."""
+        deadline = time.time() + timeout
+        while True:
+            got = [s for s in self.spans() if pred(s)]
+            if len(got) >= count or time.time() > deadline:
+                return got
+            time.sleep(0.05)
+
+    def stop(self, sig=signal.SIGINT, timeout=30):
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+            try:
+                self.proc.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+                raise AssertionError(f"weft did not exit on signal {sig}:\n{self.stderr}")
+        self._reader.join(5)
+        return self.proc.returncode
+
+    def close(self):
+        self.stop()
+        os.unlink(self.stdout.name)
+
+
+@pytest.fixture
+def weft_factory():
+    started = []
+
+    def start(args, env=None, outputs="json", ready=True):
+        w = Weft(args, env=env, outputs=outputs)
+        started.append(w)
+        if ready:
+            w.wait_ready()
+        return w
+
+    yield start
+    for w in started:
+        w.close()
+
+
+class Service:
+    def __init__(self, argv, port, env=None, cwd=None):
+        self.port = port
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env=env, cwd=cwd)
+        wait_port(port, proc=self.proc)
+
+    @property
+    def pid(self):
+        return self.proc.pid
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def services():
+    started = []
+
+    def start(argv, port, env=None, cwd=None):
+        s = Service(argv, port, env=env, cwd=cwd)
+        started.append(s)
+        return s
+
+    yield start
+    for s in started:
+        s.stop()
+
+
+@pytest.fixture
+def py_service(services):
+    """Starts tests/apps/py/http_service.py; name sets OTEL_SERVICE_NAME."""
+
+    def start(name=None):
+        port = free_port()
+        env = os.environ.copy()
+        env.pop("OTEL_SERVICE_NAME", None)
+        if name:
+            env["OTEL_SERVICE_NAME"] = name
+        return services([PY, os.path.join(APPS, "py", "http_service.py"), str(port)], port, env=env)
+
+    return start
+
+
+class Nginx:
+    def __init__(self, tmpdir):
+        self.port = free_port()
+        self.dir = tmpdir
+        os.makedirs(os.path.join(tmpdir, "www"), exist_ok=True)
+        with open(os.path.join(tmpdir, "www", "index.html"), "w") as f:
+            f.write("<html>weft test</html>\n")
+        conf = os.path.join(tmpdir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(
+                f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {tmpdir}/nginx.pid;
+error_log {tmpdir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 10000;
+    client_body_temp_path {tmpdir}/body;
+    proxy_temp_path {tmpdir}/proxy;
+    fastcgi_temp_path {tmpdir}/fastcgi;
+    uwsgi_temp_path {tmpdir}/uwsgi;
+    scgi_temp_path {tmpdir}/scgi;
+    server {{
+        listen 127.0.0.1:{self.port};
+        location /k/ {{ return 200 "ok\\n"; }}
+        location /fail/ {{ return 500 "fail\\n"; }}
+        location / {{ root {tmpdir}/www; }}
+    }}
+}}
+"""
+            )
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmpdir], stderr=subprocess.PIPE)
+        wait_port(self.port, proc=self.proc)
+        self.worker_pids = []
+        deadline = time.time() + 5
+        while not self.worker_pids and time.time() < deadline:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+            self.worker_pids = [int(p) for p in out.split()]
+        assert self.worker_pids, "nginx started no worker"
+
+    @property
+    def pids(self):
+        return [self.proc.pid] + self.worker_pids
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGQUIT)
+            try:
+                self.proc.wait(10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    n = Nginx(str(tmp_path))
+    yield n
+    n.stop()
+
+
+@pytest.fixture(scope="session")
+def go_httpapp():
+    """Path of the Go test server built with Debian's default Go toolchain."""
+    versions = sorted(
+        (d[len("go-"):] for d in os.listdir("/usr/lib") if re.fullmatch(r"go-1\.\d+", d)),
+        key=lambda v: int(v.split(".")[1]),
+    )
+    assert versions, "no Go toolchain under /usr/lib/go-1.*: run scripts/setup"
+    v = versions[0]
+    subprocess.run([os.path.join(ROOT, "scripts", "build_go_apps"), v], check=True, capture_output=True)
+    return os.path.join(ROOT, "build", "go", v, "httpapp")
+
+
+def curl(url, *extra):
+    """Runs curl; returns (http status, start_ns, end_ns) measured around it."""
+    t0 = time.time_ns()
+    r = subprocess.run(
+        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *extra, url], capture_output=True, text=True
+    )
+    t1 = time.time_ns()
+    return int(r.stdout or 0), t0, t1
+
+
+@pytest.fixture(autouse=True)
+def no_leftover_bpf():
+    """Every test must leave no weft program or cgroup attachment behind.
+    Compared with what was loaded before the test, so that a developer's
+    other weft sessions on the same machine do not count; in CI (nothing
+    else running) the session check below is strict."""
+    progs_before, cgroups_before = len(weft_programs()), len(cgroup_attachments())
+    yield
+    if foreign_weft_running():
+        return  # its programs would be counted as ours
+    deadline = time.time() + 5
+    while len(weft_programs()) > progs_before and time.time() < deadline:
+        time.sleep(0.1)
+    assert len(weft_programs()) <= progs_before, f"weft programs left after the test: {weft_programs()}"
+    assert len(cgroup_attachments()) <= cgroups_before, f"cgroup attachments left: {cgroup_attachments()}"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def nothing_attached_after_suite():
+    yield
+    if os.environ.get("CI"):
+        assert weft_programs() == [], "weft programs still loaded after the suite"
+        assert cgroup_attachments() == [], "cgroup attachments left after the suite"

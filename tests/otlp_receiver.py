@@ -81,6 +81,7 @@ class Receiver:
         self.lock = threading.Lock()
         self.requests = []
         self.attempts = 0
+        self.attempt_times = []  # time.time() of every request, accepted or not
         self.span_total = 0
         self.fail_status = None
         self.fail_times = None
@@ -96,6 +97,7 @@ class Receiver:
         """Returns None (accept), "hang", or an error status, and counts."""
         with self.lock:
             self.attempts += 1
+            self.attempt_times.append(time.time())
             if self.hang:
                 return "hang"
             if self.fail_status is not None:

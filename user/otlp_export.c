@@ -240,14 +240,74 @@ static void res_gc(struct otlp_sink *o, bool all)
 
 /* ---- queued spans --------------------------------------------------------- */
 
+/* A read-only copy of s in a single allocation (struct span, attributes,
+ * strings), pointing to resource r: one malloc and one free per queued span
+ * instead of dozens. Released with free(), never span_free(). */
+static struct span *span_pack(const struct span *s, struct resource *r)
+{
+	size_t n = sizeof(struct span) + s->attrs.len * sizeof(struct attr);
+	struct span *c;
+	char *p;
+
+#define STRSZ(x) ((x) ? strlen(x) + 1 : 0)
+	n += STRSZ(s->name) + STRSZ(s->trace_state) + STRSZ(s->status_message);
+	for (size_t i = 0; i < s->attrs.len; i++)
+		n += STRSZ(s->attrs.items[i].key) +
+		     (s->attrs.items[i].type == ATTR_STR ? STRSZ(s->attrs.items[i].str) : 0);
+#undef STRSZ
+	c = malloc(n);
+	if (!c)
+		return NULL;
+	*c = *s;
+	c->resource = r;
+	c->attrs.items = (struct attr *)(c + 1);
+	c->attrs.len = c->attrs.cap = s->attrs.len;
+	p = (char *)(c->attrs.items + s->attrs.len);
+#define STRCPY(dst, src)                                                       \
+	do {                                                                   \
+		if (src) {                                                     \
+			size_t l_ = strlen(src) + 1;                           \
+			memcpy(p, src, l_);                                    \
+			(dst) = p;                                             \
+			p += l_;                                               \
+		} else {                                                       \
+			(dst) = NULL;                                          \
+		}                                                              \
+	} while (0)
+	STRCPY(c->name, s->name);
+	STRCPY(c->trace_state, s->trace_state);
+	STRCPY(c->status_message, s->status_message);
+	for (size_t i = 0; i < s->attrs.len; i++) {
+		const struct attr *a = &s->attrs.items[i];
+		struct attr *d = &c->attrs.items[i];
+		*d = *a;
+		STRCPY(d->key, a->key);
+		if (a->type == ATTR_STR)
+			STRCPY(d->str, a->str);
+	}
+#undef STRCPY
+	return c;
+}
+
 static void qspan_release(struct qspan *q)
 {
-	q->s->resource = NULL; /* private copy, owned by the cache */
-	span_free(q->s);
+	free(q->s); /* span_pack(): one block; the resource belongs to the cache */
 	if (q->e)
 		atomic_fetch_sub(&q->e->inflight, 1);
 	q->s = NULL;
 	q->e = NULL;
+}
+
+/* The collector's side of weft's own export requests (weft run traces the
+ * collector too): exporting those would feed back forever. */
+static bool is_own_export(const struct span *s)
+{
+	const struct attr *ua;
+
+	if (s->kind != SPAN_KIND_SERVER)
+		return false;
+	ua = attrs_get(&s->attrs, "user_agent.original");
+	return ua && ua->type == ATTR_STR && !strncmp(ua->str, "weft/", 5);
 }
 
 static void otlp_emit(struct span_sink *sink, const struct span *span)
@@ -256,20 +316,20 @@ static void otlp_emit(struct span_sink *sink, const struct span *span)
 	struct qspan q;
 	bool queued = false;
 
+	if (is_own_export(span))
+		return;
 	CTR_ADD(spans_received, 1);
 	if (atomic_load_explicit(&o->qlen, memory_order_relaxed) >= o->cap) {
 		CTR_ADD(dropped_queue_full, 1);
 		return;
 	}
 	q.e = res_lookup(o, span->resource);
-	q.s = q.e ? span_clone(span) : NULL;
+	/* the copy points to the private merged resource, not the agent's */
+	q.s = q.e ? span_pack(span, q.e->merged) : NULL;
 	if (!q.s) {
 		CTR_ADD(dropped_other, 1);
 		return;
 	}
-	/* swap the agent's resource for the private merged copy */
-	resource_put(q.s->resource);
-	q.s->resource = q.e->merged;
 	atomic_fetch_add(&q.e->inflight, 1);
 
 	pthread_mutex_lock(&o->lock);

@@ -25,13 +25,15 @@ $(BUILD)/$(OTLP_GEN)/%.o: $(OTLP_GEN)/%.c $(GEN_HDRS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) -c $< -o $@
 
-# Benchmark drivers (bench/export builds build/bench/otlp_export). A pattern
-# rule, so that it does not become make's default goal; LIB_OBJS is defined
-# after this file is included, hence only used in the recipe.
-$(BUILD)/bench/%: bench/%.c $(BUILD)/weft
+# Exporter benchmark driver (bench/export builds build/bench/otlp_export).
+# Compiled straight from the sources it needs, so that it does not depend on
+# the BPF side of the build. A pattern rule: it must not become the default goal.
+OTLP_BENCH_SRCS = user/span.c user/log.c $(wildcard user/otlp_*.c) \
+	$(patsubst %,$(OTLP_GEN)/%.pb-c.c,$(OTLP_PROTOS))
+$(BUILD)/bench/otlp_%: bench/otlp_%.c $(wildcard user/otlp*.h) user/span.h user/log.h $(GEN_HDRS) $(patsubst %,$(OTLP_GEN)/%.pb-c.c,$(OTLP_PROTOS))
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
-	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
+	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< $(OTLP_BENCH_SRCS) -o $@ $(LDLIBS)
 
 -include $(wildcard $(BUILD)/$(OTLP_GEN)/opentelemetry/proto/*/v1/*.d \
 	$(BUILD)/$(OTLP_GEN)/opentelemetry/proto/collector/trace/v1/*.d)

@@ -338,7 +338,8 @@ static void otlp_emit(struct span_sink *sink, const struct span *span)
 		o->len++;
 		atomic_store_explicit(&o->qlen, o->len, memory_order_relaxed);
 		queued = true;
-		if (o->len == o->batch_size)
+		/* wake the exporter: first span (starts its delay), or a full batch */
+		if (o->len == 1 || o->len == o->batch_size)
 			pthread_cond_signal(&o->cond);
 	}
 	pthread_mutex_unlock(&o->lock);
@@ -409,8 +410,9 @@ static void log_failure(struct otlp_sink *o, const struct otlp_result *res)
 	char key[64];
 
 	o->failed_attempts++;
-	snprintf(key, sizeof(key), "%d/%ld/%d/%s", res->outcome, res->http_status,
-		 res->grpc_status, res->http_status || res->grpc_status >= 0 ? "" : res->error);
+	/* the kind of error: not its text, which may vary ("after 3 ms") */
+	snprintf(key, sizeof(key), "%d/%ld/%d/%d", res->outcome, res->http_status,
+		 res->grpc_status, res->curl_code);
 	if (!strcmp(key, o->last_err_key))
 		return;
 	snprintf(o->last_err_key, sizeof(o->last_err_key), "%s", key);
@@ -508,20 +510,19 @@ static void *export_thread(void *arg)
 	struct otlp_sink *o = arg;
 	struct qspan *batch = calloc(o->batch_size, sizeof(*batch));
 	const struct span **ptrs = calloc(o->batch_size, sizeof(*ptrs));
-	uint64_t next = deadline_after(o->schedule_delay_ms);
 	struct timespec ts;
 
 	pthread_mutex_lock(&o->lock);
 	for (;;) {
 		size_t n = 0;
 
-		while (!o->shutdown && o->len < o->batch_size) {
-			if (otlp_now_ns() >= next) {
-				if (o->len)
-					break;
-				next = deadline_after(o->schedule_delay_ms);
-			}
-			ns_to_timespec(next, &ts);
+		/* idle: sleep until emit() queues a first span (no periodic wakeups) */
+		while (!o->shutdown && !o->len)
+			pthread_cond_wait(&o->cond, &o->lock);
+		/* then export a full batch at once, a partial one after the delay */
+		uint64_t due = deadline_after(o->schedule_delay_ms);
+		while (!o->shutdown && o->len < o->batch_size && otlp_now_ns() < due) {
+			ns_to_timespec(due, &ts);
 			pthread_cond_timedwait(&o->cond, &o->lock, &ts);
 		}
 		if (o->shutdown && !o->len)
@@ -547,7 +548,6 @@ static void *export_thread(void *arg)
 		export_batch(o, batch, ptrs, n);
 
 		pthread_mutex_lock(&o->lock);
-		next = deadline_after(o->schedule_delay_ms);
 	}
 	pthread_mutex_unlock(&o->lock);
 	free(batch);

@@ -397,6 +397,7 @@ static void classify(struct otlp_transport *t, CURLcode cc, bool aborted, struct
 	curl_easy_getinfo(t->easy, CURLINFO_RESPONSE_CODE, &status);
 	res->http_status = status;
 	res->grpc_status = t->grpc_status;
+	res->curl_code = (int)cc;
 	res->retry_after_ms = t->retry_after_ms;
 
 	if (aborted || cc == CURLE_ABORTED_BY_CALLBACK) {

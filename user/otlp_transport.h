@@ -20,6 +20,7 @@ struct otlp_result {
 	enum otlp_outcome outcome;
 	long http_status;      /* 0 if no response */
 	int grpc_status;       /* -1 if none */
+	int curl_code;         /* CURLcode of the transfer (0: completed) */
 	long retry_after_ms;   /* -1 if the server did not say */
 	int64_t rejected;      /* partial_success.rejected_spans */
 	char error[256];       /* what failed, for logs; "" on success */

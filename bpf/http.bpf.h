@@ -45,18 +45,22 @@ static __always_inline bool http_is_head_request(const __u8 *b)
 	return W4(b[0], b[1], b[2], b[3]) == W4('H', 'E', 'A', 'D');
 }
 
-#define SCAN_BUF 1024 /* power of two: indexes are masked, never out of bounds */
+#define SCAN_BUF 2048 /* power of two: indexes are masked, never out of bounds */
+#define SCAN_MASK (SCAN_BUF - 1)
 
 struct resp_scan_buf {
 	__u8 b[SCAN_BUF];
 };
 
-/* State of the byte loop over a response header (bpf_loop callback). */
-struct resp_scan {
-	struct resp_scan_buf *buf;
+/* State of the byte loop over a message header (bpf_loop callback). The
+ * buffer is any region of at least SCAN_BUF bytes. */
+struct hdr_scan {
+	__u8 *buf;
 	__u32 n;          /* valid bytes in buf */
 	__u32 line_start; /* index of the current line's first byte */
 	__u32 header_len; /* bytes through the blank line, 0 until seen */
+	__u32 traceparent; /* index of the traceparent value, 0 if none */
+	__u32 first_line_end; /* index after the first line feed */
 	__u64 content_length;
 	__u8 has_length;
 	__u8 chunked;
@@ -67,9 +71,9 @@ static __always_inline __u8 lower(__u8 c)
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-#define AT(s, i) ((s)->buf->b[(i) & (SCAN_BUF - 1)])
+#define AT(s, i) ((s)->buf[(i) & SCAN_MASK])
 
-static __always_inline bool line_has_prefix_ci(struct resp_scan *s, __u32 at, const char *p, __u32 len)
+static __always_inline bool line_has_prefix_ci(struct hdr_scan *s, __u32 at, const char *p, __u32 len)
 {
 #pragma unroll
 	for (__u32 k = 0; k < 18; k++) {
@@ -81,7 +85,7 @@ static __always_inline bool line_has_prefix_ci(struct resp_scan *s, __u32 at, co
 	return true;
 }
 
-static __always_inline void parse_content_length(struct resp_scan *s, __u32 at)
+static __always_inline void parse_content_length(struct hdr_scan *s, __u32 at)
 {
 	__u64 v = 0;
 	bool digits = false;
@@ -105,13 +109,15 @@ static __always_inline void parse_content_length(struct resp_scan *s, __u32 at)
 }
 
 /* One byte per call: at each line feed, look at the line that follows. */
-static long resp_scan_step(__u64 i, void *ctx)
+static long hdr_scan_step(__u64 i, void *ctx)
 {
-	struct resp_scan *s = ctx;
+	struct hdr_scan *s = ctx;
 	if (i >= s->n)
 		return 1;
 	if (AT(s, i) != '\n')
 		return 0;
+	if (!s->first_line_end)
+		s->first_line_end = i + 1;
 	if (i - s->line_start <= 1 && i > 0 && s->line_start > 0) {
 		s->header_len = i + 1; /* "\r\n" or "\n" alone: end of header */
 		return 1;
@@ -119,11 +125,85 @@ static long resp_scan_step(__u64 i, void *ctx)
 	__u32 next = i + 1;
 	s->line_start = next;
 	__u8 c = lower(AT(s, next));
-	if (c == 'c' && line_has_prefix_ci(s, next, "content-length:", 15))
+	if (c == 'c' && line_has_prefix_ci(s, next, "content-length:", 15)) {
 		parse_content_length(s, next + 15);
-	else if (c == 't' && line_has_prefix_ci(s, next, "transfer-encoding:", 18))
-		s->chunked = 1; /* only "chunked" may end a transfer-coding list */
+	} else if (c == 't') {
+		if (line_has_prefix_ci(s, next, "transfer-encoding:", 18))
+			s->chunked = 1; /* only "chunked" may end a transfer-coding list */
+		else if (!s->traceparent && line_has_prefix_ci(s, next, "traceparent:", 12))
+			s->traceparent = next + 12;
+	}
 	return 0;
+}
+
+static __always_inline void hdr_scan_run(struct hdr_scan *s)
+{
+	bpf_loop(SCAN_BUF, hdr_scan_step, s, 0);
+}
+
+static __always_inline int hexval(__u8 c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return -1; /* W3C: lowercase hex only */
+}
+
+/* A W3C trace context from a traceparent header value. */
+struct w3c_context {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 flags;
+};
+
+static __always_inline bool parse_hex_bytes(struct hdr_scan *s, __u32 at, __u8 *out, __u32 n, bool *nonzero)
+{
+	for (__u32 k = 0; k < n; k++) {
+		int hi = hexval(AT(s, at + 2 * k)), lo = hexval(AT(s, at + 2 * k + 1));
+		if (hi < 0 || lo < 0)
+			return false;
+		out[k] = hi << 4 | lo;
+		if (out[k])
+			*nonzero = true;
+	}
+	return true;
+}
+
+/* Parses "VV-<32 hex>-<16 hex>-FF" at s->traceparent per the W3C rules:
+ * version ff is invalid; version 00 is exactly 55 characters; a later
+ * version may carry more after a '-'. Invalid values are ignored. */
+static __always_inline bool traceparent_parse(struct hdr_scan *s, struct w3c_context *out)
+{
+	__u32 v = s->traceparent;
+	if (!v)
+		return false;
+#pragma unroll
+	for (int k = 0; k < 4; k++) { /* optional whitespace */
+		__u8 c = AT(s, v);
+		if (c == ' ' || c == '\t')
+			v++;
+	}
+	if (v + 55 > s->n)
+		return false;
+	int v1 = hexval(AT(s, v)), v2 = hexval(AT(s, v + 1));
+	if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
+		return false;
+	if (AT(s, v + 2) != '-' || AT(s, v + 35) != '-' || AT(s, v + 52) != '-')
+		return false;
+	__u8 end = AT(s, v + 55);
+	bool ended = end == '\r' || end == '\n' || end == ' ' || end == '\t' || v + 55 == s->n;
+	if (v1 == 0 && v2 == 0 ? !ended : !(ended || end == '-'))
+		return false;
+	bool tnz = false, snz = false, fnz = false;
+	__u8 flags;
+	if (!parse_hex_bytes(s, v + 3, out->trace_id, 16, &tnz) || !parse_hex_bytes(s, v + 36, out->span_id, 8, &snz) ||
+	    !parse_hex_bytes(s, v + 53, &flags, 1, &fnz))
+		return false;
+	if (!tnz || !snz)
+		return false; /* all-zero ids are invalid */
+	out->flags = flags;
+	return true;
 }
 
 /* Three-digit status of a response starting at b[0], 0 if malformed. */

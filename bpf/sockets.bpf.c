@@ -11,6 +11,7 @@
 #include "common.bpf.h"
 #include "sock.bpf.h"
 #include "http.bpf.h"
+#include "context.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -75,15 +76,6 @@ struct {
 	__type(value, struct resp_scan_buf);
 } scan_scratch SEC(".maps");
 
-static __always_inline void random_id(__u8 *p, __u32 words)
-{
-	for (__u32 i = 0; i < words; i++) {
-		__u32 r = bpf_get_prandom_u32();
-		__builtin_memcpy(p + 4 * i, &r, 4);
-	}
-	p[0] |= 1; /* W3C: an all-zero id is invalid */
-}
-
 static __always_inline struct conn_info *conn_new(struct conn_key *key, struct sock *sk, __u8 role)
 {
 	struct conn_info c = { .role = role };
@@ -112,6 +104,44 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key)
 	return conn_new(key, sk, WEFT_ROLE_UNKNOWN);
 }
 
+/* A server exchange started by t->tid is over: its thread serves one fewer. */
+static __always_inline void thread_ctx_release(struct txn_event *t)
+{
+	if (t->role != WEFT_ROLE_SERVER)
+		return;
+	__u32 tid = t->tid;
+	struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
+	if (c && c->owner_tid == tid && c->inflight > 0) {
+		c->inflight--;
+		if (c->inflight == 0)
+			c->tainted = 0;
+	}
+}
+
+/* A server exchange starts on this thread: it becomes the thread's context. */
+static __always_inline void thread_ctx_acquire(struct txn_event *t)
+{
+	__u32 tid = t->tid;
+	struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
+	if (c && c->owner_tid == tid && c->inflight > 0) {
+		/* Another exchange of this thread is still in flight (event loop):
+		 * which one a client request belongs to is unknowable. */
+		c->inflight++;
+		c->tainted = 1;
+		return;
+	}
+	struct thread_ctx n = { .trace_flags = t->trace_flags, .inflight = 1, .owner_tid = tid };
+	__builtin_memcpy(n.trace_id, t->trace_id, 16);
+	__builtin_memcpy(n.span_id, t->span_id, 8);
+	bpf_map_update_elem(&thread_ctxs, &tid, &n, BPF_ANY);
+}
+
+static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
+{
+	thread_ctx_release(t);
+	bpf_map_delete_elem(&txns, key);
+}
+
 static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, __u8 reason)
 {
 	t->end_reason = reason;
@@ -121,7 +151,7 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 		count(WEFT_CNT_RINGBUF_FULL);
 	else
 		count(WEFT_CNT_TXN_EMITTED);
-	bpf_map_delete_elem(&txns, key);
+	txn_delete(key, t);
 }
 
 /* Where the syscall's data is and how much of it is contiguous there. */
@@ -139,6 +169,57 @@ static __always_inline int io_source(struct io_args *io, long ret, const __u8 **
 		return -1;
 	*src = iov.iov_base;
 	*avail = iov.iov_len < (__u64)ret ? iov.iov_len : ret;
+	return 0;
+}
+
+/* Trace id, span id and parent of a new exchange (t is per-CPU scratch
+ * holding the captured request). A global function: the verifier checks it
+ * once, apart from its callers. */
+__attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!t)
+		return 0;
+	random_id(t->span_id, 2);
+	t->trace_flags = 1; /* sampled */
+
+	if (role == WEFT_ROLE_CLIENT) {
+		struct injected_ctx *inj = bpf_map_lookup_elem(&injected, &id);
+		if (inj) {
+			/* sk_msg put this span's id on the wire in this very syscall. */
+			__builtin_memcpy(t->trace_id, inj->trace_id, 16);
+			__builtin_memcpy(t->span_id, inj->span_id, 8);
+			__builtin_memcpy(t->parent_span_id, inj->parent_span_id, 8);
+			t->trace_flags = inj->trace_flags;
+			t->ctx_source = WEFT_CTX_INJECTED;
+			bpf_map_delete_elem(&injected, &id);
+			return 0;
+		}
+	}
+
+	struct hdr_scan s = { .buf = t->data, .n = t->req_len };
+	struct w3c_context w;
+	__u32 guard = t->req_len;
+	if (guard < WEFT_REQ_CAP_MAX)
+		t->data[guard & (WEFT_REQ_CAP_MAX - 1)] = 0; /* stale bytes beyond the capture never match */
+	hdr_scan_run(&s);
+	if (traceparent_parse(&s, &w)) {
+		/* Server: the caller's context. Client: the app's own SDK's. */
+		__builtin_memcpy(t->trace_id, w.trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
+		t->trace_flags = w.flags;
+		t->ctx_source = WEFT_CTX_HEADER;
+	} else if (role == WEFT_ROLE_CLIENT) {
+		struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
+		if (c) {
+			__builtin_memcpy(t->trace_id, c->trace_id, 16);
+			__builtin_memcpy(t->parent_span_id, c->span_id, 8);
+			t->trace_flags = c->trace_flags;
+			t->ctx_source = WEFT_CTX_THREAD;
+		}
+	}
+	if (t->ctx_source == WEFT_CTX_NEW)
+		random_id(t->trace_id, 4);
 	return 0;
 }
 
@@ -161,9 +242,6 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	t->role = role;
 	t->proto = WEFT_PROTO_HTTP1;
 	t->phase = TXN_PHASE_REQUEST;
-	t->trace_flags = 1; /* sampled */
-	random_id(t->trace_id, 4);
-	random_id(t->span_id, 2);
 
 	__u32 n = avail;
 	__u32 cap = req_capture;
@@ -172,11 +250,14 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	clamp_for_verifier(n, WEFT_REQ_CAP_MAX);
 	if (n && bpf_probe_read_user(t->data, n, src) == 0)
 		t->req_len = n;
+	txn_assign_context(t, role);
 
 	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
 		count(WEFT_CNT_TXN_MAP_FULL);
 		return NULL;
 	}
+	if (role == WEFT_ROLE_SERVER)
+		thread_ctx_acquire(t);
 	c->proto = WEFT_PROTO_HTTP1;
 	return bpf_map_lookup_elem(&txns, key);
 }
@@ -198,6 +279,28 @@ static __always_inline void txn_request_more(struct txn_event *t, const __u8 *sr
 	clamp_for_verifier(off, WEFT_REQ_CAP_MAX - 1);
 	if (n && bpf_probe_read_user(&t->data[off], n, src) == 0)
 		t->req_len = off + n;
+}
+
+/* Total response size from the header in sb (n bytes): sets
+ * t->resp_expected or t->chunked. Returns the status. Global: verified once. */
+__attribute__((noinline)) int txn_response_lengths(struct txn_event *t, struct resp_scan_buf *sb, __u32 n, __u32 status)
+{
+	if (!t || !sb)
+		return 0;
+	struct hdr_scan s = { .buf = sb->b, .n = n };
+	hdr_scan_run(&s);
+	if (!s.header_len)
+		return status; /* header longer than the capture: ends at next read/request/close */
+	bool head = t->req_len >= 4 && http_is_head_request(t->data);
+	if (status == 101)
+		t->resp_expected = 1;
+	else if ((status >= 100 && status < 200) || status == 204 || status == 304 || head)
+		t->resp_expected = s.header_len;
+	else if (s.has_length)
+		t->resp_expected = s.header_len + s.content_length;
+	else if (s.chunked)
+		t->chunked = 1;
+	return status;
 }
 
 /* The first response bytes: capture them and learn the response's length. */
@@ -232,22 +335,8 @@ static __always_inline void txn_response_begin(struct conn_key *key, struct conn
 	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
 		t->resp_len = n;
 
-	struct resp_scan s = { .buf = sb, .n = n };
-	bpf_loop(WEFT_RESP_CAP_MAX, resp_scan_step, &s, 0);
-	if (!s.header_len)
-		return; /* header longer than the capture: ends at next read/request/close */
-	bool head = t->req_len >= 4 && http_is_head_request(t->data);
-	if (status == 101) {
-		/* Protocol switch (WebSocket, h2c): the rest is not HTTP/1. */
-		c->ignored = 1;
-		t->resp_expected = 1;
-	} else if ((status >= 100 && status < 200) || status == 204 || status == 304 || head) {
-		t->resp_expected = s.header_len;
-	} else if (s.has_length) {
-		t->resp_expected = s.header_len + s.content_length;
-	} else if (s.chunked) {
-		t->chunked = 1;
-	}
+	if (txn_response_lengths(t, sb, n, status) == 101)
+		c->ignored = 1; /* protocol switch (WebSocket, h2c): the rest is not HTTP/1 */
 }
 
 /* True when the data of this syscall ends with the last-chunk "0\r\n\r\n". */
@@ -495,7 +584,9 @@ static __always_inline void conn_opened(__u32 fd, __u8 role)
 	if (!sk)
 		return;
 	/* fd numbers are reused: drop whatever an earlier socket left. */
-	bpf_map_delete_elem(&txns, &key);
+	struct txn_event *stale = bpf_map_lookup_elem(&txns, &key);
+	if (stale)
+		txn_delete(&key, stale);
 	conn_new(&key, sk, role);
 }
 
@@ -547,7 +638,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 		if (t->phase == TXN_PHASE_RESPONSE)
 			txn_emit(&key, t, WEFT_END_CLOSE);
 		else
-			bpf_map_delete_elem(&txns, &key);
+			txn_delete(&key, t);
 	}
 	bpf_map_delete_elem(&conns, &key);
 	return 0;
@@ -559,13 +650,27 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 {
 	/* Processes forked by a selected process are selected too (pre-fork
 	 * servers, workers); threads share the tgid and need nothing. */
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 parent = id >> 32, child = ctx->pid;
+	if (!tgid_traced(parent))
+		return 0;
+	/* Threads and processes started while a request is served act for it. */
+	struct thread_ctx *pc = thread_ctx_usable(parent, (__u32)id);
+	if (pc) {
+		struct thread_ctx inherited = *pc;
+		inherited.inflight = 0;
+		bpf_map_update_elem(&thread_ctxs, &child, &inherited, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&thread_ctxs, &child); /* a recycled tid */
+	}
 	if (ctx->clone_flags & 0x00010000 /* CLONE_THREAD */)
 		return 0;
-	__u32 parent = bpf_get_current_pid_tgid() >> 32;
+	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &parent);
+	if (pf)
+		bpf_map_update_elem(&proc_flags, &child, pf, BPF_ANY);
 	__u8 *v = bpf_map_lookup_elem(&traced_pids, &parent);
 	if (!v || *v != TRACED_EXPLICIT)
 		return 0;
-	__u32 child = ctx->pid;
 	__u8 flag = TRACED_EXPLICIT;
 	bpf_map_update_elem(&traced_pids, &child, &flag, BPF_ANY);
 	return 0;
@@ -576,14 +681,32 @@ int sched_process_exit(void *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
+	__u32 tid = id;
 	bpf_map_delete_elem(&active_io, &id);
-	if ((__u32)id != tgid)
+	bpf_map_delete_elem(&thread_ctxs, &tid);
+	bpf_map_delete_elem(&injected, &id);
+	if (tid != tgid)
 		return 0;
+	bpf_map_delete_elem(&proc_flags, &tgid);
 	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
 		return 0;
 	bpf_map_delete_elem(&traced_pids, &tgid);
 	/* Userspace drops the process's connections and cached resource. */
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXIT, .pid = tgid };
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sched_process_exec(void *ctx)
+{
+	/* A new program: what the agent knew of the old one (Go or not) is void. */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tgid_traced(tgid))
+		return 0;
+	bpf_map_delete_elem(&proc_flags, &tgid);
+	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
 		count(WEFT_CNT_RINGBUF_FULL);
 	return 0;

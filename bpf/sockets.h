@@ -36,9 +36,17 @@ enum weft_end_reason {
 	WEFT_END_CLOSE = 4,        /* the connection was closed */
 };
 
+enum weft_ctx_source {
+	WEFT_CTX_NEW = 0,      /* a new trace */
+	WEFT_CTX_HEADER = 1,   /* traceparent in the request (incoming, or the app's own) */
+	WEFT_CTX_THREAD = 2,   /* the request this thread is serving */
+	WEFT_CTX_INJECTED = 3, /* weft injected traceparent into this request */
+};
+
 enum weft_event_type {
 	WEFT_EV_TXN = 1,       /* struct txn_event */
 	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
+	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd */
 };
 
 /* Drop and health counters, a per-CPU array indexed by this enum. */
@@ -49,6 +57,9 @@ enum weft_counter {
 	WEFT_CNT_ARGS_MAP_FULL,    /* syscall not tracked: args map full */
 	WEFT_CNT_TXN_EMITTED,      /* transactions sent to userspace */
 	WEFT_CNT_NON_HTTP_CONN,    /* connections classified as not HTTP */
+	WEFT_CNT_CTX_AMBIGUOUS,    /* client request not parented: thread served several */
+	WEFT_CNT_INJECTED,         /* traceparent headers injected */
+	WEFT_CNT_INJECT_SKIPPED,   /* requests left alone: already traced, split or too long */
 	WEFT_CNT_MAX,
 };
 
@@ -104,7 +115,8 @@ struct txn_event {
 	__u8 end_reason;
 	__u8 chunked;
 	__u8 trace_flags;
-	__u8 pad[2];
+	__u8 ctx_source; /* enum weft_ctx_source: where trace id and parent came from */
+	__u8 pad;
 	__u8 trace_id[16];
 	__u8 span_id[8];
 	__u8 parent_span_id[8]; /* zero: root */

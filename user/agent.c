@@ -13,6 +13,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "proc.h"
+#include "propagation.h"
 #include "sockets_user.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
@@ -28,14 +29,26 @@ static void on_signal(int sig)
 struct agent {
 	struct agent_opts *o;
 	struct sockets_tracer *sockets;
+	struct propagation *propagation;
 	int64_t mono_to_real;
 	uint64_t spans, unparsed, exited;
 	size_t live_pids;
 };
 
+/* Tells the kernel whether a thread's requests may parent the requests it
+ * sends: not in Go, whose goroutines move between threads. */
+static void vet_process(struct agent *a, uint32_t pid)
+{
+	bool first;
+	enum proc_lang lang = proc_language(pid, &first);
+	if (first)
+		sockets_set_proc_flags(a->sockets, pid, lang == PROC_LANG_GO ? 0 : 1 /* PROC_THREAD_CTX */);
+}
+
 static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 {
 	struct agent *a = ctx;
+	vet_process(a, ev->pid);
 	struct span *s = span_new();
 	if (!s)
 		return;
@@ -78,6 +91,13 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct proc_exit_event))
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
 		break;
+	case WEFT_EV_PROC_EXEC:
+		if (len >= sizeof(struct proc_exit_event)) {
+			uint32_t pid = ((struct proc_exit_event *)data)->pid;
+			proc_forget(pid); /* a new program: new resource, new language */
+			vet_process(a, pid);
+		}
+		break;
 	}
 	return 0;
 }
@@ -89,11 +109,14 @@ static void report_counters(struct agent *a)
 		return;
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
 		 "full, %llu exchange table full, %llu syscall table full; %llu not parsable; %llu non-HTTP "
-		 "connections skipped",
+		 "connections skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
+		 "parented (ambiguous thread)",
 		 (unsigned long long)a->spans, (unsigned long long)c[WEFT_CNT_TXN_EMITTED],
 		 (unsigned long long)c[WEFT_CNT_RINGBUF_FULL], (unsigned long long)c[WEFT_CNT_CONN_MAP_FULL],
 		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL], (unsigned long long)c[WEFT_CNT_ARGS_MAP_FULL],
-		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_NON_HTTP_CONN]);
+		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_NON_HTTP_CONN],
+		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
+		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS]);
 }
 
 int agent_run(struct agent_opts *o)
@@ -142,6 +165,13 @@ int agent_run(struct agent_opts *o)
 		log_error("cannot read the event ring buffer: %s", strerror(-err));
 		goto cleanup;
 	}
+	for (size_t i = 0; i < o->n_pids; i++)
+		vet_process(&a, o->pids[i]);
+	if (o->propagation) {
+		err = propagation_start(a.sockets, o->cgroup, &a.propagation);
+		if (err)
+			goto cleanup;
+	}
 	err = sockets_attach(a.sockets);
 	if (err)
 		goto cleanup;
@@ -188,6 +218,7 @@ int agent_run(struct agent_opts *o)
 
 cleanup:
 	ring_buffer__free(rb);
+	propagation_stop(a.propagation);
 	sockets_destroy(a.sockets);
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);

@@ -19,6 +19,8 @@ struct agent_opts {
 	uint32_t req_capture, resp_capture;
 	uint32_t ringbuf_bytes;
 	double duration_s; /* 0: until SIGINT/SIGTERM */
+	bool propagation;   /* inject traceparent (sockops + sk_msg) */
+	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;
 };

@@ -130,6 +130,11 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
 		attrs_set_str(a, "url.full", full);
 	}
+	const struct http_str *ts = http_header_get(&req.headers, "tracestate");
+	if (ts && ts->len && ev->ctx_source == WEFT_CTX_HEADER) {
+		free(s->trace_state);
+		s->trace_state = strndup(ts->p, ts->len);
+	}
 	const struct http_str *ua = http_header_get(&req.headers, "user-agent");
 	if (ua)
 		attrs_set_strn(a, "user_agent.original", ua->p, ua->len);

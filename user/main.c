@@ -39,6 +39,11 @@ static const char usage_text[] =
 	"      --capture-bytes N  request bytes kept per exchange (default 1024, at most 2048)\n"
 	"      --response-bytes N response bytes kept per exchange (default 512, at most 512)\n"
 	"      --ringbuf-mb N     kernel-to-weft event buffer in MiB, a power of two (default 8)\n"
+	"      --propagation MODE headers (default): inject W3C traceparent into the HTTP/1\n"
+	"                         requests traced processes send, so the next service joins\n"
+	"                         the trace; off: never touch traffic\n"
+	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
+	"                         (default: the cgroup v2 root, i.e. the whole host)\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
 	"\n"
@@ -127,7 +132,7 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 	return err;
 }
 
-enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP };
+enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -138,6 +143,8 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "capture-bytes", required_argument, NULL, OPT_CAPTURE },
 		{ "response-bytes", required_argument, NULL, OPT_RESPONSE },
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
+		{ "propagation", required_argument, NULL, OPT_PROPAGATION },
+		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -162,6 +169,7 @@ static int trace_main(int argc, char **argv, bool run)
 	o.trace_all = run;
 	o.req_capture = WEFT_REQ_CAP_DEFAULT;
 	o.resp_capture = WEFT_RESP_CAP_DEFAULT;
+	o.propagation = true;
 	if (otlp_config_from_env(&otlp, otlp_err, sizeof(otlp_err))) {
 		log_error("%s", otlp_err);
 		otlp_config_free(&otlp);
@@ -190,6 +198,17 @@ static int trace_main(int argc, char **argv, bool run)
 				err = -EINVAL;
 			}
 			break;
+		case OPT_PROPAGATION:
+			if (strcmp(optarg, "headers") == 0) {
+				o.propagation = true;
+			} else if (strcmp(optarg, "off") == 0) {
+				o.propagation = false;
+			} else {
+				log_error("--propagation: '%s' is not one of: headers, off", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case OPT_CGROUP: o.cgroup = optarg; break;
 		case 'v': log_threshold = log_threshold < LOG_DEBUG ? log_threshold + 1 : LOG_DEBUG; break;
 		case 'q': log_threshold = LOG_ERROR; break;
 		case OPT_OTLP:

@@ -8,6 +8,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "goelf.h"
 #include "proc.h"
 #include "version.h"
 
@@ -15,6 +16,7 @@
 
 struct proc_entry {
 	uint32_t pid;
+	int lang; /* enum proc_lang, -1 until looked at */
 	struct resource *res;
 	struct proc_entry *next;
 };
@@ -128,12 +130,12 @@ static void fill_resource(struct resource *r, uint32_t pid)
 	attrs_set_str(&r->attrs, "telemetry.sdk.version", WEFT_VERSION);
 }
 
-struct resource *proc_resource(uint32_t pid)
+static struct proc_entry *proc_entry_get(uint32_t pid)
 {
 	struct proc_entry **b = &buckets[pid % PROC_BUCKETS];
 	for (struct proc_entry *e = *b; e; e = e->next)
 		if (e->pid == pid)
-			return resource_get(e->res);
+			return e;
 	struct proc_entry *e = calloc(1, sizeof(*e));
 	struct resource *r = calloc(1, sizeof(*r));
 	if (!e || !r) {
@@ -145,10 +147,38 @@ struct resource *proc_resource(uint32_t pid)
 	r->pid = pid;
 	fill_resource(r, pid);
 	e->pid = pid;
+	e->lang = -1;
 	e->res = r;
 	e->next = *b;
 	*b = e;
-	return resource_get(r);
+	return e;
+}
+
+struct resource *proc_resource(uint32_t pid)
+{
+	struct proc_entry *e = proc_entry_get(pid);
+	return e ? resource_get(e->res) : NULL;
+}
+
+enum proc_lang proc_language(uint32_t pid, bool *first)
+{
+	struct proc_entry *e = proc_entry_get(pid);
+	*first = false;
+	if (!e)
+		return PROC_LANG_NATIVE;
+	if (e->lang < 0) {
+		char path[64], err[256];
+		struct go_elf *ge = NULL;
+		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
+		e->lang = PROC_LANG_NATIVE;
+		if (go_elf_open(path, &ge, err, sizeof(err)) == 0) {
+			if (ge->is_go)
+				e->lang = PROC_LANG_GO;
+			go_elf_close(ge);
+		}
+		*first = true;
+	}
+	return e->lang;
 }
 
 void proc_forget(uint32_t pid)

@@ -3,6 +3,7 @@
 #ifndef WEFT_PROC_H
 #define WEFT_PROC_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "span.h"
@@ -16,6 +17,13 @@ struct resource *proc_resource(uint32_t pid);
 /* The process exited: drop the cache entry (spans keep their references). */
 void proc_forget(uint32_t pid);
 void proc_cache_clear(void);
+
+enum proc_lang { PROC_LANG_NATIVE = 0, PROC_LANG_GO = 1 };
+
+/* Language of the process's executable, looked at once per process (and
+ * again after proc_forget, e.g. on exec). *first is set when this call did
+ * the looking. */
+enum proc_lang proc_language(uint32_t pid, bool *first);
 
 /* Value of NAME in /proc/PID/environ into out; 0, or -ENOENT / -errno. */
 int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen);

@@ -150,6 +150,22 @@ void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t i
 	}
 }
 
+int sockets_map_fd(struct sockets_tracer *t, const char *name)
+{
+	struct bpf_map *m = bpf_object__find_map_by_name(t->skel->obj, name);
+	return m ? bpf_map__fd(m) : -1;
+}
+
+bool sockets_trace_all(struct sockets_tracer *t)
+{
+	return t->skel->rodata->trace_all;
+}
+
+int sockets_set_proc_flags(struct sockets_tracer *t, uint32_t pid, uint32_t flags)
+{
+	return bpf_map__update_elem(t->skel->maps.proc_flags, &pid, sizeof(pid), &flags, sizeof(flags), BPF_ANY);
+}
+
 void sockets_destroy(struct sockets_tracer *t)
 {
 	if (!t)

@@ -32,6 +32,11 @@ int sockets_read_counters(struct sockets_tracer *t, uint64_t *out);
  * the connection stays open) are handed to cb and deleted. */
 typedef void (*txn_cb)(void *ctx, const struct txn_event *ev, size_t len);
 void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_ns, txn_cb cb, void *ctx);
+/* fd of the map of that name (to share it with another skeleton), or -1. */
+int sockets_map_fd(struct sockets_tracer *t, const char *name);
+bool sockets_trace_all(struct sockets_tracer *t);
+/* Kernel-side facts about a process (PROC_* of bpf/context.bpf.h). */
+int sockets_set_proc_flags(struct sockets_tracer *t, uint32_t pid, uint32_t flags);
 /* Detaches and unloads everything. NULL-safe. */
 void sockets_destroy(struct sockets_tracer *t);
 

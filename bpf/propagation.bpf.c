@@ -1,0 +1,154 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* Outgoing context propagation without bpf_probe_write_user: a sockops
+ * program puts the client sockets of traced processes into a sockhash, and
+ * an sk_msg program on that sockhash inserts
+ *     traceparent: 00-<trace id>-<client span id>-<flags>\r\n
+ * right after the request line of each HTTP/1 request they send. Owned by
+ * user/propagation.c.
+ *
+ * Only sockets that a traced process connects are ever added (sockmap
+ * membership changes socket behaviour); they leave the sockhash when they
+ * close, and all of them when weft exits (the map is freed). A request is
+ * left untouched unless its whole header is in the first write, it has no
+ * traceparent of its own, and there is room: either correct injection or
+ * none, never altered bytes. */
+#include "common.bpf.h"
+#include "context.bpf.h"
+#include "http.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+#define TRACEPARENT_LINE 70 /* "traceparent: " + 55 + "\r\n" */
+#define INJECT_SCAN 2048    /* header bytes examined (SCAN_BUF) */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_SOCKHASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* socket cookie */
+	__type(value, __u64);
+} traced_socks SEC(".maps");
+
+/* Sockets a traced process is connecting: the connect callback runs in the
+ * process's context, the established one often does not. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* socket cookie */
+	__type(value, __u32); /* tgid */
+} connecting SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct resp_scan_buf);
+} msg_scratch SEC(".maps");
+
+SEC("sockops")
+int weft_sockops(struct bpf_sock_ops *ops)
+{
+	__u64 cookie;
+	switch (ops->op) {
+	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
+		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+		if (!tgid_traced(tgid))
+			break;
+		cookie = bpf_get_socket_cookie(ops);
+		bpf_map_update_elem(&connecting, &cookie, &tgid, BPF_ANY);
+		break;
+	}
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		cookie = bpf_get_socket_cookie(ops);
+		if (!bpf_map_lookup_elem(&connecting, &cookie))
+			break;
+		bpf_map_delete_elem(&connecting, &cookie);
+		bpf_sock_hash_update(ops, &traced_socks, &cookie, BPF_NOEXIST);
+		break;
+	}
+	return 1;
+}
+
+static __always_inline __u8 hexdigit(__u8 v)
+{
+	return v < 10 ? '0' + v : 'a' + v - 10;
+}
+
+SEC("sk_msg")
+int weft_sk_msg(struct sk_msg_md *msg)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 zero = 0;
+	if (!tgid_traced(id >> 32))
+		return SK_PASS;
+	__u32 size = msg->size;
+	if (size < 16)
+		return SK_PASS;
+	__u32 want = size < INJECT_SCAN ? size : INJECT_SCAN;
+	if (bpf_msg_pull_data(msg, 0, want, 0))
+		return SK_PASS;
+	__u8 *d = msg->data, *e = msg->data_end;
+	if (d + 8 > e || !http_is_request_start(d, 8))
+		return SK_PASS;
+
+	struct resp_scan_buf *sb = bpf_map_lookup_elem(&msg_scratch, &zero);
+	if (!sb)
+		return SK_PASS;
+	__u32 n = e - d;
+	clamp_for_verifier(n, INJECT_SCAN - 1);
+	if (bpf_probe_read_kernel(sb->b, n, d))
+		return SK_PASS;
+	sb->b[n & SCAN_MASK] = 0;
+	struct hdr_scan s = { .buf = sb->b, .n = n };
+	hdr_scan_run(&s);
+	if (!s.header_len || s.traceparent) {
+		count(WEFT_CNT_INJECT_SKIPPED); /* split header, or the app traces itself */
+		return SK_PASS;
+	}
+	__u32 line_end = s.first_line_end; /* after the request line */
+	if (!line_end || line_end >= s.header_len)
+		return SK_PASS;
+
+	struct injected_ctx inj = { .trace_flags = 1 };
+	struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
+	if (c) {
+		__builtin_memcpy(inj.trace_id, c->trace_id, 16);
+		__builtin_memcpy(inj.parent_span_id, c->span_id, 8);
+		inj.trace_flags = c->trace_flags;
+	} else {
+		random_id(inj.trace_id, 4);
+	}
+	random_id(inj.span_id, 2);
+
+	if (bpf_msg_push_data(msg, line_end, TRACEPARENT_LINE, 0))
+		return SK_PASS;
+	if (bpf_msg_pull_data(msg, line_end, line_end + TRACEPARENT_LINE, 0)) {
+		bpf_msg_pop_data(msg, line_end, TRACEPARENT_LINE, 0); /* never leave a gap */
+		return SK_PASS;
+	}
+	d = msg->data;
+	e = msg->data_end;
+	if (d + TRACEPARENT_LINE > e) {
+		bpf_msg_pop_data(msg, line_end, TRACEPARENT_LINE, 0);
+		return SK_PASS;
+	}
+	__builtin_memcpy(d, "traceparent: 00-", 16);
+#pragma unroll
+	for (int k = 0; k < 16; k++) {
+		d[16 + 2 * k] = hexdigit(inj.trace_id[k] >> 4);
+		d[17 + 2 * k] = hexdigit(inj.trace_id[k] & 15);
+	}
+	d[48] = '-';
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		d[49 + 2 * k] = hexdigit(inj.span_id[k] >> 4);
+		d[50 + 2 * k] = hexdigit(inj.span_id[k] & 15);
+	}
+	d[65] = '-';
+	d[66] = hexdigit(inj.trace_flags >> 4);
+	d[67] = hexdigit(inj.trace_flags & 15);
+	d[68] = '\r';
+	d[69] = '\n';
+	bpf_map_update_elem(&injected, &id, &inj, BPF_ANY);
+	count(WEFT_CNT_INJECTED);
+	return SK_PASS;
+}

@@ -1,0 +1,107 @@
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "log.h"
+#include "mounts.h"
+#include "propagation.h"
+#include "propagation.skel.h"
+
+struct propagation {
+	struct propagation_bpf *skel;
+	struct bpf_link *sockops_link;
+	bool sk_msg_attached;
+	int cgroup_fd;
+};
+
+int propagation_start(struct sockets_tracer *st, const char *cgroup, struct propagation **out)
+{
+	char root[512];
+	struct bpf_map *map;
+	int err;
+	struct propagation *p = calloc(1, sizeof(*p));
+	if (!p)
+		return -ENOMEM;
+	p->cgroup_fd = -1;
+
+	if (!cgroup) {
+		if (!mounts_has_fs("cgroup2", root, sizeof(root))) {
+			log_error("propagation: no cgroup v2 mount; use --propagation=off or mount cgroup2");
+			err = -ENOENT;
+			goto fail;
+		}
+		cgroup = root;
+	}
+	p->cgroup_fd = open(cgroup, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	if (p->cgroup_fd < 0) {
+		err = -errno;
+		log_error("propagation: cannot open cgroup %s: %s", cgroup, strerror(-err));
+		goto fail;
+	}
+
+	p->skel = propagation_bpf__open();
+	if (!p->skel) {
+		err = -errno;
+		log_error("propagation: cannot open the BPF object: %s", strerror(-err));
+		goto fail;
+	}
+	/* Same process filter, counters and context maps as the syscall side. */
+	bpf_object__for_each_map(map, p->skel->obj) {
+		int fd = sockets_map_fd(st, bpf_map__name(map));
+		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
+			log_error("propagation: cannot share map %s: %s", bpf_map__name(map), strerror(-err));
+			goto fail;
+		}
+	}
+	p->skel->rodata->self_tgid = getpid();
+	p->skel->rodata->trace_all = sockets_trace_all(st);
+	err = propagation_bpf__load(p->skel);
+	if (err) {
+		log_error("propagation: cannot load the sockops/sk_msg programs: %s", strerror(-err));
+		goto fail;
+	}
+
+	int prog = bpf_program__fd(p->skel->progs.weft_sk_msg);
+	int sockhash = bpf_map__fd(p->skel->maps.traced_socks);
+	/* Attached to the map, which only weft's fds and programs hold: if weft
+	 * dies, the map, the attachment and every socket's membership go too. */
+	if (bpf_prog_attach(prog, sockhash, BPF_SK_MSG_VERDICT, 0)) {
+		err = -errno;
+		log_error("propagation: cannot attach sk_msg to the sockhash: %s", strerror(-err));
+		goto fail;
+	}
+	p->sk_msg_attached = true;
+
+	p->sockops_link = bpf_program__attach_cgroup(p->skel->progs.weft_sockops, p->cgroup_fd);
+	if (!p->sockops_link) {
+		err = -errno;
+		log_error("propagation: cannot attach sockops to cgroup %s: %s", cgroup, strerror(-err));
+		goto fail;
+	}
+	log_info("propagation: injecting traceparent into HTTP/1 requests of traced processes in cgroup %s",
+		 cgroup);
+	*out = p;
+	return 0;
+fail:
+	propagation_stop(p);
+	return err;
+}
+
+void propagation_stop(struct propagation *p)
+{
+	if (!p)
+		return;
+	bpf_link__destroy(p->sockops_link);
+	if (p->sk_msg_attached)
+		bpf_prog_detach2(bpf_program__fd(p->skel->progs.weft_sk_msg),
+				 bpf_map__fd(p->skel->maps.traced_socks), BPF_SK_MSG_VERDICT);
+	propagation_bpf__destroy(p->skel);
+	if (p->cgroup_fd >= 0)
+		close(p->cgroup_fd);
+	free(p);
+}

@@ -20,6 +20,7 @@ import gzip
 import http.server
 import signal
 import socket
+import ssl
 import sys
 import threading
 import time
@@ -74,8 +75,9 @@ class Receiver:
     retry_after: Retry-After seconds sent with 429/503 (HTTP only).
     reject: partial_success.rejected_spans in each OK answer."""
 
-    def __init__(self, protocol="http", port=0, count_only=False):
+    def __init__(self, protocol="http", port=0, count_only=False, tls=None):
         self.protocol = protocol
+        self.tls = tls  # (cert_file, key_file): serve TLS (https, gRPC over TLS)
         self.port = port or free_port()
         self.count_only = count_only
         self.lock = threading.Lock()
@@ -146,7 +148,7 @@ class Receiver:
 
     @property
     def endpoint(self):
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self.tls else 'http'}://localhost:{self.port}"
 
     # -- lifetime -------------------------------------------------------
     def start(self):
@@ -224,6 +226,10 @@ class Receiver:
             daemon_threads = True
 
         self._server = Server(("127.0.0.1", self.port), Handler)
+        if self.tls:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            ctx.load_cert_chain(*self.tls)
+            self._server.socket = ctx.wrap_socket(self._server.socket, server_side=True)
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
 
@@ -247,7 +253,12 @@ class Receiver:
         self._server = grpc.server(futures.ThreadPoolExecutor(max_workers=8),
                                    options=[("grpc.max_receive_message_length", 64 << 20)])
         ts_grpc.add_TraceServiceServicer_to_server(Servicer(), self._server)
-        self._server.add_insecure_port(f"127.0.0.1:{self.port}")
+        if self.tls:
+            with open(self.tls[0], "rb") as c, open(self.tls[1], "rb") as k:
+                creds = grpc.ssl_server_credentials([(k.read(), c.read())])
+            self._server.add_secure_port(f"127.0.0.1:{self.port}", creds)
+        else:
+            self._server.add_insecure_port(f"127.0.0.1:{self.port}")
         self._server.start()
 
 

@@ -57,8 +57,8 @@ def counters(weft):
 def receiver():
     started = []
 
-    def start(protocol="http", port=0, **behaviour):
-        r = Receiver(protocol, port)
+    def start(protocol="http", port=0, tls=None, **behaviour):
+        r = Receiver(protocol, port, tls=tls)
         for k, v in behaviour.items():
             setattr(r, k, v)
         started.append(r.start())
@@ -177,6 +177,33 @@ def test_incoming_traceparent(receiver, weft_factory, py_service):
     (child,) = r.wait_spans(1)
     check_server_span(*child, app=app, method="GET", path="/child", status=200, t0=t0, t1=t1,
                       trace_id=tid, parent=sid)
+
+
+@pytest.mark.parametrize("protocol", ["http", "grpc"])
+def test_tls_with_certificate(receiver, weft_factory, py_service, tmp_path, protocol):
+    """https:// endpoints, verified with OTEL_EXPORTER_OTLP_CERTIFICATE."""
+    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                    "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
+                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+                   check=True, capture_output=True)
+    r = receiver(protocol, tls=(cert, key))
+    app = py_service()
+    w = weft_factory(["attach", "-p", str(app.pid)], outputs="otlp",
+                     env=otlp_env(r, OTEL_EXPORTER_OTLP_CERTIFICATE=cert))
+    status, t0, t1 = curl(app.url("/secure"))
+    (span,) = r.wait_spans(1)
+    check_server_span(*span, app=app, method="GET", path="/secure", status=200, t0=t0, t1=t1)
+    assert w.stop(signal.SIGTERM) == 0
+
+    # without the CA, the collector's certificate is refused (and retried)
+    r.requests.clear()
+    w = weft_factory(["attach", "-p", str(app.pid)], outputs="otlp",
+                     env=otlp_env(r, OTEL_BSP_EXPORT_TIMEOUT=1000))
+    curl(app.url("/untrusted"))
+    time.sleep(1.5)
+    assert r.spans() == []
+    assert "will retry" in w.stderr and "certificate" in w.stderr.lower(), w.stderr
 
 
 def test_service_name(receiver, weft_factory, py_service):

@@ -68,6 +68,17 @@ int weft_sockops(struct bpf_sock_ops *ops)
 	return 1;
 }
 
+/* Received data of sockets in the sockhash: passed on unchanged. With an
+ * sk_msg program alone, the kernel answers FIONREAD from the psock's ingress
+ * queue, which stays empty (so FIONREAD says 0 while recv would return
+ * data: programs that size reads with it stall). Routing ingress through
+ * this verdict fills that queue, so FIONREAD and recv agree again. */
+SEC("sk_skb")
+int weft_sk_skb(struct __sk_buff *skb)
+{
+	return SK_PASS;
+}
+
 static __always_inline __u8 hexdigit(__u8 v)
 {
 	return v < 10 ? '0' + v : 'a' + v - 10;

@@ -16,6 +16,7 @@ struct propagation {
 	struct propagation_bpf *skel;
 	struct bpf_link *sockops_link;
 	bool sk_msg_attached;
+	bool sk_skb_attached;
 	int cgroup_fd;
 };
 
@@ -76,6 +77,12 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 		goto fail;
 	}
 	p->sk_msg_attached = true;
+	if (bpf_prog_attach(bpf_program__fd(p->skel->progs.weft_sk_skb), sockhash, BPF_SK_SKB_VERDICT, 0)) {
+		err = -errno;
+		log_error("propagation: cannot attach the sk_skb verdict to the sockhash: %s", strerror(-err));
+		goto fail;
+	}
+	p->sk_skb_attached = true;
 
 	p->sockops_link = bpf_program__attach_cgroup(p->skel->progs.weft_sockops, p->cgroup_fd);
 	if (!p->sockops_link) {
@@ -97,6 +104,9 @@ void propagation_stop(struct propagation *p)
 	if (!p)
 		return;
 	bpf_link__destroy(p->sockops_link);
+	if (p->sk_skb_attached)
+		bpf_prog_detach2(bpf_program__fd(p->skel->progs.weft_sk_skb),
+				 bpf_map__fd(p->skel->maps.traced_socks), BPF_SK_SKB_VERDICT);
 	if (p->sk_msg_attached)
 		bpf_prog_detach2(bpf_program__fd(p->skel->progs.weft_sk_msg),
 				 bpf_map__fd(p->skel->maps.traced_socks), BPF_SK_MSG_VERDICT);

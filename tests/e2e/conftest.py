@@ -73,6 +73,9 @@ class Weft:
         self.stderr_lines = []
         self._ready = threading.Event()
         full = [WEFT] + args
+        if args and args[0] in ("attach", "run") and "--cgroup" not in args and "--propagation" not in args:
+            # Tests attach sockops only to a cgroup they created, never the root.
+            full += ["--propagation", "off"]
         if outputs:
             full += ["-o", outputs]
         self.proc = subprocess.Popen(
@@ -187,17 +190,62 @@ def services():
         s.stop()
 
 
+def cgroup2_root():
+    with open("/proc/mounts") as f:
+        for line in f:
+            dev, mnt, fstype = line.split()[:3]
+            if fstype == "cgroup2":
+                return mnt
+    raise RuntimeError("no cgroup v2 mount")
+
+
+@pytest.fixture
+def test_cgroup():
+    """A cgroup v2 of this test's own: sockops attach here, not to the root."""
+    path = os.path.join(cgroup2_root(), f"weft-test-{os.getpid()}-{time.monotonic_ns()}")
+    os.mkdir(path)
+    yield path
+    deadline = time.time() + 10
+    while time.time() < deadline:
+        with open(os.path.join(path, "cgroup.procs")) as f:
+            pids = [int(p) for p in f.read().split()]
+        for p in pids:
+            try:
+                os.kill(p, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+        try:
+            os.rmdir(path)
+            return
+        except OSError:
+            time.sleep(0.05)
+    raise AssertionError(f"cannot remove cgroup {path}")
+
+
+def in_cgroup(argv, cgroup, wait_stdin=False):
+    """argv run inside cgroup (joined before exec); optionally waiting for a
+    line on stdin first, so that weft can attach before it does anything."""
+    if not cgroup:
+        return argv
+    script = f'echo $$ > {cgroup}/cgroup.procs || exit 99; ' + ("read _; " if wait_stdin else "") + 'exec "$@"'
+    return ["bash", "-c", script, "weft-test"] + list(argv)
+
+
 @pytest.fixture
 def py_service(services):
-    """Starts tests/apps/py/http_service.py; name sets OTEL_SERVICE_NAME."""
+    """Starts tests/apps/py/http_service.py; name sets OTEL_SERVICE_NAME,
+    cgroup runs it in that cgroup, log makes it record what it receives."""
 
-    def start(name=None):
+    def start(name=None, cgroup=None, log=None):
         port = free_port()
         env = os.environ.copy()
         env.pop("OTEL_SERVICE_NAME", None)
         if name:
             env["OTEL_SERVICE_NAME"] = name
-        return services([PY, os.path.join(APPS, "py", "http_service.py"), str(port)], port, env=env)
+        if log:
+            env["REQUEST_LOG"] = log
+        argv = in_cgroup([PY, os.path.join(APPS, "py", "http_service.py"), str(port)], cgroup)
+        return services(argv, port, env=env)
 
     return start
 

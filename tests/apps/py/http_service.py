@@ -3,10 +3,19 @@
 Routes:
   /status/NNN      answers NNN
   /call?url=U      fetches U with urllib (its own HTTP client call) and answers 200
+  /chain?next=P,Q  calls http://127.0.0.1:P/chain?next=Q (forwarding X-Request-Id), answers 200
   /echo (POST)     answers the sha256 of the body it received
   anything else    answers 200 "hello"
+With REQUEST_LOG=FILE, appends one JSON line per request: path, the
+traceparent header(s) received, X-Request-Id and every header as received.
 Prints "listening PORT" once it accepts connections.
 """
+import json
+import os
+import threading
+
+LOG = os.environ.get("REQUEST_LOG")
+LOG_LOCK = threading.Lock()
 import hashlib
 import http.client
 import http.server
@@ -31,8 +40,34 @@ class Handler(http.server.BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(body)
 
+    def log_request_seen(self, body_sha=None):
+        if not LOG:
+            return
+        rec = {
+            "path": self.path,
+            "method": self.command,
+            "traceparent": self.headers.get_all("traceparent") or [],
+            "request_id": self.headers.get("X-Request-Id"),
+            "headers": [[k, v] for k, v in self.headers.items()],
+            "body_sha256": body_sha,
+        }
+        with LOG_LOCK, open(LOG, "a") as f:
+            f.write(json.dumps(rec) + "\n")
+
     def do_GET(self):
+        self.log_request_seen()
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/chain":
+            hops = [h for h in urllib.parse.parse_qs(url.query).get("next", [""])[0].split(",") if h]
+            if not hops:
+                return self.reply(200, "leaf\n")
+            nxt = f"http://127.0.0.1:{hops[0]}/chain?next={','.join(hops[1:])}"
+            req = urllib.request.Request(nxt)
+            if self.headers.get("X-Request-Id"):
+                req.add_header("X-Request-Id", self.headers["X-Request-Id"])
+            with urllib.request.urlopen(req, timeout=20) as r:
+                body = r.read()
+            return self.reply(200, body)
         if url.path.startswith("/status/"):
             code = int(url.path.split("/")[2])
             return self.reply(code, f"status {code}\n")
@@ -48,6 +83,7 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         body = self.rfile.read(n)
+        self.log_request_seen(hashlib.sha256(body).hexdigest())
         return self.reply(200, hashlib.sha256(body).hexdigest() + "\n")
 
 

@@ -34,6 +34,25 @@ static __always_inline bool http_is_request_start(const __u8 *b, __u32 n)
 	return false;
 }
 
+/* Could these n < 8 bytes be the beginning of a request line? (Some
+ * servers read a request's first byte alone: Go's net/http does.) */
+static __always_inline bool http_may_start_request(const __u8 *b, __u32 n)
+{
+	if (n == 0 || n >= 8)
+		return false;
+	switch (b[0]) {
+	case 'G': case 'P': case 'H': case 'D': case 'O': case 'C': case 'T':
+		break;
+	default:
+		return false;
+	}
+#pragma unroll
+	for (__u32 k = 1; k < 8; k++)
+		if (k < n && (b[k] < 'A' || b[k] > 'Z') && b[k] != ' ')
+			return false;
+	return true;
+}
+
 static __always_inline bool http_is_response_start(const __u8 *b, __u32 n)
 {
 	return n >= 8 && W4(b[0], b[1], b[2], b[3]) == W4('H', 'T', 'T', 'P') &&

@@ -144,6 +144,10 @@ static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t
 
 static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, __u8 reason)
 {
+	/* Two threads may finish one exchange at once (Go: a writer goroutine's
+	 * write and the background reader's read): only one sends it. */
+	if (__sync_lock_test_and_set(&t->claimed, 1))
+		return;
 	t->end_reason = reason;
 	__u32 size = WEFT_TXN_HDR_SIZE + t->req_len + t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
@@ -224,7 +228,8 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role
 }
 
 static __always_inline struct txn_event *txn_start(struct conn_key *key, struct conn_info *c, __u8 role,
-						   __u64 start_ns, const __u8 *src, __u32 avail, long ret)
+						   __u64 start_ns, const __u8 *src, __u32 avail, long ret,
+						   __u32 prefix_len)
 {
 	__u32 zero = 0;
 	struct txn_event *t = bpf_map_lookup_elem(&txn_scratch, &zero);
@@ -237,19 +242,23 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	t->fd = key->fd;
 	t->start_ns = start_ns;
 	t->end_ns = start_ns;
-	t->req_bytes = ret;
+	t->req_bytes = ret + prefix_len;
 	t->addr = c->addr;
 	t->role = role;
 	t->proto = WEFT_PROTO_HTTP1;
 	t->phase = TXN_PHASE_REQUEST;
 
+	/* Bytes an earlier read got (c->pending), then this read's. */
+	clamp_for_verifier(prefix_len, 7);
+	__builtin_memcpy(t->data, c->pending, 8);
 	__u32 n = avail;
-	__u32 cap = req_capture;
+	__u32 cap = req_capture - prefix_len;
 	if (n > cap)
 		n = cap;
-	clamp_for_verifier(n, WEFT_REQ_CAP_MAX);
-	if (n && bpf_probe_read_user(t->data, n, src) == 0)
-		t->req_len = n;
+	clamp_for_verifier(n, WEFT_REQ_CAP_MAX - 8);
+	t->req_len = prefix_len;
+	if (n && bpf_probe_read_user(&t->data[prefix_len], n, src) == 0)
+		t->req_len = prefix_len + n;
 	txn_assign_context(t, role);
 
 	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
@@ -426,10 +435,32 @@ static __always_inline void on_data(struct io_args *io, long ret)
 			txn_request_more(t, src, avail, ret);
 			return;
 		}
-		if (is_request)
-			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret);
-		else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
+		if (c->pending_len) {
+			/* A request's first bytes came alone: test them with these. */
+			__u8 joined[16];
+			__u32 pl = c->pending_len & 7;
+			__u64 p, h, lo, hi;
+			__builtin_memcpy(&p, c->pending, 8);
+			__builtin_memcpy(&h, head, 8);
+			p &= (1ull << (8 * pl)) - 1; /* little-endian: first bytes are low */
+			lo = p | (h << (8 * pl));
+			hi = pl ? h >> (64 - 8 * pl) : 0;
+			__builtin_memcpy(joined, &lo, 8);
+			__builtin_memcpy(joined + 8, &hi, 8);
+			c->pending_len = 0;
+			if (src && http_is_request_start(joined, pl + hn))
+				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl);
+			return;
+		}
+		if (is_request) {
+			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0);
+		} else if (src && avail == ret && http_may_start_request(head, hn)) {
+			__builtin_memcpy(c->pending, head, 8);
+			c->pending_len = hn;
+			c->pending_ns = now;
+		} else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn))) {
 			goto not_http;
+		}
 		return;
 	}
 
@@ -448,7 +479,7 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
 	}
 	if (is_request)
-		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret);
+		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0);
 	else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
 		goto not_http;
 	return;

@@ -84,9 +84,11 @@ struct conn_info {
 	__u8 role;     /* enum weft_role */
 	__u8 proto;    /* enum weft_proto once known */
 	__u8 ignored;  /* not a protocol weft parses: skip all further I/O */
-	__u8 pad;
+	__u8 pending_len; /* a read of a request's first bytes only (Go reads 1) */
 	__u32 pad2;
 	__u64 bytes_seen; /* payload bytes observed, both directions */
+	__u8 pending[8];  /* those bytes, joined with the next read */
+	__u64 pending_ns; /* when they arrived: the request's start */
 };
 
 enum txn_phase {
@@ -122,7 +124,7 @@ struct txn_event {
 	__u8 parent_span_id[8]; /* zero: root */
 	__u16 req_len;  /* captured request bytes in data[0..req_len) */
 	__u16 resp_len; /* captured response bytes in data[req_len..) */
-	__u32 pad2;
+	__u32 claimed;  /* set atomically by the one CPU that sends it */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
 };
 
@@ -133,7 +135,7 @@ struct proc_exit_event {
 
 #define WEFT_TXN_HDR_SIZE 152
 _Static_assert(sizeof(struct conn_addr) == 40, "conn_addr layout");
-_Static_assert(sizeof(struct conn_info) == 56, "conn_info layout");
+_Static_assert(sizeof(struct conn_info) == 72, "conn_info layout");
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
 
 #endif

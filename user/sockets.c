@@ -145,6 +145,8 @@ void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t i
 		/* Delete first: if the kernel finished it meanwhile, it sent it itself. */
 		if (bpf_map_delete_elem(fd, &key))
 			continue;
+		if (ev.claimed)
+			continue; /* the kernel sent it */
 		ev.end_reason = 0;
 		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
 	}

@@ -397,3 +397,24 @@ def test_console_waterfall(weft_factory, py_service):
     line = next(l for l in out.splitlines() if "GET /cart/*" in l)
     assert line.startswith(" shop ") and "SERVER GET /cart/*" in line and " 200 " in line
     assert max(len(l) for l in out.splitlines()) <= 100
+
+
+def test_go_keepalive_client_every_request_once(weft_factory, services, go_httpapp):
+    """Go's server often reads a request's first byte alone (its background
+    read), then the rest; and its writer and reader goroutines may finish an
+    exchange on two CPUs at once. Each request must still give one span."""
+    port = free_port()
+    svc = services([go_httpapp, "-addr", f"127.0.0.1:{port}"], port)
+    w = weft_factory(["attach", "-p", str(svc.pid)])
+    r = subprocess.run([go_httpapp, "-get", svc.url("/hello"), "-n", "500"], capture_output=True, text=True,
+                       timeout=60)
+    assert r.returncode == 0, r.stderr
+    spans = server_spans(w, svc.pid, count=500, timeout=15)
+    time.sleep(0.5)
+    spans = [s for s in w.spans() if s["kind"] == "SERVER"]
+    assert len(spans) == 500
+    assert len({s["span_id"] for s in spans}) == 500
+    assert {s["attributes"]["url.path"] for s in spans} == {"/hello"}
+    assert len({s["attributes"]["client.port"] for s in spans}) == 1  # one keep-alive connection
+    spans.sort(key=lambda s: s["start_ns"])
+    assert all(a["end_ns"] <= b["start_ns"] for a, b in zip(spans, spans[1:]))

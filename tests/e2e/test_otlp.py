@@ -7,6 +7,7 @@ Needs root and eBPF: /usr/bin/python3 -m pytest tests/e2e/test_otlp.py
 """
 import os
 import re
+import shutil
 import signal
 import socket
 import subprocess
@@ -178,6 +179,7 @@ def test_incoming_traceparent(receiver, weft_factory, py_service):
                       trace_id=tid, parent=sid)
 
 
+@pytest.mark.skipif(not shutil.which("openssl"), reason="needs the openssl command (Debian: openssl)")
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_tls_with_certificate(receiver, weft_factory, py_service, tmp_path, protocol):
     """https:// endpoints, verified with OTEL_EXPORTER_OTLP_CERTIFICATE."""

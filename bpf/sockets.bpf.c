@@ -12,6 +12,7 @@
 #include "sock.bpf.h"
 #include "http.bpf.h"
 #include "context.bpf.h"
+#include "db.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -229,7 +230,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role
 
 static __always_inline struct txn_event *txn_start(struct conn_key *key, struct conn_info *c, __u8 role,
 						   __u64 start_ns, const __u8 *src, __u32 avail, long ret,
-						   __u32 prefix_len)
+						   __u32 prefix_len, __u8 proto)
 {
 	__u32 zero = 0;
 	struct txn_event *t = bpf_map_lookup_elem(&txn_scratch, &zero);
@@ -245,7 +246,8 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	t->req_bytes = ret + prefix_len;
 	t->addr = c->addr;
 	t->role = role;
-	t->proto = WEFT_PROTO_HTTP1;
+	t->proto = proto;
+	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
 	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */
@@ -267,7 +269,7 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	}
 	if (role == WEFT_ROLE_SERVER)
 		thread_ctx_acquire(t);
-	c->proto = WEFT_PROTO_HTTP1;
+	c->proto = proto;
 	return bpf_map_lookup_elem(&txns, key);
 }
 
@@ -330,6 +332,14 @@ static __always_inline void txn_response_begin(struct conn_key *key, struct conn
 	if (!n || bpf_probe_read_user(sb->b, n, src))
 		return;
 	sb->b[n & (SCAN_BUF - 1)] = 0; /* stale bytes beyond n never match */
+	__u32 off = t->req_len;
+	clamp_for_verifier(off, WEFT_REQ_CAP_MAX);
+	if (t->proto != WEFT_PROTO_HTTP1) {
+		clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
+		if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
+			t->resp_len = n;
+		return;
+	}
 	if (!http_is_response_start(sb->b, n))
 		return;
 	__u32 status = http_status(sb);
@@ -338,8 +348,6 @@ static __always_inline void txn_response_begin(struct conn_key *key, struct conn
 		t->phase = TXN_PHASE_REQUEST;
 		return;
 	}
-	__u32 off = t->req_len;
-	clamp_for_verifier(off, WEFT_REQ_CAP_MAX);
 	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
 	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
 		t->resp_len = n;
@@ -348,12 +356,12 @@ static __always_inline void txn_response_begin(struct conn_key *key, struct conn
 		c->ignored = 1; /* protocol switch (WebSocket, h2c): the rest is not HTTP/1 */
 }
 
-/* True when the data of this syscall ends with the last-chunk "0\r\n\r\n". */
-static __always_inline bool ends_chunked_body(struct io_args *io, long ret)
+/* The last (up to) 6 bytes of this syscall's data, right-aligned in tail
+ * (a shorter read leaves zeros in front). */
+static __always_inline bool io_tail6(struct io_args *io, long ret, __u8 tail[6])
 {
-	char tail[5] = {};
 	__u64 end;
-	if (ret < 5)
+	if (ret < 1)
 		return false;
 	if (io->kind == IO_PLAIN) {
 		end = io->buf + ret;
@@ -366,8 +374,8 @@ static __always_inline bool ends_chunked_body(struct io_args *io, long ret)
 			if (bpf_probe_read_user(&iov, sizeof(iov), (void *)(io->buf + i * sizeof(iov))))
 				return false;
 			if (iov.iov_len >= left) {
-				if (left < 5)
-					return false;
+				if (left < 6 && left < (__u64)ret)
+					return false; /* the tail spans two iovecs */
 				end = (__u64)iov.iov_base + left;
 				break;
 			}
@@ -378,9 +386,43 @@ static __always_inline bool ends_chunked_body(struct io_args *io, long ret)
 	} else {
 		return false;
 	}
-	if (bpf_probe_read_user(tail, 5, (void *)(end - 5)))
+	if (ret >= 6)
+		return bpf_probe_read_user(tail, 6, (void *)(end - 6)) == 0;
+	/* A short read: take 8 bytes ending... not before the buffer: read the
+	 * ret bytes at its start and shift them to the right. */
+	__u64 v = 0;
+	__u32 n = ret;
+	clamp_for_verifier(n, 5);
+	if (bpf_probe_read_user(&v, n, (void *)(end - ret)))
 		return false;
-	return tail[0] == '0' && tail[1] == '\r' && tail[2] == '\n' && tail[3] == '\r' && tail[4] == '\n';
+	v <<= 8 * (6 - n); /* little-endian: the last byte moves to index 5 */
+	__builtin_memcpy(tail, &v, 6);
+	return true;
+}
+
+/* Does this read (the response so far) end the exchange? */
+static __always_inline bool response_ends_here(struct txn_event *t, struct io_args *io, long ret)
+{
+	__u8 tail[6] = {};
+	if (t->proto == WEFT_PROTO_HTTP1 && !t->chunked)
+		return false;
+	if (!io_tail6(io, ret, tail))
+		return false;
+	switch (t->proto) {
+	case WEFT_PROTO_HTTP1: /* the last chunk */
+		return tail[1] == '0' && tail[2] == '\r' && tail[3] == '\n' && tail[4] == '\r' && tail[5] == '\n';
+	case WEFT_PROTO_PGSQL: /* ReadyForQuery: 'Z', length 5, status */
+		return tail[0] == 'Z' && tail[1] == 0 && tail[2] == 0 && tail[3] == 0 && tail[4] == 5 &&
+		       (tail[5] == 'I' || tail[5] == 'T' || tail[5] == 'E');
+	case WEFT_PROTO_REDIS: /* replies end a line; a reply cut between reads rarely does */
+		return tail[4] == '\r' && tail[5] == '\n';
+	case WEFT_PROTO_MYSQL: { /* one OK or ERR packet filling the response */
+		__u8 *r = &t->data[t->req_len & (WEFT_REQ_CAP_MAX - 1)];
+		__u32 len = r[0] | (__u32)r[1] << 8 | (__u32)r[2] << 16;
+		return t->resp_len >= 5 && (r[4] == 0x00 || r[4] == 0xff) && len + 4 == t->resp_bytes;
+	}
+	}
+	return false;
 }
 
 static __always_inline void txn_response_more(struct conn_key *key, struct conn_info *c, struct txn_event *t,
@@ -395,7 +437,7 @@ static __always_inline void txn_response_more(struct conn_key *key, struct conn_
 	t->end_ns = now;
 	if (t->resp_expected && t->resp_bytes >= t->resp_expected)
 		txn_emit(key, t, WEFT_END_COMPLETE);
-	else if (t->chunked && ends_chunked_body(io, ret))
+	else if (response_ends_here(t, io, ret))
 		txn_emit(key, t, WEFT_END_COMPLETE);
 }
 
@@ -449,11 +491,21 @@ static __always_inline void on_data(struct io_args *io, long ret)
 			__builtin_memcpy(joined + 8, &hi, 8);
 			c->pending_len = 0;
 			if (src && http_is_request_start(joined, pl + hn))
-				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl);
+				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, WEFT_PROTO_HTTP1);
 			return;
 		}
 		if (is_request) {
-			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0);
+			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0, WEFT_PROTO_HTTP1);
+		} else if (first && c->role == WEFT_ROLE_CLIENT && src && mysql_is_greeting(head, hn)) {
+			/* MySQL speaks first: its greeting is an exchange of its own
+			 * (the parser learns MariaDB vs MySQL from it). */
+			t = txn_start(&key, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, WEFT_PROTO_MYSQL);
+			if (t) {
+				txn_response_begin(&key, c, t, src, avail, now);
+				t->resp_bytes = ret;
+				t->end_ns = now;
+				txn_emit(&key, t, WEFT_END_COMPLETE);
+			}
 		} else if (src && avail == ret && http_may_start_request(head, hn)) {
 			__builtin_memcpy(c->pending, head, 8);
 			c->pending_len = hn;
@@ -469,17 +521,20 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		txn_response_more(&key, c, t, io, src, avail, ret, now);
 		return;
 	}
+	__u8 db = is_request || !src ? 0 : db_detect_request(c, head, hn, ret, first);
 	if (t && t->role == WEFT_ROLE_CLIENT) {
 		if (t->phase == TXN_PHASE_REQUEST) {
 			txn_request_more(t, src, avail, ret);
 			return;
 		}
-		if (!is_request)
+		if (!is_request && !db)
 			return;
 		txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
 	}
 	if (is_request)
-		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0);
+		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, WEFT_PROTO_HTTP1);
+	else if (db)
+		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, db);
 	else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
 		goto not_http;
 	return;
@@ -670,6 +725,13 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 			txn_emit(&key, t, WEFT_END_CLOSE);
 		else
 			txn_delete(&key, t);
+	}
+	struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && c->proto >= WEFT_PROTO_PGSQL) {
+		/* The agent keeps per-connection protocol state (prepared statements). */
+		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key.tgid, .fd = key.fd };
+		if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+			count(WEFT_CNT_RINGBUF_FULL);
 	}
 	bpf_map_delete_elem(&conns, &key);
 	return 0;

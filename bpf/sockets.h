@@ -26,6 +26,9 @@ enum weft_role {
 enum weft_proto {
 	WEFT_PROTO_UNKNOWN = 0,
 	WEFT_PROTO_HTTP1 = 1,
+	WEFT_PROTO_PGSQL = 2, /* PostgreSQL frontend/backend v3, client side */
+	WEFT_PROTO_MYSQL = 3, /* MySQL/MariaDB client/server, client side */
+	WEFT_PROTO_REDIS = 4, /* RESP2/RESP3, client side */
 };
 
 /* Why the kernel considered a transaction finished. */
@@ -47,6 +50,7 @@ enum weft_event_type {
 	WEFT_EV_TXN = 1,       /* struct txn_event */
 	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
 	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd */
+	WEFT_EV_CONN_CLOSE = 4, /* struct conn_close_event: a database connection closed */
 };
 
 /* Drop and health counters, a per-CPU array indexed by this enum. */
@@ -118,7 +122,7 @@ struct txn_event {
 	__u8 chunked;
 	__u8 trace_flags;
 	__u8 ctx_source; /* enum weft_ctx_source: where trace id and parent came from */
-	__u8 pad;
+	__u8 conn_opened; /* weft saw the connection open (it did not predate weft) */
 	__u8 trace_id[16];
 	__u8 span_id[8];
 	__u8 parent_span_id[8]; /* zero: root */
@@ -131,6 +135,13 @@ struct txn_event {
 struct proc_exit_event {
 	__u32 type; /* WEFT_EV_PROC_EXIT */
 	__u32 pid;
+};
+
+struct conn_close_event {
+	__u32 type; /* WEFT_EV_CONN_CLOSE */
+	__u32 pid;
+	__u32 fd;
+	__u32 pad;
 };
 
 #define WEFT_TXN_HDR_SIZE 152

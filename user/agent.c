@@ -9,6 +9,7 @@
 
 #include "agent.h"
 #include "clock.h"
+#include "db_txn.h"
 #include "http_span.h"
 #include "log.h"
 #include "mounts.h"
@@ -17,7 +18,8 @@
 #include "sockets_user.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
-#define STALE_RESPONSE_NS 3000000000ull /* quiet response without known length */
+#define STALE_HTTP_NS 3000000000ull /* quiet HTTP response without known length */
+#define STALE_DB_NS 300000000ull    /* quiet database response (result sets have no cheap end) */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -52,8 +54,11 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 	struct span *s = span_new();
 	if (!s)
 		return;
-	if (http_span_from_txn(ev, len, a->mono_to_real, s) != 0) {
-		a->unparsed++;
+	int rc = ev->proto == WEFT_PROTO_HTTP1 ? http_span_from_txn(ev, len, a->mono_to_real, s)
+					       : db_span_from_txn(ev, len, a->mono_to_real, a->o->db_statement, s);
+	if (rc != 0) {
+		if (rc < 0)
+			a->unparsed++;
 		span_free(s);
 		return;
 	}
@@ -66,7 +71,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 
 static void process_exited(struct agent *a, uint32_t pid)
 {
-	sockets_forget_process(a->sockets, pid);
+	sockets_forget_process(a->sockets, pid, deliver_txn, a);
+	db_conns_forget_pid(pid);
 	proc_forget(pid);
 	a->exited++;
 	for (size_t i = 0; i < a->o->n_pids; i++) {
@@ -90,6 +96,10 @@ static int on_event(void *ctx, void *data, size_t len)
 	case WEFT_EV_PROC_EXIT:
 		if (len >= sizeof(struct proc_exit_event))
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
+		break;
+	case WEFT_EV_CONN_CLOSE:
+		if (len >= sizeof(struct conn_close_event))
+			db_conn_closed(((struct conn_close_event *)data)->pid, ((struct conn_close_event *)data)->fd);
 		break;
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {
@@ -196,7 +206,7 @@ int agent_run(struct agent_opts *o)
 			for (size_t i = 0; i < o->n_sinks; i++)
 				if (o->sinks[i]->tick)
 					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
-			sockets_sweep_stale(a.sockets, now, STALE_RESPONSE_NS, deliver_txn, &a);
+			sockets_sweep_stale(a.sockets, now, STALE_HTTP_NS, STALE_DB_NS, deliver_txn, &a);
 			/* Exit events can be lost to a full ring buffer: check too. */
 			for (size_t i = 0; i < o->n_pids; i++)
 				if (o->pids[i] && !proc_exists(o->pids[i]))
@@ -224,5 +234,6 @@ cleanup:
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
 	proc_cache_clear();
+	db_conns_clear();
 	return err;
 }

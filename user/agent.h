@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "db.h"
 #include "sink.h"
 
 #define AGENT_MAX_PIDS 256
@@ -20,6 +21,7 @@ struct agent_opts {
 	uint32_t ringbuf_bytes;
 	double duration_s; /* 0: until SIGINT/SIGTERM */
 	bool propagation;   /* inject traceparent (sockops + sk_msg) */
+	enum db_statement_mode db_statement; /* db.query.text: redacted, raw, off */
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;

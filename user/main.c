@@ -42,6 +42,8 @@ static const char usage_text[] =
 	"      --propagation MODE headers (default): inject W3C traceparent into the HTTP/1\n"
 	"                         requests traced processes send, so the next service joins\n"
 	"                         the trace; off: never touch traffic\n"
+	"      --db-statement M   db.query.text of database spans: redacted (default: literals\n"
+	"                         and values become ?), raw, or off\n"
 	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
 	"                         (default: the cgroup v2 root, i.e. the whole host)\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
@@ -132,7 +134,7 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 	return err;
 }
 
-enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP };
+enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -145,6 +147,7 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "ringbuf-mb", required_argument, NULL, OPT_RINGBUF },
 		{ "propagation", required_argument, NULL, OPT_PROPAGATION },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
+		{ "db-statement", required_argument, NULL, OPT_DB_STATEMENT },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -209,6 +212,18 @@ static int trace_main(int argc, char **argv, bool run)
 			}
 			break;
 		case OPT_CGROUP: o.cgroup = optarg; break;
+		case OPT_DB_STATEMENT:
+			if (strcmp(optarg, "redacted") == 0) {
+				o.db_statement = DB_STATEMENT_REDACTED;
+			} else if (strcmp(optarg, "raw") == 0) {
+				o.db_statement = DB_STATEMENT_RAW;
+			} else if (strcmp(optarg, "off") == 0) {
+				o.db_statement = DB_STATEMENT_OFF;
+			} else {
+				log_error("--db-statement: '%s' is not one of: redacted, raw, off", optarg);
+				err = -EINVAL;
+			}
+			break;
 		case 'v': log_threshold = log_threshold < LOG_DEBUG ? log_threshold + 1 : LOG_DEBUG; break;
 		case 'q': log_threshold = LOG_ERROR; break;
 		case OPT_OTLP:

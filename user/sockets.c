@@ -105,9 +105,23 @@ static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 		bpf_map_delete_elem(fd, &doomed[i]);
 }
 
-void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid)
+void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, void *ctx)
 {
+	static struct txn_event ev;
+	struct conn_key key, next;
+	void *prev = NULL;
+	int fd = bpf_map__fd(t->skel->maps.txns);
 	delete_tgid_keys(t->skel->maps.conns, tgid);
+	/* A process that exits without close() (the kernel closes its sockets)
+	 * still has its last answered exchange delivered. */
+	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (key.tgid != tgid || bpf_map_lookup_elem(fd, &key, &ev))
+			continue;
+		if (ev.phase == TXN_PHASE_RESPONSE && !ev.claimed && bpf_map_delete_elem(fd, &key) == 0)
+			cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
+	}
 	delete_tgid_keys(t->skel->maps.txns, tgid);
 }
 
@@ -129,7 +143,8 @@ int sockets_read_counters(struct sockets_tracer *t, uint64_t *out)
 	return 0;
 }
 
-void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_ns, txn_cb cb, void *ctx)
+void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_http_ns, uint64_t idle_db_ns,
+			 txn_cb cb, void *ctx)
 {
 	static struct txn_event ev;
 	struct conn_key key, next;
@@ -140,6 +155,7 @@ void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t i
 		prev = &key;
 		if (bpf_map_lookup_elem(fd, &key, &ev))
 			continue;
+		uint64_t idle_ns = ev.proto == WEFT_PROTO_HTTP1 ? idle_http_ns : idle_db_ns;
 		if (ev.phase != TXN_PHASE_RESPONSE || now_mono < ev.end_ns || now_mono - ev.end_ns < idle_ns)
 			continue;
 		/* Delete first: if the kernel finished it meanwhile, it sent it itself. */

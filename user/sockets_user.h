@@ -23,15 +23,17 @@ int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out);
 int sockets_attach(struct sockets_tracer *t);
 /* Selects a process (all its threads, and processes it forks). */
 int sockets_trace_pid(struct sockets_tracer *t, uint32_t pid);
-/* The process exited: delete its connections and exchanges. */
-void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid);
+typedef void (*txn_cb)(void *ctx, const struct txn_event *ev, size_t len);
+/* The process exited: delete its connections and exchanges, handing the
+ * answered ones to cb first. */
+void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, void *ctx);
 int sockets_events_fd(struct sockets_tracer *t);
 /* Sums the per-CPU counters into out[WEFT_CNT_MAX]. */
 int sockets_read_counters(struct sockets_tracer *t, uint64_t *out);
-/* Exchanges whose response went quiet for idle_ns (no length known and
- * the connection stays open) are handed to cb and deleted. */
-typedef void (*txn_cb)(void *ctx, const struct txn_event *ev, size_t len);
-void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_ns, txn_cb cb, void *ctx);
+/* Exchanges whose response went quiet for idle_*_ns (no end seen and the
+ * connection stays open) are handed to cb and deleted. */
+void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_http_ns, uint64_t idle_db_ns,
+			 txn_cb cb, void *ctx);
 /* fd of the map of that name (to share it with another skeleton), or -1. */
 int sockets_map_fd(struct sockets_tracer *t, const char *name);
 bool sockets_trace_all(struct sockets_tracer *t);

@@ -127,14 +127,10 @@ static __always_inline void parse_content_length(struct hdr_scan *s, __u32 at)
 	}
 }
 
-/* One byte per call: at each line feed, look at the line that follows. */
-static long hdr_scan_step(__u64 i, void *ctx)
+/* A line feed at i: end of header, or a header line that follows. Returns
+ * 1 to stop the scan. */
+static __always_inline long hdr_line(struct hdr_scan *s, __u32 i)
 {
-	struct hdr_scan *s = ctx;
-	if (i >= s->n)
-		return 1;
-	if (AT(s, i) != '\n')
-		return 0;
 	if (!s->first_line_end)
 		s->first_line_end = i + 1;
 	if (i - s->line_start <= 1 && i > 0 && s->line_start > 0) {
@@ -155,9 +151,57 @@ static long hdr_scan_step(__u64 i, void *ctx)
 	return 0;
 }
 
+#define ONES 0x0101010101010101ull
+#define HIGHS 0x8080808080808080ull
+
+/* Index (0..7) of the lowest byte flagged in m (bits 7, 15, .. 63):
+ * (1 << 8k) times bytes 7,6,..,0 puts k in the top byte. */
+static __always_inline __u32 lowest_flagged_byte(__u64 m)
+{
+	__u64 low = m & -m;
+	return ((low >> 7) * 0x0001020304050607ull) >> 56;
+}
+
+/* The next flagged byte of word w: -1 to go on, 0 when the word is done,
+ * 1 to stop the scan. */
+static __always_inline int word_next_lf(struct hdr_scan *s, __u64 w, __u64 *m, __u32 base)
+{
+	if (!*m)
+		return 0;
+	__u32 k = lowest_flagged_byte(*m) & 7;
+	*m &= *m - 1;
+	if (base + k >= s->n)
+		return 1;
+	/* The word test can flag a byte above a real match: check it. */
+	if (((w >> (8 * k)) & 0xff) == '\n' && hdr_line(s, base + k))
+		return 1;
+	return -1;
+}
+
+/* Eight bytes per call: most words of a header hold no line feed, and a
+ * word-wide test skips them (no byte is '\n' iff x = w ^ "\n"*8 has no zero
+ * byte). A word holds at most two line feeds in a well-formed header
+ * ("\r\n\r\n"); a third (bare "\n\n\n") is not looked at. */
+static long hdr_scan_step(__u64 i, void *ctx)
+{
+	struct hdr_scan *s = ctx;
+	__u32 base = (i * 8) & (SCAN_MASK & ~7u);
+	if (i * 8 >= s->n)
+		return 1;
+	__u64 w;
+	__builtin_memcpy(&w, &s->buf[base], 8);
+	__u64 x = w ^ (ONES * '\n');
+	__u64 m = (x - ONES) & ~x & HIGHS;
+	int r = word_next_lf(s, w, &m, base);
+	if (r >= 0)
+		return r;
+	r = word_next_lf(s, w, &m, base);
+	return r > 0 ? 1 : 0;
+}
+
 static __always_inline void hdr_scan_run(struct hdr_scan *s)
 {
-	bpf_loop(SCAN_BUF, hdr_scan_step, s, 0);
+	bpf_loop(SCAN_BUF / 8, hdr_scan_step, s, 0);
 }
 
 static __always_inline int hexval(__u8 c)

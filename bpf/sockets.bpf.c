@@ -150,7 +150,7 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	if (__sync_lock_test_and_set(&t->claimed, 1))
 		return;
 	t->end_reason = reason;
-	__u32 size = WEFT_TXN_HDR_SIZE + t->req_len + t->resp_len;
+	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
 	if (bpf_ringbuf_output(&events, t, size, 0))
 		count(WEFT_CNT_RINGBUF_FULL);
@@ -315,22 +315,23 @@ __attribute__((noinline)) int txn_response_lengths(struct txn_event *t, struct r
 }
 
 /* The first response bytes: capture them and learn the response's length. */
-static __always_inline void txn_response_begin(struct conn_key *key, struct conn_info *c, struct txn_event *t,
-					       const __u8 *src, __u32 avail, __u64 now)
+/* Captures the response's first bytes and learns its length. Returns false
+ * for an interim "100 Continue" (the request body and the real response
+ * follow: the exchange stays in its request phase). */
+static __always_inline bool txn_response_capture(struct conn_info *c, struct txn_event *t, const __u8 *src,
+						 __u32 avail)
 {
 	__u32 zero = 0;
 	struct resp_scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
-	t->phase = TXN_PHASE_RESPONSE;
-	t->resp_start_ns = now;
 	if (!sb || !src)
-		return;
+		return true;
 	__u32 n = avail;
 	__u32 cap = resp_capture;
 	if (n > cap)
 		n = cap;
 	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
 	if (!n || bpf_probe_read_user(sb->b, n, src))
-		return;
+		return true;
 	sb->b[n & (SCAN_BUF - 1)] = 0; /* stale bytes beyond n never match */
 	__u32 off = t->req_len;
 	clamp_for_verifier(off, WEFT_REQ_CAP_MAX);
@@ -338,22 +339,34 @@ static __always_inline void txn_response_begin(struct conn_key *key, struct conn
 		clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
 		if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
 			t->resp_len = n;
-		return;
+		return true;
 	}
 	if (!http_is_response_start(sb->b, n))
-		return;
+		return true;
 	__u32 status = http_status(sb);
-	if (status == 100) {
-		/* Interim "100 Continue": the request body and the real response follow. */
-		t->phase = TXN_PHASE_REQUEST;
-		return;
-	}
+	if (status == 100)
+		return false;
 	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
 	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
 		t->resp_len = n;
 
 	if (txn_response_lengths(t, sb, n, status) == 101)
 		c->ignored = 1; /* protocol switch (WebSocket, h2c): the rest is not HTTP/1 */
+	return true;
+}
+
+/* The first response bytes. The phase changes last: another thread (Go's
+ * background reader) may finish the exchange as soon as it sees the
+ * response phase, and must find the capture complete. */
+static __always_inline void txn_response_begin(struct conn_key *key, struct conn_info *c, struct txn_event *t,
+					       const __u8 *src, __u32 avail, __u64 now)
+{
+	if (!txn_response_capture(c, t, src, avail))
+		return;
+	t->resp_start_ns = now;
+	/* A fully ordered atomic: the capture is visible before the phase. */
+	__sync_fetch_and_add(&t->claimed, 0);
+	t->phase = TXN_PHASE_RESPONSE;
 }
 
 /* The last (up to) 6 bytes of this syscall's data, right-aligned in tail

@@ -57,8 +57,19 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 	int rc = ev->proto == WEFT_PROTO_HTTP1 ? http_span_from_txn(ev, len, a->mono_to_real, s)
 					       : db_span_from_txn(ev, len, a->mono_to_real, a->o->db_statement, s);
 	if (rc != 0) {
-		if (rc < 0)
+		if (rc < 0) {
 			a->unparsed++;
+			if (log_threshold >= LOG_DEBUG) {
+				char shown[200];
+				size_t n = ev->req_len < 96 ? ev->req_len : 96, o = 0;
+				for (size_t i = 0; i < n; i++)
+					o += snprintf(shown + o, sizeof(shown) - o, "%c",
+						      ev->data[i] >= 32 && ev->data[i] < 127 ? ev->data[i] : '.');
+				shown[o] = '\0';
+				log_debug("pid %u fd %u: exchange not parsable (proto %u, %u request bytes): %s", ev->pid,
+					  ev->fd, ev->proto, ev->req_len, shown);
+			}
+		}
 		span_free(s);
 		return;
 	}

@@ -25,6 +25,14 @@ static volatile sig_atomic_t stop_signal;
 
 static void on_signal(int sig)
 {
+	if (stop_signal) {
+		/* Second Ctrl-C while flushing: leave now. Links and maps are fd-based:
+		 * the kernel detaches everything as the process ends. */
+		static const char msg[] = "weft: second signal: exiting without flushing\n";
+		ssize_t unused = write(2, msg, sizeof(msg) - 1);
+		(void)unused;
+		_exit(130);
+	}
 	stop_signal = sig;
 }
 
@@ -234,6 +242,12 @@ int agent_run(struct agent_opts *o)
 	ring_buffer__consume(rb);
 	if (stop_signal)
 		log_info("stopping on signal %d", (int)stop_signal);
+	/* Detach first (nothing new arrives), then flush sinks, then counters. */
+	propagation_stop(a.propagation);
+	a.propagation = NULL;
+	for (size_t i = 0; i < o->n_sinks; i++)
+		o->sinks[i]->close(o->sinks[i]);
+	o->n_sinks = 0;
 	report_counters(&a);
 	err = err == -EINTR ? 0 : err;
 

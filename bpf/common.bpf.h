@@ -58,6 +58,17 @@ struct {
 			(var) = (max);               \
 	} while (0)
 
+/* Wake the agent only once enough is waiting: a wakeup per event (an
+ * irq_work, then a context switch) would cost more than the event. The agent
+ * also polls every 100 ms, so a quiet trickle still arrives. */
+#define RB_WAKEUP_BYTES (256 << 10)
+
+static __always_inline __u64 rb_flags(void)
+{
+	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= RB_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
+										: BPF_RB_NO_WAKEUP;
+}
+
 static __always_inline void count(__u32 which)
 {
 	__u64 *v = bpf_map_lookup_elem(&counters, &which);

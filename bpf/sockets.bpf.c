@@ -152,7 +152,7 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	t->end_reason = reason;
 	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
-	if (bpf_ringbuf_output(&events, t, size, 0))
+	if (bpf_ringbuf_output(&events, t, size, rb_flags()))
 		count(WEFT_CNT_RINGBUF_FULL);
 	else
 		count(WEFT_CNT_TXN_EMITTED);
@@ -447,7 +447,9 @@ static __always_inline void txn_response_more(struct conn_key *key, struct conn_
 	if (t->phase != TXN_PHASE_RESPONSE)
 		return; /* 100 Continue */
 	t->resp_bytes += ret;
-	t->end_ns = now;
+	/* A server's response is out when its write enters the kernel: the client
+	 * may read it before that write returns. */
+	t->end_ns = io->dir == DIR_WRITE ? io->enter_ns : now;
 	if (t->resp_expected && t->resp_bytes >= t->resp_expected)
 		txn_emit(key, t, WEFT_END_COMPLETE);
 	else if (response_ends_here(t, io, ret))
@@ -813,7 +815,9 @@ int sched_process_exec(void *ctx)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+	/* Wake the agent now: it reads the new program's /proc entries while the
+	 * process lives (a short-lived client may be gone 100 ms later). */
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
 		count(WEFT_CNT_RINGBUF_FULL);
 	return 0;
 }

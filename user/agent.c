@@ -213,7 +213,11 @@ int agent_run(struct agent_opts *o)
 
 	uint64_t started = clock_ns(CLOCK_MONOTONIC), last_tick = started;
 	while (!stop_signal) {
+		/* The kernel wakes us only when much is waiting (rb_flags()): read
+		 * what is there after every timeout too. */
 		int n = ring_buffer__poll(rb, 100);
+		if (n >= 0)
+			n = ring_buffer__consume(rb);
 		if (n < 0 && n != -EINTR) {
 			err = n;
 			log_error("reading events: %s", strerror(-n));

@@ -164,6 +164,10 @@ int db_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_
 	rc = db_span_fill(&op, mode, s);
 	if (rc)
 		return rc;
+	if (op.batch_size && ev->req_bytes > req_len)
+		/* A pipeline longer than the capture: its size is unknown, and the
+		 * count of commands that fit would be a wrong number. */
+		attrs_remove(&s->attrs, "db.operation.batch.size");
 
 	char remote[64];
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));

@@ -90,6 +90,19 @@ const struct attr *attrs_get(const struct attr_list *l, const char *key)
 	return NULL;
 }
 
+void attrs_remove(struct attr_list *l, const char *key)
+{
+	for (size_t i = 0; i < l->len; i++) {
+		if (strcmp(l->items[i].key, key) == 0) {
+			free(l->items[i].key);
+			if (l->items[i].type == ATTR_STR)
+				free(l->items[i].str);
+			l->items[i] = l->items[--l->len];
+			return;
+		}
+	}
+}
+
 int attrs_copy(struct attr_list *dst, const struct attr_list *src)
 {
 	for (size_t i = 0; i < src->len; i++) {

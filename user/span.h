@@ -32,6 +32,7 @@ int attrs_set_int(struct attr_list *l, const char *key, int64_t val);
 int attrs_set_bool(struct attr_list *l, const char *key, bool val);
 int attrs_set_double(struct attr_list *l, const char *key, double val);
 const struct attr *attrs_get(const struct attr_list *l, const char *key);
+void attrs_remove(struct attr_list *l, const char *key);
 int attrs_copy(struct attr_list *dst, const struct attr_list *src);
 void attrs_free(struct attr_list *l);
 

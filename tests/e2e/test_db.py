@@ -637,8 +637,6 @@ def test_redis_python_loop_pipeline_error(traced, redis_server):
     assert not_parsable(t.weft) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="weft bug: db.operation.batch.size counts only the commands inside "
-                   "the 2 KiB request capture (25 of 300), see the report to the lead")
 def test_redis_long_pipeline_batch_size(traced, redis_server):
     """A pipeline longer than the request capture: one span; the batch size
     must not be the number of commands that happened to fit in the capture

@@ -313,3 +313,24 @@ def test_event_loop_never_gets_a_wrong_parent(weft_factory, py_service, services
     assert all(s["parent_span_id"] for s in seq_clients)
     w.stop()
     assert re.search(r"[1-9]\d* client requests not parented", w.stderr), w.stderr
+
+
+@pytest.mark.parametrize("how", ["thread", "process"])
+def test_threads_and_processes_started_while_serving_inherit(weft_factory, py_service, test_cgroup, tmp_path, how):
+    log = str(tmp_path / "b.log")
+    a = py_service(name="svc-A", cgroup=test_cgroup)
+    b = py_service(name="svc-B", cgroup=test_cgroup, log=log)
+    w = weft_factory(attach_args(test_cgroup, a.pid, b.pid))
+    r = urllib.request.urlopen(a.url(f"/spawn?how={how}&url={b.url('/leaf')}"), timeout=20).read()
+    assert r == b"spawned: hello\n"
+    spans = w.wait_spans(count=3)
+    assert len(spans) == 3, w.stderr
+    (a_s,) = [s for s in spans if s["kind"] == "SERVER" and s["resource"]["service.name"] == "svc-A"]
+    (cli,) = [s for s in spans if s["kind"] == "CLIENT"]
+    (b_s,) = [s for s in spans if s["kind"] == "SERVER" and s["resource"]["service.name"] == "svc-B"]
+    if how == "process":
+        assert cli["resource"]["process.executable.name"] == "curl"  # a forked, traced child
+    assert cli["parent_span_id"] == a_s["span_id"] and cli["trace_id"] == a_s["trace_id"]
+    assert b_s["parent_span_id"] == cli["span_id"] and b_s["trace_id"] == a_s["trace_id"]
+    (rec,) = read_log(log)
+    assert rec["traceparent"] == [f"00-{a_s['trace_id']}-{cli['span_id']}-01"]

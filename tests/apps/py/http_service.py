@@ -4,6 +4,8 @@ Routes:
   /status/NNN      answers NNN
   /call?url=U      fetches U with urllib (its own HTTP client call) and answers 200
   /chain?next=P,Q  calls http://127.0.0.1:P/chain?next=Q (forwarding X-Request-Id), answers 200
+  /spawn?url=U&how=thread|process
+                   fetches U from a new thread (urllib) or a new process (curl)
   /echo (POST)     answers the sha256 of the body it received
   anything else    answers 200 "hello"
 With REQUEST_LOG=FILE, appends one JSON line per request: path, the
@@ -57,6 +59,19 @@ class Handler(http.server.BaseHTTPRequestHandler):
     def do_GET(self):
         self.log_request_seen()
         url = urllib.parse.urlsplit(self.path)
+        if url.path == "/spawn":
+            q = urllib.parse.parse_qs(url.query)
+            target, how = q["url"][0], q["how"][0]
+            if how == "thread":
+                out = []
+                th = threading.Thread(target=lambda: out.append(urllib.request.urlopen(target, timeout=10).read()))
+                th.start()
+                th.join()
+                body = out[0]
+            else:
+                import subprocess
+                body = subprocess.run(["curl", "-s", target], capture_output=True, timeout=10).stdout
+            return self.reply(200, b"spawned: " + body)
         if url.path == "/chain":
             hops = [h for h in urllib.parse.parse_qs(url.query).get("next", [""])[0].split(",") if h]
             if not hops:

@@ -203,7 +203,9 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role
 	}
 
 	struct hdr_scan s = { .buf = t->data, .n = t->req_len };
-	struct w3c_context w;
+	struct w3c_context w = {};
+	if (t->proto != WEFT_PROTO_HTTP1)
+		s.n = 0; /* database requests carry no traceparent header */
 	__u32 guard = t->req_len;
 	if (guard < WEFT_REQ_CAP_MAX)
 		t->data[guard & (WEFT_REQ_CAP_MAX - 1)] = 0; /* stale bytes beyond the capture never match */

@@ -13,6 +13,7 @@
 
 #include "sockets.h"
 
+#define AF_UNIX 1
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1

@@ -5,8 +5,9 @@
 
 #include "common.bpf.h"
 
-/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6), else NULL. */
-static __always_inline struct sock *tcp_sock_from_fd(__u32 fd)
+/* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6) or a Unix
+ * domain stream socket, else NULL. */
+static __always_inline struct sock *stream_sock_from_fd(__u32 fd)
 {
 	struct task_struct *task = bpf_get_current_task_btf();
 	struct fdtable *fdt = BPF_CORE_READ(task, files, fdt);
@@ -24,6 +25,8 @@ static __always_inline struct sock *tcp_sock_from_fd(__u32 fd)
 	if (!sk)
 		return NULL;
 	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX)
+		return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM ? sk : NULL;
 	if (family != AF_INET && family != AF_INET6)
 		return NULL;
 	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
@@ -36,6 +39,20 @@ static __always_inline void sock_read_addr(struct sock *sk, struct conn_addr *a)
 	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);
 	a->lport = BPF_CORE_READ(sk, __sk_common.skc_num);
 	a->rport = bpf_ntohs(BPF_CORE_READ(sk, __sk_common.skc_dport));
+	if (a->family == AF_UNIX) {
+		/* The server's path: our own address on the server side (accepted
+		 * sockets share the listener's), the peer's on the client side. */
+		struct unix_sock *us = (struct unix_sock *)sk;
+		struct unix_address *ua = BPF_CORE_READ(us, addr);
+		if (!ua) {
+			struct unix_sock *peer = (struct unix_sock *)BPF_CORE_READ(us, peer);
+			ua = peer ? BPF_CORE_READ(peer, addr) : NULL;
+		}
+		if (ua)
+			bpf_probe_read_kernel_str(a->unix_path, sizeof(a->unix_path), &ua->name[0].sun_path);
+		a->lport = a->rport = 0;
+		return;
+	}
 	if (a->family == AF_INET) {
 		__u32 l = BPF_CORE_READ(sk, __sk_common.skc_rcv_saddr);
 		__u32 r = BPF_CORE_READ(sk, __sk_common.skc_daddr);

@@ -99,7 +99,7 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key)
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c)
 		return c;
-	struct sock *sk = tcp_sock_from_fd(key->fd);
+	struct sock *sk = stream_sock_from_fd(key->fd);
 	if (!sk)
 		return NULL;
 	return conn_new(key, sk, WEFT_ROLE_UNKNOWN);
@@ -177,16 +177,24 @@ static __always_inline int io_source(struct io_args *io, long ret, const __u8 **
 	return 0;
 }
 
-/* Trace id, span id and parent of a new exchange (t is per-CPU scratch
- * holding the captured request). A global function: the verifier checks it
- * once, apart from its callers. */
-__attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role)
+#define CTX_RESCAN 0x100 /* with a role: the header grew, look again */
+
+/* Trace id, span id and parent of a new exchange (t: per-CPU scratch
+ * holding the captured request), or, with CTX_RESCAN, of a server exchange
+ * whose header came in several reads (an injected traceparent may travel in
+ * a segment of its own). A global function: the verifier checks it once,
+ * apart from its callers. */
+__attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode)
 {
 	__u64 id = bpf_get_current_pid_tgid();
+	__u32 role = mode & 0xff;
+	bool rescan = mode & CTX_RESCAN;
 	if (!t)
 		return 0;
-	random_id(t->span_id, 2);
-	t->trace_flags = 1; /* sampled */
+	if (!rescan) {
+		random_id(t->span_id, 2);
+		t->trace_flags = 1; /* sampled */
+	}
 
 	if (role == WEFT_ROLE_CLIENT) {
 		struct injected_ctx *inj = bpf_map_lookup_elem(&injected, &id);
@@ -210,13 +218,32 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 role
 	if (guard < WEFT_REQ_CAP_MAX)
 		t->data[guard & (WEFT_REQ_CAP_MAX - 1)] = 0; /* stale bytes beyond the capture never match */
 	hdr_scan_run(&s);
+	t->req_header_seen = s.header_len != 0;
 	if (traceparent_parse(&s, &w)) {
 		/* Server: the caller's context. Client: the app's own SDK's. */
 		__builtin_memcpy(t->trace_id, w.trace_id, 16);
 		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
 		t->trace_flags = w.flags;
 		t->ctx_source = WEFT_CTX_HEADER;
-	} else if (role == WEFT_ROLE_CLIENT) {
+		if (rescan) {
+			/* The thread sent nothing for this request yet (its header was
+			 * incomplete): its context takes the caller's trace. */
+			__u32 tid = t->tid;
+			struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
+			__u64 a = 0, b;
+			if (c)
+				__builtin_memcpy(&a, c->span_id, 8);
+			__builtin_memcpy(&b, t->span_id, 8);
+			if (c && c->owner_tid == tid && a == b) {
+				__builtin_memcpy(c->trace_id, w.trace_id, 16);
+				c->trace_flags = w.flags;
+			}
+		}
+		return 0;
+	}
+	if (rescan)
+		return 0;
+	if (role == WEFT_ROLE_CLIENT) {
 		struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
 		if (c) {
 			__builtin_memcpy(t->trace_id, c->trace_id, 16);
@@ -290,8 +317,12 @@ static __always_inline void txn_request_more(struct txn_event *t, const __u8 *sr
 		n = cap - off;
 	clamp_for_verifier(n, 512); /* keeps off + n provably inside data[] */
 	clamp_for_verifier(off, WEFT_REQ_CAP_MAX - 1);
-	if (n && bpf_probe_read_user(&t->data[off], n, src) == 0)
+	if (n && bpf_probe_read_user(&t->data[off], n, src) == 0) {
 		t->req_len = off + n;
+		if (!t->req_header_seen && t->role == WEFT_ROLE_SERVER && t->proto == WEFT_PROTO_HTTP1 &&
+		    t->ctx_source == WEFT_CTX_NEW)
+			txn_assign_context(t, WEFT_ROLE_SERVER | CTX_RESCAN);
+	}
 }
 
 /* Total response size from the header in sb (n bytes): sets
@@ -458,6 +489,15 @@ static __always_inline void txn_response_more(struct conn_key *key, struct conn_
 		txn_emit(key, t, WEFT_END_COMPLETE);
 }
 
+/* May the first bytes weft sees on this connection rule it out? Yes when
+ * weft saw it open (they are its first bytes), and for Unix sockets always:
+ * processes hold many (logging, D-Bus, X11) and a pre-existing one that is
+ * HTTP or a database is rare; looking at each of their writes is not free. */
+static __always_inline bool judge_first_bytes(struct conn_info *c)
+{
+	return c->role != WEFT_ROLE_UNKNOWN || c->addr.family == AF_UNIX;
+}
+
 /* Data moved on fd: ret bytes, read or written. */
 static __always_inline void on_data(struct io_args *io, long ret)
 {
@@ -527,7 +567,7 @@ static __always_inline void on_data(struct io_args *io, long ret)
 			__builtin_memcpy(c->pending, head, 8);
 			c->pending_len = hn;
 			c->pending_ns = now;
-		} else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn))) {
+		} else if (first && judge_first_bytes(c) && !(src && http_is_response_start(head, hn))) {
 			goto not_http;
 		}
 		return;
@@ -552,7 +592,7 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, WEFT_PROTO_HTTP1);
 	else if (db)
 		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, db);
-	else if (first && c->role != WEFT_ROLE_UNKNOWN && !(src && http_is_response_start(head, hn)))
+	else if (first && judge_first_bytes(c) && !(src && http_is_response_start(head, hn)))
 		goto not_http;
 	return;
 
@@ -683,7 +723,7 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 static __always_inline void conn_opened(__u32 fd, __u8 role)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
-	struct sock *sk = tcp_sock_from_fd(fd);
+	struct sock *sk = stream_sock_from_fd(fd);
 	if (!sk)
 		return;
 	/* fd numbers are reused: drop whatever an earlier socket left. */

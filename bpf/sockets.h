@@ -72,15 +72,24 @@ struct conn_key {
 	__u32 fd;
 };
 
+#define WEFT_UNIX_PATH_MAX 64
+
 /* Addresses as seen by the traced process: l* local, r* remote.
- * IPv4 addresses are stored in the first 4 bytes; ports in host order. */
+ * IPv4 addresses are stored in the first 4 bytes; ports in host order.
+ * AF_UNIX: the server's socket path instead (cut at 63 bytes, "" when
+ * abstract or unknown), no ports. */
 struct conn_addr {
-	__u16 family; /* AF_INET or AF_INET6 */
+	__u16 family; /* AF_INET, AF_INET6 or AF_UNIX */
 	__u16 lport;
 	__u16 rport;
 	__u16 pad;
-	__u8 laddr[16];
-	__u8 raddr[16];
+	union {
+		struct {
+			__u8 laddr[16];
+			__u8 raddr[16];
+		};
+		char unix_path[WEFT_UNIX_PATH_MAX];
+	};
 };
 
 struct conn_info {
@@ -129,6 +138,8 @@ struct txn_event {
 	__u16 req_len;  /* captured request bytes in data[0..req_len) */
 	__u16 resp_len; /* captured response bytes in data[req_len..) */
 	__u32 claimed;  /* set atomically by the one CPU that sends it */
+	__u8 req_header_seen; /* the request header's end was captured */
+	__u8 pad3[7];
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
 };
 
@@ -144,9 +155,9 @@ struct conn_close_event {
 	__u32 pad;
 };
 
-#define WEFT_TXN_HDR_SIZE 152
-_Static_assert(sizeof(struct conn_addr) == 40, "conn_addr layout");
-_Static_assert(sizeof(struct conn_info) == 72, "conn_info layout");
+#define WEFT_TXN_HDR_SIZE 192
+_Static_assert(sizeof(struct conn_addr) == 72, "conn_addr layout");
+_Static_assert(sizeof(struct conn_info) == 104, "conn_info layout");
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
 
 #endif

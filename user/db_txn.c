@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 
 #include "db_span.h"
 #include "db_txn.h"
@@ -169,6 +170,14 @@ int db_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_
 		 * count of commands that fit would be a wrong number. */
 		attrs_remove(&s->attrs, "db.operation.batch.size");
 
+	if (ev->addr.family == AF_UNIX) {
+		/* The server's socket path, e.g. /var/run/postgresql/.s.PGSQL.5432. */
+		size_t n = strnlen(ev->addr.unix_path, WEFT_UNIX_PATH_MAX);
+		attrs_set_str(&s->attrs, "network.transport", "unix");
+		attrs_set_strn(&s->attrs, "server.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
+		attrs_set_strn(&s->attrs, "network.peer.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
+		return 0;
+	}
 	char remote[64];
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
 	attrs_set_str(&s->attrs, "server.address", remote);

@@ -101,16 +101,33 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	attrs_set_str(a, "url.scheme", "http");
 	attrs_set_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
-	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
-	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
-
 	char host[256] = "";
 	long host_port = 0;
 	const struct http_str *hh = http_header_get(&req.headers, "host");
 	if (hh && hh->len)
 		split_host(*hh, host, sizeof(host), &host_port);
 
+	if (ev->addr.family == AF_UNIX) {
+		/* HTTP over a Unix socket (Docker's API, sidecars): no ports. */
+		const char *path = ev->addr.unix_path[0] ? ev->addr.unix_path : "unix";
+		attrs_set_str(a, "network.transport", "unix");
+		attrs_set_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
+		attrs_set_str(a, "server.address", host[0] ? host : path);
+		if (host_port)
+			attrs_set_int(a, "server.port", host_port);
+		if (!server) {
+			char full[2048];
+			snprintf(full, sizeof(full), "http://%s%.*s", host[0] ? host : "localhost",
+				 (int)(req.target.len < 1800 ? req.target.len : 1800),
+				 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
+			attrs_set_str(a, "url.full", full);
+		}
+		goto headers;
+	}
+
+	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
+	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
+	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
 	attrs_set_str(a, "network.peer.address", remote);
 	attrs_set_int(a, "network.peer.port", ev->addr.rport);
 	if (server) {
@@ -130,6 +147,7 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
 		attrs_set_str(a, "url.full", full);
 	}
+headers:;
 	const struct http_str *ts = http_header_get(&req.headers, "tracestate");
 	if (ts && ts->len && ev->ctx_source == WEFT_CTX_HEADER) {
 		free(s->trace_state);

@@ -712,15 +712,16 @@ def test_connections_opened_before_attach(weft_factory, pg_server, mariadb_serve
     assert not_parsable(w) == 0
 
 
-@pytest.mark.xfail(strict=True, reason="weft gap: clients on Unix domain sockets (psql's and mariadb's "
-                   "default) produce no span, see the report to the lead")
 @pytest.mark.parametrize("system", ["postgresql", "mariadb"])
 def test_unix_socket_clients(traced, pg_server, mariadb_server, system):
+    """psql's and the mariadb client's default: a Unix domain socket."""
     if system == "postgresql":
         argv = ["psql", "-X", "-h", pg_server.dir, "-p", pg_server.port, "-U", "postgres", "-d", "postgres",
                 "-c", "SELECT 1"]
+        path = os.path.join(pg_server.dir, f".s.PGSQL.{pg_server.port}")
     else:
         argv = ["mariadb", "--no-defaults", f"--socket={mariadb_server.socket}", "-u", "root", "-e", "SELECT 1"]
+        path = mariadb_server.socket
     t = traced(argv).run()
     assert t.proc.returncode == 0, t.err
     spans = t.finish(1, timeout=3)
@@ -728,6 +729,10 @@ def test_unix_socket_clients(traced, pg_server, mariadb_server, system):
     (s,) = spans
     assert s["kind"] == "CLIENT" and s["attributes"]["db.system.name"] == system
     check_op(s, "SELECT", "SELECT", None, "SELECT ?")
+    a = s["attributes"]
+    assert a["network.transport"] == "unix"
+    assert a["server.address"] == a["network.peer.address"] == path[:63]
+    assert "server.port" not in a and "network.peer.port" not in a
 
 
 # -------------------------------------------------------------- redaction

@@ -113,7 +113,8 @@ def test_200_concurrent_requests_never_mix(weft_factory, py_service, test_cgroup
     assert all(len(rids) == 1 for rids in traces.values())
     for trace in traces:
         members = [s for s in spans if s["trace_id"] == trace]
-        assert sorted(s["kind"] for s in members) == ["CLIENT", "CLIENT", "SERVER", "SERVER", "SERVER"]
+        assert sorted(s["kind"] for s in members) == ["CLIENT", "CLIENT", "SERVER", "SERVER", "SERVER"], [
+            (m["kind"], m["resource"]["process.pid"], m["span_id"], m["parent_span_id"]) for m in members]
         for s in members:
             if s["parent_span_id"]:
                 assert spans_by_id[s["parent_span_id"]]["trace_id"] == trace
@@ -334,3 +335,27 @@ def test_threads_and_processes_started_while_serving_inherit(weft_factory, py_se
     assert b_s["parent_span_id"] == cli["span_id"] and b_s["trace_id"] == a_s["trace_id"]
     (rec,) = read_log(log)
     assert rec["traceparent"] == [f"00-{a_s['trace_id']}-{cli['span_id']}-01"]
+
+
+SPLIT_TP_CLIENT = r"""
+import socket, sys, time
+s = socket.create_connection(("127.0.0.1", int(sys.argv[1])))
+s.sendall(b"GET /split HTTP/1.1\r\n")
+time.sleep(0.2)  # the server reads the request line alone
+s.sendall(b"traceparent: 00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01\r\nHost: x\r\n"
+          b"Connection: close\r\n\r\n")
+print(s.recv(65536).split(b"\r\n")[0].decode())
+"""
+
+
+def test_incoming_traceparent_in_a_later_read(weft_factory, py_service):
+    """The header arrives in pieces (an injected traceparent can travel in a
+    TCP segment of its own): the server span still joins the caller's trace."""
+    svc = py_service()
+    w = weft_factory(["attach", "-p", str(svc.pid), "--propagation", "off"])
+    r = subprocess.run([PY, "-c", SPLIT_TP_CLIENT, str(svc.port)], capture_output=True, text=True, timeout=20)
+    assert r.stdout.strip() == "HTTP/1.1 200 OK", r.stderr
+    (s,) = w.wait_spans()
+    assert s["attributes"]["url.path"] == "/split"
+    assert s["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert s["parent_span_id"] == "b7ad6b7169203331"

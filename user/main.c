@@ -18,8 +18,9 @@
 static const char usage_text[] =
 	"Usage: weft <command> [options]\n"
 	"\n"
-	"weft traces HTTP requests of unmodified programs with eBPF and prints or\n"
-	"exports them as OpenTelemetry spans. It needs root (or CAP_BPF+CAP_PERFMON).\n"
+	"weft traces the HTTP requests and the PostgreSQL, MySQL/MariaDB and Redis\n"
+	"queries of unmodified programs with eBPF, joins services into one trace with\n"
+	"W3C traceparent, and prints or exports OpenTelemetry spans. It needs root.\n"
 	"\n"
 	"Commands:\n"
 	"  attach -p PID ...  trace these processes (all their threads, and processes they fork)\n"
@@ -62,6 +63,8 @@ static const char usage_text[] =
 	"  weft attach -p $(pgrep -o nginx)        live waterfall of nginx's requests\n"
 	"  weft attach -p 1234 -o json | jq .name  span names, one per line\n"
 	"  weft run -o json -d 60 > spans.jsonl    one minute of every HTTP exchange on the host\n"
+	"  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 weft run\n"
+	"                                          the whole host, exported to a Collector/Tempo/Jaeger\n"
 	"  weft doctor                             what works on this kernel, and what weft does without it\n";
 
 static void usage(FILE *f)

@@ -328,13 +328,11 @@ def test_target_crash_ends_attach_cleanly(weft_factory, py_service):
 def test_forked_children_are_traced(weft_factory):
     """A process forked by a selected process after attach is traced too."""
     port = free_port()
-    launcher = subprocess.Popen(
-        ["bash", "-c", f"read; exec {PY} {os.path.join(APPS, 'py', 'http_service.py')} {port}"],
+    shell = subprocess.Popen(
+        ["bash", "-c", f"read; {PY} {os.path.join(APPS, 'py', 'http_service.py')} {port}; echo exited"],
         stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True,
     )
     try:
-        shell = subprocess.Popen(["bash", "-c", f"read; {PY} {os.path.join(APPS, 'py', 'http_service.py')} {port}; echo exited"],
-                                 stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
         w = weft_factory(["attach", "-p", str(shell.pid)])
         shell.stdin.write("go\n")
         shell.stdin.flush()
@@ -343,11 +341,10 @@ def test_forked_children_are_traced(weft_factory):
         spans = w.wait_spans(lambda s: s["kind"] == "SERVER")
         assert len(spans) == 1
         assert spans[0]["resource"]["process.pid"] != shell.pid  # the forked python
-        subprocess.run(["pkill", "-P", str(shell.pid)])
-        shell.wait(10)
     finally:
-        launcher.kill()
-        launcher.wait()
+        subprocess.run(["pkill", "-P", str(shell.pid)])
+        shell.kill()
+        shell.wait(10)
 
 
 def test_run_traces_everything_but_weft(weft_factory, py_service):

@@ -105,23 +105,54 @@ static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 		bpf_map_delete_elem(fd, &doomed[i]);
 }
 
-void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, void *ctx)
+/* Which answered exchanges the agent takes from the kernel's table. */
+struct txn_pick {
+	uint32_t tgid;        /* only this process's; 0: any */
+	uint64_t now_mono;    /* with idle_*: only responses quiet that long */
+	uint64_t idle_http_ns, idle_db_ns;
+};
+
+static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
+{
+	if (ev->phase != TXN_PHASE_RESPONSE || (p->tgid && ev->pid != p->tgid))
+		return false;
+	if (!p->now_mono)
+		return true;
+	uint64_t idle_ns = ev->proto == WEFT_PROTO_HTTP1 ? p->idle_http_ns : p->idle_db_ns;
+	return p->now_mono >= ev->end_ns && p->now_mono - ev->end_ns >= idle_ns;
+}
+
+/* Hands the picked exchanges to cb and deletes them. Keys are collected
+ * first: deleting while walking a hash map restarts the walk. */
+static void deliver_answered(struct sockets_tracer *t, const struct txn_pick *p, txn_cb cb, void *ctx)
 {
 	static struct txn_event ev;
-	struct conn_key key, next;
+	struct conn_key key, next, picked[256];
+	size_t n = 0;
 	void *prev = NULL;
 	int fd = bpf_map__fd(t->skel->maps.txns);
+	while (n < sizeof(picked) / sizeof(picked[0]) && bpf_map_get_next_key(fd, prev, &next) == 0) {
+		key = next;
+		prev = &key;
+		if (bpf_map_lookup_elem(fd, &key, &ev) == 0 && txn_picked(&ev, p))
+			picked[n++] = key;
+	}
+	for (size_t i = 0; i < n; i++) {
+		/* Read, then delete: if the kernel finished it meanwhile, it sent it. */
+		if (bpf_map_lookup_elem(fd, &picked[i], &ev) || bpf_map_delete_elem(fd, &picked[i]) || ev.claimed)
+			continue;
+		ev.end_reason = 0;
+		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
+	}
+}
+
+void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, void *ctx)
+{
+	struct txn_pick p = { .tgid = tgid };
 	delete_tgid_keys(t->skel->maps.conns, tgid);
 	/* A process that exits without close() (the kernel closes its sockets)
 	 * still has its last answered exchange delivered. */
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (key.tgid != tgid || bpf_map_lookup_elem(fd, &key, &ev))
-			continue;
-		if (ev.phase == TXN_PHASE_RESPONSE && !ev.claimed && bpf_map_delete_elem(fd, &key) == 0)
-			cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
-	}
+	deliver_answered(t, &p, cb, ctx);
 	delete_tgid_keys(t->skel->maps.txns, tgid);
 }
 
@@ -146,26 +177,8 @@ int sockets_read_counters(struct sockets_tracer *t, uint64_t *out)
 void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_http_ns, uint64_t idle_db_ns,
 			 txn_cb cb, void *ctx)
 {
-	static struct txn_event ev;
-	struct conn_key key, next;
-	void *prev = NULL;
-	int fd = bpf_map__fd(t->skel->maps.txns);
-	while (bpf_map_get_next_key(fd, prev, &next) == 0) {
-		key = next;
-		prev = &key;
-		if (bpf_map_lookup_elem(fd, &key, &ev))
-			continue;
-		uint64_t idle_ns = ev.proto == WEFT_PROTO_HTTP1 ? idle_http_ns : idle_db_ns;
-		if (ev.phase != TXN_PHASE_RESPONSE || now_mono < ev.end_ns || now_mono - ev.end_ns < idle_ns)
-			continue;
-		/* Delete first: if the kernel finished it meanwhile, it sent it itself. */
-		if (bpf_map_delete_elem(fd, &key))
-			continue;
-		if (ev.claimed)
-			continue; /* the kernel sent it */
-		ev.end_reason = 0;
-		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
-	}
+	struct txn_pick p = { .now_mono = now_mono, .idle_http_ns = idle_http_ns, .idle_db_ns = idle_db_ns };
+	deliver_answered(t, &p, cb, ctx);
 }
 
 int sockets_map_fd(struct sockets_tracer *t, const char *name)

@@ -40,6 +40,7 @@ const char *go_off_source_name(enum go_off_source s)
 	case GO_OFF_DWARF: return "DWARF";
 	case GO_OFF_TABLE: return "table";
 	case GO_OFF_TABLE_NEAREST: return "table (nearest version)";
+	case GO_OFF_ABSENT: return "not in this Go version";
 	default: return "missing";
 	}
 }
@@ -181,8 +182,15 @@ int go_offsets_resolve(struct go_elf *ge, struct go_offsets *out)
 	char doubtful[512] = "";
 	size_t nd = 0, used = 0;
 	for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
-		if (out->f[i].source != GO_OFF_MISSING || row->off[i] < 0)
+		if (out->f[i].source != GO_OFF_MISSING)
 			continue;
+		if (row->off[i] < 0) {
+			/* The toolchain of this very version has no such field (g.parentGoid
+			 * before Go 1.21): weft does without it. */
+			if (exact)
+				out->f[i].source = GO_OFF_ABSENT;
+			continue;
+		}
 		out->f[i].value = row->off[i];
 		out->f[i].source = exact ? GO_OFF_TABLE : GO_OFF_TABLE_NEAREST;
 		used++;

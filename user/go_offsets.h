@@ -24,6 +24,7 @@ enum go_off_source {
 	GO_OFF_DWARF,	      /* the binary's own DWARF */
 	GO_OFF_TABLE,	      /* table row of the same Go major.minor */
 	GO_OFF_TABLE_NEAREST, /* table row of another version: may be wrong */
+	GO_OFF_ABSENT,	      /* the binary's Go version has no such field (known, not an error) */
 };
 
 struct go_offset {

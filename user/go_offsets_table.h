@@ -11,6 +11,9 @@
 /* X(id, Go struct type, field) */
 #define GO_OFFSET_FIELDS(X) \
 	X(G_GOID, "runtime.g", "goid") \
+	X(G_PARENT_GOID, "runtime.g", "parentGoid") \
+	X(G_M, "runtime.g", "m") \
+	X(M_CURG, "runtime.m", "curg") \
 	X(REQUEST_METHOD, "net/http.Request", "Method") \
 	X(REQUEST_URL, "net/http.Request", "URL") \
 	X(REQUEST_HEADER, "net/http.Request", "Header") \
@@ -29,13 +32,14 @@
 	X(SRV_RESPONSE_STATUS, "net/http.response", "status") \
 	X(PERSIST_CONN_CONN, "net/http.persistConn", "conn") \
 	X(PERSIST_CONN_BR, "net/http.persistConn", "br") \
+	X(PERSIST_CONN_TLS_STATE, "net/http.persistConn", "tlsState") \
 	X(SRV_CONN_RWC, "net/http.conn", "rwc") \
 	X(TCP_CONN_CONN, "net.TCPConn", "conn") \
 	X(NET_CONN_FD, "net.conn", "fd") \
 	X(NETFD_PFD, "net.netFD", "pfd") \
 	X(POLL_FD_SYSFD, "internal/poll.FD", "Sysfd")
 
-#define GO_OFFSETS_NFIELDS 24
+#define GO_OFFSETS_NFIELDS 28
 
 struct go_offsets_row {
 	const char *goarch;
@@ -48,6 +52,9 @@ struct go_offsets_row {
 static const struct go_offsets_row go_offsets_rows[] = {
 	{"amd64", 1, 19, "go1.19.8", {
 		152, /* runtime.g.goid */
+		-1, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -66,6 +73,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -74,6 +82,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"amd64", 1, 21, "go1.21.13", {
 		152, /* runtime.g.goid */
+		272, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -92,6 +103,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -100,6 +112,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"amd64", 1, 22, "go1.22.12", {
 		152, /* runtime.g.goid */
+		272, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -118,6 +133,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -126,6 +142,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"amd64", 1, 23, "go1.23.5", {
 		160, /* runtime.g.goid */
+		280, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -144,6 +163,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -152,6 +172,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"arm64", 1, 19, "go1.19.8", {
 		152, /* runtime.g.goid */
+		-1, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -170,6 +193,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -178,6 +202,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"arm64", 1, 21, "go1.21.13", {
 		152, /* runtime.g.goid */
+		272, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -196,6 +223,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -204,6 +232,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"arm64", 1, 22, "go1.22.12", {
 		152, /* runtime.g.goid */
+		272, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -222,6 +253,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */
@@ -230,6 +262,9 @@ static const struct go_offsets_row go_offsets_rows[] = {
 	}},
 	{"arm64", 1, 23, "go1.23.5", {
 		160, /* runtime.g.goid */
+		280, /* runtime.g.parentGoid */
+		48, /* runtime.g.m */
+		192, /* runtime.m.curg */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -248,6 +283,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		120, /* net/http.response.status */
 		80, /* net/http.persistConn.conn */
 		104, /* net/http.persistConn.br */
+		96, /* net/http.persistConn.tlsState */
 		16, /* net/http.conn.rwc */
 		0, /* net.TCPConn.conn */
 		0, /* net.conn.fd */

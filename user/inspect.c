@@ -137,7 +137,10 @@ static void report_offsets(struct go_elf *ge, int *known)
 			continue;
 		}
 		(*known)++;
-		if (f->source == GO_OFF_DWARF)
+		if (f->source == GO_OFF_ABSENT)
+			printf("  %-*s  %6s  not in go%d.%d (weft does without)\n", (int)w, name, "-",
+			       o.row->major, o.row->minor);
+		else if (f->source == GO_OFF_DWARF)
 			printf("  %-*s  %6lld  DWARF\n", (int)w, name, (long long)f->value);
 		else
 			printf("  %-*s  %6lld  table for go%d.%d%s\n", (int)w, name, (long long)f->value,

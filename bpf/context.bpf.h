@@ -47,6 +47,33 @@ struct {
 	__type(value, struct injected_ctx);
 } injected SEC(".maps");
 
+/* The read-like or write-like syscall each thread is in: sockets.bpf.c
+ * records it at entry; sk_msg learns from it which fd a write is on. */
+enum io_kind {
+	IO_PLAIN = 0, /* buf is the data */
+	IO_IOV = 1,   /* buf is a struct iovec array; only iov[0] is captured */
+	IO_NONE = 2,  /* sendfile: bytes come from a file, nothing to capture */
+};
+
+enum io_dir { DIR_READ = 0, DIR_WRITE = 1 };
+
+/* A syscall's arguments, saved at entry for its exit. */
+struct io_args {
+	__u64 buf;
+	__u64 enter_ns;
+	__u32 fd;
+	__u8 kind;
+	__u8 dir;
+	__u16 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct io_args);
+} active_io SEC(".maps");
+
 #define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process */
 
 struct {

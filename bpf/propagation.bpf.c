@@ -14,6 +14,7 @@
  * none, never altered bytes. */
 #include "common.bpf.h"
 #include "context.bpf.h"
+#include "go_ctx.bpf.h"
 #include "http.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -84,6 +85,25 @@ static __always_inline __u8 hexdigit(__u8 v)
 	return v < 10 ? '0' + v : 'a' + v - 10;
 }
 
+/* Go: the context the roundTrip probe bound to the connection this write
+ * is on (Transport's writer goroutine writes what another goroutine asked
+ * for). The fd comes from the write syscall sockets.bpf.c saw enter. */
+static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
+{
+	struct io_args *io = bpf_map_lookup_elem(&active_io, &id);
+	if (!io)
+		return false;
+	struct conn_key k = { .tgid = id >> 32, .fd = io->fd };
+	struct go_ctx *c = bpf_map_lookup_elem(&go_fd_ctx, &k);
+	if (!c)
+		return false;
+	__builtin_memcpy(inj->trace_id, c->trace_id, 16);
+	__builtin_memcpy(inj->parent_span_id, c->span_id, 8);
+	inj->trace_flags = c->trace_flags;
+	bpf_map_delete_elem(&go_fd_ctx, &k);
+	return true;
+}
+
 SEC("sk_msg")
 int weft_sk_msg(struct sk_msg_md *msg)
 {
@@ -125,7 +145,7 @@ int weft_sk_msg(struct sk_msg_md *msg)
 		__builtin_memcpy(inj.trace_id, c->trace_id, 16);
 		__builtin_memcpy(inj.parent_span_id, c->span_id, 8);
 		inj.trace_flags = c->trace_flags;
-	} else {
+	} else if (!go_fd_context(id, &inj)) {
 		random_id(inj.trace_id, 4);
 	}
 	random_id(inj.span_id, 2);

@@ -12,6 +12,7 @@
 #include "sock.bpf.h"
 #include "http.bpf.h"
 #include "context.bpf.h"
+#include "go_ctx.bpf.h"
 #include "db.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -19,31 +20,6 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
 const volatile __u32 resp_capture = WEFT_RESP_CAP_DEFAULT;
-
-enum io_kind {
-	IO_PLAIN = 0, /* buf is the data */
-	IO_IOV = 1,   /* buf is a struct iovec array; only iov[0] is captured */
-	IO_NONE = 2,  /* sendfile: bytes come from a file, nothing to capture */
-};
-
-enum io_dir { DIR_READ = 0, DIR_WRITE = 1 };
-
-/* A syscall's arguments, saved at entry for its exit. */
-struct io_args {
-	__u64 buf;
-	__u64 enter_ns;
-	__u32 fd;
-	__u8 kind;
-	__u8 dir;
-	__u16 pad;
-};
-
-struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
-} active_io SEC(".maps");
 
 struct {
 	__uint(type, BPF_MAP_TYPE_LRU_HASH);
@@ -137,9 +113,55 @@ static __always_inline void thread_ctx_acquire(struct txn_event *t)
 	bpf_map_update_elem(&thread_ctxs, &tid, &n, BPF_ANY);
 }
 
+/* A Go server exchange starts: its goroutine (r14 at the syscall) serves it. */
+static __always_inline void go_serving_start(struct txn_event *t)
+{
+	__u32 tgid = t->pid;
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!pi || pi->g_goid < 0)
+		return;
+	__u64 g = go_current_g();
+	if (!g)
+		return;
+	struct go_key k = { .tgid = tgid, .goid = go_read_u64(g + pi->g_goid) };
+	if (!k.goid)
+		return;
+	struct go_ctx c = { .trace_flags = t->trace_flags, .valid = 1, .origin_goid = k.goid };
+	__builtin_memcpy(c.trace_id, t->trace_id, 16);
+	__builtin_memcpy(c.span_id, t->span_id, 8);
+	bool replacing = bpf_map_lookup_elem(&go_serving, &k) != NULL;
+	if (bpf_map_update_elem(&go_serving, &k, &c, BPF_ANY)) {
+		count(WEFT_CNT_GO_SERVING_FULL);
+		return;
+	}
+	t->goid = k.goid;
+	if (!replacing)
+		__sync_fetch_and_add(&pi->serving, 1);
+}
+
+/* A Go server exchange is over: its goroutine serves nothing now. */
+static __always_inline void go_serving_end(struct txn_event *t)
+{
+	if (!t->goid)
+		return;
+	struct go_key k = { .tgid = t->pid, .goid = t->goid };
+	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
+	__u64 a, b;
+	if (!c)
+		return;
+	__builtin_memcpy(&a, c->span_id, 8);
+	__builtin_memcpy(&b, t->span_id, 8);
+	if (a != b || bpf_map_delete_elem(&go_serving, &k))
+		return; /* the goroutine serves a newer exchange */
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &k.tgid);
+	if (pi && pi->serving)
+		__sync_fetch_and_add(&pi->serving, -1);
+}
+
 static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
 {
 	thread_ctx_release(t);
+	go_serving_end(t);
 	bpf_map_delete_elem(&txns, key);
 }
 
@@ -177,6 +199,29 @@ static __always_inline int io_source(struct io_args *io, long ret, const __u8 **
 	return 0;
 }
 
+/* Context of a client exchange a Go process starts: -1 not Go (use the
+ * thread's), 0 none, 1 in *out. net/http's requests are written by
+ * Transport's writer goroutine: their context was bound to the connection
+ * by the roundTrip probe; other clients (database drivers) write from the
+ * calling goroutine. */
+static __always_inline int go_client_ctx(struct txn_event *t, struct go_ctx *out)
+{
+	__u32 tgid = t->pid;
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!pi)
+		return -1;
+	struct conn_key k = { .tgid = tgid, .fd = t->fd };
+	struct go_ctx *c = bpf_map_lookup_elem(&go_fd_ctx, &k);
+	if (c) {
+		*out = *c;
+		bpf_map_delete_elem(&go_fd_ctx, &k);
+		return 1;
+	}
+	if (t->proto == WEFT_PROTO_HTTP1 && (pi->flags & GO_PROC_ROUNDTRIP))
+		return 0;
+	return go_ctx_resolve(tgid, go_current_g(), out);
+}
+
 #define CTX_RESCAN 0x100 /* with a role: the header grew, look again */
 
 /* Trace id, span id and parent of a new exchange (t: per-CPU scratch
@@ -212,6 +257,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 
 	struct hdr_scan s = { .buf = t->data, .n = t->req_len };
 	struct w3c_context w = {};
+	struct go_ctx gctx;
 	if (t->proto != WEFT_PROTO_HTTP1)
 		s.n = 0; /* database requests carry no traceparent header */
 	__u32 guard = t->req_len;
@@ -238,12 +284,27 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 				__builtin_memcpy(c->trace_id, w.trace_id, 16);
 				c->trace_flags = w.flags;
 			}
+			struct go_key gk = { .tgid = t->pid, .goid = t->goid };
+			struct go_ctx *gc = t->goid ? bpf_map_lookup_elem(&go_serving, &gk) : NULL;
+			if (gc) {
+				__builtin_memcpy(&a, gc->span_id, 8);
+				if (a == b) {
+					__builtin_memcpy(gc->trace_id, w.trace_id, 16);
+					gc->trace_flags = w.flags;
+				}
+			}
 		}
 		return 0;
 	}
 	if (rescan)
 		return 0;
-	if (role == WEFT_ROLE_CLIENT) {
+	int go = role == WEFT_ROLE_CLIENT ? go_client_ctx(t, &gctx) : -1;
+	if (go > 0) {
+		__builtin_memcpy(t->trace_id, gctx.trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, gctx.span_id, 8);
+		t->trace_flags = gctx.trace_flags;
+		t->ctx_source = WEFT_CTX_GOROUTINE;
+	} else if (go < 0 && role == WEFT_ROLE_CLIENT) {
 		struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
 		if (c) {
 			__builtin_memcpy(t->trace_id, c->trace_id, 16);
@@ -296,10 +357,13 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 		count(WEFT_CNT_TXN_MAP_FULL);
 		return NULL;
 	}
-	if (role == WEFT_ROLE_SERVER)
-		thread_ctx_acquire(t);
 	c->proto = proto;
-	return bpf_map_lookup_elem(&txns, key);
+	t = bpf_map_lookup_elem(&txns, key);
+	if (t && role == WEFT_ROLE_SERVER) {
+		thread_ctx_acquire(t);
+		go_serving_start(t);
+	}
+	return t;
 }
 
 /* More request bytes (headers split over several syscalls, or a body). */
@@ -838,6 +902,7 @@ int sched_process_exit(void *ctx)
 	if (tid != tgid)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
 	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
 		return 0;
 	bpf_map_delete_elem(&traced_pids, &tgid);
@@ -856,6 +921,7 @@ int sched_process_exec(void *ctx)
 	if (!tgid_traced(tgid))
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
 	/* Wake the agent now: it reads the new program's /proc entries while the
 	 * process lives (a short-lived client may be gone 100 ms later). */

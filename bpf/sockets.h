@@ -44,6 +44,7 @@ enum weft_ctx_source {
 	WEFT_CTX_HEADER = 1,   /* traceparent in the request (incoming, or the app's own) */
 	WEFT_CTX_THREAD = 2,   /* the request this thread is serving */
 	WEFT_CTX_INJECTED = 3, /* weft injected traceparent into this request */
+	WEFT_CTX_GOROUTINE = 4, /* the request this goroutine (or an ancestor) serves */
 };
 
 enum weft_event_type {
@@ -64,6 +65,7 @@ enum weft_counter {
 	WEFT_CNT_CTX_AMBIGUOUS,    /* client request not parented: thread served several */
 	WEFT_CNT_INJECTED,         /* traceparent headers injected */
 	WEFT_CNT_INJECT_SKIPPED,   /* requests left alone: already traced, split or too long */
+	WEFT_CNT_GO_SERVING_FULL,  /* Go server request not registered: goroutine table full */
 	WEFT_CNT_MAX,
 };
 
@@ -140,6 +142,7 @@ struct txn_event {
 	__u32 claimed;  /* set atomically by the one CPU that sends it */
 	__u8 req_header_seen; /* the request header's end was captured */
 	__u8 pad3[7];
+	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
 };
 
@@ -155,7 +158,7 @@ struct conn_close_event {
 	__u32 pad;
 };
 
-#define WEFT_TXN_HDR_SIZE 192
+#define WEFT_TXN_HDR_SIZE 200
 _Static_assert(sizeof(struct conn_addr) == 72, "conn_addr layout");
 _Static_assert(sizeof(struct conn_info) == 104, "conn_info layout");
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");

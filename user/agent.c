@@ -10,6 +10,7 @@
 #include "agent.h"
 #include "clock.h"
 #include "db_txn.h"
+#include "go_user.h"
 #include "http_span.h"
 #include "log.h"
 #include "mounts.h"
@@ -40,6 +41,7 @@ struct agent {
 	struct agent_opts *o;
 	struct sockets_tracer *sockets;
 	struct propagation *propagation;
+	struct go_tracer *go;
 	int64_t mono_to_real;
 	uint64_t spans, unparsed, exited;
 	size_t live_pids;
@@ -51,8 +53,11 @@ static void vet_process(struct agent *a, uint32_t pid)
 {
 	bool first;
 	enum proc_lang lang = proc_language(pid, &first);
-	if (first)
-		sockets_set_proc_flags(a->sockets, pid, lang == PROC_LANG_GO ? 0 : 1 /* PROC_THREAD_CTX */);
+	if (!first)
+		return;
+	sockets_set_proc_flags(a->sockets, pid, lang == PROC_LANG_GO ? 0 : 1 /* PROC_THREAD_CTX */);
+	if (lang == PROC_LANG_GO)
+		go_tracer_add(a->go, pid); /* goroutines stand in for threads */
 }
 
 static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
@@ -91,6 +96,7 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 static void process_exited(struct agent *a, uint32_t pid)
 {
 	sockets_forget_process(a->sockets, pid, deliver_txn, a);
+	go_tracer_forget(a->go, pid);
 	db_conns_forget_pid(pid);
 	proc_forget(pid);
 	a->exited++;
@@ -124,6 +130,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct proc_exit_event)) {
 			uint32_t pid = ((struct proc_exit_event *)data)->pid;
 			proc_forget(pid); /* a new program: new resource, new language */
+			go_tracer_forget(a->go, pid);
 			vet_process(a, pid);
 		}
 		break;
@@ -194,6 +201,9 @@ int agent_run(struct agent_opts *o)
 		log_error("cannot read the event ring buffer: %s", strerror(-err));
 		goto cleanup;
 	}
+	err = go_tracer_load(a.sockets, &a.go);
+	if (err)
+		goto cleanup;
 	for (size_t i = 0; i < o->n_pids; i++)
 		vet_process(&a, o->pids[i]);
 	if (o->propagation) {
@@ -249,6 +259,8 @@ int agent_run(struct agent_opts *o)
 	/* Detach first (nothing new arrives), then flush sinks, then counters. */
 	propagation_stop(a.propagation);
 	a.propagation = NULL;
+	go_tracer_destroy(a.go);
+	a.go = NULL;
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
@@ -258,6 +270,7 @@ int agent_run(struct agent_opts *o)
 cleanup:
 	ring_buffer__free(rb);
 	propagation_stop(a.propagation);
+	go_tracer_destroy(a.go);
 	sockets_destroy(a.sockets);
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);

@@ -1,4 +1,5 @@
-/* RET instructions of a function via capstone. See goasm.h. */
+/* Capstone disassembly of Go functions: RET instructions, data references.
+ * See goasm.h. */
 #include <capstone/capstone.h>
 #include <elf.h>
 #include <errno.h>
@@ -85,29 +86,40 @@ out:
 	return (int)*n;
 }
 
+/* The bytes of fn, or NULL (message in ge->err) if implausible or outside the file. */
+static const uint8_t *func_code(struct go_elf *ge, const struct go_func *fn)
+{
+	if (fn->size == 0 || fn->size > FUNC_MAX_BYTES) {
+		snprintf(ge->err, sizeof(ge->err), "function at 0x%llx has implausible size %llu",
+			 (unsigned long long)fn->addr, (unsigned long long)fn->size);
+		return NULL;
+	}
+	const uint8_t *code = go_elf_at_offset(ge, fn->offset, fn->size);
+	if (!code)
+		snprintf(ge->err, sizeof(ge->err),
+			 "function at 0x%llx (file offset 0x%llx, %llu bytes) is outside the file",
+			 (unsigned long long)fn->addr, (unsigned long long)fn->offset,
+			 (unsigned long long)fn->size);
+	return code;
+}
+
+static void no_disasm(struct go_elf *ge)
+{
+	snprintf(ge->err, sizeof(ge->err), "no disassembler for %s binaries", go_elf_goarch(ge));
+}
+
 int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **offsets,
 			size_t *n)
 {
 	*offsets = NULL;
 	*n = 0;
-	if (fn->size == 0 || fn->size > FUNC_MAX_BYTES) {
-		snprintf(ge->err, sizeof(ge->err), "function at 0x%llx has implausible size %llu",
-			 (unsigned long long)fn->addr, (unsigned long long)fn->size);
+	const uint8_t *code = func_code(ge, fn);
+	if (!code)
 		return -EINVAL;
-	}
-	const uint8_t *code = go_elf_at_offset(ge, fn->offset, fn->size);
-	if (!code) {
-		snprintf(ge->err, sizeof(ge->err),
-			 "function at 0x%llx (file offset 0x%llx, %llu bytes) is outside the file",
-			 (unsigned long long)fn->addr, (unsigned long long)fn->offset,
-			 (unsigned long long)fn->size);
-		return -EINVAL;
-	}
 	uint64_t *addrs;
 	int rc = go_asm_find_rets(ge->machine, code, fn->size, fn->addr, &addrs, n);
 	if (rc == -ENOTSUP) {
-		snprintf(ge->err, sizeof(ge->err), "no disassembler for %s binaries",
-			 go_elf_goarch(ge));
+		no_disasm(ge);
 		return rc;
 	}
 	if (rc < 0)
@@ -115,5 +127,169 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 	for (size_t i = 0; i < *n; i++)
 		addrs[i] = fn->offset + (addrs[i] - fn->addr);
 	*offsets = addrs;
+	return rc;
+}
+
+/* ---- data references ------------------------------------------------------ */
+
+static int push_ref(struct go_asm_ref **v, size_t *n, size_t *cap, uint64_t target,
+		    uint64_t insn, bool mem)
+{
+	if (*n == *cap) {
+		size_t c = *cap ? *cap * 2 : 16;
+		struct go_asm_ref *p = realloc(*v, c * sizeof(*p));
+		if (!p)
+			return -ENOMEM;
+		*v = p;
+		*cap = c;
+	}
+	(*v)[(*n)++] = (struct go_asm_ref){.target = target, .insn = insn, .mem = mem};
+	return 0;
+}
+
+/* x86-64: every operand [rip + disp]. */
+static int x86_refs(const cs_insn *insn, struct go_asm_ref **refs, size_t *n, size_t *cap)
+{
+	const cs_x86 *x = &insn->detail->x86;
+	for (unsigned i = 0; i < x->op_count; i++) {
+		const cs_x86_op *op = &x->operands[i];
+		if (op->type != X86_OP_MEM || op->mem.base != X86_REG_RIP ||
+		    op->mem.index != X86_REG_INVALID)
+			continue;
+		uint64_t t = insn->address + insn->size + (uint64_t)op->mem.disp;
+		int rc = push_ref(refs, n, cap, t, insn->address, insn->id != X86_INS_LEA);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+/* arm64: Go's assembler materialises an address with ADRP Xn, page, then
+ * either uses it at once as [Xn, #lo12] or adds ADD Xd, Xn, #lo12 (an address,
+ * perhaps used at once as [Xd] by the next instruction: Go 1.19 does that).
+ * *reg / *val: the register holding a known address after the previous
+ * instruction (ARM64_REG_INVALID if none); updated for the next one. */
+static int arm64_refs(const cs_insn *insn, unsigned *reg, uint64_t *val,
+		      struct go_asm_ref **refs, size_t *n, size_t *cap)
+{
+	const cs_arm64 *a = &insn->detail->arm64;
+	unsigned r = *reg;
+	uint64_t v = *val;
+	*reg = ARM64_REG_INVALID;
+	if (insn->id == ARM64_INS_ADRP) {
+		if (a->op_count == 2 && a->operands[0].type == ARM64_OP_REG &&
+		    a->operands[1].type == ARM64_OP_IMM) {
+			*reg = a->operands[0].reg;
+			*val = (uint64_t)a->operands[1].imm;
+		}
+		return 0;
+	}
+	if (r == ARM64_REG_INVALID)
+		return 0;
+	if (insn->id == ARM64_INS_ADD) {
+		if (a->op_count == 3 && a->operands[0].type == ARM64_OP_REG &&
+		    a->operands[1].type == ARM64_OP_REG && a->operands[1].reg == r &&
+		    a->operands[2].type == ARM64_OP_IMM) {
+			uint64_t imm = (uint64_t)a->operands[2].imm;
+			if (a->operands[2].shift.type == ARM64_SFT_LSL && a->operands[2].shift.value < 64)
+				imm <<= a->operands[2].shift.value;
+			*reg = a->operands[0].reg;
+			*val = v + imm;
+			return push_ref(refs, n, cap, v + imm, insn->address, false);
+		}
+		return 0;
+	}
+	for (unsigned i = 0; i < a->op_count; i++) {
+		const cs_arm64_op *op = &a->operands[i];
+		if (op->type != ARM64_OP_MEM || op->mem.base != r ||
+		    op->mem.index != ARM64_REG_INVALID)
+			continue;
+		int rc = push_ref(refs, n, cap, v + (uint64_t)(int64_t)op->mem.disp, insn->address,
+				  true);
+		if (rc)
+			return rc;
+	}
+	return 0;
+}
+
+int go_asm_data_refs(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+		     struct go_asm_ref **refs, size_t *n)
+{
+	cs_arch arch;
+	cs_mode mode;
+	unsigned skip;
+	switch (machine) {
+	case EM_X86_64:
+		arch = CS_ARCH_X86;
+		mode = CS_MODE_64;
+		skip = 1;
+		break;
+	case EM_AARCH64:
+		arch = CS_ARCH_ARM64;
+		mode = CS_MODE_ARM;
+		skip = 4;
+		break;
+	default:
+		return -ENOTSUP;
+	}
+	*refs = NULL;
+	*n = 0;
+	csh h;
+	if (cs_open(arch, mode, &h) != CS_ERR_OK)
+		return -ENOTSUP;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	int rc = 0;
+	size_t cap = 0;
+	unsigned page_reg = ARM64_REG_INVALID; /* arm64: see arm64_refs */
+	uint64_t page = 0;
+	cs_insn *insn = cs_malloc(h);
+	if (!insn) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	const uint8_t *p = code;
+	size_t left = len;
+	uint64_t a = addr;
+	while (left > 0) {
+		if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
+			/* undecodable bytes: step over them and resynchronise */
+			size_t s = left < skip ? left : skip;
+			p += s;
+			left -= s;
+			a += s;
+			page_reg = ARM64_REG_INVALID;
+			continue;
+		}
+		if (arch == CS_ARCH_X86)
+			rc = x86_refs(insn, refs, n, &cap);
+		else
+			rc = arm64_refs(insn, &page_reg, &page, refs, n, &cap);
+		if (rc)
+			goto out;
+	}
+out:
+	if (insn)
+		cs_free(insn, 1);
+	cs_close(&h);
+	if (rc) {
+		free(*refs);
+		*refs = NULL;
+		*n = 0;
+		return rc;
+	}
+	return (int)*n;
+}
+
+int go_func_data_refs(struct go_elf *ge, const struct go_func *fn, struct go_asm_ref **refs,
+		      size_t *n)
+{
+	*refs = NULL;
+	*n = 0;
+	const uint8_t *code = func_code(ge, fn);
+	if (!code)
+		return -EINVAL;
+	int rc = go_asm_data_refs(ge->machine, code, fn->size, fn->addr, refs, n);
+	if (rc == -ENOTSUP)
+		no_disasm(ge);
 	return rc;
 }

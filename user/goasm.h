@@ -1,10 +1,16 @@
-/* Return points of Go functions, for entry-only uprobes. Go moves goroutine
- * stacks, which breaks uretprobes (they overwrite the return address on the
- * stack); weft instead places a uprobe on every RET instruction, found by
- * disassembling the function with capstone. x86-64 and arm64. */
+/* Disassembly of Go functions with capstone, x86-64 and arm64.
+ *
+ * Return points, for entry-only uprobes: Go moves goroutine stacks, which
+ * breaks uretprobes (they overwrite the return address on the stack); weft
+ * instead places a uprobe on every RET instruction.
+ *
+ * Data references: the absolute addresses a function's code reads, writes or
+ * takes the address of, to locate Go globals in stripped binaries
+ * (go_elf_find_allgs). */
 #ifndef WEFT_GOASM_H
 #define WEFT_GOASM_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -21,5 +27,27 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
  * machine is an ELF EM_* value. */
 int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
 		     uint64_t **addrs, size_t *n);
+
+/* A PC-relative data reference: x86-64 [rip + disp]; arm64 ADRP Xn followed
+ * at once by a load/store [Xn, #lo12] or by ADD Xd, Xn, #lo12 (an address;
+ * a load/store [Xd, #off] right after it is an access too), the sequences Go's
+ * assembler emits. Addresses are link-time virtual addresses. */
+struct go_asm_ref {
+	uint64_t target; /* the address referenced */
+	uint64_t insn;	 /* address of the instruction that uses it */
+	bool mem;	 /* a memory access (load, store, compare, xchg, ...); false when
+			  * only the address is computed (x86 LEA, arm64 ADRP+ADD) */
+};
+
+/* Every data reference in code at addr, in address order, in a malloc'd array
+ * the caller frees. Returns the count (>= 0; *n is set too), or -ENOTSUP
+ * (machine), -ENOMEM. Undecodable bytes are skipped. */
+int go_asm_data_refs(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+		     struct go_asm_ref **refs, size_t *n);
+
+/* The same for fn (from go_elf_find_func): the count, or -ENOTSUP, -EINVAL
+ * (function outside the file / too big), -ENOMEM; message in ge->err. */
+int go_func_data_refs(struct go_elf *ge, const struct go_func *fn, struct go_asm_ref **refs,
+		      size_t *n);
 
 #endif

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "goasm.h"
 #include "goelf.h"
 #include "gopclntab.h"
 
@@ -55,6 +56,7 @@ const char *go_sym_source_name(enum go_sym_source s)
 	switch (s) {
 	case GO_SYM_SYMTAB: return "symtab";
 	case GO_SYM_PCLNTAB: return "pclntab";
+	case GO_SYM_DISASM: return "disassembly";
 	default: return "none";
 	}
 }
@@ -542,6 +544,155 @@ int go_elf_find_func(struct go_elf *ge, const char *name, struct go_func *fn)
 		return go_elf_find_func_in(ge, name, GO_SYM_PCLNTAB, fn);
 	if (!ge->has_symtab)
 		return fail(ge, -ENODATA, "%s has neither .symtab nor .gopclntab", ge->path);
+	return rc;
+}
+
+/* ---- runtime.allgs -------------------------------------------------------- */
+
+#define ALLGS_SYM "runtime.allgs"
+#define ALLGADD_FUNC "runtime.allgadd"
+
+/* [vaddr, vaddr + len) lies in one writable loadable segment (.bss included). */
+static bool in_writable_segment(const struct go_elf *ge, uint64_t vaddr, uint64_t len)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if ((l->flags & PF_W) && vaddr >= l->vaddr && vaddr - l->vaddr < l->memsz &&
+		    len <= l->memsz - (vaddr - l->vaddr))
+			return true;
+	}
+	return false;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Memory accesses at t among the sorted targets v[0..n). */
+static size_t accesses(const uint64_t *v, size_t n, uint64_t t)
+{
+	size_t lo = 0, hi = n;
+	while (lo < hi) { /* first index with v[i] >= t */
+		size_t mid = lo + (hi - lo) / 2;
+		if (v[mid] < t)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	size_t k = 0;
+	while (lo + k < n && v[lo + k] == t)
+		k++;
+	return k;
+}
+
+/* The slice header allgadd appends to: an address X in a writable segment
+ * whose words X (ptr), X+W (len) and X+2W (cap) are all accessed in memory
+ * (loads and stores, not address computations: allglock and allglen, adjacent
+ * globals whose addresses allgadd passes to lock/xchg, must not count). */
+static int allgs_from_code(struct go_elf *ge, uint64_t *vaddr)
+{
+	if (ge->machine != EM_X86_64 && ge->machine != EM_AARCH64)
+		return fail(ge, -ENOTSUP, "no disassembler for %s binaries: cannot derive "
+			    ALLGS_SYM " from code", go_elf_goarch(ge));
+	struct go_func fn;
+	int rc = go_elf_find_func(ge, ALLGADD_FUNC, &fn);
+	if (rc) {
+		char why[sizeof(ge->err)];
+		memcpy(why, ge->err, sizeof(why));
+		if (rc != -EINVAL && rc != -ENOMEM)
+			rc = -ENOENT;
+		return fail(ge, rc, ALLGS_SYM ": cannot find " ALLGADD_FUNC ": %.400s", why);
+	}
+	struct go_asm_ref *refs;
+	size_t nrefs;
+	if ((rc = go_func_data_refs(ge, &fn, &refs, &nrefs)) < 0) {
+		if (rc == -ENOMEM)
+			return rc;
+		char why[sizeof(ge->err)];
+		memcpy(why, ge->err, sizeof(why));
+		return fail(ge, rc, ALLGS_SYM ": " ALLGADD_FUNC ": %.400s", why);
+	}
+	uint64_t *mem = malloc((nrefs ? nrefs : 1) * sizeof(*mem));
+	if (!mem) {
+		free(refs);
+		return -ENOMEM;
+	}
+	size_t nmem = 0;
+	for (size_t i = 0; i < nrefs; i++)
+		if (refs[i].mem)
+			mem[nmem++] = refs[i].target;
+	free(refs);
+	qsort(mem, nmem, sizeof(*mem), cmp_u64);
+
+	const uint64_t W = ge->is64 ? 8 : 4;
+	uint64_t best = 0;
+	size_t best_score = 0, ncand = 0;
+	bool tie = false;
+	for (size_t i = 0; i < nmem; i++) {
+		uint64_t x = mem[i];
+		if ((i && mem[i - 1] == x) || x > UINT64_MAX - 3 * W ||
+		    !in_writable_segment(ge, x, 3 * W))
+			continue;
+		size_t a = accesses(mem, nmem, x), b = accesses(mem, nmem, x + W),
+		       c = accesses(mem, nmem, x + 2 * W);
+		if (!a || !b || !c)
+			continue;
+		ncand++;
+		size_t score = a + b + c;
+		if (score > best_score) {
+			best = x;
+			best_score = score;
+			tie = false;
+		} else if (score == best_score) {
+			tie = true;
+		}
+	}
+	free(mem);
+	if (!ncand)
+		return fail(ge, -ENOENT, ALLGS_SYM ": no slice header {ptr, len, cap} among the %zu "
+			    "data references of " ALLGADD_FUNC " at 0x%llx (%zu bytes)", nrefs,
+			    (unsigned long long)fn.addr, (size_t)fn.size);
+	if (tie)
+		return fail(ge, -ENOENT, ALLGS_SYM ": %zu candidate slice headers in the code of "
+			    ALLGADD_FUNC " at 0x%llx, none stands out", ncand,
+			    (unsigned long long)fn.addr);
+	*vaddr = best;
+	return 0;
+}
+
+int go_elf_find_allgs_in(struct go_elf *ge, enum go_sym_source src, uint64_t *vaddr)
+{
+	if (src == GO_SYM_DISASM)
+		return allgs_from_code(ge, vaddr);
+	if (src != GO_SYM_SYMTAB)
+		return fail(ge, -EINVAL, ALLGS_SYM ": no lookup by %s", go_sym_source_name(src));
+	if (!ge->has_symtab)
+		return fail(ge, -ENOENT, "%s has no .symtab", ge->path);
+	uint64_t v, size;
+	if (symtab_find(ge, ALLGS_SYM, STT_OBJECT, &v, &size))
+		return fail(ge, -ENOENT, ALLGS_SYM " not in .symtab");
+	const uint64_t W = ge->is64 ? 8 : 4;
+	if (!in_writable_segment(ge, v, 3 * W))
+		return fail(ge, -EINVAL, ALLGS_SYM " at 0x%llx (symtab) is not in a writable segment",
+			    (unsigned long long)v);
+	*vaddr = v;
+	return 0;
+}
+
+int go_elf_find_allgs(struct go_elf *ge, uint64_t *vaddr, enum go_sym_source *src)
+{
+	if (src)
+		*src = GO_SYM_NONE;
+	if (ge->has_symtab && go_elf_find_allgs_in(ge, GO_SYM_SYMTAB, vaddr) == 0) {
+		if (src)
+			*src = GO_SYM_SYMTAB;
+		return 0;
+	}
+	int rc = go_elf_find_allgs_in(ge, GO_SYM_DISASM, vaddr);
+	if (rc == 0 && src)
+		*src = GO_SYM_DISASM;
 	return rc;
 }
 

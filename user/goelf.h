@@ -44,7 +44,12 @@ struct go_range {
 	uint64_t addr, offset, size; /* addr is 0 for a range found by scan only */
 };
 
-enum go_sym_source { GO_SYM_NONE = 0, GO_SYM_SYMTAB, GO_SYM_PCLNTAB };
+enum go_sym_source {
+	GO_SYM_NONE = 0,
+	GO_SYM_SYMTAB,	/* .symtab */
+	GO_SYM_PCLNTAB, /* .gopclntab function table */
+	GO_SYM_DISASM,	/* derived from the disassembly of a function that uses it */
+};
 
 struct go_func {
 	uint64_t addr;	 /* virtual address of the entry */
@@ -116,6 +121,30 @@ int go_elf_find_func(struct go_elf *ge, const char *name, struct go_func *fn);
 /* The same, restricted to one source (for cross-checks and tests). */
 int go_elf_find_func_in(struct go_elf *ge, const char *name, enum go_sym_source src,
 			struct go_func *fn);
+
+/* Link-time virtual address of the Go runtime's global runtime.allgs, the
+ * []*g slice header {ptr, len, cap} (3 words: 24 bytes on 64-bit) listing every
+ * goroutine's g. Sources, in order:
+ *   GO_SYM_SYMTAB  the data symbol runtime.allgs in .symtab;
+ *   GO_SYM_DISASM  stripped binaries: runtime.allgadd (found through the
+ *                  pclntab) does `allgs = append(allgs, gp)`, so its code
+ *                  loads and stores all three words of the header. Among the
+ *                  PC-relative data references of its disassembly, the
+ *                  address X in a writable segment with memory accesses at X,
+ *                  X+8 and X+16 is allgs (see go_elf_find_allgs_in).
+ * The address is not relocated: for a PIE (ge->type == ET_DYN) the caller
+ * adds the load bias (where the first PT_LOAD was mapped, minus its p_vaddr).
+ * src may be NULL. Errors: -ENOENT (no symbol, no runtime.allgadd, or no slice
+ * header in its code), -ENOTSUP (stripped, and no disassembler for the
+ * machine: x86-64 and arm64 only), -EINVAL (corrupt: the symbol or the
+ * function lies outside the file's segments), -ENOMEM; message in ge->err. */
+int go_elf_find_allgs(struct go_elf *ge, uint64_t *vaddr, enum go_sym_source *src);
+
+/* The same from one source only, GO_SYM_SYMTAB or GO_SYM_DISASM (which also
+ * works on unstripped binaries: cross-checks and tests). The disassembly
+ * candidate must be unique: the one whose three words have the most memory
+ * accesses, with no tie. */
+int go_elf_find_allgs_in(struct go_elf *ge, enum go_sym_source src, uint64_t *vaddr);
 
 /* Parses the pclntab now if not yet done: 0, -ENODATA (none), -EINVAL. */
 int go_elf_load_pclntab(struct go_elf *ge);

@@ -240,6 +240,14 @@ int inspect_main(int argc, char **argv)
 		kv(".gopclntab", "no");
 	else
 		kv(".gopclntab", "UNUSABLE: %s", ge->err);
+	uint64_t allgs;
+	enum go_sym_source asrc;
+	if (go_elf_find_allgs(ge, &allgs, &asrc) == 0)
+		kv("runtime.allgs", "0x%llx (%s%s)%s", (unsigned long long)allgs,
+		   go_sym_source_name(asrc), asrc == GO_SYM_DISASM ? " of runtime.allgadd" : "",
+		   ge->type == ET_DYN ? ", link-time address: add the load bias" : "");
+	else
+		kv("runtime.allgs", "missing: %s", ge->err);
 
 	int resolved, known;
 	report_functions(ge, &resolved);

@@ -1,0 +1,39 @@
+/* Structs shared by the Go goroutine-context code (bpf/go_ctx.bpf.h,
+ * bpf/go.bpf.c) and the agent (user/go.c). Fixed-width types only. */
+#ifndef WEFT_GO_H
+#define WEFT_GO_H
+
+#ifdef __bpf__
+/* vmlinux.h provides the kernel's __u8 .. __u64 */
+#else
+#include <linux/types.h>
+#endif
+
+/* go_proc_info.flags */
+#define GO_PROC_ROUNDTRIP 1 /* net/http.(*persistConn).roundTrip is probed: an HTTP/1
+			     * request's context comes from that probe only (its bytes
+			     * are written by Transport's writer goroutine) */
+
+/* What the kernel side needs to know about one Go process, written by the
+ * agent once it has analysed the executable. Offsets are bytes, -1 when
+ * unknown (the feature that needs them is then off). */
+struct go_proc_info {
+	__u64 allgs;       /* run-time address of runtime.allgs ([]*g), 0 unknown */
+	__s16 g_goid;      /* runtime.g.goid */
+	__s16 g_parent_goid; /* runtime.g.parentGoid (Go >= 1.21) */
+	__s16 g_m;         /* runtime.g.m */
+	__s16 m_curg;      /* runtime.m.curg */
+	__s16 pc_conn;     /* net/http.persistConn.conn (a net.Conn interface) */
+	__s16 pc_tls_state; /* net/http.persistConn.tlsState (nil: plaintext) */
+	__s16 tcpconn_conn; /* net.TCPConn.conn */
+	__s16 conn_fd;     /* net.conn.fd (*netFD) */
+	__s16 netfd_pfd;   /* net.netFD.pfd */
+	__s16 pfd_sysfd;   /* internal/poll.FD.Sysfd */
+	__u16 pad;
+	__u32 flags;       /* GO_PROC_* */
+	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
+};
+
+_Static_assert(sizeof(struct go_proc_info) == 40, "go_proc_info layout");
+
+#endif

@@ -1,0 +1,211 @@
+/* Goroutine context for Go processes: which request a goroutine acts for,
+ * so that the requests it sends become children of that request's server
+ * span. Goroutines move between threads, so the thread context of
+ * context.bpf.h is off for Go; this replaces it. Shared by sockets.bpf.c
+ * (server exchanges register their goroutine, client exchanges look it up),
+ * go.bpf.c (uprobes) and propagation.bpf.c (sk_msg injects it).
+ *
+ * Cost is what shapes it (a uprobe hit ~10 us, a syscall tracepoint
+ * ~0.1 us): the goroutine is read from the user registers a syscall
+ * tracepoint already has (Go keeps g in r14 on amd64), so serving a request
+ * costs no uprobe. A goroutine's ancestry comes from g.parentGoid (Go >=
+ * 1.21), looked up lazily when the goroutine sends something; older Go has
+ * no such field and gets a uprobe on runtime.newproc1's returns instead.
+ *
+ * A wrong parent is worse than none: an ancestor's context counts only
+ * while the request it was serving is in flight (checked on every use), and
+ * a goroutine found to have no serving ancestor is remembered as such. */
+#ifndef WEFT_GO_CTX_BPF_H
+#define WEFT_GO_CTX_BPF_H
+
+#include "common.bpf.h"
+#include "go.h"
+
+struct go_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 goid; /* unique per process: g structs are reused, goids are not */
+};
+
+struct go_ctx {
+	__u8 trace_id[16];
+	__u8 span_id[8]; /* the server span the goroutine acts for */
+	__u8 trace_flags;
+	__u8 valid;      /* go_inherited only: 0 = known to act for no request */
+	__u8 pad[6];
+	__u64 origin_goid; /* the goroutine serving that request */
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 4096);
+	__type(key, __u32); /* tgid */
+	__type(value, struct go_proc_info);
+} go_procs SEC(".maps");
+
+/* Goroutines serving a request: added when its first bytes are read,
+ * removed when its exchange ends (a full table is counted, never evicted). */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct go_key);
+	__type(value, struct go_ctx);
+} go_serving SEC(".maps");
+
+/* Goroutines resolved to a serving ancestor (or to none): a cache, so LRU;
+ * entries are checked against go_serving on every use. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct go_key);
+	__type(value, struct go_ctx);
+} go_inherited SEC(".maps");
+
+/* Context of the next HTTP/1 request on a connection, set by the
+ * persistConn.roundTrip uprobe in the calling goroutine, consumed when
+ * Transport's writer goroutine writes the request. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct conn_key);
+	__type(value, struct go_ctx);
+} go_fd_ctx SEC(".maps");
+
+#define GO_ANCESTORS 4      /* parentGoid steps followed */
+#define GO_ALLGS_SCAN 16384 /* goroutines examined to find one ancestor */
+
+static __always_inline __u64 go_read_u64(__u64 addr)
+{
+	__u64 v = 0;
+	bpf_probe_read_user(&v, sizeof(v), (void *)addr);
+	return v;
+}
+
+/* The goroutine running on this thread, from the user registers saved at
+ * syscall entry (for a syscall tracepoint). */
+static __always_inline __u64 go_current_g(void)
+{
+#if defined(__TARGET_ARCH_x86)
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	return BPF_CORE_READ(regs, r14);
+#else
+	return 0; /* arm64 keeps g in x28: not wired yet */
+#endif
+}
+
+static __always_inline bool go_same_span(const struct go_ctx *a, const struct go_ctx *b)
+{
+	__u64 x, y;
+	__builtin_memcpy(&x, a->span_id, 8);
+	__builtin_memcpy(&y, b->span_id, 8);
+	return x == y;
+}
+
+/* A cached inherited context, if the request it names is still served. */
+static __always_inline int go_inherited_check(__u32 tgid, const struct go_ctx *c, struct go_ctx *out)
+{
+	if (!c->valid)
+		return 0;
+	struct go_key ok = { .tgid = tgid, .goid = c->origin_goid };
+	struct go_ctx *o = bpf_map_lookup_elem(&go_serving, &ok);
+	if (!o || !go_same_span(o, c))
+		return 0;
+	*out = *c;
+	return 1;
+}
+
+struct go_find_g {
+	__u64 slots;   /* allgs' backing array */
+	__u64 want;    /* goid */
+	__u64 found;   /* its g, 0 if none */
+	__s64 goid_off;
+};
+
+static long go_find_g_cb(__u64 i, void *data)
+{
+	struct go_find_g *f = data;
+	__u64 g = 0, goid = 0;
+	if (bpf_probe_read_user(&g, sizeof(g), (void *)(f->slots + i * 8)) || !g)
+		return 0;
+	if (bpf_probe_read_user(&goid, sizeof(goid), (void *)(g + f->goid_off)))
+		return 0;
+	if (goid != f->want)
+		return 0;
+	f->found = g;
+	return 1;
+}
+
+/* The g struct of goroutine goid, from the runtime's list of all goroutines
+ * (dead ones included: their parentGoid stays until the struct is reused). */
+static __always_inline __u64 go_find_g(const struct go_proc_info *pi, __u64 goid)
+{
+	if (!pi->allgs)
+		return 0;
+	struct go_find_g f = { .want = goid, .goid_off = pi->g_goid };
+	f.slots = go_read_u64(pi->allgs);
+	__u64 n = go_read_u64(pi->allgs + 8);
+	if (!f.slots || !n)
+		return 0;
+	if (n > GO_ALLGS_SCAN)
+		n = GO_ALLGS_SCAN;
+	bpf_loop(n, go_find_g_cb, &f, 0);
+	return f.found;
+}
+
+/* The context goroutine g of process tgid acts for: its own request, or
+ * the one an ancestor is serving. 1 and *out filled, or 0. A global
+ * function: verified once, apart from its callers. */
+__attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx *out)
+{
+	if (!out || !g)
+		return 0;
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!pi || pi->g_goid < 0)
+		return 0;
+	struct go_key self = { .tgid = tgid, .goid = go_read_u64(g + pi->g_goid) };
+	if (!self.goid)
+		return 0;
+	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &self);
+	if (c) {
+		*out = *c;
+		return 1;
+	}
+	if (!pi->serving)
+		return 0; /* nothing is served: no ancestor can be serving */
+	c = bpf_map_lookup_elem(&go_inherited, &self);
+	if (c)
+		return go_inherited_check(tgid, c, out);
+	if (pi->g_parent_goid < 0)
+		return 0; /* Go < 1.21: the newproc1 probe fills go_inherited */
+
+	struct go_ctx none = {};
+	__u64 cur = g;
+	for (int d = 0; d < GO_ANCESTORS; d++) {
+		struct go_key pk = { .tgid = tgid, .goid = go_read_u64(cur + pi->g_parent_goid) };
+		if (!pk.goid)
+			break;
+		c = bpf_map_lookup_elem(&go_serving, &pk);
+		if (c) {
+			*out = *c;
+			out->valid = 1;
+			out->origin_goid = pk.goid;
+			bpf_map_update_elem(&go_inherited, &self, out, BPF_ANY);
+			return 1;
+		}
+		c = bpf_map_lookup_elem(&go_inherited, &pk);
+		if (c) {
+			int ok = go_inherited_check(tgid, c, out);
+			bpf_map_update_elem(&go_inherited, &self, ok ? out : &none, BPF_ANY);
+			return ok;
+		}
+		cur = go_find_g(pi, pk.goid); /* an ancestor weft never met */
+		if (!cur)
+			break;
+	}
+	/* No ancestor serves a request now, and none will serve this goroutine's:
+	 * the requests its ancestors serve later began after it was created. */
+	bpf_map_update_elem(&go_inherited, &self, &none, BPF_ANY);
+	return 0;
+}
+
+#endif

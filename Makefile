@@ -84,6 +84,7 @@ demo: $(BUILD)/weft
 
 bench: $(BUILD)/weft
 	$(Q)bench/http_overhead
+	$(Q)bench/go_overhead
 
 clean:
 	rm -rf $(BUILD)

@@ -4,6 +4,7 @@
  * one uprobe on net/http.(*persistConn).roundTrip and, for Go < 1.21 only,
  * uprobes on every RET of runtime.newproc1 (never uretprobes: Go moves
  * stacks). */
+#include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -117,7 +118,7 @@ static int attach_at(struct go_tracer *gt, struct go_proc *p, struct bpf_program
 static int load_bias(uint32_t pid, const struct go_elf *ge, uint64_t *bias)
 {
 	*bias = 0;
-	if (ge->type != 2 /* ET_DYN */)
+	if (ge->type != ET_DYN)
 		return 0;
 	char path[64], line[512];
 	struct stat st;

@@ -133,7 +133,9 @@ int go_elf_find_func_in(struct go_elf *ge, const char *name, enum go_sym_source 
  *                  address X in a writable segment with memory accesses at X,
  *                  X+8 and X+16 is allgs (see go_elf_find_allgs_in).
  * The address is not relocated: for a PIE (ge->type == ET_DYN) the caller
- * adds the load bias (where the first PT_LOAD was mapped, minus its p_vaddr).
+ * adds the load bias, the runtime address of the first PT_LOAD minus its
+ * p_vaddr (page-aligned). That p_vaddr is not always 0: Go's own linker links
+ * PIEs at 0x400000.
  * src may be NULL. Errors: -ENOENT (no symbol, no runtime.allgadd, or no slice
  * header in its code), -ENOTSUP (stripped, and no disassembler for the
  * machine: x86-64 and arm64 only), -EINVAL (corrupt: the symbol or the

@@ -1,5 +1,6 @@
 /* Go binary analysis: build info, function lookup (.symtab / .gopclntab), RET
- * offsets, struct offsets (DWARF / table), `weft inspect`, hostile inputs.
+ * offsets, runtime.allgs (.symtab / disassembly), struct offsets (DWARF /
+ * table), `weft inspect`, hostile inputs.
  *
  * Runs on the binaries scripts/build_go_apps makes from tests/apps/go/httpapp
  * with every installed Go toolchain (build/go/1.XX/); the setup runs that
@@ -393,6 +394,43 @@ static void test_asm_raw(void **state)
 	assert_int_equal(go_asm_find_rets(8 /* EM_MIPS */, code, sizeof(code), 0, &a, &n), -ENOTSUP);
 }
 
+static void test_asm_data_refs(void **state)
+{
+	struct go_asm_ref *r;
+	size_t n;
+	/* 0x1000 mov rax,[rip+0x10]; 0x1007 lea rcx,[rip-8]; 0x100e mov [rax+8],rcx; ret */
+	static const uint8_t x86[] = {0x48, 0x8b, 0x05, 0x10, 0x00, 0x00, 0x00,
+				      0x48, 0x8d, 0x0d, 0xf8, 0xff, 0xff, 0xff,
+				      0x48, 0x89, 0x48, 0x08, 0xc3};
+	assert_int_equal(go_asm_data_refs(62, x86, sizeof(x86), 0x1000, &r, &n), 2);
+	assert_int_equal(n, 2);
+	assert_int_equal(r[0].target, 0x1017);
+	assert_int_equal(r[0].insn, 0x1000);
+	assert_true(r[0].mem);
+	assert_int_equal(r[1].target, 0x1006);
+	assert_int_equal(r[1].insn, 0x1007);
+	assert_false(r[1].mem);
+	free(r);
+	/* arm64, from Go's runtime.allgadd (1.23 and 1.19 forms), at 0x48000:
+	 * adrp x27, 0x536000; ldr x2, [x27, #320]       -> access 0x536140
+	 * adrp x27, 0x536000; add x27, x27, #1344        -> address 0x536540
+	 * str x0, [x27]                                  -> access 0x536540
+	 * ldr x2, [x27]: not right after the ADRP/ADD     -> nothing; ret */
+	static const uint32_t a64[] = {0xd000277b, 0xf940a362, 0xd000277b, 0x9115037b,
+				       0xf9000360, 0xf9400362, 0xd65f03c0};
+	assert_int_equal(go_asm_data_refs(183, (const uint8_t *)a64, sizeof(a64), 0x48000, &r, &n),
+			 3);
+	assert_int_equal(r[0].target, 0x536140);
+	assert_true(r[0].mem);
+	assert_int_equal(r[1].target, 0x536540);
+	assert_false(r[1].mem);
+	assert_int_equal(r[2].target, 0x536540);
+	assert_int_equal(r[2].insn, 0x48010);
+	assert_true(r[2].mem);
+	free(r);
+	assert_int_equal(go_asm_data_refs(8 /* EM_MIPS */, x86, sizeof(x86), 0, &r, &n), -ENOTSUP);
+}
+
 /* ---- struct offsets ------------------------------------------------------ */
 
 static void test_offsets(void **state)
@@ -492,6 +530,159 @@ static void test_offsets_nearest(void **state)
 	go_elf_close(ge);
 }
 
+/* ---- runtime.allgs ------------------------------------------------------- */
+
+/* allgs lies in the zero-initialised (.bss/.noptrbss) part of a writable
+ * PT_LOAD: past its file bytes, within its memory size. */
+static void assert_allgs_in_bss(const struct go_elf *ge, uint64_t a)
+{
+	for (size_t i = 0; i < ge->n_loads; i++) {
+		const struct go_load *l = &ge->loads[i];
+		if ((l->flags & 2 /* PF_W */) && a >= l->vaddr + l->filesz &&
+		    a + 24 <= l->vaddr + l->memsz)
+			return;
+	}
+	fail_msg("%s: runtime.allgs at 0x%llx is not in the .bss of a writable segment", ge->path,
+		 (unsigned long long)a);
+}
+
+/* symtab and disassembly agree on an unstripped binary; returns the address */
+static uint64_t allgs_cross_check(const char *path)
+{
+	struct go_elf *ge = open_ok(path);
+	uint64_t sym = 0, dis = 0, a = 0;
+	enum go_sym_source src;
+	assert_int_equal(go_elf_find_allgs_in(ge, GO_SYM_SYMTAB, &sym), 0);
+	int rc = go_elf_find_allgs_in(ge, GO_SYM_DISASM, &dis);
+	if (rc)
+		fail_msg("%s: disassembly: %d %s", path, rc, ge->err);
+	if (sym != dis)
+		fail_msg("%s: runtime.allgs: symtab 0x%llx, disassembly 0x%llx", path,
+			 (unsigned long long)sym, (unsigned long long)dis);
+	assert_int_equal(go_elf_find_allgs(ge, &a, &src), 0);
+	assert_int_equal(src, GO_SYM_SYMTAB);
+	assert_int_equal(a, sym);
+	assert_allgs_in_bss(ge, a);
+	go_elf_close(ge);
+	return sym;
+}
+
+/* a stripped binary: found by disassembly, in .bss; returns the address */
+static uint64_t allgs_stripped(const char *path)
+{
+	struct go_elf *ge = open_ok(path);
+	assert_false(ge->has_symtab);
+	uint64_t a = 0;
+	enum go_sym_source src;
+	int rc = go_elf_find_allgs(ge, &a, &src);
+	if (rc)
+		fail_msg("%s: %d %s", path, rc, ge->err);
+	assert_int_equal(src, GO_SYM_DISASM);
+	assert_allgs_in_bss(ge, a);
+	assert_int_equal(go_elf_find_allgs_in(ge, GO_SYM_SYMTAB, &a), -ENOENT);
+	go_elf_close(ge);
+	return a;
+}
+
+static void test_allgs(void **state)
+{
+	for (int v = 0; v < nversions; v++) {
+		char p[PATH_MAX], copy[PATH_MAX + 64], cmd[3 * PATH_MAX];
+		app_path(p, sizeof(p), v, "httpapp");
+		uint64_t sym = allgs_cross_check(p);
+		/* strip(1) keeps the layout: the same address, from code alone */
+		pathf(copy, sizeof(copy), "%s/allgs-strip-%s", tmpdir, versions[v]);
+		pathf(cmd, sizeof(cmd), "strip -o '%s' '%s'", copy, p);
+		assert_int_equal(system(cmd), 0);
+		assert_int_equal(allgs_stripped(copy), sym);
+		unlink(copy);
+
+		app_path(p, sizeof(p), v, "httpapp-extld");
+		allgs_cross_check(p);
+		const char *stripped[] = {"httpapp-stripped", "httpapp-pie", "httpapp-extld-pie"};
+		for (size_t k = 0; k < 3; k++) {
+			app_path(p, sizeof(p), v, stripped[k]);
+			allgs_stripped(p);
+		}
+	}
+}
+
+/* arm64 (ADRP pairs): a cross-build with the newest toolchain, unstripped
+ * and stripped, into the temporary directory (Go's build cache makes it quick
+ * after the first run). */
+static void test_allgs_arm64(void **state)
+{
+	const char *ver = versions[nversions - 1];
+	char cmd[4 * PATH_MAX], p[PATH_MAX + 64], ps[PATH_MAX + 64];
+	pathf(p, sizeof(p), "%s/httpapp-arm64", tmpdir);
+	pathf(ps, sizeof(ps), "%s/httpapp-arm64-stripped", tmpdir);
+	pathf(cmd, sizeof(cmd),
+	      "cd '%s/tests/apps/go/httpapp' && export GOTOOLCHAIN=local GOFLAGS=-buildvcs=false "
+	      "GOPROXY=off GO111MODULE=on GOENV=off GOTELEMETRY=off CGO_ENABLED=0 GOARCH=arm64 "
+	      "GOCACHE='%s/build/go/cache' GOPATH='%s/build/go/gopath' && "
+	      "/usr/lib/go-%s/bin/go build -o '%s' . && "
+	      "/usr/lib/go-%s/bin/go build -ldflags='-s -w' -o '%s' . >&2",
+	      root, root, root, ver, p, ver, ps);
+	if (system(cmd) != 0)
+		fail_msg("cannot cross-build httpapp for arm64 with go %s", ver);
+	struct go_elf *ge = open_ok(p);
+	assert_int_equal(ge->machine, 183 /* EM_AARCH64 */);
+	go_elf_close(ge);
+	allgs_cross_check(p);
+	allgs_stripped(ps);
+}
+
+static void test_allgs_errors(void **state)
+{
+	char src[PATH_MAX], dst[PATH_MAX + 64];
+	uint64_t a;
+	enum go_sym_source s;
+
+	struct go_elf *ge = open_ok("/bin/true");
+	assert_int_equal(go_elf_find_allgs(ge, &a, &s), -ENOENT);
+	assert_int_equal(s, GO_SYM_NONE);
+	assert_non_null(strstr(ge->err, "runtime.allgadd"));
+	assert_int_equal(go_elf_find_allgs_in(ge, GO_SYM_PCLNTAB, &a), -EINVAL);
+	go_elf_close(ge);
+
+	/* no disassembler for the machine */
+	app_path(src, sizeof(src), nversions - 1, "httpapp-stripped");
+	ge = open_ok(src);
+	ge->machine = 8; /* EM_MIPS */
+	assert_int_equal(go_elf_find_allgs(ge, &a, &s), -ENOTSUP);
+	assert_non_null(strstr(ge->err, "no disassembler"));
+	go_elf_close(ge);
+
+	/* runtime.allgadd's code replaced by garbage: an error, not a guess */
+	pathf(dst, sizeof(dst), "%s/allgs-garbage", tmpdir);
+	assert_int_equal(copy_file(src, dst), 0);
+	ge = open_ok(dst);
+	struct go_func fn;
+	assert_int_equal(go_elf_find_func(ge, "runtime.allgadd", &fn), 0);
+	assert_int_equal(go_elf_find_allgs(ge, &a, &s), 0);
+	go_elf_close(ge);
+	uint8_t *junk = malloc(fn.size);
+	assert_non_null(junk);
+	int fd = open(dst, O_WRONLY);
+	assert_true(fd >= 0);
+	srand(11);
+	for (int round = 0; round < 20; round++) {
+		for (size_t i = 0; i < fn.size; i++)
+			junk[i] = round == 0 ? 0xcc : round == 1 ? 0 : (uint8_t)rand();
+		assert_int_equal(pwrite(fd, junk, fn.size, (off_t)fn.offset), (ssize_t)fn.size);
+		ge = open_ok(dst);
+		int rc = go_elf_find_allgs(ge, &a, &s);
+		if (rc == 0)
+			fail_msg("round %d: garbage allgadd gave runtime.allgs at 0x%llx", round,
+				 (unsigned long long)a);
+		assert_int_equal(rc, -ENOENT);
+		assert_non_null(strstr(ge->err, "runtime.allgadd"));
+		go_elf_close(ge);
+	}
+	close(fd);
+	free(junk);
+}
+
 /* ---- hostile inputs ------------------------------------------------------ */
 
 /* Everything weft does with a binary; must not crash whatever the input. */
@@ -514,6 +705,10 @@ static void exercise(const char *path)
 			assert_true(ge->err[0] != 0);
 		}
 	}
+	uint64_t allgs;
+	enum go_sym_source src;
+	if (go_elf_find_allgs(ge, &allgs, &src))
+		assert_true(ge->err[0] != 0);
 	struct go_offsets o;
 	go_offsets_resolve(ge, &o);
 	go_elf_close(ge);
@@ -813,6 +1008,8 @@ static void test_inspect(void **state)
 		pathf(want, sizeof(want), "table for go%.*s", (int)sizeof(versions[v]), versions[v]);
 		assert_non_null(strstr(out, want));
 		assert_non_null(strstr(out, "pclntab"));
+		assert_non_null(strstr(out, "runtime.allgs  0x"));
+		assert_non_null(strstr(out, "(disassembly of runtime.allgadd)"));
 		pathf(want, sizeof(want), "summary: %d/%d functions resolved, %d/%d offsets known",
 			 GO_PROBE_NFUNCS, GO_PROBE_NFUNCS, GO_FIELD__COUNT, GO_FIELD__COUNT);
 		if (!strstr(out, want))
@@ -823,6 +1020,11 @@ static void test_inspect(void **state)
 	assert_non_null(strstr(out, "DWARF"));
 	assert_non_null(strstr(out, "symtab"));
 	assert_null(strstr(out, "MISSING"));
+	assert_non_null(strstr(out, "runtime.allgs  0x"));
+	assert_non_null(strstr(out, " (symtab)\n"));
+	app_path(p, sizeof(p), 0, "httpapp-pie");
+	assert_int_equal(run_inspect(p, out, sizeof(out)), 0);
+	assert_non_null(strstr(out, "add the load bias"));
 
 	assert_int_equal(run_inspect("/bin/true", out, sizeof(out)), 0);
 	assert_non_null(strstr(out, "not Go"));
@@ -845,6 +1047,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_parse),
 		cmocka_unit_test(test_asm_raw),
+		cmocka_unit_test(test_asm_data_refs),
 		cmocka_unit_test(test_pclntab_parse_direct),
 		cmocka_unit_test(test_pclntab_old_formats),
 		cmocka_unit_test(test_missing_and_not_elf),
@@ -854,6 +1057,9 @@ int main(void)
 		cmocka_unit_test(test_functions),
 		cmocka_unit_test(test_offsets),
 		cmocka_unit_test(test_offsets_nearest),
+		cmocka_unit_test(test_allgs),
+		cmocka_unit_test(test_allgs_arm64),
+		cmocka_unit_test(test_allgs_errors),
 		cmocka_unit_test(test_truncated),
 		cmocka_unit_test(test_corrupt_pclntab),
 		cmocka_unit_test(test_inspect),

@@ -250,6 +250,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 			__builtin_memcpy(t->parent_span_id, inj->parent_span_id, 8);
 			t->trace_flags = inj->trace_flags;
 			t->ctx_source = WEFT_CTX_INJECTED;
+			t->req_header_seen = 1; /* sk_msg injects only into a whole header */
 			bpf_map_delete_elem(&injected, &id);
 			return 0;
 		}
@@ -842,7 +843,10 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 		return 0;
 	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
 	if (t) {
-		if (t->phase == TXN_PHASE_RESPONSE)
+		/* An HTTP request that got no response before its connection closed
+		 * is a failed exchange (a Go handler that panicked, a client that
+		 * gave up): its span says so. */
+		if (t->phase == TXN_PHASE_RESPONSE || (t->proto == WEFT_PROTO_HTTP1 && t->req_header_seen))
 			txn_emit(&key, t, WEFT_END_CLOSE);
 		else
 			txn_delete(&key, t);

@@ -55,6 +55,35 @@ port:
 	}
 }
 
+/* url.query with the values of parameters known to carry credentials
+ * replaced (OpenTelemetry semantic conventions: AWS and Google signed URLs). */
+static void set_query(struct attr_list *a, struct http_str q)
+{
+	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
+	char out[2048];
+	size_t o = 0;
+	const char *p = q.p, *end = q.p + q.len;
+	if (!q.len)
+		return;
+	while (p < end && o + 1 < sizeof(out)) {
+		const char *amp = memchr(p, '&', end - p), *pe = amp ? amp : end;
+		const char *eq = memchr(p, '=', pe - p);
+		bool hide = false;
+		for (size_t i = 0; eq && i < sizeof(secret) / sizeof(secret[0]); i++)
+			hide |= strlen(secret[i]) == (size_t)(eq - p) && memcmp(secret[i], p, eq - p) == 0;
+		int n = hide ? snprintf(out + o, sizeof(out) - o, "%.*s=REDACTED", (int)(eq - p), p)
+			     : snprintf(out + o, sizeof(out) - o, "%.*s", (int)(pe - p), p);
+		if (n < 0 || (size_t)n >= sizeof(out) - o)
+			break;
+		o += n;
+		if (amp && o + 1 < sizeof(out))
+			out[o++] = '&';
+		p = amp ? amp + 1 : end;
+	}
+	out[o] = 0;
+	attrs_set_str(a, "url.query", out);
+}
+
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)
 {
 	struct http_request req;
@@ -98,6 +127,8 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	if (!known)
 		attrs_set_str(a, "http.request.method_original", method);
 	attrs_set_strn(a, "url.path", path.p, path.len);
+	if (server)
+		set_query(a, query);
 	attrs_set_str(a, "url.scheme", "http");
 	attrs_set_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 
@@ -166,6 +197,13 @@ headers:;
 			s->status = SPAN_STATUS_ERROR;
 			attrs_set_str(a, "error.type", code);
 		}
+	} else if (ev->end_reason == WEFT_END_CLOSE && resp_len == 0) {
+		/* The connection closed with the request unanswered: a server that
+		 * failed (a Go handler's panic), a client that gave up. */
+		s->status = SPAN_STATUS_ERROR;
+		attrs_set_str(a, "error.type", "no_response");
+		free(s->status_message);
+		s->status_message = strdup("connection closed before a response");
 	}
 	return s->name ? 0 : -ENOMEM;
 }

@@ -14,6 +14,8 @@
 //	                            M = direct (default: in the handler goroutine),
 //	                            goroutine (in one new goroutine),
 //	                            nested (in a goroutine started by a goroutine)
+//	/later?url=U&ms=D           reply at once; a goroutine GETs U D ms later
+//	                            (after the request is over: no parent)
 //	/panic                      the handler panics (net/http drops the connection)
 //	/status/NNN                 replies with status NNN
 //
@@ -91,6 +93,20 @@ func call(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "upstream %d %d bytes\n", res.status, res.n)
 }
 
+func later(w http.ResponseWriter, r *http.Request) {
+	url := r.URL.Query().Get("url")
+	ms, err := strconv.Atoi(r.URL.Query().Get("ms"))
+	if url == "" || err != nil || ms < 0 {
+		http.Error(w, "need url and ms parameters", http.StatusBadRequest)
+		return
+	}
+	go func() {
+		time.Sleep(time.Duration(ms) * time.Millisecond)
+		fetch(url)
+	}()
+	fmt.Fprintln(w, "scheduled")
+}
+
 func panicky(w http.ResponseWriter, r *http.Request) {
 	panic("httpapp: /panic requested")
 }
@@ -141,6 +157,7 @@ func main() {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/hello", hello)
 	mux.HandleFunc("/call", call)
+	mux.HandleFunc("/later", later)
 	mux.HandleFunc("/panic", panicky)
 	mux.HandleFunc("/status/", status)
 

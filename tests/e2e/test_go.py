@@ -1,0 +1,243 @@
+"""Go services nobody changed: net/http server and client spans with
+goroutine-aware parenting, for every Go toolchain Debian installs, each
+build with and without symbols (-ldflags='-s -w').
+
+Per build, one front service A (tests/apps/go/httpapp) calls a downstream
+service B (the same program) in different goroutine shapes; both run in a
+cgroup the test creates, with weft attached to them and sockops on that
+cgroup, so traceparent travels A -> B on the wire."""
+import concurrent.futures
+import os
+import re
+import subprocess
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+
+import pytest
+
+from conftest import ROOT, WEFT, Weft, cgroup2_root, free_port, in_cgroup, wait_port
+
+GO_DIR = os.path.join(ROOT, "build", "go")
+
+
+def go_versions():
+    return sorted(
+        (d[len("go-"):] for d in os.listdir("/usr/lib") if re.fullmatch(r"go-1\.\d+", d)),
+        key=lambda v: int(v.split(".")[1]),
+    )
+
+
+BUILDS = [(v, b) for v in go_versions() for b in ("httpapp", "httpapp-stripped")]
+
+
+@pytest.fixture(scope="session")
+def go_apps():
+    """Every Go test program, built once for the session (up-to-date ones are kept)."""
+    subprocess.run([os.path.join(ROOT, "scripts", "build_go_apps")], check=True, capture_output=True)
+    return GO_DIR
+
+
+class GoEnv:
+    def __init__(self, binary):
+        self.binary = binary
+        self.cgroup = os.path.join(cgroup2_root(), f"weft-go-{os.getpid()}-{time.monotonic_ns()}")
+        os.mkdir(self.cgroup)
+        self.procs = []
+        self.b_port, self.a_port = free_port(), free_port()
+        self.b = self._start(self.b_port)
+        self.a = self._start(self.a_port)
+        self.weft = Weft(["attach", "--cgroup", self.cgroup, "-p", str(self.a.pid), "-p", str(self.b.pid)])
+        self.weft.wait_ready()
+
+    def _start(self, port):
+        p = subprocess.Popen(in_cgroup([self.binary, "-addr", f"127.0.0.1:{port}"], self.cgroup),
+                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.procs.append(p)
+        wait_port(port, proc=p)
+        return p
+
+    def a_url(self, path):
+        return f"http://127.0.0.1:{self.a_port}{path}"
+
+    def b_url(self, path):
+        return f"http://127.0.0.1:{self.b_port}{path}"
+
+    def call_path(self, ident, mode):
+        inner = self.b_url(f"/hello?id={ident}")
+        return "/call?" + urllib.parse.urlencode({"url": inner, "mode": mode, "id": ident})
+
+    def close(self):
+        try:
+            self.weft.close()
+        finally:
+            for p in self.procs:
+                p.kill()
+                p.wait()
+            for _ in range(100):
+                try:
+                    os.rmdir(self.cgroup)
+                    break
+                except OSError:
+                    time.sleep(0.05)
+
+
+@pytest.fixture(scope="module", params=BUILDS, ids=[f"go{v}-{b}" for v, b in BUILDS])
+def go_env(request, go_apps):
+    version, build = request.param
+    env = GoEnv(os.path.join(go_apps, version, build))
+    env.version = version
+    yield env
+    env.close()
+
+
+def get(url, headers=None, timeout=10):
+    req = urllib.request.Request(url, headers=headers or {})
+    with urllib.request.urlopen(req, timeout=timeout) as r:
+        return r.status, r.read()
+
+
+def pid_of(span):
+    return span["resource"]["process.pid"]
+
+
+def query_id(span):
+    """The id=... of a span's request (server: url.query, client: url.full)."""
+    a = span["attributes"]
+    q = a.get("url.query", "") if span["kind"] == "SERVER" else urllib.parse.urlsplit(a.get("url.full", "")).query
+    return urllib.parse.parse_qs(q).get("id", [None])[0]
+
+
+def spans_for(env, ident, count, timeout=10):
+    """The spans of one /call request: A's server, A's client, B's server."""
+    got = env.weft.wait_spans(lambda s: query_id(s) == ident, count=count, timeout=timeout)
+    return got
+
+
+def one(spans, kind, pid):
+    found = [s for s in spans if s["kind"] == kind and pid_of(s) == pid]
+    assert len(found) == 1, (kind, pid, spans)
+    return found[0]
+
+
+def test_server_span_fields(go_env):
+    tp_trace, tp_parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
+    hdr = {"traceparent": f"00-{tp_trace}-{tp_parent}-01"}
+    assert get(go_env.a_url("/hello?id=srv1"), hdr) == (200, b"hello\n")
+    status, body = get(go_env.a_url("/status/202?id=srv2"), hdr)
+    assert (status, body) == (202, b"status 202\n")  # the app's own response, unchanged
+    (s,) = go_env.weft.wait_spans(lambda s: query_id(s) == "srv2")
+    a = s["attributes"]
+    assert s["kind"] == "SERVER" and pid_of(s) == go_env.a.pid
+    assert s["trace_id"] == tp_trace and s["parent_span_id"] == tp_parent
+    assert a["http.request.method"] == "GET"
+    assert a["url.path"] == "/status/202" and a["url.query"] == "id=srv2"
+    assert a["http.response.status_code"] == 202
+    assert a["client.address"] == "127.0.0.1" and a["server.port"] == go_env.a_port
+    assert a["network.protocol.version"] == "1.1"
+    assert s["status"] != "ERROR"
+    assert s["start_ns"] < s["end_ns"]
+    # Exactly one span for each request (no syscall-level duplicate).
+    time.sleep(0.3)
+    assert len([x for x in go_env.weft.spans() if query_id(x) in ("srv1", "srv2")]) == 2
+
+
+@pytest.mark.parametrize("mode", ["direct", "goroutine", "nested"])
+def test_outgoing_call_is_child_and_downstream_joins(go_env, mode):
+    ident = f"{mode}-1"
+    status, body = get(go_env.a_url(go_env.call_path(ident, mode)))
+    assert (status, body) == (200, b"upstream 200 6 bytes\n")
+    spans = spans_for(go_env, ident, 3)
+    a_srv = one(spans, "SERVER", go_env.a.pid)
+    a_cli = one(spans, "CLIENT", go_env.a.pid)
+    b_srv = one(spans, "SERVER", go_env.b.pid)
+    assert a_cli["parent_span_id"] == a_srv["span_id"], mode
+    assert b_srv["parent_span_id"] == a_cli["span_id"], mode
+    assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"]
+    assert a_srv["parent_span_id"] == ""
+    ca = a_cli["attributes"]
+    assert ca["http.request.method"] == "GET" and ca["http.response.status_code"] == 200
+    assert ca["url.full"] == go_env.b_url(f"/hello?id={ident}")
+    assert ca["server.address"] == "127.0.0.1" and ca["server.port"] == go_env.b_port
+    # Children lie inside their parents.
+    assert a_srv["start_ns"] <= a_cli["start_ns"] <= a_cli["end_ns"] <= a_srv["end_ns"]
+    assert a_cli["start_ns"] <= b_srv["start_ns"] <= b_srv["end_ns"] <= a_cli["end_ns"]
+
+
+def test_200_concurrent_requests_each_under_its_own(go_env):
+    modes = ["direct", "goroutine", "nested"]
+    idents = [f"c{i}" for i in range(200)]
+
+    def one_request(i):
+        return get(go_env.a_url(go_env.call_path(idents[i], modes[i % 3])), timeout=30)
+
+    with concurrent.futures.ThreadPoolExecutor(max_workers=50) as ex:
+        results = list(ex.map(one_request, range(200)))
+    assert all(r == (200, b"upstream 200 6 bytes\n") for r in results)
+    wanted = set(idents)
+    spans = go_env.weft.wait_spans(lambda s: query_id(s) in wanted, count=600, timeout=20)
+    by = {}
+    for s in spans:
+        by.setdefault(query_id(s), []).append(s)
+    bad = []
+    for ident in idents:
+        got = by.get(ident, [])
+        if len(got) != 3:
+            bad.append((ident, "spans", len(got)))
+            continue
+        a_srv = one(got, "SERVER", go_env.a.pid)
+        a_cli = one(got, "CLIENT", go_env.a.pid)
+        b_srv = one(got, "SERVER", go_env.b.pid)
+        if a_cli["parent_span_id"] != a_srv["span_id"] or b_srv["parent_span_id"] != a_cli["span_id"]:
+            bad.append((ident, "parent"))
+        if len({a_srv["trace_id"], a_cli["trace_id"], b_srv["trace_id"]}) != 1:
+            bad.append((ident, "trace"))
+    assert not bad, bad[:10]
+
+
+def test_panicking_handler(go_env):
+    r = subprocess.run(["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", go_env.a_url("/panic?id=p1")],
+                       capture_output=True, text=True)
+    assert r.returncode == 52 and r.stdout == "000"  # empty reply: net/http dropped the connection
+    (s,) = go_env.weft.wait_spans(lambda s: query_id(s) == "p1")
+    assert s["kind"] == "SERVER" and s["attributes"]["url.path"] == "/panic"
+    assert s["status"] == "ERROR" and s["attributes"]["error.type"] == "no_response"
+    assert "http.response.status_code" not in s["attributes"]
+    # The service goes on serving, and is traced as before.
+    assert get(go_env.a_url("/hello?id=p2")) == (200, b"hello\n")
+    assert go_env.weft.wait_spans(lambda s: query_id(s) == "p2")
+
+
+def test_context_does_not_outlive_its_request(go_env):
+    """A goroutine a handler started that calls out after the request is over
+    (and its connection closed) starts a trace of its own: it never gets the
+    context of the finished request, nor of whatever reuses its goroutine."""
+    inner = go_env.b_url("/hello?id=late1")
+    path = "/later?" + urllib.parse.urlencode({"url": inner, "ms": 300, "id": "later-srv"})
+    assert get(go_env.a_url(path)) == (200, b"scheduled\n")
+    # Meanwhile other requests reuse the service's goroutines.
+    for i in range(5):
+        get(go_env.a_url(go_env.call_path(f"busy{i}", "goroutine")))
+    (late_cli,) = go_env.weft.wait_spans(lambda s: query_id(s) == "late1" and s["kind"] == "CLIENT")
+    (srv,) = go_env.weft.wait_spans(lambda s: query_id(s) == "later-srv")
+    assert late_cli["parent_span_id"] == ""
+    assert late_cli["trace_id"] != srv["trace_id"]
+    busy = [s for s in go_env.weft.spans() if (query_id(s) or "").startswith("busy")]
+    assert late_cli["trace_id"] not in {s["trace_id"] for s in busy}
+    # Downstream still joins the late call's own trace.
+    (b_srv,) = go_env.weft.wait_spans(lambda s: query_id(s) == "late1" and s["kind"] == "SERVER")
+    assert b_srv["parent_span_id"] == late_cli["span_id"] and b_srv["trace_id"] == late_cli["trace_id"]
+
+
+def test_inspect_live_process(go_env):
+    r = subprocess.run([WEFT, "inspect", str(go_env.a.pid)], capture_output=True, text=True, timeout=30)
+    assert r.returncode == 0, r.stderr
+    out = r.stdout
+    assert "language       Go" in out
+    assert f"go{go_env.version}" in out
+    assert re.search(r"net/http\.\(\*persistConn\)\.roundTrip\s+ok", out), out
+    assert re.search(r"runtime\.allgs\s+0x[0-9a-f]+ \((symtab|disassembly)", out), out
+    stripped = go_env.binary.endswith("-stripped")
+    assert ("no (stripped" in out) == stripped
+    assert ("DWARF" in out.split("Struct field offsets")[1]) == (not stripped)

@@ -43,12 +43,9 @@ static uint64_t rd(const uint8_t *p, size_t n, bool be)
 }
 
 const char *const go_probe_funcs[GO_PROBE_NFUNCS] = {
-	"net/http.serverHandler.ServeHTTP",
-	"net/http.(*response).WriteHeader",
-	"net/http.(*Transport).roundTrip",
-	"net/http.(*persistConn).roundTrip",
-	"runtime.newproc1",
-	"runtime.goexit1",
+	"net/http.(*persistConn).roundTrip", /* entry: a client request's context -> its connection */
+	"runtime.newproc1",		     /* every RET, Go < 1.21 only: goroutine inheritance */
+	"runtime.allgadd",		     /* not probed: its code locates runtime.allgs */
 };
 
 const char *go_sym_source_name(enum go_sym_source s)

@@ -90,9 +90,10 @@ struct go_elf {
 	char err[512];
 };
 
-/* The Go functions weft places uprobes on (entry, plus every RET for those
- * that need a return point); `weft inspect` reports each of them. */
-#define GO_PROBE_NFUNCS 6
+/* The Go functions weft needs (uprobes on persistConn.roundTrip's entry and,
+ * for Go < 1.21, on every RET of newproc1; allgadd's code is only read, to
+ * locate runtime.allgs); `weft inspect` reports each of them. */
+#define GO_PROBE_NFUNCS 3
 extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
 
 /* Opens and analyses an ELF file: program headers, sections, build info.

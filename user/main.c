@@ -21,6 +21,9 @@ static const char usage_text[] =
 	"weft traces the HTTP requests and the PostgreSQL, MySQL/MariaDB and Redis\n"
 	"queries of unmodified programs with eBPF, joins services into one trace with\n"
 	"W3C traceparent, and prints or exports OpenTelemetry spans. It needs root.\n"
+	"Go programs (1.19+, stripped or not) are followed per goroutine: a handler's\n"
+	"outgoing calls, also from goroutines it starts, are children of its request\n"
+	"(one uprobe hit per net/http client request; see docs/GO.md).\n"
 	"\n"
 	"Commands:\n"
 	"  attach -p PID ...  trace these processes (all their threads, and processes they fork)\n"
@@ -65,7 +68,8 @@ static const char usage_text[] =
 	"  weft run -o json -d 60 > spans.jsonl    one minute of every HTTP exchange on the host\n"
 	"  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 weft run\n"
 	"                                          the whole host, exported to a Collector/Tempo/Jaeger\n"
-	"  weft doctor                             what works on this kernel, and what weft does without it\n";
+	"  weft doctor                             what works on this kernel, and what weft does without it\n"
+	"  weft inspect $(pgrep -o myservice)      a Go service without parents? what weft found in it\n";
 
 static void usage(FILE *f)
 {

@@ -144,6 +144,7 @@ void resource_put(struct resource *r)
 	if (!r || --r->refs > 0)
 		return;
 	attrs_free(&r->attrs);
+	free(r->json);
 	free(r);
 }
 

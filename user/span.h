@@ -42,6 +42,7 @@ struct resource {
 	int refs;
 	uint32_t pid;
 	struct attr_list attrs; /* service.name, process.pid, ... */
+	char *json;		/* the JSON sink's rendering of attrs, built once (owned) */
 };
 
 struct resource *resource_get(struct resource *r);

@@ -241,3 +241,69 @@ def test_inspect_live_process(go_env):
     stripped = go_env.binary.endswith("-stripped")
     assert ("no (stripped" in out) == stripped
     assert ("DWARF" in out.split("Struct field offsets")[1]) == (not stripped)
+
+
+# ---------------------------------------------------------------- databases
+
+from db_servers import mariadb_server, pg_server, redis_server  # noqa: E402,F401 (fixtures)
+
+DBGO_SRC = os.path.join(ROOT, "tests", "apps", "dbgo")
+
+
+def build_dbgo(version):
+    """tests/apps/dbgo with toolchain 1.XX and Debian's lib/pq and
+    go-sql-driver/mysql (GOPATH mode, offline)."""
+    out = os.path.join(ROOT, "build", "dbgo", version)
+    os.makedirs(out, exist_ok=True)
+    binary = os.path.join(out, "dbgo")
+    src = os.path.join(DBGO_SRC, "main.go")
+    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(src):
+        return binary
+    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOFLAGS="", GOPROXY="off",
+               GOCACHE=os.path.join(out, "cache"), GOTOOLCHAIN="local", GOTELEMETRY="off")
+    r = subprocess.run([f"/usr/lib/go-{version}/bin/go", "build", "-o", binary + ".tmp", "."], cwd=DBGO_SRC,
+                       env=env, capture_output=True, text=True)
+    assert r.returncode == 0, f"go build of {DBGO_SRC} with go{version} failed: {r.stderr}"
+    os.replace(binary + ".tmp", binary)
+    return binary
+
+
+@pytest.fixture(scope="module")
+def db_items(pg_server, mariadb_server, redis_server):
+    pg_db = pg_server.create_db("t_godb")
+    pg_server.sql("CREATE TABLE items (id int PRIMARY KEY, name text);"
+                  "INSERT INTO items SELECT g, 'pg' || g FROM generate_series(1, 50) g", pg_db)
+    my_db = mariadb_server.create_db("t_godb")
+    mariadb_server.root_sql(f"USE {my_db}; CREATE TABLE items (id int PRIMARY KEY, name varchar(20));"
+                            "INSERT INTO items SELECT seq, CONCAT('my', seq) FROM seq_1_to_50")
+    for i in range(1, 51):
+        subprocess.run(redis_server.cli_argv("SET", f"key{i}", f"rv{i}"), check=True, capture_output=True)
+    return (f"postgres://postgres@127.0.0.1:{pg_server.port}/{pg_db}?sslmode=disable",
+            f"weft@tcp(127.0.0.1:{mariadb_server.port})/{my_db}", f"127.0.0.1:{redis_server.port}")
+
+
+@pytest.mark.parametrize("version", sorted({go_versions()[0], go_versions()[-1]}))
+def test_handler_database_calls_are_children(version, db_items, weft_factory, services):
+    """A Go handler's PostgreSQL query (its own goroutine), MySQL query (a
+    goroutine it starts) and Redis GET (a goroutine started by that one) are
+    CLIENT spans under its SERVER span: database drivers write from the
+    calling goroutine, which the syscall layer sees (no uprobe)."""
+    pg_dsn, my_dsn, redis_addr = db_items
+    port = free_port()
+    svc = services([build_dbgo(version), "serve", f"127.0.0.1:{port}", pg_dsn, my_dsn, redis_addr], port)
+    w = weft_factory(["attach", "-p", str(svc.pid)])
+    for i in (7, 8):
+        assert get(f"http://127.0.0.1:{port}/query?id={i}") == (200, f"{i} pg{i} my{i} rv{i}\n".encode())
+    for i in (7, 8):
+        (srv,) = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["attributes"].get("url.query") == f"id={i}")
+        kids = w.wait_spans(lambda s: s["parent_span_id"] == srv["span_id"], count=3)
+        systems = sorted(s["attributes"].get("db.system.name") for s in kids)
+        assert systems == ["mariadb", "postgresql", "redis"], (i, kids)
+        for k in kids:
+            assert k["kind"] == "CLIENT" and k["trace_id"] == srv["trace_id"]
+            assert srv["start_ns"] <= k["start_ns"] <= k["end_ns"] <= srv["end_ns"]
+    # No database span of these requests outside them.
+    spans = w.spans()
+    servers = {s["span_id"] for s in spans if s["kind"] == "SERVER"}
+    queries = [s for s in spans if s["kind"] == "CLIENT" and s["attributes"].get("db.operation.name") in ("SELECT", "GET")]
+    assert len(queries) == 6 and all(q["parent_span_id"] in servers for q in queries), queries

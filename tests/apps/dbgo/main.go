@@ -13,14 +13,25 @@
 //
 // It waits for a line on stdin before connecting (so that weft can attach
 // first) and prints one line per result: "id name".
+//
+//	dbgo serve ADDR PGDSN MYSQLDSN REDISADDR
+//	                   an HTTP server (prints "listening on ADDR"); GET
+//	                   /query?id=N runs, for that request: a PostgreSQL query
+//	                   in the handler goroutine, a MySQL query in a goroutine
+//	                   it starts, and a Redis GET (raw RESP) in a goroutine
+//	                   started by that one; replies "N itemN itemN value"
 package main
 
 import (
 	"bufio"
 	"database/sql"
 	"fmt"
+	"net"
+	"net/http"
 	"os"
 	"strconv"
+	"strings"
+	"time"
 
 	_ "github.com/go-sql-driver/mysql"
 	_ "github.com/lib/pq"
@@ -31,7 +42,78 @@ func die(err error) {
 	os.Exit(1)
 }
 
+// redisGet sends GET key on a new connection and returns the bulk reply.
+func redisGet(addr, key string) (string, error) {
+	c, err := net.DialTimeout("tcp", addr, 5*time.Second)
+	if err != nil {
+		return "", err
+	}
+	defer c.Close()
+	fmt.Fprintf(c, "*2\r\n$3\r\nGET\r\n$%d\r\n%s\r\n", len(key), key)
+	r := bufio.NewReader(c)
+	line, err := r.ReadString('\n')
+	if err != nil {
+		return "", err
+	}
+	if strings.HasPrefix(line, "$-1") {
+		return "(nil)", nil
+	}
+	if !strings.HasPrefix(line, "$") {
+		return "", fmt.Errorf("redis: %q", line)
+	}
+	v, err := r.ReadString('\n')
+	return strings.TrimSpace(v), err
+}
+
+func serve(addr, pgDSN, myDSN, redisAddr string) {
+	pg, err := sql.Open("postgres", pgDSN)
+	if err != nil {
+		die(err)
+	}
+	my, err := sql.Open("mysql", myDSN)
+	if err != nil {
+		die(err)
+	}
+	http.HandleFunc("/query", func(w http.ResponseWriter, r *http.Request) {
+		id := r.URL.Query().Get("id")
+		var pgName, myName, rv string
+		if err := pg.QueryRow("SELECT name FROM items WHERE id = $1", id).Scan(&pgName); err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		done := make(chan error, 1)
+		go func() {
+			if err := my.QueryRow("SELECT name FROM items WHERE id = ?", id).Scan(&myName); err != nil {
+				done <- err
+				return
+			}
+			inner := make(chan error, 1)
+			go func() {
+				var err error
+				rv, err = redisGet(redisAddr, "key"+id)
+				inner <- err
+			}()
+			done <- <-inner
+		}()
+		if err := <-done; err != nil {
+			http.Error(w, err.Error(), 500)
+			return
+		}
+		fmt.Fprintln(w, id, pgName, myName, rv)
+	})
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		die(err)
+	}
+	fmt.Println("listening on", ln.Addr())
+	die(http.Serve(ln, nil))
+}
+
 func main() {
+	if len(os.Args) == 6 && os.Args[1] == "serve" {
+		serve(os.Args[2], os.Args[3], os.Args[4], os.Args[5])
+		return
+	}
 	if len(os.Args) != 4 {
 		fmt.Fprintln(os.Stderr, "usage: dbgo pg|mysql DSN N")
 		os.Exit(2)

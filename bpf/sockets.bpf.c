@@ -114,11 +114,10 @@ static __always_inline void thread_ctx_acquire(struct txn_event *t)
 }
 
 /* A Go server exchange starts: its goroutine (r14 at the syscall) serves it. */
-static __always_inline void go_serving_start(struct txn_event *t)
+static __always_inline void go_serving_start(struct txn_event *t, struct go_proc_info *pi)
 {
 	__u32 tgid = t->pid;
-	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!pi || pi->g_goid < 0)
+	if (pi->g_goid < 0)
 		return;
 	__u64 g = go_current_g();
 	if (!g)
@@ -160,8 +159,10 @@ static __always_inline void go_serving_end(struct txn_event *t)
 
 static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
 {
-	thread_ctx_release(t);
-	go_serving_end(t);
+	if (t->goid)
+		go_serving_end(t);
+	else
+		thread_ctx_release(t);
 	bpf_map_delete_elem(&txns, key);
 }
 
@@ -361,8 +362,13 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	c->proto = proto;
 	t = bpf_map_lookup_elem(&txns, key);
 	if (t && role == WEFT_ROLE_SERVER) {
-		thread_ctx_acquire(t);
-		go_serving_start(t);
+		/* Go: goroutines, not threads, carry the context. */
+		__u32 tgid = key->tgid;
+		struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+		if (pi)
+			go_serving_start(t, pi);
+		else
+			thread_ctx_acquire(t);
 	}
 	return t;
 }
@@ -563,14 +569,17 @@ static __always_inline bool judge_first_bytes(struct conn_info *c)
 	return c->role != WEFT_ROLE_UNKNOWN || c->addr.family == AF_UNIX;
 }
 
-/* Data moved on fd: ret bytes, read or written. */
-static __always_inline void on_data(struct io_args *io, long ret)
+/* Data moved on fd: ret bytes, read or written. A global function: the
+ * verifier checks it once, whatever the caller knows about io. */
+__attribute__((noinline)) int on_data(struct io_args *io, long ret)
 {
+	if (!io)
+		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
 	struct conn_info *c = conn_get(&key);
 	if (!c || c->ignored)
-		return;
+		return 0;
 
 	const __u8 *src = NULL;
 	__u32 avail = 0;
@@ -593,11 +602,11 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		}
 		if (t && t->role == WEFT_ROLE_CLIENT) {
 			txn_response_more(&key, c, t, io, src, avail, ret, now);
-			return;
+			return 0;
 		}
 		if (t) {
 			txn_request_more(t, src, avail, ret);
-			return;
+			return 0;
 		}
 		if (c->pending_len) {
 			/* A request's first bytes came alone: test them with these. */
@@ -614,7 +623,7 @@ static __always_inline void on_data(struct io_args *io, long ret)
 			c->pending_len = 0;
 			if (src && http_is_request_start(joined, pl + hn))
 				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, WEFT_PROTO_HTTP1);
-			return;
+			return 0;
 		}
 		if (is_request) {
 			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0, WEFT_PROTO_HTTP1);
@@ -635,22 +644,22 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		} else if (first && judge_first_bytes(c) && !(src && http_is_response_start(head, hn))) {
 			goto not_http;
 		}
-		return;
+		return 0;
 	}
 
 	/* DIR_WRITE */
 	if (t && t->role == WEFT_ROLE_SERVER) {
 		txn_response_more(&key, c, t, io, src, avail, ret, now);
-		return;
+		return 0;
 	}
 	__u8 db = is_request || !src ? 0 : db_detect_request(c, head, hn, ret, first);
 	if (t && t->role == WEFT_ROLE_CLIENT) {
 		if (t->phase == TXN_PHASE_REQUEST) {
 			txn_request_more(t, src, avail, ret);
-			return;
+			return 0;
 		}
 		if (!is_request && !db)
-			return;
+			return 0;
 		txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
 	}
 	if (is_request)
@@ -659,12 +668,13 @@ static __always_inline void on_data(struct io_args *io, long ret)
 		txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, db);
 	else if (first && judge_first_bytes(c) && !(src && http_is_response_start(head, hn)))
 		goto not_http;
-	return;
+	return 0;
 
 not_http:
 	/* The connection began with bytes that are no HTTP/1 message. */
 	c->ignored = 1;
 	count(WEFT_CNT_NON_HTTP_CONN);
+	return 0;
 }
 
 static __always_inline void io_enter(__u32 fd, __u64 buf, __u8 kind, __u8 dir)
@@ -673,51 +683,41 @@ static __always_inline void io_enter(__u32 fd, __u64 buf, __u8 kind, __u8 dir)
 	__u32 tgid = id >> 32;
 	if (!tgid_traced(tgid))
 		return;
-	if (dir == DIR_READ) {
-		/* A server that reads again has finished its response. */
-		struct conn_key key = { .tgid = tgid, .fd = fd };
-		struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
-		if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE)
-			txn_emit(&key, t, WEFT_END_NEXT_READ);
-	}
 	struct io_args a = { .buf = buf, .enter_ns = bpf_ktime_get_ns(), .fd = fd, .kind = kind, .dir = dir };
 	if (bpf_map_update_elem(&active_io, &id, &a, BPF_ANY))
 		count(WEFT_CNT_ARGS_MAP_FULL);
 }
 
-static __always_inline void io_exit(long ret)
+/* A read that returned nothing (EAGAIN, EOF): a server that reads again
+ * has finished its response. A global function: verified once, apart. */
+__attribute__((noinline)) int read_nothing(__u32 fd)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE)
+		txn_emit(&key, t, WEFT_END_NEXT_READ);
+	return 0;
+}
+
+/* The arguments a write-like syscall saved at entry. False: none. */
+static __always_inline bool write_args(struct io_args *io)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	struct io_args *a = bpf_map_lookup_elem(&active_io, &id);
 	if (!a)
-		return;
-	struct io_args io = *a;
+		return false;
+	*io = *a;
 	bpf_map_delete_elem(&active_io, &id);
-	if (ret > 0)
-		on_data(&io, ret);
+	return true;
 }
 
-/* --- read side --- */
-SEC("tracepoint/syscalls/sys_enter_read")
-int sys_enter_read(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_READ);
-	return 0;
-}
+/* --- read side: all at exit --- */
 
-SEC("tracepoint/syscalls/sys_enter_recvfrom")
-int sys_enter_recvfrom(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_READ);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_readv")
-int sys_enter_readv(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], IO_IOV, DIR_READ);
-	return 0;
-}
+/* x86-64 syscall numbers of the read-like calls sys_exit_io serves. */
+#define NR_READ 0
+#define NR_READV 19
+#define NR_RECVFROM 45
+#define NR_RECVMSG 47
 
 static __always_inline __u64 msghdr_iov(__u64 msg)
 {
@@ -727,13 +727,28 @@ static __always_inline __u64 msghdr_iov(__u64 msg)
 	return (__u64)m.msg_iov;
 }
 
-SEC("tracepoint/syscalls/sys_enter_recvmsg")
-int sys_enter_recvmsg(struct trace_event_raw_sys_enter *ctx)
+/* A read-like syscall returned: its arguments are still in the user
+ * registers saved at entry (x86-64: fd in di, buffer or msghdr in si), so
+ * reads need no entry program and no saved-arguments map (Go alone does
+ * several reads per request that return EAGAIN). False: not traced. */
+static __always_inline bool read_args(long nr, struct io_args *io)
 {
-	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	io_enter(ctx->args[0], msghdr_iov(ctx->args[1]), IO_IOV, DIR_READ);
-	return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tgid_traced(tgid))
+		return false;
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	io->dir = DIR_READ;
+	io->kind = IO_PLAIN;
+	io->enter_ns = 0; /* reads are timed at exit */
+	io->fd = BPF_CORE_READ(regs, di);
+	io->buf = BPF_CORE_READ(regs, si);
+	if (nr == NR_READV) {
+		io->kind = IO_IOV;
+	} else if (nr == NR_RECVMSG) {
+		io->kind = IO_IOV;
+		io->buf = msghdr_iov(io->buf);
+	}
+	return true;
 }
 
 /* --- write side --- */
@@ -775,12 +790,25 @@ int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* One program for the exit of every read-like and write-like syscall
- * (they share the sys_exit context): the big exchange logic is verified
+ * (they share the sys_exit context; reads are handled at exit alone): the big exchange logic is verified
  * once, and user/sockets.c attaches it to each exit tracepoint. */
 SEC("tracepoint")
 int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 {
-	io_exit(ctx->ret);
+	/* The syscalls:sys_exit_* record holds an int __syscall_nr where the
+	 * raw_syscalls struct has a long: only its low 32 bits are the number. */
+	long nr = (int)ctx->id, ret = ctx->ret;
+	struct io_args io;
+	if (nr == NR_READ || nr == NR_RECVFROM || nr == NR_READV || nr == NR_RECVMSG) {
+		if (!read_args(nr, &io))
+			return 0;
+	} else if (!write_args(&io)) {
+		return 0;
+	}
+	if (ret > 0)
+		on_data(&io, ret);
+	else if (io.dir == DIR_READ)
+		read_nothing(io.fd);
 	return 0;
 }
 

@@ -7,6 +7,7 @@ service B (the same program) in different goroutine shapes; both run in a
 cgroup the test creates, with weft attached to them and sockops on that
 cgroup, so traceparent travels A -> B on the wire."""
 import concurrent.futures
+import http.client
 import os
 import re
 import subprocess
@@ -307,3 +308,69 @@ def test_handler_database_calls_are_children(version, db_items, weft_factory, se
     servers = {s["span_id"] for s in spans if s["kind"] == "SERVER"}
     queries = [s for s in spans if s["kind"] == "CLIENT" and s["attributes"].get("db.operation.name") in ("SELECT", "GET")]
     assert len(queries) == 6 and all(q["parent_span_id"] in servers for q in queries), queries
+
+
+# ---------------------------------------------------------------- cost
+
+
+def weft_prog_runs(weft_pid):
+    """{program name: run count} of the BPF programs weft_pid holds."""
+    ids = set()
+    fddir = f"/proc/{weft_pid}/fdinfo"
+    for fd in os.listdir(fddir):
+        try:
+            with open(os.path.join(fddir, fd)) as f:
+                m = re.search(r"^prog_id:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
+    runs = {}
+    for p in __import__("json").loads(out):
+        if p["id"] in ids:
+            runs[p.get("name", "")] = runs.get(p.get("name", ""), 0) + p.get("run_cnt", 0)
+    return runs
+
+
+@pytest.fixture
+def bpf_stats():
+    with open("/proc/sys/kernel/bpf_stats_enabled") as f:
+        old = f.read().strip()
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write("1")
+    yield
+    with open("/proc/sys/kernel/bpf_stats_enabled", "w") as f:
+        f.write(old)
+
+
+def test_uprobe_budget(go_env, bpf_stats):
+    """The issue's cost budget, counted by the kernel: a server request costs
+    no uprobe hit with Go >= 1.21 (one, runtime.newproc1, before: net/http
+    starts a goroutine per request), an outgoing net/http request one."""
+    n = 40
+    newproc = int(go_env.version.split(".")[1]) < 21
+    conn = http.client.HTTPConnection("127.0.0.1", go_env.a_port, timeout=10)  # keep-alive
+
+    def keepalive_get(path):
+        conn.request("GET", path)
+        r = conn.getresponse()
+        return r.status, r.read()
+
+    assert keepalive_get("/hello?id=budget-warm") == (200, b"hello\n")  # connection goroutine started
+    before = weft_prog_runs(go_env.weft.proc.pid)
+    for i in range(n):
+        assert keepalive_get(f"/hello?id=budget{i}") == (200, b"hello\n")
+    mid = weft_prog_runs(go_env.weft.proc.pid)
+    for i in range(n):
+        assert keepalive_get(go_env.call_path(f"budget-call{i}", "direct"))[0] == 200
+    after = weft_prog_runs(go_env.weft.proc.pid)
+    conn.close()
+    delta = lambda a, b, name: b.get(name, 0) - a.get(name, 0)
+    assert delta(before, mid, "probe_go_persistconn_roundtrip") == 0
+    # (+ a few goroutines the runtime may start meanwhile: GC workers)
+    hits = delta(before, mid, "probe_go_newproc1_ret")
+    assert (n <= hits <= n + 4) if newproc else hits == 0, hits
+    assert delta(mid, after, "probe_go_persistconn_roundtrip") == n
+    # Per /call: A's and B's background readers, plus the client's timeout goroutine.
+    assert delta(mid, after, "probe_go_newproc1_ret") <= (4 * n if newproc else 0)

@@ -14,6 +14,8 @@
 	X(G_PARENT_GOID, "runtime.g", "parentGoid") \
 	X(G_M, "runtime.g", "m") \
 	X(M_CURG, "runtime.m", "curg") \
+	X(M_P, "runtime.m", "p") \
+	X(P_RUNNEXT, "runtime.p", "runnext") \
 	X(REQUEST_METHOD, "net/http.Request", "Method") \
 	X(REQUEST_URL, "net/http.Request", "URL") \
 	X(REQUEST_HEADER, "net/http.Request", "Header") \
@@ -39,7 +41,7 @@
 	X(NETFD_PFD, "net.netFD", "pfd") \
 	X(POLL_FD_SYSFD, "internal/poll.FD", "Sysfd")
 
-#define GO_OFFSETS_NFIELDS 28
+#define GO_OFFSETS_NFIELDS 30
 
 struct go_offsets_row {
 	const char *goarch;
@@ -55,6 +57,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		-1, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -85,6 +89,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -115,6 +121,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -145,6 +153,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		280, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2448, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -175,6 +185,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		-1, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -205,6 +217,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -235,6 +249,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2456, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -265,6 +281,8 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		280, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
+		208, /* runtime.m.p */
+		2448, /* runtime.p.runnext */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */

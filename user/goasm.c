@@ -108,6 +108,53 @@ static void no_disasm(struct go_elf *ge)
 	snprintf(ge->err, sizeof(ge->err), "no disassembler for %s binaries", go_elf_goarch(ge));
 }
 
+int go_asm_find_calls_to(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+			 uint64_t target, uint64_t **after, size_t *n)
+{
+	*after = NULL;
+	*n = 0;
+	if (machine != EM_X86_64)
+		return -ENOTSUP;
+	csh h;
+	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
+		return -ENOTSUP;
+	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
+	int rc = 0;
+	size_t cap = 0;
+	cs_insn *insn = cs_malloc(h);
+	if (!insn) {
+		rc = -ENOMEM;
+		goto out;
+	}
+	const uint8_t *p = code;
+	size_t left = len;
+	uint64_t a = addr;
+	while (left > 0) {
+		if (cs_disasm_iter(h, &p, &left, &a, insn)) {
+			cs_x86 *x = &insn->detail->x86;
+			if (insn->id == X86_INS_CALL && x->op_count == 1 && x->operands[0].type == X86_OP_IMM &&
+			    (uint64_t)x->operands[0].imm == target &&
+			    (rc = push(after, n, &cap, insn->address + insn->size)))
+				goto out;
+			continue;
+		}
+		p++;
+		left--;
+		a++;
+	}
+out:
+	if (insn)
+		cs_free(insn, 1);
+	cs_close(&h);
+	if (rc) {
+		free(*after);
+		*after = NULL;
+		*n = 0;
+		return rc;
+	}
+	return (int)*n;
+}
+
 int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **offsets,
 			size_t *n)
 {

@@ -57,10 +57,10 @@ int probe_go_persistconn_roundtrip(struct pt_regs *ctx)
 }
 
 /* Right after a `go` statement's call to runtime.newproc returned, in the
- * goroutine that ran it (r14): newproc put the new goroutine in its P's
- * runnext slot (g.m.p.runnext). Another P may have stolen it meanwhile:
- * then the slot is empty and the goroutine goes without context (never
- * with a wrong one: only this P's running goroutine fills its slot). */
+ * goroutine that ran it (r14), still on the same P: newproc1 gave the new
+ * goroutine the P's next cached goid (p.goidcache, then incremented), so
+ * its goid is g.m.p.goidcache - 1, wherever it runs by now (another P may
+ * already have stolen it). */
 SEC("uprobe")
 int probe_go_after_go_stmt(struct pt_regs *ctx)
 {
@@ -70,15 +70,13 @@ int probe_go_after_go_stmt(struct pt_regs *ctx)
 		return 0;
 	__u64 g = ctx->r14;
 	__u64 p = off_ptr(off_ptr(g, pi->g_m), pi->m_p);
-	__u64 newg = off_ptr(p, pi->p_runnext);
-	if (!newg || newg == g)
+	__u64 next = off_ptr(p, pi->p_goidcache);
+	if (next < 2)
 		return 0;
 	struct go_ctx c;
 	if (!go_ctx_resolve(tgid, g, &c))
 		return 0;
-	struct go_key k = { .tgid = tgid, .goid = go_read_u64(newg + pi->g_goid) };
-	if (!k.goid)
-		return 0;
+	struct go_key k = { .tgid = tgid, .goid = next - 1 };
 	c.valid = 1;
 	bpf_map_update_elem(&go_inherited, &k, &c, BPF_ANY);
 	return 0;

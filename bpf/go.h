@@ -32,7 +32,7 @@ struct go_proc_info {
 	__s16 m_p;         /* runtime.m.p */
 	__u32 flags;       /* GO_PROC_* */
 	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
-	__s16 p_runnext;   /* runtime.p.runnext */
+	__s16 p_goidcache; /* runtime.p.goidcache */
 	__u16 pad[3];
 };
 

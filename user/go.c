@@ -295,7 +295,7 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 	info.g_m = off16(&o, GO_FIELD_G_M);
 	info.m_curg = off16(&o, GO_FIELD_M_CURG);
 	info.m_p = off16(&o, GO_FIELD_M_P);
-	info.p_runnext = off16(&o, GO_FIELD_P_RUNNEXT);
+	info.p_goidcache = off16(&o, GO_FIELD_P_GOIDCACHE);
 	info.pc_conn = off16(&o, GO_FIELD_PERSIST_CONN_CONN);
 	info.pc_tls_state = off16(&o, GO_FIELD_PERSIST_CONN_TLS_STATE);
 	info.tcpconn_conn = off16(&o, GO_FIELD_TCP_CONN_CONN);
@@ -341,7 +341,7 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 		 * else at every return of newproc1 (all goroutines, net/http's too). */
 		uint64_t *sites = NULL;
 		int rc = -ENODATA;
-		if (info.g_m >= 0 && info.m_p >= 0 && info.p_runnext >= 0)
+		if (info.g_m >= 0 && info.m_p >= 0 && info.p_goidcache >= 0)
 			rc = go_stmt_sites(ge, &sites, &n_sites);
 		if (rc >= 0) {
 			for (size_t i = 0; i < n_sites; i++)

@@ -15,7 +15,7 @@
 	X(G_M, "runtime.g", "m") \
 	X(M_CURG, "runtime.m", "curg") \
 	X(M_P, "runtime.m", "p") \
-	X(P_RUNNEXT, "runtime.p", "runnext") \
+	X(P_GOIDCACHE, "runtime.p", "goidcache") \
 	X(REQUEST_METHOD, "net/http.Request", "Method") \
 	X(REQUEST_URL, "net/http.Request", "URL") \
 	X(REQUEST_HEADER, "net/http.Request", "Header") \
@@ -58,7 +58,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -90,7 +90,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -122,7 +122,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -154,7 +154,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2448, /* runtime.p.runnext */
+		376, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -186,7 +186,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -218,7 +218,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -250,7 +250,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2456, /* runtime.p.runnext */
+		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -282,7 +282,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
 		208, /* runtime.m.p */
-		2448, /* runtime.p.runnext */
+		376, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */

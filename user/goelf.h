@@ -90,10 +90,11 @@ struct go_elf {
 	char err[512];
 };
 
-/* The Go functions weft needs (uprobes on persistConn.roundTrip's entry and,
- * for Go < 1.21, on every RET of newproc1; allgadd's code is only read, to
- * locate runtime.allgs); `weft inspect` reports each of them. */
-#define GO_PROBE_NFUNCS 3
+/* The Go functions weft needs (a uprobe on persistConn.roundTrip's entry;
+ * for Go < 1.21, uprobes after the program's calls to newproc, or on every
+ * RET of newproc1; allgadd's code is only read, to locate runtime.allgs);
+ * `weft inspect` reports each of them. */
+#define GO_PROBE_NFUNCS 4
 extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
 
 /* Opens and analyses an ELF file: program headers, sections, build info.

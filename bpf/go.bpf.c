@@ -7,12 +7,10 @@
  *    request to a connection whose writer goroutine will write it. Binds the
  *    caller's context to the connection's fd (go_fd_ctx). One hit per
  *    client request.
- *  - Go < 1.21 only (no g.parentGoid), so that a goroutine started by one
- *    that acts for a request inherits its context: right after every
- *    `CALL runtime.newproc` (a `go` statement) in the program's own code,
- *    not the standard library's (net/http starts a goroutine per request);
- *    one hit per `go` statement executed. Failing that (too many sites),
- *    every RET of runtime.newproc1: one hit per goroutine created. */
+ *  - runtime.newproc1, every RET, only for Go < 1.21 (no g.parentGoid):
+ *    a goroutine started by one that acts for a request inherits its
+ *    context, before it can run anywhere. One hit per goroutine created
+ *    (net/http's server starts one per request). */
 #include "common.bpf.h"
 #include "go_ctx.bpf.h"
 
@@ -53,32 +51,6 @@ int probe_go_persistconn_roundtrip(struct pt_regs *ctx)
 		bpf_map_update_elem(&go_fd_ctx, &k, &c, BPF_ANY);
 	else
 		bpf_map_delete_elem(&go_fd_ctx, &k); /* never a previous request's */
-	return 0;
-}
-
-/* Right after a `go` statement's call to runtime.newproc returned, in the
- * goroutine that ran it (r14), still on the same P: newproc1 gave the new
- * goroutine the P's next cached goid (p.goidcache, then incremented), so
- * its goid is g.m.p.goidcache - 1, wherever it runs by now (another P may
- * already have stolen it). */
-SEC("uprobe")
-int probe_go_after_go_stmt(struct pt_regs *ctx)
-{
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!pi || !pi->serving || pi->g_goid < 0)
-		return 0;
-	__u64 g = ctx->r14;
-	__u64 p = off_ptr(off_ptr(g, pi->g_m), pi->m_p);
-	__u64 next = off_ptr(p, pi->p_goidcache);
-	if (next < 2)
-		return 0;
-	struct go_ctx c;
-	if (!go_ctx_resolve(tgid, g, &c))
-		return 0;
-	struct go_key k = { .tgid = tgid, .goid = next - 1 };
-	c.valid = 1;
-	bpf_map_update_elem(&go_inherited, &k, &c, BPF_ANY);
 	return 0;
 }
 

@@ -29,13 +29,11 @@ struct go_proc_info {
 	__s16 conn_fd;     /* net.conn.fd (*netFD) */
 	__s16 netfd_pfd;   /* net.netFD.pfd */
 	__s16 pfd_sysfd;   /* internal/poll.FD.Sysfd */
-	__s16 m_p;         /* runtime.m.p */
+	__u16 pad;
 	__u32 flags;       /* GO_PROC_* */
 	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
-	__s16 p_goidcache; /* runtime.p.goidcache */
-	__u16 pad[3];
 };
 
-_Static_assert(sizeof(struct go_proc_info) == 48, "go_proc_info layout");
+_Static_assert(sizeof(struct go_proc_info) == 40, "go_proc_info layout");
 
 #endif

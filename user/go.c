@@ -22,38 +22,10 @@
 #include "go_user.h"
 #include "goasm.h"
 #include "goelf.h"
-#include "gopclntab.h"
 #include "log.h"
 
 #define ROUNDTRIP_FUNC "net/http.(*persistConn).roundTrip"
 #define NEWPROC1_FUNC "runtime.newproc1"
-#define NEWPROC_FUNC "runtime.newproc"
-#define MAX_GO_SITES 2048 /* more `go` statements than this: probe newproc1 instead */
-
-/* Top-level packages of Go's standard library (and linker-made symbols):
- * their `go` statements (net/http's per-request background reader, ...)
- * are not probed. Everything else is the program's own code, including a
- * module whose path has no dot. */
-static const char *const std_roots[] = {
-	"archive", "bufio", "bytes", "cmp", "compress", "container", "context", "crypto", "database",
-	"debug", "embed", "encoding", "errors", "expvar", "flag", "fmt", "go", "hash", "html", "image",
-	"index", "internal", "io", "iter", "log", "maps", "math", "mime", "net", "os", "path", "plugin",
-	"reflect", "regexp", "runtime", "slices", "sort", "strconv", "strings", "structs", "sync",
-	"syscall", "testing", "text", "time", "unicode", "unique", "unsafe", "vendor", "weak", "type:",
-	"go:", "gcWriteBarrier",
-};
-
-static bool std_func(const char *name)
-{
-	size_t root = strcspn(name, "/.(");
-	for (size_t i = 0; i < sizeof(std_roots) / sizeof(std_roots[0]); i++) {
-		size_t l = strlen(std_roots[i]);
-		if (std_roots[i][l - 1] == ':' ? strncmp(name, std_roots[i], l) == 0
-					       : l == root && strncmp(name, std_roots[i], l) == 0)
-			return true;
-	}
-	return false;
-}
 
 struct go_proc {
 	uint32_t pid;
@@ -70,7 +42,6 @@ struct go_tracer {
 
 int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
 {
-	struct bpf_map *map;
 	int err;
 	struct go_tracer *gt = calloc(1, sizeof(*gt));
 	if (!gt)
@@ -81,13 +52,9 @@ int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
 		log_error("go: cannot open the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	bpf_object__for_each_map(map, gt->skel->obj) {
-		int fd = sockets_map_fd(st, bpf_map__name(map));
-		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
-			log_error("go: cannot share map %s: %s", bpf_map__name(map), strerror(-err));
-			goto fail;
-		}
-	}
+	/* Same process filter, counters and context maps as the syscall side. */
+	if ((err = sockets_share_maps(st, gt->skel->obj, "go")))
+		goto fail;
 	gt->skel->rodata->self_tgid = getpid();
 	gt->skel->rodata->trace_all = sockets_trace_all(st);
 	err = go_bpf__load(gt->skel);
@@ -180,67 +147,6 @@ static int load_bias(uint32_t pid, const struct go_elf *ge, uint64_t *bias)
 	return err;
 }
 
-/* File offsets right after every `CALL runtime.newproc` in the program's
- * own functions. The count, or a negative errno (message in ge->err). */
-static int go_stmt_sites(struct go_elf *ge, uint64_t **out, size_t *n_out)
-{
-	struct go_func np;
-	uint64_t *all = NULL;
-	size_t n = 0, cap = 0;
-	*out = NULL;
-	*n_out = 0;
-	int err = go_elf_find_func(ge, NEWPROC_FUNC, &np);
-	if (err)
-		return err;
-	if ((err = go_elf_load_pclntab(ge)))
-		return err;
-	const struct go_pclntab *t = ge->pcln;
-	for (uint64_t i = 0; i < t->nfunc; i++) {
-		struct go_pcln_func f;
-		if (go_pclntab_func(t, i, &f) || std_func(f.name) || f.end <= f.entry ||
-		    f.end - f.entry > (1u << 20))
-			continue;
-		const uint8_t *code = go_elf_at_vaddr(ge, f.entry, f.end - f.entry);
-		uint64_t *after = NULL;
-		size_t k = 0;
-		if (!code)
-			continue;
-		err = go_asm_find_calls_to(ge->machine, code, f.end - f.entry, f.entry, np.addr, &after, &k);
-		if (err < 0)
-			goto fail;
-		for (size_t j = 0; j < k; j++) {
-			uint64_t off;
-			if (go_elf_vaddr_to_offset(ge, after[j], &off))
-				continue;
-			if (n == MAX_GO_SITES) {
-				free(after);
-				snprintf(ge->err, sizeof(ge->err), "more than %d go statements", MAX_GO_SITES);
-				err = -E2BIG;
-				goto fail;
-			}
-			if (n == cap) {
-				size_t c = cap ? 2 * cap : 64;
-				uint64_t *a = realloc(all, c * sizeof(*a));
-				if (!a) {
-					free(after);
-					err = -ENOMEM;
-					goto fail;
-				}
-				all = a;
-				cap = c;
-			}
-			all[n++] = off;
-		}
-		free(after);
-	}
-	*out = all;
-	*n_out = n;
-	return (int)n;
-fail:
-	free(all);
-	return err;
-}
-
 static int16_t off16(const struct go_offsets *o, enum go_field f)
 {
 	const struct go_offset *x = &o->f[f];
@@ -294,8 +200,6 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 	info.g_parent_goid = off16(&o, GO_FIELD_G_PARENT_GOID);
 	info.g_m = off16(&o, GO_FIELD_G_M);
 	info.m_curg = off16(&o, GO_FIELD_M_CURG);
-	info.m_p = off16(&o, GO_FIELD_M_P);
-	info.p_goidcache = off16(&o, GO_FIELD_P_GOIDCACHE);
 	info.pc_conn = off16(&o, GO_FIELD_PERSIST_CONN_CONN);
 	info.pc_tls_state = off16(&o, GO_FIELD_PERSIST_CONN_TLS_STATE);
 	info.tcpconn_conn = off16(&o, GO_FIELD_TCP_CONN_CONN);
@@ -331,25 +235,13 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 		log_info("go: pid %u: no net/http client (or its offsets) in this program", pid);
 	}
 
-	size_t n_sites = 0;
 	const char *ancestry = info.g_parent_goid >= 0 ? (info.allgs ? "g.parentGoid and runtime.allgs"
 								    : "g.parentGoid")
 						       : "nothing";
 	if (info.g_parent_goid < 0) {
-		/* Go < 1.21: no g.parentGoid, so goroutine creation is watched: after
-		 * each `go` statement of the program's own code if it can be had,
-		 * else at every return of newproc1 (all goroutines, net/http's too). */
-		uint64_t *sites = NULL;
-		int rc = -ENODATA;
-		if (info.g_m >= 0 && info.m_p >= 0 && info.p_goidcache >= 0)
-			rc = go_stmt_sites(ge, &sites, &n_sites);
-		if (rc >= 0) {
-			for (size_t i = 0; i < n_sites; i++)
-				attach_at(gt, p, gt->skel->progs.probe_go_after_go_stmt, exe_path, sites[i],
-					  "a go statement");
-			ancestry = "the program's go statements";
-			free(sites);
-		} else if (info.g_m < 0 || info.m_curg < 0) {
+		/* Go < 1.21: no g.parentGoid, so goroutine creation is watched at
+		 * newproc1's returns, before the new goroutine can run anywhere. */
+		if (info.g_m < 0 || info.m_curg < 0) {
 			log_warn("go: pid %u: offsets of runtime.g.m / runtime.m.curg unknown: goroutines a "
 				 "handler starts do not inherit its context", pid);
 		} else if (go_elf_find_func(ge, NEWPROC1_FUNC, &fn) != 0 ||
@@ -369,10 +261,9 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 		log_warn("go: pid %u: cannot register the process: %s", pid, strerror(-err));
 		goto out;
 	}
-	log_info("go: pid %u: %s, %zu uprobe%s (%s; %zu go statement%s), goroutine ancestry from %s", pid,
+	log_info("go: pid %u: %s, %zu uprobe%s (%s), goroutine ancestry from %s", pid,
 		 ge->go_version ? ge->go_version : "Go version unknown", p->n_links, p->n_links == 1 ? "" : "s",
-		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client", n_sites,
-		 n_sites == 1 ? "" : "s", ancestry);
+		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client", ancestry);
 out:
 	free(rets);
 	go_elf_close(ge);

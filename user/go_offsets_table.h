@@ -14,8 +14,6 @@
 	X(G_PARENT_GOID, "runtime.g", "parentGoid") \
 	X(G_M, "runtime.g", "m") \
 	X(M_CURG, "runtime.m", "curg") \
-	X(M_P, "runtime.m", "p") \
-	X(P_GOIDCACHE, "runtime.p", "goidcache") \
 	X(REQUEST_METHOD, "net/http.Request", "Method") \
 	X(REQUEST_URL, "net/http.Request", "URL") \
 	X(REQUEST_HEADER, "net/http.Request", "Header") \
@@ -41,7 +39,7 @@
 	X(NETFD_PFD, "net.netFD", "pfd") \
 	X(POLL_FD_SYSFD, "internal/poll.FD", "Sysfd")
 
-#define GO_OFFSETS_NFIELDS 30
+#define GO_OFFSETS_NFIELDS 28
 
 struct go_offsets_row {
 	const char *goarch;
@@ -57,8 +55,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		-1, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -89,8 +85,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -121,8 +115,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -153,8 +145,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		280, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		376, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -185,8 +175,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		-1, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -217,8 +205,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -249,8 +235,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		272, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		384, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */
@@ -281,8 +265,6 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		280, /* runtime.g.parentGoid */
 		48, /* runtime.g.m */
 		192, /* runtime.m.curg */
-		208, /* runtime.m.p */
-		376, /* runtime.p.goidcache */
 		0, /* net/http.Request.Method */
 		16, /* net/http.Request.URL */
 		56, /* net/http.Request.Header */

@@ -24,35 +24,35 @@ static int push(uint64_t **v, size_t *n, size_t *cap, uint64_t x)
 	return 0;
 }
 
-int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
-		     uint64_t **addrs, size_t *n)
+/* Calls visit for every instruction capstone decodes in code at addr
+ * (undecodable bytes are stepped over and decoding resumes), until visit
+ * returns non-zero, which is returned. 0, -ENOTSUP (machine), -ENOMEM. */
+static int disasm_each(uint16_t machine, bool detail, const uint8_t *code, size_t len, uint64_t addr,
+		       int (*visit)(const cs_insn *insn, void *ctx), void *ctx)
 {
 	cs_arch arch;
 	cs_mode mode;
-	unsigned ret_id, skip;
+	unsigned skip;
 	switch (machine) {
 	case EM_X86_64:
 		arch = CS_ARCH_X86;
 		mode = CS_MODE_64;
-		ret_id = X86_INS_RET;
 		skip = 1;
 		break;
 	case EM_AARCH64:
 		arch = CS_ARCH_ARM64;
 		mode = CS_MODE_ARM;
-		ret_id = ARM64_INS_RET;
 		skip = 4;
 		break;
 	default:
 		return -ENOTSUP;
 	}
-	*addrs = NULL;
-	*n = 0;
 	csh h;
 	if (cs_open(arch, mode, &h) != CS_ERR_OK)
 		return -ENOTSUP;
+	if (detail)
+		cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
 	int rc = 0;
-	size_t cap = 0;
 	cs_insn *insn = cs_malloc(h);
 	if (!insn) {
 		rc = -ENOMEM;
@@ -61,10 +61,9 @@ int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t
 	const uint8_t *p = code;
 	size_t left = len;
 	uint64_t a = addr;
-	while (left > 0) {
+	while (left > 0 && !rc) {
 		if (cs_disasm_iter(h, &p, &left, &a, insn)) {
-			if (insn->id == ret_id && (rc = push(addrs, n, &cap, insn->address)))
-				goto out;
+			rc = visit(insn, ctx);
 			continue;
 		}
 		/* undecodable bytes: step over them and resynchronise */
@@ -77,13 +76,39 @@ out:
 	if (insn)
 		cs_free(insn, 1);
 	cs_close(&h);
+	return rc;
+}
+
+struct addr_list {
+	uint64_t *v;
+	size_t n, cap;
+	unsigned insn_id; /* the RET instruction */
+};
+
+static int visit_ret(const cs_insn *insn, void *ctx)
+{
+	struct addr_list *l = ctx;
+	return insn->id == l->insn_id ? push(&l->v, &l->n, &l->cap, insn->address) : 0;
+}
+
+static int finish(struct addr_list *l, int rc, uint64_t **out, size_t *n)
+{
 	if (rc) {
-		free(*addrs);
-		*addrs = NULL;
+		free(l->v);
+		*out = NULL;
 		*n = 0;
 		return rc;
 	}
-	return (int)*n;
+	*out = l->v;
+	*n = l->n;
+	return (int)l->n;
+}
+
+int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+		     uint64_t **addrs, size_t *n)
+{
+	struct addr_list l = { .insn_id = machine == EM_AARCH64 ? ARM64_INS_RET : X86_INS_RET };
+	return finish(&l, disasm_each(machine, false, code, len, addr, visit_ret, &l), addrs, n);
 }
 
 /* The bytes of fn, or NULL (message in ge->err) if implausible or outside the file. */
@@ -106,53 +131,6 @@ static const uint8_t *func_code(struct go_elf *ge, const struct go_func *fn)
 static void no_disasm(struct go_elf *ge)
 {
 	snprintf(ge->err, sizeof(ge->err), "no disassembler for %s binaries", go_elf_goarch(ge));
-}
-
-int go_asm_find_calls_to(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
-			 uint64_t target, uint64_t **after, size_t *n)
-{
-	*after = NULL;
-	*n = 0;
-	if (machine != EM_X86_64)
-		return -ENOTSUP;
-	csh h;
-	if (cs_open(CS_ARCH_X86, CS_MODE_64, &h) != CS_ERR_OK)
-		return -ENOTSUP;
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	int rc = 0;
-	size_t cap = 0;
-	cs_insn *insn = cs_malloc(h);
-	if (!insn) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	const uint8_t *p = code;
-	size_t left = len;
-	uint64_t a = addr;
-	while (left > 0) {
-		if (cs_disasm_iter(h, &p, &left, &a, insn)) {
-			cs_x86 *x = &insn->detail->x86;
-			if (insn->id == X86_INS_CALL && x->op_count == 1 && x->operands[0].type == X86_OP_IMM &&
-			    (uint64_t)x->operands[0].imm == target &&
-			    (rc = push(after, n, &cap, insn->address + insn->size)))
-				goto out;
-			continue;
-		}
-		p++;
-		left--;
-		a++;
-	}
-out:
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&h);
-	if (rc) {
-		free(*after);
-		*after = NULL;
-		*n = 0;
-		return rc;
-	}
-	return (int)*n;
 }
 
 int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **offsets,

@@ -28,13 +28,6 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
 		     uint64_t **addrs, size_t *n);
 
-/* Addresses of the instructions right after every direct CALL to target in
- * code at addr (x86-64 only), in a malloc'd array the caller frees: where a
- * uprobe sees what the call left behind. Returns the count, or -ENOTSUP,
- * -ENOMEM. Undecodable bytes are skipped. */
-int go_asm_find_calls_to(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
-			 uint64_t target, uint64_t **after, size_t *n);
-
 /* A PC-relative data reference: x86-64 [rip + disp]; arm64 ADRP Xn followed
  * at once by a load/store [Xn, #lo12] or by ADD Xd, Xn, #lo12 (an address;
  * a load/store [Xd, #off] right after it is an access too), the sequences Go's

@@ -44,8 +44,7 @@ static uint64_t rd(const uint8_t *p, size_t n, bool be)
 
 const char *const go_probe_funcs[GO_PROBE_NFUNCS] = {
 	"net/http.(*persistConn).roundTrip", /* entry: a client request's context -> its connection */
-	"runtime.newproc",		     /* Go < 1.21: probed after each call in the program's code */
-	"runtime.newproc1",		     /* fallback (too many go statements): every RET */
+	"runtime.newproc1",		     /* every RET, Go < 1.21 only: goroutine inheritance */
 	"runtime.allgadd",		     /* not probed: its code locates runtime.allgs */
 };
 

@@ -91,10 +91,9 @@ struct go_elf {
 };
 
 /* The Go functions weft needs (a uprobe on persistConn.roundTrip's entry;
- * for Go < 1.21, uprobes after the program's calls to newproc, or on every
- * RET of newproc1; allgadd's code is only read, to locate runtime.allgs);
- * `weft inspect` reports each of them. */
-#define GO_PROBE_NFUNCS 4
+ * for Go < 1.21, uprobes on every RET of newproc1; allgadd's code is only
+ * read, to locate runtime.allgs); `weft inspect` reports each of them. */
+#define GO_PROBE_NFUNCS 3
 extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
 
 /* Opens and analyses an ELF file: program headers, sections, build info.

@@ -81,9 +81,8 @@ static void report_functions(struct go_elf *ge, int *resolved)
 	for (size_t i = 0; i < GO_PROBE_NFUNCS; i++)
 		if (strlen(go_probe_funcs[i]) > w)
 			w = strlen(go_probe_funcs[i]);
-	printf("\nFunctions weft uses (roundTrip: 1 uprobe per client request; Go < 1.21: a uprobe after\n"
-	       "each call to newproc in the program's own code, or on each RET of newproc1 if there are\n"
-	       "too many; allgadd: read to locate runtime.allgs, not probed)\n");
+	printf("\nFunctions weft uses (roundTrip: 1 uprobe per client request; newproc1: a uprobe per RET,\n"
+	       "Go < 1.21 only; allgadd: read to locate runtime.allgs, not probed)\n");
 	printf("  %-*s  %-8s  %-18s  %-11s  %6s  %-7s  %s\n", (int)w, "function", "status", "address",
 	       "file offset", "size", "source", "RETs");
 	*resolved = 0;

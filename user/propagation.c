@@ -23,7 +23,6 @@ struct propagation {
 int propagation_start(struct sockets_tracer *st, const char *cgroup, struct propagation **out)
 {
 	char root[512];
-	struct bpf_map *map;
 	int err;
 	struct propagation *p = calloc(1, sizeof(*p));
 	if (!p)
@@ -52,13 +51,8 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 		goto fail;
 	}
 	/* Same process filter, counters and context maps as the syscall side. */
-	bpf_object__for_each_map(map, p->skel->obj) {
-		int fd = sockets_map_fd(st, bpf_map__name(map));
-		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
-			log_error("propagation: cannot share map %s: %s", bpf_map__name(map), strerror(-err));
-			goto fail;
-		}
-	}
+	if ((err = sockets_share_maps(st, p->skel->obj, "propagation")))
+		goto fail;
 	p->skel->rodata->self_tgid = getpid();
 	p->skel->rodata->trace_all = sockets_trace_all(st);
 	err = propagation_bpf__load(p->skel);

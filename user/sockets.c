@@ -187,6 +187,19 @@ int sockets_map_fd(struct sockets_tracer *t, const char *name)
 	return m ? bpf_map__fd(m) : -1;
 }
 
+int sockets_share_maps(struct sockets_tracer *t, struct bpf_object *obj, const char *who)
+{
+	struct bpf_map *map;
+	bpf_object__for_each_map(map, obj) {
+		int err, fd = sockets_map_fd(t, bpf_map__name(map));
+		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
+			log_error("%s: cannot share map %s: %s", who, bpf_map__name(map), strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
+
 bool sockets_trace_all(struct sockets_tracer *t)
 {
 	return t->skel->rodata->trace_all;

@@ -36,6 +36,11 @@ void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t i
 			 txn_cb cb, void *ctx);
 /* fd of the map of that name (to share it with another skeleton), or -1. */
 int sockets_map_fd(struct sockets_tracer *t, const char *name);
+/* Before another skeleton loads: its maps named like ours become ours (one
+ * process filter, one set of counters and context maps). 0 or -errno,
+ * logged with who (e.g. "propagation"). */
+struct bpf_object;
+int sockets_share_maps(struct sockets_tracer *t, struct bpf_object *obj, const char *who);
 bool sockets_trace_all(struct sockets_tracer *t);
 /* Kernel-side facts about a process (PROC_* of bpf/context.bpf.h). */
 int sockets_set_proc_flags(struct sockets_tracer *t, uint32_t pid, uint32_t flags);

@@ -209,16 +209,31 @@ def redis_server():
             srv.stop()
 
 
-@pytest.fixture(scope="session")
-def dbgo():
-    """tests/apps/dbgo built with Debian's Go and the Debian packages of
-    lib/pq and go-sql-driver/mysql (GOPATH mode, offline)."""
-    out = os.path.join(ROOT, "build", "dbgo")
+def build_dbgo(version=None):
+    """tests/apps/dbgo built with Debian's Go (or /usr/lib/go-<version>) and
+    the Debian packages of lib/pq and go-sql-driver/mysql (GOPATH mode,
+    offline), into build/dbgo[/<version>]; an up-to-date build is kept."""
+    out = os.path.join(ROOT, "build", "dbgo", *([version] if version else []))
     os.makedirs(out, exist_ok=True)
     binary = os.path.join(out, "dbgo")
     src = os.path.join(GO_SRC, "main.go")
     if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(src):
         return binary
+    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOFLAGS="", GOPROXY="off",
+               GOCACHE=os.path.join(out, "cache"), GOTOOLCHAIN="local", GOTELEMETRY="off")
+    go = f"/usr/lib/go-{version}/bin/go" if version else "go"
+    r = subprocess.run([go, "build", "-o", binary + ".tmp", "."], cwd=GO_SRC, env=env,
+                       capture_output=True, text=True)
+    if r.returncode != 0:
+        raise RuntimeError(f"go build of {GO_SRC} failed: {r.stderr}")
+    os.replace(binary + ".tmp", binary)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def dbgo():
+    """tests/apps/dbgo built with Debian's default Go."""
+    return build_dbgo()
     env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOFLAGS="", GOPROXY="off",
                GOCACHE=os.path.join(out, "cache"), GOTOOLCHAIN="local", GOTELEMETRY="off")
     r = subprocess.run(["go", "build", "-o", binary + ".tmp", "."], cwd=GO_SRC, env=env,

@@ -246,28 +246,7 @@ def test_inspect_live_process(go_env):
 
 # ---------------------------------------------------------------- databases
 
-from db_servers import mariadb_server, pg_server, redis_server  # noqa: E402,F401 (fixtures)
-
-DBGO_SRC = os.path.join(ROOT, "tests", "apps", "dbgo")
-
-
-def build_dbgo(version):
-    """tests/apps/dbgo with toolchain 1.XX and Debian's lib/pq and
-    go-sql-driver/mysql (GOPATH mode, offline)."""
-    out = os.path.join(ROOT, "build", "dbgo", version)
-    os.makedirs(out, exist_ok=True)
-    binary = os.path.join(out, "dbgo")
-    src = os.path.join(DBGO_SRC, "main.go")
-    if os.path.exists(binary) and os.path.getmtime(binary) >= os.path.getmtime(src):
-        return binary
-    env = dict(os.environ, GOPATH="/usr/share/gocode", GO111MODULE="off", GOFLAGS="", GOPROXY="off",
-               GOCACHE=os.path.join(out, "cache"), GOTOOLCHAIN="local", GOTELEMETRY="off")
-    r = subprocess.run([f"/usr/lib/go-{version}/bin/go", "build", "-o", binary + ".tmp", "."], cwd=DBGO_SRC,
-                       env=env, capture_output=True, text=True)
-    assert r.returncode == 0, f"go build of {DBGO_SRC} with go{version} failed: {r.stderr}"
-    os.replace(binary + ".tmp", binary)
-    return binary
-
+from db_servers import build_dbgo, mariadb_server, pg_server, redis_server  # noqa: E402,F401 (fixtures)
 
 @pytest.fixture(scope="module")
 def db_items(pg_server, mariadb_server, redis_server):
@@ -346,9 +325,9 @@ def bpf_stats():
 
 def test_uprobe_budget(go_env, bpf_stats):
     """The issue's cost budget, counted by the kernel: a server request costs
-    no uprobe hit, an outgoing net/http request one; with Go < 1.21 (no
-    g.parentGoid) each `go` statement of the program's own code one more,
-    and net/http's own goroutines none."""
+    no uprobe hit with Go >= 1.21, an outgoing net/http request one; Go < 1.21
+    (no g.parentGoid) pays one per goroutine created (runtime.newproc1), and
+    net/http's server starts one per request (its background reader)."""
     n = 40
     old_go = int(go_env.version.split(".")[1]) < 21
     conn = http.client.HTTPConnection("127.0.0.1", go_env.a_port, timeout=10)  # keep-alive
@@ -374,9 +353,14 @@ def test_uprobe_budget(go_env, bpf_stats):
     r3 = uprobe_runs()
     conn.close()
     delta = lambda a, b, name: b.get(name, 0) - a.get(name, 0)
-    assert r1 == r0, (r0, r1)  # serving: no uprobe at all
-    assert delta(r1, r2, "probe_go_persistconn_roundtrip") == n
-    assert delta(r1, r2, "probe_go_after_go_stmt") == 0
-    assert delta(r2, r3, "probe_go_persistconn_roundtrip") == n
-    assert delta(r2, r3, "probe_go_after_go_stmt") == (n if old_go else 0)
-    assert delta(r0, r3, "probe_go_newproc1_ret") == 0
+    rt, np = "probe_go_persistconn_roundtrip", "probe_go_newproc1_ret"
+    assert delta(r0, r1, rt) == 0
+    # (+ a few goroutines the runtime may start meanwhile: GC workers)
+    hello, direct, goroutine = delta(r0, r1, np), delta(r1, r2, np), delta(r2, r3, np)
+    if old_go:
+        assert n <= hello <= n + 4, hello
+        assert 2 * n <= direct <= 3 * n + 4, direct  # A's and B's background readers, the client's timer
+        assert direct + n <= goroutine <= direct + n + 4, (direct, goroutine)
+    else:
+        assert (hello, direct, goroutine) == (0, 0, 0)
+    assert delta(r1, r2, rt) == n and delta(r2, r3, rt) == n

@@ -141,8 +141,6 @@ static __always_inline void go_serving_start(struct txn_event *t, struct go_proc
 /* A Go server exchange is over: its goroutine serves nothing now. */
 static __always_inline void go_serving_end(struct txn_event *t)
 {
-	if (!t->goid)
-		return;
 	struct go_key k = { .tgid = t->pid, .goid = t->goid };
 	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
 	__u64 a, b;
@@ -790,8 +788,9 @@ int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
 }
 
 /* One program for the exit of every read-like and write-like syscall
- * (they share the sys_exit context; reads are handled at exit alone): the big exchange logic is verified
- * once, and user/sockets.c attaches it to each exit tracepoint. */
+ * (they share the sys_exit context; reads are handled at exit alone): the
+ * big exchange logic is verified once, and user/sockets.c attaches it to
+ * each exit tracepoint. */
 SEC("tracepoint")
 int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 {

@@ -237,65 +237,34 @@ static int arm64_refs(const cs_insn *insn, unsigned *reg, uint64_t *val,
 	return 0;
 }
 
+struct refs_walk {
+	struct go_asm_ref **refs;
+	size_t *n, cap;
+	bool x86;
+	unsigned page_reg; /* arm64: see arm64_refs */
+	uint64_t page;
+	uint64_t next;	   /* where the previous instruction ended */
+};
+
+static int visit_refs(const cs_insn *insn, void *ctx)
+{
+	struct refs_walk *w = ctx;
+	if (insn->address != w->next)
+		w->page_reg = ARM64_REG_INVALID; /* undecodable bytes in between: no ADRP pairs across */
+	w->next = insn->address + insn->size;
+	if (w->x86)
+		return x86_refs(insn, w->refs, w->n, &w->cap);
+	return arm64_refs(insn, &w->page_reg, &w->page, w->refs, w->n, &w->cap);
+}
+
 int go_asm_data_refs(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
 		     struct go_asm_ref **refs, size_t *n)
 {
-	cs_arch arch;
-	cs_mode mode;
-	unsigned skip;
-	switch (machine) {
-	case EM_X86_64:
-		arch = CS_ARCH_X86;
-		mode = CS_MODE_64;
-		skip = 1;
-		break;
-	case EM_AARCH64:
-		arch = CS_ARCH_ARM64;
-		mode = CS_MODE_ARM;
-		skip = 4;
-		break;
-	default:
-		return -ENOTSUP;
-	}
+	struct refs_walk w = { .refs = refs, .n = n, .x86 = machine == EM_X86_64,
+			       .page_reg = ARM64_REG_INVALID, .next = addr };
 	*refs = NULL;
 	*n = 0;
-	csh h;
-	if (cs_open(arch, mode, &h) != CS_ERR_OK)
-		return -ENOTSUP;
-	cs_option(h, CS_OPT_DETAIL, CS_OPT_ON);
-	int rc = 0;
-	size_t cap = 0;
-	unsigned page_reg = ARM64_REG_INVALID; /* arm64: see arm64_refs */
-	uint64_t page = 0;
-	cs_insn *insn = cs_malloc(h);
-	if (!insn) {
-		rc = -ENOMEM;
-		goto out;
-	}
-	const uint8_t *p = code;
-	size_t left = len;
-	uint64_t a = addr;
-	while (left > 0) {
-		if (!cs_disasm_iter(h, &p, &left, &a, insn)) {
-			/* undecodable bytes: step over them and resynchronise */
-			size_t s = left < skip ? left : skip;
-			p += s;
-			left -= s;
-			a += s;
-			page_reg = ARM64_REG_INVALID;
-			continue;
-		}
-		if (arch == CS_ARCH_X86)
-			rc = x86_refs(insn, refs, n, &cap);
-		else
-			rc = arm64_refs(insn, &page_reg, &page, refs, n, &cap);
-		if (rc)
-			goto out;
-	}
-out:
-	if (insn)
-		cs_free(insn, 1);
-	cs_close(&h);
+	int rc = disasm_each(machine, true, code, len, addr, visit_refs, &w);
 	if (rc) {
 		free(*refs);
 		*refs = NULL;

@@ -46,6 +46,18 @@ def wait_port(port, timeout=10.0, proc=None):
     raise TimeoutError(f"nothing listens on port {port}")
 
 
+def stop_process(proc, sig=signal.SIGTERM, timeout=10):
+    """Stops proc (if any and running) with sig, killing it after timeout."""
+    if proc is None or proc.poll() is not None:
+        return
+    proc.send_signal(sig)
+    try:
+        proc.wait(timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+
+
 def weft_programs():
     out = subprocess.run(["bpftool", "prog", "show"], capture_output=True, text=True).stdout
     return WEFT_PROG_NAMES.findall(out)
@@ -167,13 +179,7 @@ class Service:
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.terminate()
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc)
 
 
 @pytest.fixture
@@ -301,13 +307,7 @@ http {{
         return f"http://127.0.0.1:{self.port}{path}"
 
     def stop(self):
-        if self.proc.poll() is None:
-            self.proc.send_signal(signal.SIGQUIT)
-            try:
-                self.proc.wait(10)
-            except subprocess.TimeoutExpired:
-                self.proc.kill()
-                self.proc.wait()
+        stop_process(self.proc, signal.SIGQUIT)
 
 
 @pytest.fixture

@@ -20,21 +20,14 @@ import time
 
 import pytest
 
-from conftest import ROOT, free_port, wait_port
+from conftest import ROOT, free_port, stop_process, wait_port
 
 PG_BIN = "/usr/lib/postgresql/15/bin"
 GO_SRC = os.path.join(ROOT, "tests", "apps", "dbgo")
 
 
-def _stop(proc, sig=signal.SIGTERM, timeout=20):
-    if proc is None or proc.poll() is not None:
-        return
-    proc.send_signal(sig)
-    try:
-        proc.wait(timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+def _stop(proc, sig=signal.SIGTERM):
+    stop_process(proc, sig, timeout=20)
 
 
 def _private_dir(prefix, owner=None):
@@ -172,10 +165,10 @@ class Redis:
         shutil.rmtree(self.dir, ignore_errors=True)
 
 
-@pytest.fixture(scope="session")
-def pg_server():
-    # A half-started server (exception in __init__) is stopped too.
-    srv = Postgres.__new__(Postgres)
+def _session_server(cls):
+    """One server of class cls for the session; a half-started one (exception
+    in __init__) is stopped too."""
+    srv = cls.__new__(cls)
     srv.proc = None
     try:
         srv.__init__()
@@ -183,30 +176,21 @@ def pg_server():
     finally:
         if getattr(srv, "dir", None):
             srv.stop()
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    yield from _session_server(Postgres)
 
 
 @pytest.fixture(scope="session")
 def mariadb_server():
-    srv = MariaDB.__new__(MariaDB)
-    srv.proc = None
-    try:
-        srv.__init__()
-        yield srv
-    finally:
-        if getattr(srv, "dir", None):
-            srv.stop()
+    yield from _session_server(MariaDB)
 
 
 @pytest.fixture(scope="session")
 def redis_server():
-    srv = Redis.__new__(Redis)
-    srv.proc = None
-    try:
-        srv.__init__()
-        yield srv
-    finally:
-        if getattr(srv, "dir", None):
-            srv.stop()
+    yield from _session_server(Redis)
 
 
 def build_dbgo(version=None):

@@ -21,6 +21,7 @@
 #define S_IFMT 00170000
 #define S_IFSOCK 0140000
 #define EAGAIN 11
+#define EEXIST 17
 #define EINPROGRESS 115
 
 /* Values in traced_pids. */
@@ -37,6 +38,33 @@ struct {
 	__type(key, __u32);  /* tgid */
 	__type(value, __u8); /* TRACED_* */
 } traced_pids SEC(".maps");
+
+/* The same selection as a bitmap over every possible tgid (bit tgid % 64 of
+ * word tgid / 64): the filter every traced syscall of every process asks
+ * first, so it is an array access the JIT inlines rather than a hash
+ * lookup. traced_pids stays the record of why a process is traced. The
+ * agent sets bits through a shared mapping (atomically: the kernel side
+ * sets and clears bits of forked and exiting processes meanwhile). */
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TRACED_BITS_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} traced_bits SEC(".maps");
+
+static __always_inline void traced_bit_set(__u32 tgid, bool on)
+{
+	__u32 w = tgid / 64;
+	__u64 *v = bpf_map_lookup_elem(&traced_bits, &w);
+	if (!v)
+		return;
+	if (on)
+		__sync_fetch_and_or(v, 1ull << (tgid % 64));
+	else
+		__sync_fetch_and_and(v, ~(1ull << (tgid % 64)));
+}
 
 struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
@@ -83,7 +111,9 @@ static __always_inline bool tgid_traced(__u32 tgid)
 		return false;
 	if (trace_all)
 		return true;
-	return bpf_map_lookup_elem(&traced_pids, &tgid) != NULL;
+	__u32 w = tgid / 64;
+	__u64 *v = bpf_map_lookup_elem(&traced_bits, &w);
+	return v && (*v >> (tgid % 64)) & 1;
 }
 
 #endif

@@ -47,8 +47,7 @@ struct {
 	__type(value, struct injected_ctx);
 } injected SEC(".maps");
 
-/* The read-like or write-like syscall each thread is in: sockets.bpf.c
- * records it at entry; sk_msg learns from it which fd a write is on. */
+/* How a syscall's buffer argument is to be read. */
 enum io_kind {
 	IO_PLAIN = 0, /* buf is the data */
 	IO_IOV = 1,   /* buf is a struct iovec array; only iov[0] is captured */
@@ -57,7 +56,8 @@ enum io_kind {
 
 enum io_dir { DIR_READ = 0, DIR_WRITE = 1 };
 
-/* A syscall's arguments, saved at entry for its exit. */
+/* A read-like or write-like syscall at its exit: its arguments (from the
+ * user registers saved at entry) and, for writes, when it entered. */
 struct io_args {
 	__u64 buf;
 	__u64 enter_ns;
@@ -67,12 +67,34 @@ struct io_args {
 	__u16 pad;
 };
 
+/* The write-like syscall this CPU entered last: which thread, on which fd,
+ * when. Its exit takes the enter time from here (a response is out when its
+ * write enters: the peer may read it before the write returns), sk_msg the
+ * fd. A per-CPU slot costs no hashing and no lock, and entering needs no
+ * process filter. A write that slept while another thread's write took the
+ * slot, or that moved to another CPU, finds someone else's entry (thread id
+ * and fd differ, or the slot was cleared) and is timed at its exit. */
+struct write_enter {
+	__u64 pid_tgid;
+	__u64 enter_ns;
+	__u32 fd;
+	__u32 pad;
+};
+
 struct {
-	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__type(key, __u64); /* pid_tgid */
-	__type(value, struct io_args);
-} active_io SEC(".maps");
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct write_enter);
+} write_enters SEC(".maps");
+
+/* The fd of the write-like syscall thread id is in on this CPU, or -1. */
+static __always_inline long write_enter_fd(__u64 id)
+{
+	__u32 zero = 0;
+	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
+	return w && w->pid_tgid == id ? (long)w->fd : -1;
+}
 
 #define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process */
 

@@ -90,10 +90,10 @@ static __always_inline __u8 hexdigit(__u8 v)
  * for). The fd comes from the write syscall sockets.bpf.c saw enter. */
 static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 {
-	struct io_args *io = bpf_map_lookup_elem(&active_io, &id);
-	if (!io)
+	long fd = write_enter_fd(id);
+	if (fd < 0)
 		return false;
-	struct conn_key k = { .tgid = id >> 32, .fd = io->fd };
+	struct conn_key k = { .tgid = id >> 32, .fd = fd };
 	struct go_ctx *c = bpf_map_lookup_elem(&go_fd_ctx, &k);
 	if (!c)
 		return false;

@@ -128,14 +128,16 @@ static __always_inline void go_serving_start(struct txn_event *t, struct go_proc
 	struct go_ctx c = { .trace_flags = t->trace_flags, .valid = 1, .origin_goid = k.goid };
 	__builtin_memcpy(c.trace_id, t->trace_id, 16);
 	__builtin_memcpy(c.span_id, t->span_id, 8);
-	bool replacing = bpf_map_lookup_elem(&go_serving, &k) != NULL;
-	if (bpf_map_update_elem(&go_serving, &k, &c, BPF_ANY)) {
+	/* Usually the goroutine serves nothing yet; a goroutine that starts a
+	 * new exchange before the last one ended (pipelining) replaces it. */
+	long err = bpf_map_update_elem(&go_serving, &k, &c, BPF_NOEXIST);
+	if (err == 0)
+		__sync_fetch_and_add(&pi->serving, 1);
+	else if (err != -EEXIST || bpf_map_update_elem(&go_serving, &k, &c, BPF_EXIST)) {
 		count(WEFT_CNT_GO_SERVING_FULL);
 		return;
 	}
 	t->goid = k.goid;
-	if (!replacing)
-		__sync_fetch_and_add(&pi->serving, 1);
 }
 
 /* A Go server exchange is over: its goroutine serves nothing now. */
@@ -318,7 +320,8 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	return 0;
 }
 
-static __always_inline struct txn_event *txn_start(struct conn_key *key, struct conn_info *c, __u8 role,
+/* A new exchange built in the per-CPU scratch (not yet in txns). */
+static __always_inline struct txn_event *txn_build(struct conn_key *key, struct conn_info *c, __u8 role,
 						   __u64 start_ns, const __u8 *src, __u32 avail, long ret,
 						   __u32 prefix_len, __u8 proto)
 {
@@ -352,14 +355,20 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	if (n && bpf_probe_read_user(&t->data[prefix_len], n, src) == 0)
 		t->req_len = prefix_len + n;
 	txn_assign_context(t, role);
-
-	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
-		count(WEFT_CNT_TXN_MAP_FULL);
-		return NULL;
-	}
 	c->proto = proto;
-	t = bpf_map_lookup_elem(&txns, key);
-	if (t && role == WEFT_ROLE_SERVER) {
+	return t;
+}
+
+/* A new exchange starts on this connection: built, then stored in txns.
+ * A server exchange becomes its goroutine's or thread's context first, so
+ * the stored copy carries the goroutine id (one map write, no lookup). */
+static __always_inline void txn_start(struct conn_key *key, struct conn_info *c, __u8 role, __u64 start_ns,
+				      const __u8 *src, __u32 avail, long ret, __u32 prefix_len, __u8 proto)
+{
+	struct txn_event *t = txn_build(key, c, role, start_ns, src, avail, ret, prefix_len, proto);
+	if (!t)
+		return;
+	if (role == WEFT_ROLE_SERVER) {
 		/* Go: goroutines, not threads, carry the context. */
 		__u32 tgid = key->tgid;
 		struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
@@ -368,7 +377,13 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 		else
 			thread_ctx_acquire(t);
 	}
-	return t;
+	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
+		count(WEFT_CNT_TXN_MAP_FULL);
+		if (t->goid)
+			go_serving_end(t);
+		else
+			thread_ctx_release(t);
+	}
 }
 
 /* More request bytes (headers split over several syscalls, or a body). */
@@ -420,7 +435,7 @@ __attribute__((noinline)) int txn_response_lengths(struct txn_event *t, struct r
 /* Captures the response's first bytes and learns its length. Returns false
  * for an interim "100 Continue" (the request body and the real response
  * follow: the exchange stays in its request phase). */
-static __always_inline bool txn_response_capture(struct conn_info *c, struct txn_event *t, const __u8 *src,
+static __always_inline bool txn_response_capture(struct conn_key *key, struct txn_event *t, const __u8 *src,
 						 __u32 avail)
 {
 	__u32 zero = 0;
@@ -452,18 +467,22 @@ static __always_inline bool txn_response_capture(struct conn_info *c, struct txn
 	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
 		t->resp_len = n;
 
-	if (txn_response_lengths(t, sb, n, status) == 101)
-		c->ignored = 1; /* protocol switch (WebSocket, h2c): the rest is not HTTP/1 */
+	if (txn_response_lengths(t, sb, n, status) == 101) {
+		/* A protocol switch (WebSocket, h2c): the rest is not HTTP/1. */
+		struct conn_info *c = bpf_map_lookup_elem(&conns, key);
+		if (c)
+			c->ignored = 1;
+	}
 	return true;
 }
 
 /* The first response bytes. The phase changes last: another thread (Go's
  * background reader) may finish the exchange as soon as it sees the
  * response phase, and must find the capture complete. */
-static __always_inline void txn_response_begin(struct conn_key *key, struct conn_info *c, struct txn_event *t,
-					       const __u8 *src, __u32 avail, __u64 now)
+static __always_inline void txn_response_begin(struct conn_key *key, struct txn_event *t, const __u8 *src,
+					       __u32 avail, __u64 now)
 {
-	if (!txn_response_capture(c, t, src, avail))
+	if (!txn_response_capture(key, t, src, avail))
 		return;
 	t->resp_start_ns = now;
 	/* A fully ordered atomic: the capture is visible before the phase. */
@@ -540,12 +559,11 @@ static __always_inline bool response_ends_here(struct txn_event *t, struct io_ar
 	return false;
 }
 
-static __always_inline void txn_response_more(struct conn_key *key, struct conn_info *c, struct txn_event *t,
-					      struct io_args *io, const __u8 *src, __u32 avail, long ret,
-					      __u64 now)
+static __always_inline void txn_response_more(struct conn_key *key, struct txn_event *t, struct io_args *io,
+					      const __u8 *src, __u32 avail, long ret, __u64 now)
 {
 	if (t->phase == TXN_PHASE_REQUEST)
-		txn_response_begin(key, c, t, src, avail, now);
+		txn_response_begin(key, t, src, avail, now);
 	if (t->phase != TXN_PHASE_RESPONSE)
 		return; /* 100 Continue */
 	t->resp_bytes += ret;
@@ -575,36 +593,44 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		return 0;
 	__u64 now = bpf_ktime_get_ns();
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
+	const __u8 *src = NULL;
+	__u32 avail = 0;
+	if (io_source(io, ret, &src, &avail))
+		src = NULL;
+
+	/* An exchange in flight continues without the connection's entry (one
+	 * map lookup per syscall on the hot path): more request bytes, or the
+	 * response. A server reading after its response, or a client writing
+	 * after the response came, ends it and may start the next: below. */
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t) {
+		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
+		if (io->dir == DIR_READ ? !server : server) {
+			txn_response_more(&key, t, io, src, avail, ret, now);
+			return 0;
+		}
+		if (request) {
+			txn_request_more(t, src, avail, ret);
+			return 0;
+		}
+	}
+
 	struct conn_info *c = conn_get(&key);
 	if (!c || c->ignored)
 		return 0;
-
-	const __u8 *src = NULL;
-	__u32 avail = 0;
 	__u8 head[8] = {};
-	if (io_source(io, ret, &src, &avail) == 0)
+	if (src)
 		bpf_probe_read_user(head, 8, src); /* bytes past avail are ignored via hn */
-	else
-		src = NULL;
 	__u32 hn = avail < 8 ? avail : 8;
 	bool first = c->bytes_seen == 0;
 	c->bytes_seen += ret;
-
-	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
 	bool is_request = src && http_is_request_start(head, hn);
 
 	if (io->dir == DIR_READ) {
-		if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE) {
+		if (t) {
+			/* A server's response phase: it reads the next request. */
 			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
 			t = NULL;
-		}
-		if (t && t->role == WEFT_ROLE_CLIENT) {
-			txn_response_more(&key, c, t, io, src, avail, ret, now);
-			return 0;
-		}
-		if (t) {
-			txn_request_more(t, src, avail, ret);
-			return 0;
 		}
 		if (c->pending_len) {
 			/* A request's first bytes came alone: test them with these. */
@@ -628,9 +654,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		} else if (first && c->role == WEFT_ROLE_CLIENT && src && mysql_is_greeting(head, hn)) {
 			/* MySQL speaks first: its greeting is an exchange of its own
 			 * (the parser learns MariaDB vs MySQL from it). */
-			t = txn_start(&key, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, WEFT_PROTO_MYSQL);
+			t = txn_build(&key, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, WEFT_PROTO_MYSQL);
 			if (t) {
-				txn_response_begin(&key, c, t, src, avail, now);
+				txn_response_begin(&key, t, src, avail, now);
 				t->resp_bytes = ret;
 				t->end_ns = now;
 				txn_emit(&key, t, WEFT_END_COMPLETE);
@@ -645,17 +671,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		return 0;
 	}
 
-	/* DIR_WRITE */
-	if (t && t->role == WEFT_ROLE_SERVER) {
-		txn_response_more(&key, c, t, io, src, avail, ret, now);
-		return 0;
-	}
+	/* DIR_WRITE; t: a client exchange whose response came. */
 	__u8 db = is_request || !src ? 0 : db_detect_request(c, head, hn, ret, first);
-	if (t && t->role == WEFT_ROLE_CLIENT) {
-		if (t->phase == TXN_PHASE_REQUEST) {
-			txn_request_more(t, src, avail, ret);
-			return 0;
-		}
+	if (t) {
 		if (!is_request && !db)
 			return 0;
 		txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
@@ -675,17 +693,6 @@ not_http:
 	return 0;
 }
 
-static __always_inline void io_enter(__u32 fd, __u64 buf, __u8 kind, __u8 dir)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	__u32 tgid = id >> 32;
-	if (!tgid_traced(tgid))
-		return;
-	struct io_args a = { .buf = buf, .enter_ns = bpf_ktime_get_ns(), .fd = fd, .kind = kind, .dir = dir };
-	if (bpf_map_update_elem(&active_io, &id, &a, BPF_ANY))
-		count(WEFT_CNT_ARGS_MAP_FULL);
-}
-
 /* A read that returned nothing (EAGAIN, EOF): a server that reads again
  * has finished its response. A global function: verified once, apart. */
 __attribute__((noinline)) int read_nothing(__u32 fd)
@@ -697,24 +704,17 @@ __attribute__((noinline)) int read_nothing(__u32 fd)
 	return 0;
 }
 
-/* The arguments a write-like syscall saved at entry. False: none. */
-static __always_inline bool write_args(struct io_args *io)
-{
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *a = bpf_map_lookup_elem(&active_io, &id);
-	if (!a)
-		return false;
-	*io = *a;
-	bpf_map_delete_elem(&active_io, &id);
-	return true;
-}
+/* --- syscall arguments: from the user registers at exit --- */
 
-/* --- read side: all at exit --- */
-
-/* x86-64 syscall numbers of the read-like calls sys_exit_io serves. */
+/* x86-64 syscall numbers of the calls sys_exit_io serves. */
 #define NR_READ 0
+#define NR_WRITE 1
 #define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDFILE 40
+#define NR_SENDTO 44
 #define NR_RECVFROM 45
+#define NR_SENDMSG 46
 #define NR_RECVMSG 47
 
 static __always_inline __u64 msghdr_iov(__u64 msg)
@@ -725,72 +725,87 @@ static __always_inline __u64 msghdr_iov(__u64 msg)
 	return (__u64)m.msg_iov;
 }
 
-/* A read-like syscall returned: its arguments are still in the user
- * registers saved at entry (x86-64: fd in di, buffer or msghdr in si), so
- * reads need no entry program and no saved-arguments map (Go alone does
- * several reads per request that return EAGAIN). False: not traced. */
-static __always_inline bool read_args(long nr, struct io_args *io)
+/* When the write-like syscall thread id is leaving on fd entered: from this
+ * CPU's slot if it is still this call's, else now. The slot is cleared: a
+ * later write of this thread that enters on another CPU and comes back here
+ * must not take this one's time. */
+static __always_inline __u64 write_enter_time(__u64 id, __u32 fd)
 {
-	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!tgid_traced(tgid))
+	__u32 zero = 0;
+	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
+	if (w && w->pid_tgid == id && w->fd == fd) {
+		w->pid_tgid = 0;
+		return w->enter_ns;
+	}
+	return bpf_ktime_get_ns();
+}
+
+/* A read-like or write-like syscall returned: its arguments are still in
+ * the user registers saved at entry (x86-64: fd in di, buffer or msghdr in
+ * si), so no entry program has to save them in a map (Go alone does several
+ * reads per request that return EAGAIN). False: not traced. */
+static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
 		return false;
 	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	io->dir = DIR_READ;
+	io->fd = regs->di; /* a BTF pointer: plain (CO-RE) loads, no helper calls */
+	io->buf = regs->si;
 	io->kind = IO_PLAIN;
+	io->dir = DIR_READ;
 	io->enter_ns = 0; /* reads are timed at exit */
-	io->fd = BPF_CORE_READ(regs, di);
-	io->buf = BPF_CORE_READ(regs, si);
-	if (nr == NR_READV) {
+	switch (nr) {
+	case NR_READ:
+	case NR_RECVFROM:
+		return true;
+	case NR_READV:
 		io->kind = IO_IOV;
-	} else if (nr == NR_RECVMSG) {
+		return true;
+	case NR_RECVMSG:
 		io->kind = IO_IOV;
 		io->buf = msghdr_iov(io->buf);
+		return true;
+	case NR_WRITE:
+	case NR_SENDTO:
+		break;
+	case NR_WRITEV:
+		io->kind = IO_IOV;
+		break;
+	case NR_SENDMSG:
+		io->kind = IO_IOV;
+		io->buf = msghdr_iov(io->buf);
+		break;
+	case NR_SENDFILE:
+		io->kind = IO_NONE;
+		break;
+	default:
+		return false;
 	}
+	io->dir = DIR_WRITE;
+	io->enter_ns = write_enter_time(id, io->fd);
 	return true;
 }
 
-/* --- write side --- */
-SEC("tracepoint/syscalls/sys_enter_write")
-int sys_enter_write(struct trace_event_raw_sys_enter *ctx)
+/* One program for the entry of every write-like syscall (user/sockets.c
+ * attaches it to each): it notes when, on which fd and by whom in this
+ * CPU's slot, for any process (cheaper than asking whether it is traced). */
+SEC("tracepoint")
+int sys_enter_io(struct trace_event_raw_sys_enter *ctx)
 {
-	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_WRITE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendto")
-int sys_enter_sendto(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], IO_PLAIN, DIR_WRITE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_writev")
-int sys_enter_writev(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], ctx->args[1], IO_IOV, DIR_WRITE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendmsg")
-int sys_enter_sendmsg(struct trace_event_raw_sys_enter *ctx)
-{
-	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
-		return 0;
-	io_enter(ctx->args[0], msghdr_iov(ctx->args[1]), IO_IOV, DIR_WRITE);
-	return 0;
-}
-
-SEC("tracepoint/syscalls/sys_enter_sendfile64")
-int sys_enter_sendfile64(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], 0, IO_NONE, DIR_WRITE);
+	__u32 zero = 0;
+	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
+	if (w) {
+		w->pid_tgid = bpf_get_current_pid_tgid();
+		w->enter_ns = bpf_ktime_get_ns();
+		w->fd = ctx->args[0];
+	}
 	return 0;
 }
 
 /* One program for the exit of every read-like and write-like syscall
- * (they share the sys_exit context; reads are handled at exit alone): the
- * big exchange logic is verified once, and user/sockets.c attaches it to
- * each exit tracepoint. */
+ * (they share the sys_exit context): the big exchange logic is verified
+ * once, and user/sockets.c attaches it to each exit tracepoint. */
 SEC("tracepoint")
 int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 {
@@ -798,12 +813,8 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	 * raw_syscalls struct has a long: only its low 32 bits are the number. */
 	long nr = (int)ctx->id, ret = ctx->ret;
 	struct io_args io;
-	if (nr == NR_READ || nr == NR_RECVFROM || nr == NR_READV || nr == NR_RECVMSG) {
-		if (!read_args(nr, &io))
-			return 0;
-	} else if (!write_args(&io)) {
+	if (!io_args_at_exit(nr, &io))
 		return 0;
-	}
 	if (ret > 0)
 		on_data(&io, ret);
 	else if (io.dir == DIR_READ)
@@ -841,24 +852,16 @@ int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_connect")
-int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
-{
-	io_enter(ctx->args[0], 0, IO_NONE, DIR_WRITE);
-	return 0;
-}
-
 SEC("tracepoint/syscalls/sys_exit_connect")
 int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	struct io_args *a = bpf_map_lookup_elem(&active_io, &id);
-	if (!a)
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
 		return 0;
-	__u32 fd = a->fd;
-	bpf_map_delete_elem(&active_io, &id);
-	if (ctx->ret == 0 || ctx->ret == -EINPROGRESS)
-		conn_opened(fd, WEFT_ROLE_CLIENT);
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* The fd argument is still in the user registers saved at entry. */
+	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
+	conn_opened(regs->di, WEFT_ROLE_CLIENT);
 	return 0;
 }
 
@@ -918,6 +921,7 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 		return 0;
 	__u8 flag = TRACED_EXPLICIT;
 	bpf_map_update_elem(&traced_pids, &child, &flag, BPF_ANY);
+	traced_bit_set(child, true);
 	return 0;
 }
 
@@ -927,7 +931,6 @@ int sched_process_exit(void *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	__u32 tgid = id >> 32;
 	__u32 tid = id;
-	bpf_map_delete_elem(&active_io, &id);
 	bpf_map_delete_elem(&thread_ctxs, &tid);
 	bpf_map_delete_elem(&injected, &id);
 	if (tid != tgid)
@@ -937,6 +940,7 @@ int sched_process_exit(void *ctx)
 	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
 		return 0;
 	bpf_map_delete_elem(&traced_pids, &tgid);
+	traced_bit_set(tgid, false);
 	/* Userspace drops the process's connections and cached resource. */
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXIT, .pid = tgid };
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))

@@ -158,6 +158,9 @@ struct conn_close_event {
 	__u32 pad;
 };
 
+/* Words of the traced_bits process filter: one bit per possible tgid. */
+#define TRACED_BITS_WORDS ((1u << 22) / 64) /* PID_MAX_LIMIT on 64-bit */
+
 #define WEFT_TXN_HDR_SIZE 200
 _Static_assert(sizeof(struct conn_addr) == 72, "conn_addr layout");
 _Static_assert(sizeof(struct conn_info) == 104, "conn_info layout");

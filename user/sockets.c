@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
@@ -17,11 +18,36 @@ static const char *const io_exit_tracepoints[] = {
 };
 #define N_IO_EXIT (sizeof(io_exit_tracepoints) / sizeof(io_exit_tracepoints[0]))
 
+/* Entry tracepoints of the write-like calls, served by sys_enter_io. */
+static const char *const io_enter_tracepoints[] = {
+	"sys_enter_write", "sys_enter_sendto", "sys_enter_writev", "sys_enter_sendmsg", "sys_enter_sendfile64",
+};
+#define N_IO_ENTER (sizeof(io_enter_tracepoints) / sizeof(io_enter_tracepoints[0]))
+
 struct sockets_tracer {
 	struct sockets_bpf *skel;
 	struct bpf_link *io_exit_links[N_IO_EXIT];
+	struct bpf_link *io_enter_links[N_IO_ENTER];
+	uint64_t *traced_bits; /* the traced_bits map, mapped shared */
 	int ncpu;
 };
+
+#define TRACED_BITS_BYTES ((size_t)TRACED_BITS_WORDS * sizeof(uint64_t))
+
+/* Attaches prog to each syscalls/<name> in names; links[i] per name. */
+static int attach_syscall_tracepoints(struct bpf_program *prog, const char *const *names, size_t n,
+				      struct bpf_link **links)
+{
+	for (size_t i = 0; i < n; i++) {
+		links[i] = bpf_program__attach_tracepoint(prog, "syscalls", names[i]);
+		if (!links[i]) {
+			int err = -errno;
+			log_error("cannot attach to syscalls/%s: %s", names[i], strerror(-err));
+			return err;
+		}
+	}
+	return 0;
+}
 
 int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
 {
@@ -52,6 +78,14 @@ int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
 		log_error("cannot load the BPF programs: %s (run 'weft doctor')", strerror(-err));
 		goto fail;
 	}
+	t->traced_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+			      bpf_map__fd(t->skel->maps.traced_bits), 0);
+	if (t->traced_bits == MAP_FAILED) {
+		err = -errno;
+		t->traced_bits = NULL;
+		log_error("cannot map the process filter: %s", strerror(-err));
+		goto fail;
+	}
 	*out = t;
 	return 0;
 fail:
@@ -66,25 +100,27 @@ int sockets_attach(struct sockets_tracer *t)
 		log_error("cannot attach the syscall tracepoints: %s (run 'weft doctor')", strerror(-err));
 		return err;
 	}
-	for (size_t i = 0; i < N_IO_EXIT; i++) {
-		t->io_exit_links[i] =
-			bpf_program__attach_tracepoint(t->skel->progs.sys_exit_io, "syscalls", io_exit_tracepoints[i]);
-		if (!t->io_exit_links[i]) {
-			err = -errno;
-			log_error("cannot attach to syscalls/%s: %s", io_exit_tracepoints[i], strerror(-err));
-			return err;
-		}
-	}
-	return 0;
+	err = attach_syscall_tracepoints(t->skel->progs.sys_enter_io, io_enter_tracepoints, N_IO_ENTER,
+					 t->io_enter_links);
+	if (err)
+		return err;
+	return attach_syscall_tracepoints(t->skel->progs.sys_exit_io, io_exit_tracepoints, N_IO_EXIT,
+					  t->io_exit_links);
 }
 
 int sockets_trace_pid(struct sockets_tracer *t, uint32_t pid)
 {
 	__u8 v = 1; /* TRACED_EXPLICIT */
+	if (pid / 64 >= TRACED_BITS_WORDS)
+		return -EINVAL;
 	int err = bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), &v, sizeof(v), BPF_ANY);
-	if (err)
+	if (err) {
 		log_error("cannot select process %u: %s", pid, strerror(-err));
-	return err;
+		return err;
+	}
+	/* The kernel side sets and clears other bits of this word meanwhile. */
+	__atomic_fetch_or(&t->traced_bits[pid / 64], 1ull << (pid % 64), __ATOMIC_SEQ_CST);
+	return 0;
 }
 
 /* Deletes every key of map whose first u32 (the tgid) matches. */
@@ -216,6 +252,10 @@ void sockets_destroy(struct sockets_tracer *t)
 		return;
 	for (size_t i = 0; i < N_IO_EXIT; i++)
 		bpf_link__destroy(t->io_exit_links[i]);
+	for (size_t i = 0; i < N_IO_ENTER; i++)
+		bpf_link__destroy(t->io_enter_links[i]);
+	if (t->traced_bits)
+		munmap(t->traced_bits, TRACED_BITS_BYTES);
 	sockets_bpf__destroy(t->skel);
 	free(t);
 }

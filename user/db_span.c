@@ -72,7 +72,7 @@ static int set_str_if(struct attr_list *l, const char *key, const char *val)
 	char buf[DB_COLLECTION_MAX + DB_ERROR_MAX];
 	db_copy_str(buf, sizeof(buf), val, strlen(val));
 	utf8_sanitize(buf);
-	return attrs_set_str(l, key, buf);
+	return attrs_add_str(l, key, buf);
 }
 
 static int set_status(const struct db_op *op, enum db_statement_mode mode, struct span *s)
@@ -107,19 +107,19 @@ int db_span_fill(const struct db_op *op, enum db_statement_mode mode, struct spa
 	if (!op || !s || !sys)
 		return -EINVAL;
 	int rc = set_name(op, s);
-	rc = rc ?: attrs_set_str(&s->attrs, "db.system.name", sys);
+	rc = rc ?: attrs_add_str(&s->attrs, "db.system.name", sys);
 	rc = rc ?: set_str_if(&s->attrs, "db.namespace", op->db_namespace);
 	rc = rc ?: set_str_if(&s->attrs, "db.operation.name", op->operation);
 	rc = rc ?: set_str_if(&s->attrs, "db.collection.name", op->collection);
 	rc = rc ?: set_str_if(&s->attrs, "db.response.status_code", op->status_code);
 	if (!rc && op->batch_size >= 2)
-		rc = attrs_set_int(&s->attrs, "db.operation.batch.size", op->batch_size);
+		rc = attrs_add_int(&s->attrs, "db.operation.batch.size", op->batch_size);
 	if (!rc) {
 		char *q = malloc(DB_QUERY_MAX);
 		if (!q)
 			return -ENOMEM;
 		if (query_text(op, mode, q, DB_QUERY_MAX))
-			rc = attrs_set_str(&s->attrs, "db.query.text", q);
+			rc = attrs_add_str(&s->attrs, "db.query.text", q);
 		free(q);
 	}
 	return rc ?: set_status(op, mode, s);

@@ -81,7 +81,7 @@ static void set_query(struct attr_list *a, struct http_str q)
 		p = amp ? amp + 1 : end;
 	}
 	out[o] = 0;
-	attrs_set_str(a, "url.query", out);
+	attrs_add_str(a, "url.query", out);
 }
 
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)
@@ -123,14 +123,14 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	s->name = strdup(name);
 
 	struct attr_list *a = &s->attrs;
-	attrs_set_str(a, "http.request.method", known ? method : "_OTHER");
+	attrs_add_str(a, "http.request.method", known ? method : "_OTHER");
 	if (!known)
-		attrs_set_str(a, "http.request.method_original", method);
-	attrs_set_strn(a, "url.path", path.p, path.len);
+		attrs_add_str(a, "http.request.method_original", method);
+	attrs_add_strn(a, "url.path", path.p, path.len);
 	if (server)
 		set_query(a, query);
-	attrs_set_str(a, "url.scheme", "http");
-	attrs_set_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
+	attrs_add_str(a, "url.scheme", "http");
+	attrs_add_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 
 	char host[256] = "";
 	long host_port = 0;
@@ -141,17 +141,17 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	if (ev->addr.family == AF_UNIX) {
 		/* HTTP over a Unix socket (Docker's API, sidecars): no ports. */
 		const char *path = ev->addr.unix_path[0] ? ev->addr.unix_path : "unix";
-		attrs_set_str(a, "network.transport", "unix");
-		attrs_set_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
-		attrs_set_str(a, "server.address", host[0] ? host : path);
+		attrs_add_str(a, "network.transport", "unix");
+		attrs_add_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
+		attrs_add_str(a, "server.address", host[0] ? host : path);
 		if (host_port)
-			attrs_set_int(a, "server.port", host_port);
+			attrs_add_int(a, "server.port", host_port);
 		if (!server) {
 			char full[2048];
 			snprintf(full, sizeof(full), "http://%s%.*s", host[0] ? host : "localhost",
 				 (int)(req.target.len < 1800 ? req.target.len : 1800),
 				 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
-			attrs_set_str(a, "url.full", full);
+			attrs_add_str(a, "url.full", full);
 		}
 		goto headers;
 	}
@@ -159,24 +159,24 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
 	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
-	attrs_set_str(a, "network.peer.address", remote);
-	attrs_set_int(a, "network.peer.port", ev->addr.rport);
+	attrs_add_str(a, "network.peer.address", remote);
+	attrs_add_int(a, "network.peer.port", ev->addr.rport);
 	if (server) {
-		attrs_set_str(a, "server.address", host[0] ? host : local);
-		attrs_set_int(a, "server.port", host_port ? host_port : ev->addr.lport);
-		attrs_set_str(a, "client.address", remote);
-		attrs_set_int(a, "client.port", ev->addr.rport);
+		attrs_add_str(a, "server.address", host[0] ? host : local);
+		attrs_add_int(a, "server.port", host_port ? host_port : ev->addr.lport);
+		attrs_add_str(a, "client.address", remote);
+		attrs_add_int(a, "client.port", ev->addr.rport);
 	} else {
 		const char *h = host[0] ? host : remote;
 		long port = host[0] ? (host_port ? host_port : 80) : ev->addr.rport;
-		attrs_set_str(a, "server.address", h);
-		attrs_set_int(a, "server.port", port);
+		attrs_add_str(a, "server.address", h);
+		attrs_add_int(a, "server.port", port);
 		char full[2048];
 		bool v6 = strchr(h, ':') != NULL;
 		snprintf(full, sizeof(full), "http://%s%s%s%s%ld%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
 			 ":", port, (int)(req.target.len < 1800 ? req.target.len : 1800),
 			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
-		attrs_set_str(a, "url.full", full);
+		attrs_add_str(a, "url.full", full);
 	}
 headers:;
 	const struct http_str *ts = http_header_get(&req.headers, "tracestate");
@@ -186,22 +186,22 @@ headers:;
 	}
 	const struct http_str *ua = http_header_get(&req.headers, "user-agent");
 	if (ua)
-		attrs_set_strn(a, "user_agent.original", ua->p, ua->len);
+		attrs_add_strn(a, "user_agent.original", ua->p, ua->len);
 
 	s->status = SPAN_STATUS_UNSET;
 	if (have_resp) {
-		attrs_set_int(a, "http.response.status_code", resp.status);
+		attrs_add_int(a, "http.response.status_code", resp.status);
 		if (resp.status >= 500 || (!server && resp.status >= 400)) {
 			char code[8];
 			snprintf(code, sizeof(code), "%d", resp.status);
 			s->status = SPAN_STATUS_ERROR;
-			attrs_set_str(a, "error.type", code);
+			attrs_add_str(a, "error.type", code);
 		}
 	} else if (ev->end_reason == WEFT_END_CLOSE && resp_len == 0) {
 		/* The connection closed with the request unanswered: a server that
 		 * failed (a Go handler's panic), a client that gave up. */
 		s->status = SPAN_STATUS_ERROR;
-		attrs_set_str(a, "error.type", "no_response");
+		attrs_add_str(a, "error.type", "no_response");
 		free(s->status_message);
 		s->status_message = strdup("connection closed before a response");
 	}

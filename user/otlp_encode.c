@@ -92,7 +92,7 @@ static KeyValue **encode_attrs(struct kv_arena *ar, const struct attr_list *l, b
 		av = &ar->av[ar->used];
 		opentelemetry__proto__common__v1__key_value__init(kv);
 		opentelemetry__proto__common__v1__any_value__init(av);
-		kv->key = a->key;
+		kv->key = (char *)a->key; /* protobuf-c only reads it */
 		kv->value = av;
 		switch (a->type) {
 		case ATTR_STR:

@@ -241,8 +241,9 @@ static void res_gc(struct otlp_sink *o, bool all)
 /* ---- queued spans --------------------------------------------------------- */
 
 /* A read-only copy of s in a single allocation (struct span, attributes,
- * strings), pointing to resource r: one malloc and one free per queued span
- * instead of dozens. Released with free(), never span_free(). */
+ * strings; static keys are shared), pointing to resource r: one malloc and
+ * one free per queued span instead of dozens. Released with free(), never
+ * span_free(). */
 static struct span *span_pack(const struct span *s, struct resource *r)
 {
 	size_t n = sizeof(struct span) + s->attrs.len * sizeof(struct attr);
@@ -252,7 +253,7 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 #define STRSZ(x) ((x) ? strlen(x) + 1 : 0)
 	n += STRSZ(s->name) + STRSZ(s->trace_state) + STRSZ(s->status_message);
 	for (size_t i = 0; i < s->attrs.len; i++)
-		n += STRSZ(s->attrs.items[i].key) +
+		n += (s->attrs.items[i].key_owned ? STRSZ(s->attrs.items[i].key) : 0) +
 		     (s->attrs.items[i].type == ATTR_STR ? STRSZ(s->attrs.items[i].str) : 0);
 #undef STRSZ
 	c = malloc(n);
@@ -260,8 +261,8 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 		return NULL;
 	*c = *s;
 	c->resource = r;
-	c->attrs.items = (struct attr *)(c + 1);
-	c->attrs.len = c->attrs.cap = s->attrs.len;
+	c->attrs = (struct attr_list){ .items = (struct attr *)(c + 1), .len = s->attrs.len,
+				       .cap = s->attrs.len };
 	p = (char *)(c->attrs.items + s->attrs.len);
 #define STRCPY(dst, src)                                                       \
 	do {                                                                   \
@@ -281,7 +282,9 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 		const struct attr *a = &s->attrs.items[i];
 		struct attr *d = &c->attrs.items[i];
 		*d = *a;
-		STRCPY(d->key, a->key);
+		if (a->key_owned) /* static keys are shared */
+			STRCPY(d->key, a->key);
+		d->key_owned = false; /* freed with the block */
 		if (a->type == ATTR_STR)
 			STRCPY(d->str, a->str);
 	}

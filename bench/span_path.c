@@ -9,6 +9,7 @@
  *        span_path --dump         the JSON lines and OTLP requests (hex) of
  *                                 every case and of edge-case exchanges, to
  *                                 compare outputs before and after a change
+ *        span_path --dump-many N  the same for N generated HTTP exchanges
  *
  * Rows: "json" = the whole deliver path with the JSON sink (writing to
  * /dev/null), "build" = the span alone (no sink), "otlp-emit" = the path with
@@ -383,9 +384,121 @@ static void dump(const struct exchange *x, bool odd)
 	json->close(json);
 }
 
+/* ---- many generated exchanges (--dump-many) ------------------------------ */
+
+static uint64_t rnd_state = 88172645463325252ull;
+
+static unsigned rnd(unsigned n)
+{
+	rnd_state ^= rnd_state << 13;
+	rnd_state ^= rnd_state >> 7;
+	rnd_state ^= rnd_state << 17;
+	return (unsigned)(rnd_state % n);
+}
+
+#define PICK(a) (a)[rnd(sizeof(a) / sizeof((a)[0]))]
+
+/* Combinations of request parts, peers and answers: every branch of
+ * http_span_from_txn and of the writers, including cuts at buffer sizes. */
+static void dump_many(unsigned n)
+{
+	static const char *const methods[] = { "GET", "POST", "HEAD", "DELETE", "PATCH", "OPTIONS",
+					       "BREW", "PROPFIND", "CONNECT",
+					       "AVERYLONGMETHODNAMEOFMORETHANTHIRTYTWOCHARS" };
+	static const char *const targets[] = {
+		"/", "/hello", "/api/v1/users/42", "/api/users/12345/orders?limit=10",
+		"/a/b?x=1&sig=2&Signature=3&AWSAccessKeyId=4&y", "/x?", "/x?=", "/x?&&a=&=b",
+		"/dl?X-Goog-Signature=abc&sig", "*", "http://h:8/a?q", "/%E2%82%AC/x\xc3\xa9",
+		"/items/550e8400-e29b-41d4-a716-446655440000", "/a//b/", "/2024-01-31/report",
+		"/q\"uote\\/back", "/user@example.com/x", "/deadbeef1234/abc", "/v2/oauth2_callback_url",
+	};
+	static const char *const hosts[] = { NULL, "h", "h:8080", "h:", "h:99999", "h:0", "[::1]",
+					     "[::1]:443", "[::1", "[]:5", "127.0.0.1:80", "", "a:b:c",
+					     "example.com:65535", "\"q\":1" };
+	static const char *const agents[] = { NULL, "curl/8.1", "weft/0.1.0", "a\"b\\c\td\x01",
+					      "Mozilla/5.0 (X11; Linux x86_64) \xe2\x82\xac" };
+	static const char *const answers[] = {
+		"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", "HTTP/1.1 204 No Content\r\n\r\n",
+		"HTTP/1.0 301 Moved\r\n\r\n", "HTTP/1.1 404 Not Found\r\n\r\n",
+		"HTTP/1.1 418 Teapot\r\n\r\n", "HTTP/1.1 500 Oops\r\n\r\n", "HTTP/1.1 503 Busy\r\n\r\n",
+		"", "garbage", "HTTP/1.1 999 X\r\n\r\n", "HTTP/1.1 20",
+	};
+	static const char *const v4[] = { "0.0.0.0", "127.0.0.1", "10.20.30.40", "255.255.255.255",
+					  "192.168.1.9", "1.2.3.4" };
+	static const char *const v6[] = { "::1", "2001:db8::1", "::ffff:10.0.0.1", "::ffff:255.1.0.99",
+					  "fe80::1:2:3:4", "::" };
+	static const char *const paths[] = { "/run/docker.sock", "", "/very/long/path/of/a/unix/"
+					     "socket/that/goes/on/and/on/past/sixty/four/bytes.sock" };
+	static char req[8192], big[4096];
+	static struct txn_event ev;
+	struct exchange x = { "many", WEFT_PROTO_HTTP1 };
+	struct span_sink *json = json_sink_create();
+
+	for (unsigned i = 0; i < n; i++) {
+		const char *target = PICK(targets);
+		if (rnd(12) == 0) { /* long paths and queries: route and url.* cuts */
+			size_t len = 1500 + rnd(2000), k = 0;
+			big[k++] = '/';
+			while (k < len) {
+				big[k++] = rnd(8) ? "abc123/x-?&="[rnd(12)] : '/';
+			}
+			big[k] = '\0';
+			target = big;
+		}
+		size_t o = (size_t)snprintf(req, sizeof(req), "%s %s HTTP/1.%d\r\n", PICK(methods), target,
+					    rnd(4) ? 1 : 0);
+		const char *host = PICK(hosts), *ua = PICK(agents);
+		if (host)
+			o += snprintf(req + o, sizeof(req) - o, "Host: %s\r\n", host);
+		if (ua)
+			o += snprintf(req + o, sizeof(req) - o, "user-agent: %s\r\n", ua);
+		if (rnd(4) == 0)
+			o += snprintf(req + o, sizeof(req) - o, "TraceState: k=v%u\r\n", i);
+		snprintf(req + o, sizeof(req) - o, "\r\n");
+		x.req = req;
+		x.resp = PICK(answers);
+		x.req_len = x.resp_len = 0;
+		x.role = rnd(2) ? WEFT_ROLE_SERVER : WEFT_ROLE_CLIENT;
+		x.end_reason = rnd(2) ? WEFT_END_COMPLETE : WEFT_END_CLOSE;
+		x.parent = rnd(2);
+		switch (rnd(3)) {
+		case 0: x.family = AF_INET, x.laddr = PICK(v4), x.raddr = PICK(v4); break;
+		case 1: x.family = AF_INET6, x.laddr = PICK(v6), x.raddr = PICK(v6); break;
+		default: x.family = AF_UNIX, x.unix_path = PICK(paths); break;
+		}
+		x.lport = (uint16_t)rnd(65536);
+		x.rport = (uint16_t)rnd(65536);
+		size_t len = make_event(&x, i, &ev);
+		ev.ctx_source = rnd(2) ? WEFT_CTX_HEADER : WEFT_CTX_NEW;
+		struct span *s = span_new();
+		int rc = http_span_from_txn(&ev, len, MONO_TO_REAL, s);
+		printf("%u rc %d\n", i, rc);
+		if (rc == 0) {
+			s->resource = dump_resource();
+			json->emit(json, s);
+			json->tick(json, 0);
+			uint8_t *buf;
+			size_t bn;
+			if (otlp_encode_spans((const struct span *const *)&s, 1, &buf, &bn) != 0)
+				exit(1);
+			for (size_t k = 0; k < bn; k++)
+				printf("%02x", buf[k]);
+			printf("\n");
+			free(buf);
+		}
+		span_free(s);
+	}
+	json->close(json);
+}
+
 int main(int argc, char **argv)
 {
 	log_threshold = LOG_WARN;
+	if (argc > 2 && !strcmp(argv[1], "--dump-many")) {
+		dump_many((unsigned)strtoul(argv[2], NULL, 10));
+		fflush(stdout);
+		return 0;
+	}
 	if (argc > 1 && !strcmp(argv[1], "--dump")) {
 		for (size_t i = 0; i < sizeof(timed) / sizeof(timed[0]); i++)
 			dump(&timed[i], false);

@@ -9,10 +9,59 @@
 #include "http_span.h"
 #include "route.h"
 
+/* Bounded string building without printf (this runs for every span): p
+ * holds at most cap - 1 bytes and stays NUL-terminated; what does not fit
+ * is cut, as snprintf would. */
+struct strbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_put(struct strbuf *b, const char *s, size_t n)
+{
+	if (n > b->cap - 1 - b->len)
+		n = b->cap - 1 - b->len;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct strbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_uint(struct strbuf *b, unsigned long v)
+{
+	char tmp[20], *o = tmp + sizeof(tmp);
+	do {
+		*--o = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_put(b, o, tmp + sizeof(tmp) - o);
+}
+
+/* Dotted decimal as inet_ntop writes it, without its sprintf per call. */
+static void ipv4_format(const __u8 *a, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 void conn_addr_format(const __u8 *addr, __u16 family, char *out, size_t outlen)
 {
 	static const __u8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0)
+	bool mapped = family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0;
+	if ((family != AF_INET6 || mapped) && outlen >= INET_ADDRSTRLEN)
+		ipv4_format(mapped ? addr + 12 : addr, out);
+	else if (mapped)
 		inet_ntop(AF_INET, addr + 12, out, outlen);
 	else if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, out, outlen))
 		snprintf(out, outlen, "unknown");
@@ -33,18 +82,19 @@ static void split_host(struct http_str h, char *host, size_t hostlen, long *port
 {
 	const char *p = h.p, *end = h.p + h.len;
 	const char *colon = NULL;
+	struct strbuf hb = { host, 0, hostlen };
 	*port = 0;
 	if (h.len && p[0] == '[') {
 		const char *rb = memchr(p, ']', h.len);
 		if (rb) {
-			snprintf(host, hostlen, "%.*s", (int)(rb - p - 1), p + 1);
+			sb_put(&hb, p + 1, strnlen(p + 1, rb - p - 1));
 			if (rb + 1 < end && rb[1] == ':')
 				colon = rb + 1;
 			goto port;
 		}
 	}
 	colon = memchr(p, ':', h.len);
-	snprintf(host, hostlen, "%.*s", (int)((colon ? colon : end) - p), p);
+	sb_put(&hb, p, strnlen(p, (colon ? colon : end) - p));
 port:
 	if (colon) {
 		long v = 0;
@@ -60,6 +110,7 @@ port:
 static void set_query(struct attr_list *a, struct http_str q)
 {
 	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
+	static const char redacted[] = "=REDACTED";
 	char out[2048];
 	size_t o = 0;
 	const char *p = q.p, *end = q.p + q.len;
@@ -71,10 +122,14 @@ static void set_query(struct attr_list *a, struct http_str q)
 		bool hide = false;
 		for (size_t i = 0; eq && i < sizeof(secret) / sizeof(secret[0]); i++)
 			hide |= strlen(secret[i]) == (size_t)(eq - p) && memcmp(secret[i], p, eq - p) == 0;
-		int n = hide ? snprintf(out + o, sizeof(out) - o, "%.*s=REDACTED", (int)(eq - p), p)
-			     : snprintf(out + o, sizeof(out) - o, "%.*s", (int)(pe - p), p);
-		if (n < 0 || (size_t)n >= sizeof(out) - o)
+		/* a parameter is kept whole or not at all (cut at a NUL, as %.*s) */
+		size_t keep = strnlen(p, (hide ? eq : pe) - p);
+		size_t n = keep + (hide ? sizeof(redacted) - 1 : 0);
+		if (n >= sizeof(out) - o)
 			break;
+		memcpy(out + o, p, keep);
+		if (hide)
+			memcpy(out + o + keep, redacted, sizeof(redacted) - 1);
 		o += n;
 		if (amp && o + 1 < sizeof(out))
 			out[o++] = '&';
@@ -82,6 +137,14 @@ static void set_query(struct attr_list *a, struct http_str q)
 	}
 	out[o] = 0;
 	attrs_add_str(a, "url.query", out);
+}
+
+/* url.full's path and query: the request target (its first 1800 bytes) when
+ * in origin form, else "/" (nothing for an empty target, as ever). */
+static void put_target(struct strbuf *b, struct http_str target)
+{
+	const char *t = target.len && target.p[0] == '/' ? target.p : "/";
+	sb_put(b, t, strnlen(t, target.len < 1800 ? target.len : 1800));
 }
 
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)
@@ -113,12 +176,17 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 
 	char method[32];
 	bool known = method_is_known(req.method);
-	snprintf(method, sizeof(method), "%.*s", (int)(req.method.len < 31 ? req.method.len : 31), req.method.p);
+	struct strbuf mb = { method, 0, sizeof(method) };
+	sb_put(&mb, req.method.p, strnlen(req.method.p, req.method.len));
 	char name[300];
-	if (known)
-		snprintf(name, sizeof(name), "%s %s", method, route);
-	else
-		snprintf(name, sizeof(name), "HTTP");
+	struct strbuf nb = { name, 0, sizeof(name) };
+	if (known) {
+		sb_put(&nb, method, mb.len);
+		sb_put(&nb, " ", 1);
+		sb_puts(&nb, route);
+	} else {
+		sb_puts(&nb, "HTTP");
+	}
 	free(s->name);
 	s->name = strdup(name);
 
@@ -148,16 +216,18 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 			attrs_add_int(a, "server.port", host_port);
 		if (!server) {
 			char full[2048];
-			snprintf(full, sizeof(full), "http://%s%.*s", host[0] ? host : "localhost",
-				 (int)(req.target.len < 1800 ? req.target.len : 1800),
-				 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
+			struct strbuf fb = { full, 0, sizeof(full) };
+			sb_puts(&fb, "http://");
+			sb_puts(&fb, host[0] ? host : "localhost");
+			put_target(&fb, req.target);
 			attrs_add_str(a, "url.full", full);
 		}
 		goto headers;
 	}
 
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
-	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
+	char local[INET6_ADDRSTRLEN] = "", remote[INET6_ADDRSTRLEN];
+	if (server && !host[0]) /* the only use of the local address */
+		conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
 	attrs_add_str(a, "network.peer.address", remote);
 	attrs_add_int(a, "network.peer.port", ev->addr.rport);
@@ -173,9 +243,12 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		attrs_add_int(a, "server.port", port);
 		char full[2048];
 		bool v6 = strchr(h, ':') != NULL;
-		snprintf(full, sizeof(full), "http://%s%s%s%s%ld%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
-			 ":", port, (int)(req.target.len < 1800 ? req.target.len : 1800),
-			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
+		struct strbuf fb = { full, 0, sizeof(full) };
+		sb_puts(&fb, v6 ? "http://[" : "http://");
+		sb_puts(&fb, h);
+		sb_puts(&fb, v6 ? "]:" : ":");
+		sb_uint(&fb, port);
+		put_target(&fb, req.target);
 		attrs_add_str(a, "url.full", full);
 	}
 headers:;
@@ -193,7 +266,8 @@ headers:;
 		attrs_add_int(a, "http.response.status_code", resp.status);
 		if (resp.status >= 500 || (!server && resp.status >= 400)) {
 			char code[8];
-			snprintf(code, sizeof(code), "%d", resp.status);
+			struct strbuf cb = { code, 0, sizeof(code) };
+			sb_uint(&cb, resp.status); /* 100..999 */
 			s->status = SPAN_STATUS_ERROR;
 			attrs_add_str(a, "error.type", code);
 		}

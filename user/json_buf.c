@@ -42,6 +42,18 @@ static const char escape[256] = {
 	['\x1e'] = 'u', ['\x1f'] = 'u', ['"'] = '"', ['\\'] = '\\',
 };
 
+/* Whether any of the 8 bytes in x must be escaped: below 0x20, '"' or
+ * '\\' (the classic "has a zero byte" and "has a byte less than" tricks:
+ * exact as a yes/no answer). */
+static bool word_needs_escape(uint64_t x)
+{
+	const uint64_t ones = 0x0101010101010101ull, highs = 0x8080808080808080ull;
+	uint64_t quote = x ^ (ones * '"'), bslash = x ^ (ones * '\\');
+	uint64_t below = (x - ones * 0x20) & ~x;
+	uint64_t zero_q = (quote - ones) & ~quote, zero_b = (bslash - ones) & ~bslash;
+	return ((below | zero_q | zero_b) & highs) != 0;
+}
+
 void json_buf_str(struct json_buf *b, const char *s)
 {
 	static const char hex[] = "0123456789abcdef";
@@ -50,22 +62,34 @@ void json_buf_str(struct json_buf *b, const char *s)
 	/* the worst case (every byte \u00XX) reserved once: no check per byte */
 	if (!json_buf_reserve(b, 6 * n + 2))
 		return;
+	const unsigned char *end = p + n;
 	char *o = b->p + b->len;
 	*o++ = '"';
-	for (; *p; p++) {
-		unsigned char c = *p;
-		char e = escape[c];
-		if (!e) {
-			*o++ = (char)c;
+	while (p < end) {
+		/* most strings need no escaping: 8 bytes at a time */
+		uint64_t w;
+		if (end - p >= 8 && (memcpy(&w, p, 8), !word_needs_escape(w))) {
+			memcpy(o, p, 8);
+			o += 8;
+			p += 8;
 			continue;
 		}
-		*o++ = '\\';
-		*o++ = e;
-		if (e == 'u') {
-			*o++ = '0';
-			*o++ = '0';
-			*o++ = hex[c >> 4];
-			*o++ = hex[c & 15];
+		const unsigned char *stop = end - p >= 8 ? p + 8 : end;
+		for (; p < stop; p++) {
+			unsigned char c = *p;
+			char e = escape[c];
+			if (!e) {
+				*o++ = (char)c;
+				continue;
+			}
+			*o++ = '\\';
+			*o++ = e;
+			if (e == 'u') {
+				*o++ = '0';
+				*o++ = '0';
+				*o++ = hex[c >> 4];
+				*o++ = hex[c & 15];
+			}
 		}
 	}
 	*o++ = '"';
@@ -74,11 +98,24 @@ void json_buf_str(struct json_buf *b, const char *s)
 
 void json_buf_u64(struct json_buf *b, uint64_t v)
 {
+	/* two digits per division: timestamps have 19 */
+	static const char pairs[] = "00010203040506070809101112131415161718192021222324"
+				    "25262728293031323334353637383940414243444546474849"
+				    "50515253545556575859606162636465666768697071727374"
+				    "75767778798081828384858687888990919293949596979899";
 	char tmp[20], *o = tmp + sizeof(tmp);
-	do {
-		*--o = (char)('0' + v % 10);
-		v /= 10;
-	} while (v);
+	while (v >= 100) {
+		unsigned d = (unsigned)(v % 100) * 2;
+		v /= 100;
+		*--o = pairs[d + 1];
+		*--o = pairs[d];
+	}
+	if (v >= 10) {
+		*--o = pairs[v * 2 + 1];
+		*--o = pairs[v * 2];
+	} else {
+		*--o = (char)('0' + v);
+	}
 	json_buf_put(b, o, tmp + sizeof(tmp) - o);
 }
 

@@ -162,12 +162,77 @@ static void test_buf_writers(void **state)
 	json_buf_free(&b);
 }
 
+/* The former writer's escaping, byte by byte: the reference. */
+static size_t reference_escape(const unsigned char *s, char *out)
+{
+	static const char hex[] = "0123456789abcdef";
+	size_t o = 0;
+	out[o++] = '"';
+	for (; *s; s++) {
+		if (*s == '"' || *s == '\\') {
+			out[o++] = '\\';
+			out[o++] = (char)*s;
+		} else if (*s == '\n' || *s == '\r' || *s == '\t') {
+			out[o++] = '\\';
+			out[o++] = *s == '\n' ? 'n' : *s == '\r' ? 'r' : 't';
+		} else if (*s < 0x20) {
+			o += sprintf(out + o, "\\u00%c%c", hex[*s >> 4], hex[*s & 15]);
+		} else {
+			out[o++] = (char)*s;
+		}
+	}
+	out[o++] = '"';
+	return o;
+}
+
+/* Strings of every length around the 8-byte steps, each byte drawn from
+ * the classes the writer tells apart, against the reference. */
+static void test_escaping_matches_reference(void **state)
+{
+	static const unsigned char pool[] = { 'a', 'Z', '0', ' ', '/', '"', '\\', '\n', '\r', '\t', 0x01,
+					      0x1f, 0x7f, 0x80, 0xc3, 0xff, '!', '#', '[', ']' };
+	unsigned char in[64];
+	char want[64 * 6 + 3];
+	struct json_buf b = { 0 };
+	uint32_t x = 12345;
+	for (int round = 0; round < 20000; round++) {
+		size_t n = round % 40;
+		for (size_t i = 0; i < n; i++) {
+			x = x * 1103515245u + 12345u;
+			/* mostly plain bytes, so that whole clean words occur */
+			in[i] = (x >> 16) % 4 ? 'a' + (x >> 20) % 26 : pool[(x >> 8) % sizeof(pool)];
+		}
+		in[n] = '\0';
+		size_t wn = reference_escape(in, want);
+		b.len = 0;
+		json_buf_str(&b, (const char *)in);
+		assert_int_equal(b.len, wn);
+		assert_memory_equal(b.p, want, wn);
+	}
+	/* integers against printf */
+	for (int round = 0; round < 20000; round++) {
+		x = x * 1103515245u + 12345u;
+		uint64_t v = ((uint64_t)x << 32 | (x * 2654435761u)) >> (round % 64);
+		char ref[32];
+		b.len = 0;
+		json_buf_u64(&b, v);
+		assert_int_equal(b.len, sprintf(ref, "%llu", (unsigned long long)v));
+		assert_memory_equal(b.p, ref, b.len);
+		b.len = 0;
+		json_buf_i64(&b, -(int64_t)(v >> 1));
+		assert_int_equal(b.len, sprintf(ref, "%lld", -(long long)(v >> 1)));
+		assert_memory_equal(b.p, ref, b.len);
+	}
+	json_buf_free(&b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_line_bytes),
 		cmocka_unit_test(test_resource_cached),
 		cmocka_unit_test(test_buf_writers),
+		cmocka_unit_test(test_escaping_matches_reference),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -91,6 +91,7 @@ struct res_entry {
 	struct res_entry *next;
 	struct resource *orig;     /* counted reference; event thread only */
 	struct attr_list snapshot; /* orig->attrs when merged, to notice changes */
+	unsigned long version;     /* orig->attrs.version when last equal to snapshot */
 	struct resource *merged;   /* what queued spans point to */
 	atomic_uint inflight;      /* queued or exporting spans using merged */
 	unsigned long last_tick;
@@ -183,7 +184,10 @@ static struct res_entry *res_lookup(struct otlp_sink *o, struct resource *r)
 	for (; (e = *pp); pp = &e->next) {
 		if (e->orig != r)
 			continue;
-		if (attrs_equal(&e->snapshot, attrs)) {
+		/* unchanged since last compared (the usual case, once per span):
+		 * no need to compare every attribute again */
+		if (e->version == attrs->version || attrs_equal(&e->snapshot, attrs)) {
+			e->version = attrs->version;
 			e->last_tick = o->ticks;
 			return e;
 		}
@@ -206,6 +210,7 @@ static struct res_entry *res_lookup(struct otlp_sink *o, struct resource *r)
 	}
 	e->merged->refs = 1;
 	e->merged->pid = r ? r->pid : 0;
+	e->version = attrs->version;
 	e->orig = resource_get(r);
 	e->last_tick = o->ticks;
 	e->next = o->buckets[res_hash(r)];

@@ -19,6 +19,7 @@ static struct attr *attrs_append(struct attr_list *l)
 		l->items = n;
 		l->cap = cap;
 	}
+	l->version++;
 	struct attr *a = &l->items[l->len++];
 	a->key_owned = false;
 	a->type = ATTR_INT; /* no string until the caller sets one */
@@ -29,9 +30,12 @@ static struct attr *attrs_append(struct attr_list *l)
  * and value), else a new one with a copy of key. */
 static struct attr *attrs_slot(struct attr_list *l, const char *key)
 {
-	for (size_t i = 0; i < l->len; i++)
-		if (strcmp(l->items[i].key, key) == 0)
+	for (size_t i = 0; i < l->len; i++) {
+		if (strcmp(l->items[i].key, key) == 0) {
+			l->version++;
 			return &l->items[i];
+		}
+	}
 	char *copy = strdup(key);
 	if (!copy)
 		return NULL;
@@ -179,6 +183,7 @@ void attrs_remove(struct attr_list *l, const char *key)
 			if (l->items[i].key_owned)
 				free((char *)l->items[i].key);
 			l->items[i] = l->items[--l->len];
+			l->version++;
 			return;
 		}
 	}
@@ -197,7 +202,9 @@ int attrs_copy(struct attr_list *dst, const struct attr_list *src)
 		} else {
 			/* a static key: shared, not copied, but still replacing dst's */
 			d = (struct attr *)attrs_get(dst, a->key);
-			if (!d && (d = attrs_append(dst)))
+			if (d)
+				dst->version++;
+			else if ((d = attrs_append(dst)))
 				d->key = a->key;
 		}
 		if (!d)
@@ -220,7 +227,7 @@ void attrs_free(struct attr_list *l)
 			free((char *)l->items[i].key);
 	free(l->items);
 	free(l->strs);
-	*l = (struct attr_list){ 0 };
+	*l = (struct attr_list){ .version = l->version + 1 };
 }
 
 struct resource *resource_get(struct resource *r)

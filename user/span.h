@@ -30,6 +30,7 @@ struct attr_list {
 	size_t len, cap;
 	char *strs; /* string values, NUL-terminated; moved (and compacted) as it grows */
 	size_t strs_len, strs_cap;
+	unsigned long version; /* changes with every change of the list, attrs_free included */
 };
 
 /* Setting a key that is present replaces its value. The key is copied.

@@ -154,6 +154,38 @@ static void test_copy_and_remove(void **state)
 	attrs_free(&dst);
 }
 
+/* Every change moves the version (the OTLP sink's resource cache relies on
+ * it); reading does not. */
+static void test_version(void **state)
+{
+	struct attr_list l = { 0 }, other = { 0 };
+	unsigned long v = l.version;
+#define CHANGED(expr)                         \
+	do {                                  \
+		expr;                         \
+		assert_true(l.version != v);  \
+		v = l.version;                \
+	} while (0)
+	CHANGED(attrs_add_str(&l, "a", "1"));
+	CHANGED(attrs_add_int(&l, "b", 1));
+	CHANGED(attrs_set_str(&l, "a", "2"));
+	CHANGED(attrs_set_int(&l, "b", 1)); /* same value: still counted */
+	CHANGED(attrs_set_bool(&l, "c", true));
+	CHANGED(attrs_remove(&l, "c"));
+	attrs_remove(&l, "absent");
+	assert_true(l.version == v);
+	attrs_get(&l, "a");
+	assert_true(l.version == v);
+	attrs_add_str(&other, "a", "3");
+	CHANGED(attrs_copy(&l, &other)); /* replaces a static key's value */
+	assert_string_equal(attrs_get(&l, "a")->str, "3");
+	CHANGED(attrs_free(&l));
+	CHANGED(attrs_add_str(&l, "a", "1"));
+#undef CHANGED
+	attrs_free(&l);
+	attrs_free(&other);
+}
+
 static void test_span_clone(void **state)
 {
 	struct span *s = span_new();
@@ -178,6 +210,7 @@ int main(void)
 		cmocka_unit_test(test_arena_grows_and_compacts),
 		cmocka_unit_test(test_value_from_own_arena),
 		cmocka_unit_test(test_copy_and_remove),
+		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_span_clone),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

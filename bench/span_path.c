@@ -10,6 +10,8 @@
  *                                 every case and of edge-case exchanges, to
  *                                 compare outputs before and after a change
  *        span_path --dump-many N  the same for N generated HTTP exchanges
+ *        span_path --dump-db FILE...  the same for database exchanges (the
+ *                                 format of tests/fuzz/corpus_db)
  *
  * Rows: "json" = the whole deliver path with the JSON sink (writing to
  * /dev/null), "build" = the span alone (no sink), "otlp-emit" = the path with
@@ -491,11 +493,63 @@ static void dump_many(unsigned n)
 	json->close(json);
 }
 
+/* The database exchanges of tests/fuzz/corpus_db (byte 0: protocol, bytes
+ * 1-2: request length, then request and response), each twice on one
+ * connection, in every db.query.text mode (--dump-db FILE...). */
+static void dump_db(int nfiles, char **files)
+{
+	static const uint8_t protos[] = { WEFT_PROTO_PGSQL, WEFT_PROTO_MYSQL, WEFT_PROTO_REDIS };
+	static uint8_t data[65536];
+	static struct txn_event ev;
+	struct span_sink *json = json_sink_create();
+	for (int f = 0; f < nfiles; f++) {
+		FILE *in = fopen(files[f], "rb");
+		size_t n = in ? fread(data, 1, sizeof(data), in) : 0;
+		if (in)
+			fclose(in);
+		if (n < 3 || data[0] % 4 == 3)
+			continue;
+		size_t req_len = (size_t)data[1] << 8 | data[2];
+		if (req_len > n - 3)
+			req_len = n - 3;
+		size_t resp_len = n - 3 - req_len;
+		if (req_len > WEFT_REQ_CAP_MAX || resp_len > WEFT_RESP_CAP_MAX)
+			continue;
+		struct exchange x = { "db", protos[data[0] % 4], WEFT_ROLE_CLIENT, WEFT_END_COMPLETE, AF_INET,
+				      "127.0.0.1", "10.9.8.7", NULL, 4000, 5432, data + 3, data + 3 + req_len,
+				      req_len, resp_len, true };
+		for (int mode = DB_STATEMENT_REDACTED; mode <= DB_STATEMENT_OFF; mode++) {
+			db_conns_clear();
+			for (int twice = 0; twice < 2; twice++) {
+				size_t len = make_event(&x, f, &ev);
+				ev.req_len = (uint16_t)req_len; /* make_event measured with strlen when 0 */
+				ev.resp_len = (uint16_t)resp_len;
+				len = WEFT_TXN_HDR_SIZE + req_len + resp_len;
+				struct span *s = span_new();
+				int rc = db_span_from_txn(&ev, len, MONO_TO_REAL, (enum db_statement_mode)mode, s);
+				printf("%s mode %d rc %d\n", files[f], mode, rc);
+				if (rc == 0) {
+					s->resource = dump_resource();
+					json->emit(json, s);
+					json->tick(json, 0);
+				}
+				span_free(s);
+			}
+		}
+	}
+	json->close(json);
+}
+
 int main(int argc, char **argv)
 {
 	log_threshold = LOG_WARN;
 	if (argc > 2 && !strcmp(argv[1], "--dump-many")) {
 		dump_many((unsigned)strtoul(argv[2], NULL, 10));
+		fflush(stdout);
+		return 0;
+	}
+	if (argc > 1 && !strcmp(argv[1], "--dump-db")) {
+		dump_db(argc - 2, argv + 2);
 		fflush(stdout);
 		return 0;
 	}

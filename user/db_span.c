@@ -50,12 +50,18 @@ static int set_name(const struct db_op *op, struct span *s)
 {
 	const char *sys = db_system_name(op->system);
 	char name[DB_OPERATION_MAX + DB_COLLECTION_MAX + 2];
-	if (op->operation[0] && op->collection[0])
-		snprintf(name, sizeof(name), "%s %s", op->operation, op->collection);
-	else if (op->operation[0])
-		snprintf(name, sizeof(name), "%s", op->operation);
-	else
-		snprintf(name, sizeof(name), "%s", sys ? sys : "db");
+	/* bounded copies, not snprintf: this runs for every span */
+	if (op->operation[0] && op->collection[0]) {
+		size_t n = strnlen(op->operation, sizeof(op->operation));
+		db_copy_str(name, sizeof(name), op->operation, n);
+		name[n] = ' ';
+		db_copy_str(name + n + 1, sizeof(name) - n - 1, op->collection, sizeof(op->collection));
+	} else if (op->operation[0]) {
+		db_copy_str(name, sizeof(name), op->operation, sizeof(op->operation));
+	} else {
+		const char *what = sys ? sys : "db";
+		db_copy_str(name, sizeof(name), what, strlen(what));
+	}
 	utf8_sanitize(name);
 	char *dup = strdup(name);
 	if (!dup)

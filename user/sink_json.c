@@ -64,6 +64,7 @@ static const char *resource_json(struct resource *r)
 		return NULL;
 	}
 	r->json = b.p;
+	r->json_len = b.len - 1;
 	return r->json;
 }
 
@@ -110,7 +111,7 @@ void json_span_format(struct json_buf *b, const struct span *s)
 	json_buf_lit(b, ",\"resource\":");
 	const char *rj = s->resource ? resource_json(s->resource) : NULL;
 	if (rj)
-		json_buf_put(b, rj, strlen(rj));
+		json_buf_put(b, rj, s->resource->json_len);
 	else if (s->resource)
 		put_attrs(b, &s->resource->attrs, true);
 	else

@@ -62,6 +62,7 @@ struct resource {
 	uint32_t pid;
 	struct attr_list attrs; /* service.name, process.pid, ... */
 	char *json;		/* the JSON sink's rendering of attrs, built once (owned) */
+	size_t json_len;
 };
 
 struct resource *resource_get(struct resource *r);

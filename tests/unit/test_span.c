@@ -202,6 +202,43 @@ static void test_span_clone(void **state)
 	span_free(c);
 }
 
+/* A freed span's buffers are reused by the next span_new: it must be as
+ * clean as a new one. */
+static void test_span_reuse(void **state)
+{
+	struct resource *r = calloc(1, sizeof(*r));
+	r->refs = 1;
+	struct span *s = span_new();
+	s->name = strdup("a");
+	s->trace_state = strdup("k=v");
+	s->status = SPAN_STATUS_ERROR;
+	s->span_id[3] = 7;
+	s->resource = resource_get(r);
+	for (int i = 0; i < 20; i++) {
+		char key[16];
+		snprintf(key, sizeof(key), "owned.%d", i);
+		assert_int_equal(attrs_set_str(&s->attrs, key, "some value"), 0);
+	}
+	span_free(s);
+	assert_int_equal(r->refs, 1); /* the span's reference was dropped */
+	struct span *t = span_new();
+	assert_null(t->name);
+	assert_null(t->trace_state);
+	assert_null(t->resource);
+	assert_int_equal(t->status, SPAN_STATUS_UNSET);
+	assert_int_equal(t->span_id[3], 0);
+	assert_int_equal(t->attrs.len, 0);
+	assert_int_equal(t->attrs.strs_len, 0);
+	assert_null(attrs_get(&t->attrs, "owned.3"));
+	assert_int_equal(attrs_add_str(&t->attrs, "k", "v"), 0);
+	assert_string_equal(attrs_get(&t->attrs, "k")->str, "v");
+	struct span *u = span_new(); /* a second live span: a fresh one */
+	assert_ptr_not_equal(u, t);
+	span_free(t);
+	span_free(u);
+	resource_put(r);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -212,6 +249,7 @@ int main(void)
 		cmocka_unit_test(test_copy_and_remove),
 		cmocka_unit_test(test_version),
 		cmocka_unit_test(test_span_clone),
+		cmocka_unit_test(test_span_reuse),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

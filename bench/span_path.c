@@ -435,6 +435,12 @@ static void dump_many(unsigned n)
 	static struct txn_event ev;
 	struct exchange x = { "many", WEFT_PROTO_HTTP1 };
 	struct span_sink *json = json_sink_create();
+	/* batches of spans of a few resources (NULL too), also encoded together */
+	enum { BATCH = 9 };
+	struct resource *res[3] = { dump_resource(), dump_resource(), NULL };
+	attrs_set_str(&res[1]->attrs, "service.name", "other");
+	struct span *batch[BATCH];
+	size_t nbatch = 0;
 
 	for (unsigned i = 0; i < n; i++) {
 		const char *target = PICK(targets);
@@ -487,10 +493,29 @@ static void dump_many(unsigned n)
 				printf("%02x", buf[k]);
 			printf("\n");
 			free(buf);
+			resource_put(s->resource);
+			s->resource = resource_get(res[rnd(3)]);
+			batch[nbatch++] = s;
+			s = NULL;
 		}
 		span_free(s);
+		if (nbatch == BATCH || (i == n - 1 && nbatch)) {
+			uint8_t *buf;
+			size_t bn;
+			if (otlp_encode_spans((const struct span *const *)batch, nbatch, &buf, &bn) != 0)
+				exit(1);
+			printf("batch ");
+			for (size_t k = 0; k < bn; k++)
+				printf("%02x", buf[k]);
+			printf("\n");
+			free(buf);
+			while (nbatch)
+				span_free(batch[--nbatch]);
+		}
 	}
 	json->close(json);
+	resource_put(res[0]);
+	resource_put(res[1]);
 }
 
 /* The database exchanges of tests/fuzz/corpus_db (byte 0: protocol, bytes

@@ -67,6 +67,13 @@ $(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
 
+# Replay benchmark of the agent's per-span path (bench/span_path.c): linked
+# with the agent's objects like the unit tests.
+$(BUILD)/bench/span_path: bench/span_path.c $(LIB_OBJS)
+	$(call msg,CC,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
+
 $(BUILD):
 	$(Q)mkdir -p $@
 

@@ -50,12 +50,18 @@ static int set_name(const struct db_op *op, struct span *s)
 {
 	const char *sys = db_system_name(op->system);
 	char name[DB_OPERATION_MAX + DB_COLLECTION_MAX + 2];
-	if (op->operation[0] && op->collection[0])
-		snprintf(name, sizeof(name), "%s %s", op->operation, op->collection);
-	else if (op->operation[0])
-		snprintf(name, sizeof(name), "%s", op->operation);
-	else
-		snprintf(name, sizeof(name), "%s", sys ? sys : "db");
+	/* bounded copies, not snprintf: this runs for every span */
+	if (op->operation[0] && op->collection[0]) {
+		size_t n = strnlen(op->operation, sizeof(op->operation));
+		db_copy_str(name, sizeof(name), op->operation, n);
+		name[n] = ' ';
+		db_copy_str(name + n + 1, sizeof(name) - n - 1, op->collection, sizeof(op->collection));
+	} else if (op->operation[0]) {
+		db_copy_str(name, sizeof(name), op->operation, sizeof(op->operation));
+	} else {
+		const char *what = sys ? sys : "db";
+		db_copy_str(name, sizeof(name), what, strlen(what));
+	}
 	utf8_sanitize(name);
 	char *dup = strdup(name);
 	if (!dup)
@@ -72,7 +78,7 @@ static int set_str_if(struct attr_list *l, const char *key, const char *val)
 	char buf[DB_COLLECTION_MAX + DB_ERROR_MAX];
 	db_copy_str(buf, sizeof(buf), val, strlen(val));
 	utf8_sanitize(buf);
-	return attrs_set_str(l, key, buf);
+	return attrs_add_str(l, key, buf);
 }
 
 static int set_status(const struct db_op *op, enum db_statement_mode mode, struct span *s)
@@ -107,19 +113,19 @@ int db_span_fill(const struct db_op *op, enum db_statement_mode mode, struct spa
 	if (!op || !s || !sys)
 		return -EINVAL;
 	int rc = set_name(op, s);
-	rc = rc ?: attrs_set_str(&s->attrs, "db.system.name", sys);
+	rc = rc ?: attrs_add_str(&s->attrs, "db.system.name", sys);
 	rc = rc ?: set_str_if(&s->attrs, "db.namespace", op->db_namespace);
 	rc = rc ?: set_str_if(&s->attrs, "db.operation.name", op->operation);
 	rc = rc ?: set_str_if(&s->attrs, "db.collection.name", op->collection);
 	rc = rc ?: set_str_if(&s->attrs, "db.response.status_code", op->status_code);
 	if (!rc && op->batch_size >= 2)
-		rc = attrs_set_int(&s->attrs, "db.operation.batch.size", op->batch_size);
+		rc = attrs_add_int(&s->attrs, "db.operation.batch.size", op->batch_size);
 	if (!rc) {
 		char *q = malloc(DB_QUERY_MAX);
 		if (!q)
 			return -ENOMEM;
 		if (query_text(op, mode, q, DB_QUERY_MAX))
-			rc = attrs_set_str(&s->attrs, "db.query.text", q);
+			rc = attrs_add_str(&s->attrs, "db.query.text", q);
 		free(q);
 	}
 	return rc ?: set_status(op, mode, s);

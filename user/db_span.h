@@ -11,7 +11,8 @@
  * ERROR on database errors. db.query.text follows mode: REDACTED replaces
  * literals/values with '?', RAW keeps the text, OFF leaves it out; error
  * messages (status message) are redacted unless RAW. Leaves ids, kind,
- * timestamps and server.* alone. Returns 0, -EINVAL or -ENOMEM. */
+ * timestamps and server.* alone. s is new (span_new): its attributes are
+ * appended, not looked up. Returns 0, -EINVAL or -ENOMEM. */
 int db_span_fill(const struct db_op *op, enum db_statement_mode mode, struct span *s);
 
 #endif

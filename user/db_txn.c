@@ -173,16 +173,16 @@ int db_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_
 	if (ev->addr.family == AF_UNIX) {
 		/* The server's socket path, e.g. /var/run/postgresql/.s.PGSQL.5432. */
 		size_t n = strnlen(ev->addr.unix_path, WEFT_UNIX_PATH_MAX);
-		attrs_set_str(&s->attrs, "network.transport", "unix");
-		attrs_set_strn(&s->attrs, "server.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
-		attrs_set_strn(&s->attrs, "network.peer.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
+		attrs_add_str(&s->attrs, "network.transport", "unix");
+		attrs_add_strn(&s->attrs, "server.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
+		attrs_add_strn(&s->attrs, "network.peer.address", n ? ev->addr.unix_path : "unix", n ? n : 4);
 		return 0;
 	}
 	char remote[64];
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
-	attrs_set_str(&s->attrs, "server.address", remote);
-	attrs_set_int(&s->attrs, "server.port", ev->addr.rport);
-	attrs_set_str(&s->attrs, "network.peer.address", remote);
-	attrs_set_int(&s->attrs, "network.peer.port", ev->addr.rport);
+	attrs_add_str(&s->attrs, "server.address", remote);
+	attrs_add_int(&s->attrs, "server.port", ev->addr.rport);
+	attrs_add_str(&s->attrs, "network.peer.address", remote);
+	attrs_add_int(&s->attrs, "network.peer.port", ev->addr.rport);
 	return 0;
 }

@@ -12,8 +12,9 @@
 #include "sockets.h"
 #include "span.h"
 
-/* 0: s filled; DB_PARSE_NO_SPAN: only connection state changed (startup,
- * prepare); negative errno: not parsable (the caller counts it). */
+/* 0: s (new, from span_new) filled; DB_PARSE_NO_SPAN: only connection state
+ * changed (startup, prepare); negative errno: not parsable (the caller
+ * counts it). */
 int db_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real,
 		     enum db_statement_mode mode, struct span *s);
 /* The connection closed / the process exited: drop their state. */

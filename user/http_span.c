@@ -9,10 +9,59 @@
 #include "http_span.h"
 #include "route.h"
 
+/* Bounded string building without printf (this runs for every span): p
+ * holds at most cap - 1 bytes and stays NUL-terminated; what does not fit
+ * is cut, as snprintf would. */
+struct strbuf {
+	char *p;
+	size_t len, cap;
+};
+
+static void sb_put(struct strbuf *b, const char *s, size_t n)
+{
+	if (n > b->cap - 1 - b->len)
+		n = b->cap - 1 - b->len;
+	memcpy(b->p + b->len, s, n);
+	b->len += n;
+	b->p[b->len] = '\0';
+}
+
+static void sb_puts(struct strbuf *b, const char *s)
+{
+	sb_put(b, s, strlen(s));
+}
+
+static void sb_uint(struct strbuf *b, unsigned long v)
+{
+	char tmp[20], *o = tmp + sizeof(tmp);
+	do {
+		*--o = (char)('0' + v % 10);
+		v /= 10;
+	} while (v);
+	sb_put(b, o, tmp + sizeof(tmp) - o);
+}
+
+/* Dotted decimal as inet_ntop writes it, without its sprintf per call. */
+static void ipv4_format(const __u8 *a, char *out)
+{
+	for (int i = 0; i < 4; i++) {
+		unsigned v = a[i];
+		if (v >= 100)
+			*out++ = (char)('0' + v / 100);
+		if (v >= 10)
+			*out++ = (char)('0' + v / 10 % 10);
+		*out++ = (char)('0' + v % 10);
+		*out++ = i < 3 ? '.' : '\0';
+	}
+}
+
 void conn_addr_format(const __u8 *addr, __u16 family, char *out, size_t outlen)
 {
 	static const __u8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	if (family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0)
+	bool mapped = family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0;
+	if ((family != AF_INET6 || mapped) && outlen >= INET_ADDRSTRLEN)
+		ipv4_format(mapped ? addr + 12 : addr, out);
+	else if (mapped)
 		inet_ntop(AF_INET, addr + 12, out, outlen);
 	else if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, out, outlen))
 		snprintf(out, outlen, "unknown");
@@ -33,18 +82,19 @@ static void split_host(struct http_str h, char *host, size_t hostlen, long *port
 {
 	const char *p = h.p, *end = h.p + h.len;
 	const char *colon = NULL;
+	struct strbuf hb = { host, 0, hostlen };
 	*port = 0;
 	if (h.len && p[0] == '[') {
 		const char *rb = memchr(p, ']', h.len);
 		if (rb) {
-			snprintf(host, hostlen, "%.*s", (int)(rb - p - 1), p + 1);
+			sb_put(&hb, p + 1, strnlen(p + 1, rb - p - 1));
 			if (rb + 1 < end && rb[1] == ':')
 				colon = rb + 1;
 			goto port;
 		}
 	}
 	colon = memchr(p, ':', h.len);
-	snprintf(host, hostlen, "%.*s", (int)((colon ? colon : end) - p), p);
+	sb_put(&hb, p, strnlen(p, (colon ? colon : end) - p));
 port:
 	if (colon) {
 		long v = 0;
@@ -60,6 +110,7 @@ port:
 static void set_query(struct attr_list *a, struct http_str q)
 {
 	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
+	static const char redacted[] = "=REDACTED";
 	char out[2048];
 	size_t o = 0;
 	const char *p = q.p, *end = q.p + q.len;
@@ -71,17 +122,29 @@ static void set_query(struct attr_list *a, struct http_str q)
 		bool hide = false;
 		for (size_t i = 0; eq && i < sizeof(secret) / sizeof(secret[0]); i++)
 			hide |= strlen(secret[i]) == (size_t)(eq - p) && memcmp(secret[i], p, eq - p) == 0;
-		int n = hide ? snprintf(out + o, sizeof(out) - o, "%.*s=REDACTED", (int)(eq - p), p)
-			     : snprintf(out + o, sizeof(out) - o, "%.*s", (int)(pe - p), p);
-		if (n < 0 || (size_t)n >= sizeof(out) - o)
+		/* a parameter is kept whole or not at all (cut at a NUL, as %.*s) */
+		size_t keep = strnlen(p, (hide ? eq : pe) - p);
+		size_t n = keep + (hide ? sizeof(redacted) - 1 : 0);
+		if (n >= sizeof(out) - o)
 			break;
+		memcpy(out + o, p, keep);
+		if (hide)
+			memcpy(out + o + keep, redacted, sizeof(redacted) - 1);
 		o += n;
 		if (amp && o + 1 < sizeof(out))
 			out[o++] = '&';
 		p = amp ? amp + 1 : end;
 	}
 	out[o] = 0;
-	attrs_set_str(a, "url.query", out);
+	attrs_add_str(a, "url.query", out);
+}
+
+/* url.full's path and query: the request target (its first 1800 bytes) when
+ * in origin form, else "/" (nothing for an empty target, as ever). */
+static void put_target(struct strbuf *b, struct http_str target)
+{
+	const char *t = target.len && target.p[0] == '/' ? target.p : "/";
+	sb_put(b, t, strnlen(t, target.len < 1800 ? target.len : 1800));
 }
 
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)
@@ -113,24 +176,29 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 
 	char method[32];
 	bool known = method_is_known(req.method);
-	snprintf(method, sizeof(method), "%.*s", (int)(req.method.len < 31 ? req.method.len : 31), req.method.p);
+	struct strbuf mb = { method, 0, sizeof(method) };
+	sb_put(&mb, req.method.p, strnlen(req.method.p, req.method.len));
 	char name[300];
-	if (known)
-		snprintf(name, sizeof(name), "%s %s", method, route);
-	else
-		snprintf(name, sizeof(name), "HTTP");
+	struct strbuf nb = { name, 0, sizeof(name) };
+	if (known) {
+		sb_put(&nb, method, mb.len);
+		sb_put(&nb, " ", 1);
+		sb_puts(&nb, route);
+	} else {
+		sb_puts(&nb, "HTTP");
+	}
 	free(s->name);
 	s->name = strdup(name);
 
 	struct attr_list *a = &s->attrs;
-	attrs_set_str(a, "http.request.method", known ? method : "_OTHER");
+	attrs_add_str(a, "http.request.method", known ? method : "_OTHER");
 	if (!known)
-		attrs_set_str(a, "http.request.method_original", method);
-	attrs_set_strn(a, "url.path", path.p, path.len);
+		attrs_add_str(a, "http.request.method_original", method);
+	attrs_add_strn(a, "url.path", path.p, path.len);
 	if (server)
 		set_query(a, query);
-	attrs_set_str(a, "url.scheme", "http");
-	attrs_set_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
+	attrs_add_str(a, "url.scheme", "http");
+	attrs_add_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 
 	char host[256] = "";
 	long host_port = 0;
@@ -141,42 +209,47 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	if (ev->addr.family == AF_UNIX) {
 		/* HTTP over a Unix socket (Docker's API, sidecars): no ports. */
 		const char *path = ev->addr.unix_path[0] ? ev->addr.unix_path : "unix";
-		attrs_set_str(a, "network.transport", "unix");
-		attrs_set_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
-		attrs_set_str(a, "server.address", host[0] ? host : path);
+		attrs_add_str(a, "network.transport", "unix");
+		attrs_add_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
+		attrs_add_str(a, "server.address", host[0] ? host : path);
 		if (host_port)
-			attrs_set_int(a, "server.port", host_port);
+			attrs_add_int(a, "server.port", host_port);
 		if (!server) {
 			char full[2048];
-			snprintf(full, sizeof(full), "http://%s%.*s", host[0] ? host : "localhost",
-				 (int)(req.target.len < 1800 ? req.target.len : 1800),
-				 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
-			attrs_set_str(a, "url.full", full);
+			struct strbuf fb = { full, 0, sizeof(full) };
+			sb_puts(&fb, "http://");
+			sb_puts(&fb, host[0] ? host : "localhost");
+			put_target(&fb, req.target);
+			attrs_add_str(a, "url.full", full);
 		}
 		goto headers;
 	}
 
-	char local[INET6_ADDRSTRLEN], remote[INET6_ADDRSTRLEN];
-	conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
+	char local[INET6_ADDRSTRLEN] = "", remote[INET6_ADDRSTRLEN];
+	if (server && !host[0]) /* the only use of the local address */
+		conn_addr_format(ev->addr.laddr, ev->addr.family, local, sizeof(local));
 	conn_addr_format(ev->addr.raddr, ev->addr.family, remote, sizeof(remote));
-	attrs_set_str(a, "network.peer.address", remote);
-	attrs_set_int(a, "network.peer.port", ev->addr.rport);
+	attrs_add_str(a, "network.peer.address", remote);
+	attrs_add_int(a, "network.peer.port", ev->addr.rport);
 	if (server) {
-		attrs_set_str(a, "server.address", host[0] ? host : local);
-		attrs_set_int(a, "server.port", host_port ? host_port : ev->addr.lport);
-		attrs_set_str(a, "client.address", remote);
-		attrs_set_int(a, "client.port", ev->addr.rport);
+		attrs_add_str(a, "server.address", host[0] ? host : local);
+		attrs_add_int(a, "server.port", host_port ? host_port : ev->addr.lport);
+		attrs_add_str(a, "client.address", remote);
+		attrs_add_int(a, "client.port", ev->addr.rport);
 	} else {
 		const char *h = host[0] ? host : remote;
 		long port = host[0] ? (host_port ? host_port : 80) : ev->addr.rport;
-		attrs_set_str(a, "server.address", h);
-		attrs_set_int(a, "server.port", port);
+		attrs_add_str(a, "server.address", h);
+		attrs_add_int(a, "server.port", port);
 		char full[2048];
 		bool v6 = strchr(h, ':') != NULL;
-		snprintf(full, sizeof(full), "http://%s%s%s%s%ld%.*s", v6 ? "[" : "", h, v6 ? "]" : "",
-			 ":", port, (int)(req.target.len < 1800 ? req.target.len : 1800),
-			 req.target.len && req.target.p[0] == '/' ? req.target.p : "/");
-		attrs_set_str(a, "url.full", full);
+		struct strbuf fb = { full, 0, sizeof(full) };
+		sb_puts(&fb, v6 ? "http://[" : "http://");
+		sb_puts(&fb, h);
+		sb_puts(&fb, v6 ? "]:" : ":");
+		sb_uint(&fb, port);
+		put_target(&fb, req.target);
+		attrs_add_str(a, "url.full", full);
 	}
 headers:;
 	const struct http_str *ts = http_header_get(&req.headers, "tracestate");
@@ -186,22 +259,23 @@ headers:;
 	}
 	const struct http_str *ua = http_header_get(&req.headers, "user-agent");
 	if (ua)
-		attrs_set_strn(a, "user_agent.original", ua->p, ua->len);
+		attrs_add_strn(a, "user_agent.original", ua->p, ua->len);
 
 	s->status = SPAN_STATUS_UNSET;
 	if (have_resp) {
-		attrs_set_int(a, "http.response.status_code", resp.status);
+		attrs_add_int(a, "http.response.status_code", resp.status);
 		if (resp.status >= 500 || (!server && resp.status >= 400)) {
 			char code[8];
-			snprintf(code, sizeof(code), "%d", resp.status);
+			struct strbuf cb = { code, 0, sizeof(code) };
+			sb_uint(&cb, resp.status); /* 100..999 */
 			s->status = SPAN_STATUS_ERROR;
-			attrs_set_str(a, "error.type", code);
+			attrs_add_str(a, "error.type", code);
 		}
 	} else if (ev->end_reason == WEFT_END_CLOSE && resp_len == 0) {
 		/* The connection closed with the request unanswered: a server that
 		 * failed (a Go handler's panic), a client that gave up. */
 		s->status = SPAN_STATUS_ERROR;
-		attrs_set_str(a, "error.type", "no_response");
+		attrs_add_str(a, "error.type", "no_response");
 		free(s->status_message);
 		s->status_message = strdup("connection closed before a response");
 	}

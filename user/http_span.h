@@ -9,9 +9,10 @@
 #include "sockets.h"
 #include "span.h"
 
-/* Fills s (ids, name, kind, times, status, attributes; not the resource).
- * mono_to_real converts the event's monotonic times. Returns 0 or -EINVAL
- * when the captured request is not HTTP (the caller counts it). */
+/* Fills s, a new span from span_new (ids, name, kind, times, status,
+ * attributes, appended without looking for existing ones; not the
+ * resource). mono_to_real converts the event's monotonic times. Returns 0
+ * or -EINVAL when the captured request is not HTTP (the caller counts it). */
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s);
 
 /* "10.0.0.1" / "::1"; IPv4-mapped IPv6 shown as IPv4. */

@@ -91,6 +91,7 @@ struct res_entry {
 	struct res_entry *next;
 	struct resource *orig;     /* counted reference; event thread only */
 	struct attr_list snapshot; /* orig->attrs when merged, to notice changes */
+	unsigned long version;     /* orig->attrs.version when last equal to snapshot */
 	struct resource *merged;   /* what queued spans point to */
 	atomic_uint inflight;      /* queued or exporting spans using merged */
 	unsigned long last_tick;
@@ -183,7 +184,10 @@ static struct res_entry *res_lookup(struct otlp_sink *o, struct resource *r)
 	for (; (e = *pp); pp = &e->next) {
 		if (e->orig != r)
 			continue;
-		if (attrs_equal(&e->snapshot, attrs)) {
+		/* unchanged since last compared (the usual case, once per span):
+		 * no need to compare every attribute again */
+		if (e->version == attrs->version || attrs_equal(&e->snapshot, attrs)) {
+			e->version = attrs->version;
 			e->last_tick = o->ticks;
 			return e;
 		}
@@ -206,6 +210,7 @@ static struct res_entry *res_lookup(struct otlp_sink *o, struct resource *r)
 	}
 	e->merged->refs = 1;
 	e->merged->pid = r ? r->pid : 0;
+	e->version = attrs->version;
 	e->orig = resource_get(r);
 	e->last_tick = o->ticks;
 	e->next = o->buckets[res_hash(r)];
@@ -241,8 +246,9 @@ static void res_gc(struct otlp_sink *o, bool all)
 /* ---- queued spans --------------------------------------------------------- */
 
 /* A read-only copy of s in a single allocation (struct span, attributes,
- * strings), pointing to resource r: one malloc and one free per queued span
- * instead of dozens. Released with free(), never span_free(). */
+ * strings; static keys are shared), pointing to resource r: one malloc and
+ * one free per queued span instead of dozens. Released with free(), never
+ * span_free(). */
 static struct span *span_pack(const struct span *s, struct resource *r)
 {
 	size_t n = sizeof(struct span) + s->attrs.len * sizeof(struct attr);
@@ -252,7 +258,7 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 #define STRSZ(x) ((x) ? strlen(x) + 1 : 0)
 	n += STRSZ(s->name) + STRSZ(s->trace_state) + STRSZ(s->status_message);
 	for (size_t i = 0; i < s->attrs.len; i++)
-		n += STRSZ(s->attrs.items[i].key) +
+		n += (s->attrs.items[i].key_owned ? STRSZ(s->attrs.items[i].key) : 0) +
 		     (s->attrs.items[i].type == ATTR_STR ? STRSZ(s->attrs.items[i].str) : 0);
 #undef STRSZ
 	c = malloc(n);
@@ -260,8 +266,8 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 		return NULL;
 	*c = *s;
 	c->resource = r;
-	c->attrs.items = (struct attr *)(c + 1);
-	c->attrs.len = c->attrs.cap = s->attrs.len;
+	c->attrs = (struct attr_list){ .items = (struct attr *)(c + 1), .len = s->attrs.len,
+				       .cap = s->attrs.len };
 	p = (char *)(c->attrs.items + s->attrs.len);
 #define STRCPY(dst, src)                                                       \
 	do {                                                                   \
@@ -281,7 +287,9 @@ static struct span *span_pack(const struct span *s, struct resource *r)
 		const struct attr *a = &s->attrs.items[i];
 		struct attr *d = &c->attrs.items[i];
 		*d = *a;
-		STRCPY(d->key, a->key);
+		if (a->key_owned) /* static keys are shared */
+			STRCPY(d->key, a->key);
+		d->key_owned = false; /* freed with the block */
 		if (a->type == ATTR_STR)
 			STRCPY(d->str, a->str);
 	}

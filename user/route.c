@@ -221,17 +221,6 @@ static size_t segment_out_len(const char *s, size_t n)
 	return 1 + (segment_is_identifier(s, n) ? 1 : n);
 }
 
-static size_t segment_write(char *out, const char *s, size_t n)
-{
-	out[0] = '/';
-	if (segment_is_identifier(s, n)) {
-		out[1] = '*';
-		return 2;
-	}
-	memcpy(out + 1, s, n);
-	return 1 + n;
-}
-
 /* Length of the segment at path[pos] (pos just after a '/'). */
 static size_t segment_len(const char *path, size_t len, size_t pos)
 {
@@ -289,16 +278,24 @@ int route_from_path(const char *path, size_t len, char *out, size_t outlen)
 		route_write_root(out, cap);
 		return -EINVAL;
 	}
-	cut = route_full_len(path, len) > cap;
+	/* A route is never longer than its path (a segment becomes itself or
+	 * "*"): only a path longer than cap needs the pass that measures. */
+	cut = len > cap && route_full_len(path, len) > cap;
 	if (cut && cap < ROUTE_CUT_MARKER_LEN)
 		return route_write_root(out, cap);
 	for (size_t pos = 1; pos <= len;) {
 		size_t n = segment_len(path, len, pos);
-		size_t need = segment_out_len(path + pos, n);
+		bool id = segment_is_identifier(path + pos, n); /* once per segment */
+		size_t need = 1 + (id ? 1 : n);
 
 		if (cut && written + need + ROUTE_CUT_MARKER_LEN > cap)
 			break;
-		written += segment_write(out + written, path + pos, n);
+		out[written] = '/';
+		if (id)
+			out[written + 1] = '*';
+		else
+			memcpy(out + written + 1, path + pos, n);
+		written += need;
 		pos += n + 1;
 	}
 	if (cut) {

@@ -1,75 +1,53 @@
 /* --output json: one span per line on stdout, for scripts and tests.
  *
- * Written directly into stdout's buffer rather than through a JSON object
- * library: this runs once per span on the agent's hot path, and building
- * then serialising an object tree (an allocation per value) cost more than
- * parsing the exchange itself. The output is flat (strings, integers,
- * booleans, doubles, two nested objects), so a writer with RFC 8259 string
- * escaping is all it needs; every end-to-end test parses it. A resource's
- * JSON is built once per process and reused. */
-#include <math.h>
+ * Formatted by hand rather than through a JSON object library or stdio:
+ * this runs once per span on the agent's hot path, and building then
+ * serialising an object tree (an allocation per value) cost more than
+ * parsing the exchange itself, and printf's format parsing about as much
+ * again. The output is flat (strings, integers, booleans, doubles, two
+ * nested objects), so json_buf.h's writers are all it needs: each line is
+ * built in a reused buffer and handed to stdout in one fwrite. Every
+ * end-to-end test parses it. A resource's JSON is built once per process
+ * and reused. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "json_buf.h"
 #include "proc.h"
 #include "sinks.h"
 
-/* A JSON string: quotes, backslash and control characters escaped; other
- * bytes (UTF-8) pass through. */
-static void put_str(FILE *f, const char *s)
-{
-	static const char hex[] = "0123456789abcdef";
-	const unsigned char *p = (const unsigned char *)(s ? s : ""), *run = p;
-	fputc('"', f);
-	for (; *p; p++) {
-		unsigned char c = *p;
-		if (c >= 0x20 && c != '"' && c != '\\')
-			continue;
-		fwrite(run, 1, p - run, f);
-		run = p + 1;
-		switch (c) {
-		case '"': fputs("\\\"", f); break;
-		case '\\': fputs("\\\\", f); break;
-		case '\n': fputs("\\n", f); break;
-		case '\r': fputs("\\r", f); break;
-		case '\t': fputs("\\t", f); break;
-		default:
-			fputs("\\u00", f);
-			fputc(hex[c >> 4], f);
-			fputc(hex[c & 15], f);
-		}
-	}
-	fwrite(run, 1, p - run, f);
-	fputc('"', f);
-}
+struct json_sink {
+	struct span_sink base;
+	struct json_buf line; /* reused for every span: no allocation per line */
+};
 
-static void put_attrs(FILE *f, const struct attr_list *l, bool skip_internal)
+static void put_attrs(struct json_buf *b, const struct attr_list *l, bool skip_internal)
 {
 	bool first = true;
-	fputc('{', f);
+	json_buf_char(b, '{');
 	for (size_t i = 0; i < l->len; i++) {
 		const struct attr *a = &l->items[i];
 		if (skip_internal && strncmp(a->key, "weft.", 5) == 0)
 			continue;
 		if (!first)
-			fputc(',', f);
+			json_buf_char(b, ',');
 		first = false;
-		put_str(f, a->key);
-		fputc(':', f);
+		json_buf_str(b, a->key);
+		json_buf_char(b, ':');
 		switch (a->type) {
-		case ATTR_STR: put_str(f, a->str); break;
-		case ATTR_INT: fprintf(f, "%lld", (long long)a->i); break;
-		case ATTR_BOOL: fputs(a->b ? "true" : "false", f); break;
-		case ATTR_DOUBLE:
-			if (isfinite(a->d))
-				fprintf(f, "%.17g", a->d);
+		case ATTR_STR: json_buf_str(b, a->str); break;
+		case ATTR_INT: json_buf_i64(b, a->i); break;
+		case ATTR_BOOL:
+			if (a->b)
+				json_buf_lit(b, "true");
 			else
-				fputs("null", f); /* JSON has no NaN or infinity */
+				json_buf_lit(b, "false");
 			break;
+		case ATTR_DOUBLE: json_buf_double(b, a->d); break;
 		}
 	}
-	fputc('}', f);
+	json_buf_char(b, '}');
 }
 
 /* The resource's JSON object, built on first use and kept with it (a
@@ -78,54 +56,78 @@ static const char *resource_json(struct resource *r)
 {
 	if (r->json)
 		return r->json;
-	char *buf = NULL;
-	size_t len = 0;
-	FILE *m = open_memstream(&buf, &len);
-	if (!m)
-		return NULL;
-	put_attrs(m, &r->attrs, true);
-	if (fclose(m) != 0) {
-		free(buf);
+	struct json_buf b = { 0 };
+	put_attrs(&b, &r->attrs, true);
+	json_buf_char(&b, '\0');
+	if (b.failed) {
+		json_buf_free(&b);
 		return NULL;
 	}
-	r->json = buf;
-	return buf;
+	r->json = b.p;
+	r->json_len = b.len - 1;
+	return r->json;
 }
 
-static void json_emit(struct span_sink *sink, const struct span *s)
+static void put_quoted_hex(struct json_buf *b, const uint8_t *in, size_t n)
 {
-	char trace[33], span[17], parent[17];
-	FILE *f = stdout;
-	hex_encode(s->trace_id, 16, trace);
-	hex_encode(s->span_id, 8, span);
-	if (span_has_parent(s))
-		hex_encode(s->parent_span_id, 8, parent);
-	else
-		parent[0] = '\0';
+	json_buf_char(b, '"');
+	json_buf_hex(b, in, n);
+	json_buf_char(b, '"');
+}
 
-	fprintf(f, "{\"trace_id\":\"%s\",\"span_id\":\"%s\",\"parent_span_id\":\"%s\",\"name\":", trace, span, parent);
-	put_str(f, s->name);
-	fprintf(f, ",\"kind\":\"%s\",\"start_ns\":%llu,\"end_ns\":%llu,\"status\":\"%s\"", span_kind_name(s->kind),
-		(unsigned long long)s->start_ns, (unsigned long long)s->end_ns, span_status_name(s->status));
+void json_span_format(struct json_buf *b, const struct span *s)
+{
+	json_buf_lit(b, "{\"trace_id\":");
+	put_quoted_hex(b, s->trace_id, 16);
+	json_buf_lit(b, ",\"span_id\":");
+	put_quoted_hex(b, s->span_id, 8);
+	json_buf_lit(b, ",\"parent_span_id\":");
+	if (span_has_parent(s))
+		put_quoted_hex(b, s->parent_span_id, 8);
+	else
+		json_buf_lit(b, "\"\"");
+	json_buf_lit(b, ",\"name\":");
+	json_buf_str(b, s->name);
+	json_buf_lit(b, ",\"kind\":\"");
+	const char *kind = span_kind_name(s->kind), *status = span_status_name(s->status);
+	json_buf_put(b, kind, strlen(kind));
+	json_buf_lit(b, "\",\"start_ns\":");
+	json_buf_u64(b, s->start_ns);
+	json_buf_lit(b, ",\"end_ns\":");
+	json_buf_u64(b, s->end_ns);
+	json_buf_lit(b, ",\"status\":\"");
+	json_buf_put(b, status, strlen(status));
+	json_buf_char(b, '"');
 	if (s->status_message) {
-		fputs(",\"status_message\":", f);
-		put_str(f, s->status_message);
+		json_buf_lit(b, ",\"status_message\":");
+		json_buf_str(b, s->status_message);
 	}
 	if (s->trace_state) {
-		fputs(",\"trace_state\":", f);
-		put_str(f, s->trace_state);
+		json_buf_lit(b, ",\"trace_state\":");
+		json_buf_str(b, s->trace_state);
 	}
-	fputs(",\"attributes\":", f);
-	put_attrs(f, &s->attrs, false);
-	fputs(",\"resource\":", f);
+	json_buf_lit(b, ",\"attributes\":");
+	put_attrs(b, &s->attrs, false);
+	json_buf_lit(b, ",\"resource\":");
 	const char *rj = s->resource ? resource_json(s->resource) : NULL;
 	if (rj)
-		fputs(rj, f);
+		json_buf_put(b, rj, s->resource->json_len);
 	else if (s->resource)
-		put_attrs(f, &s->resource->attrs, true);
+		put_attrs(b, &s->resource->attrs, true);
 	else
-		fputs("{}", f);
-	fputs("}\n", f);
+		json_buf_lit(b, "{}");
+	json_buf_lit(b, "}\n");
+}
+
+/* One fwrite per line into stdout's buffer. */
+static void json_emit(struct span_sink *sink, const struct span *s)
+{
+	struct json_sink *j = (struct json_sink *)sink;
+	j->line.len = 0;
+	json_span_format(&j->line, s);
+	if (!j->line.failed)
+		fwrite(j->line.p, 1, j->line.len, stdout);
+	j->line.failed = false; /* out of memory: that span is lost, try the next */
 }
 
 /* Lines are flushed every tick (100 ms), not one write() per span. */
@@ -136,19 +138,21 @@ static void json_tick(struct span_sink *sink, uint64_t now_ns)
 
 static void json_close(struct span_sink *sink)
 {
+	struct json_sink *j = (struct json_sink *)sink;
 	fflush(stdout);
-	free(sink);
+	json_buf_free(&j->line);
+	free(j);
 }
 
 struct span_sink *json_sink_create(void)
 {
-	struct span_sink *s = calloc(1, sizeof(*s));
-	if (!s)
+	struct json_sink *j = calloc(1, sizeof(*j));
+	if (!j)
 		return NULL;
-	s->name = "json";
+	j->base.name = "json";
 	setvbuf(stdout, NULL, _IOFBF, 1 << 16); /* whole lines in few writes */
-	s->emit = json_emit;
-	s->tick = json_tick;
-	s->close = json_close;
-	return s;
+	j->base.emit = json_emit;
+	j->base.tick = json_tick;
+	j->base.close = json_close;
+	return &j->base;
 }

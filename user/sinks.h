@@ -5,9 +5,12 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "json_buf.h"
 #include "sink.h"
 
 struct span_sink *json_sink_create(void);
+/* Appends s's JSON line (with its newline), as the JSON sink writes it. */
+void json_span_format(struct json_buf *b, const struct span *s);
 /* Waterfall of each finished trace on out (a terminal: 100 columns). */
 struct span_sink *console_sink_create(FILE *out);
 

@@ -5,43 +5,101 @@
 
 #include "span.h"
 
-static struct attr *attrs_slot(struct attr_list *l, const char *key)
+/* Enough for an HTTP span's attributes: no realloc while building one. */
+#define ATTRS_MIN_CAP 16
+#define STRS_MIN_CAP 256
+
+static struct attr *attrs_append(struct attr_list *l)
 {
-	for (size_t i = 0; i < l->len; i++) {
-		if (strcmp(l->items[i].key, key) == 0) {
-			if (l->items[i].type == ATTR_STR)
-				free(l->items[i].str);
-			l->items[i].str = NULL;
-			return &l->items[i];
-		}
-	}
 	if (l->len == l->cap) {
-		size_t cap = l->cap ? l->cap * 2 : 8;
+		size_t cap = l->cap ? l->cap * 2 : ATTRS_MIN_CAP;
 		struct attr *n = realloc(l->items, cap * sizeof(*n));
 		if (!n)
 			return NULL;
 		l->items = n;
 		l->cap = cap;
 	}
-	struct attr *a = &l->items[l->len];
-	a->key = strdup(key);
-	if (!a->key)
-		return NULL;
-	a->str = NULL;
-	l->len++;
+	l->version++;
+	struct attr *a = &l->items[l->len++];
+	a->key_owned = false;
+	a->type = ATTR_INT; /* no string until the caller sets one */
 	return a;
 }
 
+/* The attribute for key: its existing one (the caller replaces its type
+ * and value), else a new one with a copy of key. */
+static struct attr *attrs_slot(struct attr_list *l, const char *key)
+{
+	for (size_t i = 0; i < l->len; i++) {
+		if (strcmp(l->items[i].key, key) == 0) {
+			l->version++;
+			return &l->items[i];
+		}
+	}
+	char *copy = strdup(key);
+	if (!copy)
+		return NULL;
+	struct attr *a = attrs_append(l);
+	if (!a) {
+		free(copy);
+		return NULL;
+	}
+	a->key = copy;
+	a->key_owned = true;
+	return a;
+}
+
+/* A copy of val[0..n) with a NUL in l's arena, or NULL. When the arena must
+ * grow, the live values move to a new one (replaced values are left
+ * behind); the old one is freed only after val was copied, since val may
+ * be one of l's own values. */
+static char *strs_store(struct attr_list *l, const char *val, size_t n)
+{
+	char *old = NULL;
+	if (l->strs_cap - l->strs_len < n + 1) {
+		size_t live = 0;
+		for (size_t i = 0; i < l->len; i++)
+			if (l->items[i].type == ATTR_STR)
+				live += strlen(l->items[i].str) + 1;
+		size_t cap = l->strs_cap > STRS_MIN_CAP ? l->strs_cap : STRS_MIN_CAP;
+		while (cap < live + n + 1)
+			cap *= 2;
+		char *strs = malloc(cap);
+		if (!strs)
+			return NULL;
+		size_t off = 0;
+		for (size_t i = 0; i < l->len; i++) {
+			struct attr *a = &l->items[i];
+			if (a->type != ATTR_STR)
+				continue;
+			size_t len = strlen(a->str) + 1;
+			memcpy(strs + off, a->str, len);
+			a->str = strs + off;
+			off += len;
+		}
+		old = l->strs;
+		l->strs = strs;
+		l->strs_len = off;
+		l->strs_cap = cap;
+	}
+	char *s = l->strs + l->strs_len;
+	memcpy(s, val, n);
+	s[n] = '\0';
+	l->strs_len += n + 1;
+	free(old);
+	return s;
+}
+
+/* The value is stored before its attribute is looked up or added, so that
+ * a failure leaves the list as it was (the stored copy is left behind). */
 int attrs_set_strn(struct attr_list *l, const char *key, const char *val, size_t n)
 {
-	char *copy = strndup(val, n);
+	char *copy = strs_store(l, val, strnlen(val, n));
 	if (!copy)
 		return -ENOMEM;
 	struct attr *a = attrs_slot(l, key);
-	if (!a) {
-		free(copy);
+	if (!a)
 		return -ENOMEM;
-	}
 	a->type = ATTR_STR;
 	a->str = copy;
 	return 0;
@@ -82,6 +140,34 @@ int attrs_set_double(struct attr_list *l, const char *key, double val)
 	return 0;
 }
 
+int attrs_add_strn(struct attr_list *l, const char *key, const char *val, size_t n)
+{
+	char *copy = strs_store(l, val, strnlen(val, n));
+	struct attr *a = copy ? attrs_append(l) : NULL;
+	if (!a)
+		return -ENOMEM;
+	a->key = key;
+	a->type = ATTR_STR;
+	a->str = copy;
+	return 0;
+}
+
+int attrs_add_str(struct attr_list *l, const char *key, const char *val)
+{
+	return attrs_add_strn(l, key, val, strlen(val));
+}
+
+int attrs_add_int(struct attr_list *l, const char *key, int64_t val)
+{
+	struct attr *a = attrs_append(l);
+	if (!a)
+		return -ENOMEM;
+	a->key = key;
+	a->type = ATTR_INT;
+	a->i = val;
+	return 0;
+}
+
 const struct attr *attrs_get(const struct attr_list *l, const char *key)
 {
 	for (size_t i = 0; i < l->len; i++)
@@ -94,10 +180,10 @@ void attrs_remove(struct attr_list *l, const char *key)
 {
 	for (size_t i = 0; i < l->len; i++) {
 		if (strcmp(l->items[i].key, key) == 0) {
-			free(l->items[i].key);
-			if (l->items[i].type == ATTR_STR)
-				free(l->items[i].str);
+			if (l->items[i].key_owned)
+				free((char *)l->items[i].key);
 			l->items[i] = l->items[--l->len];
+			l->version++;
 			return;
 		}
 	}
@@ -107,29 +193,41 @@ int attrs_copy(struct attr_list *dst, const struct attr_list *src)
 {
 	for (size_t i = 0; i < src->len; i++) {
 		const struct attr *a = &src->items[i];
-		int err = 0;
-		switch (a->type) {
-		case ATTR_STR: err = attrs_set_str(dst, a->key, a->str); break;
-		case ATTR_INT: err = attrs_set_int(dst, a->key, a->i); break;
-		case ATTR_BOOL: err = attrs_set_bool(dst, a->key, a->b); break;
-		case ATTR_DOUBLE: err = attrs_set_double(dst, a->key, a->d); break;
+		char *copy = NULL;
+		if (a->type == ATTR_STR && !(copy = strs_store(dst, a->str, strlen(a->str))))
+			return -ENOMEM;
+		struct attr *d;
+		if (a->key_owned) {
+			d = attrs_slot(dst, a->key);
+		} else {
+			/* a static key: shared, not copied, but still replacing dst's */
+			d = (struct attr *)attrs_get(dst, a->key);
+			if (d)
+				dst->version++;
+			else if ((d = attrs_append(dst)))
+				d->key = a->key;
 		}
-		if (err)
-			return err;
+		if (!d)
+			return -ENOMEM;
+		d->type = a->type;
+		switch (a->type) {
+		case ATTR_STR: d->str = copy; break;
+		case ATTR_INT: d->i = a->i; break;
+		case ATTR_BOOL: d->b = a->b; break;
+		case ATTR_DOUBLE: d->d = a->d; break;
+		}
 	}
 	return 0;
 }
 
 void attrs_free(struct attr_list *l)
 {
-	for (size_t i = 0; i < l->len; i++) {
-		free(l->items[i].key);
-		if (l->items[i].type == ATTR_STR)
-			free(l->items[i].str);
-	}
+	for (size_t i = 0; i < l->len; i++)
+		if (l->items[i].key_owned)
+			free((char *)l->items[i].key);
 	free(l->items);
-	l->items = NULL;
-	l->len = l->cap = 0;
+	free(l->strs);
+	*l = (struct attr_list){ .version = l->version + 1 };
 }
 
 struct resource *resource_get(struct resource *r)
@@ -148,9 +246,25 @@ void resource_put(struct resource *r)
 	free(r);
 }
 
+/* The agent builds, emits and frees one span per event: the span freed
+ * last is kept, with its attribute and string buffers, for the next
+ * span_new (three allocations fewer per span). One per thread; buffers
+ * that grew large are not kept. */
+#define SPARE_ATTRS_MAX 64
+#define SPARE_STRS_MAX 4096
+static _Thread_local struct span *spare;
+
 struct span *span_new(void)
 {
-	return calloc(1, sizeof(struct span));
+	struct span *s = spare;
+	if (!s)
+		return calloc(1, sizeof(struct span));
+	spare = NULL;
+	struct attr_list keep = s->attrs;
+	memset(s, 0, sizeof(*s));
+	s->attrs = (struct attr_list){ .items = keep.items, .cap = keep.cap, .strs = keep.strs,
+				       .strs_cap = keep.strs_cap, .version = keep.version + 1 };
+	return s;
 }
 
 struct span *span_clone(const struct span *s)
@@ -185,8 +299,15 @@ void span_free(struct span *s)
 	free(s->name);
 	free(s->trace_state);
 	free(s->status_message);
-	attrs_free(&s->attrs);
 	resource_put(s->resource);
+	if (!spare && s->attrs.cap <= SPARE_ATTRS_MAX && s->attrs.strs_cap <= SPARE_STRS_MAX) {
+		for (size_t i = 0; i < s->attrs.len; i++)
+			if (s->attrs.items[i].key_owned)
+				free((char *)s->attrs.items[i].key);
+		spare = s;
+		return;
+	}
+	attrs_free(&s->attrs);
 	free(s);
 }
 

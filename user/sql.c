@@ -383,7 +383,10 @@ static bool append_ident(const char *s, const struct tok *t, char *buf, size_t c
 static void add_ref(struct summarizer *z, const char *name)
 {
 	if (!z->have_ref) {
-		snprintf(z->out->collection, sizeof(z->out->collection), "%s", name);
+		/* a bounded copy (snprintf's "%s" cost more than the copy) */
+		size_t n = strnlen(name, sizeof(z->out->collection) - 1);
+		memcpy(z->out->collection, name, n);
+		z->out->collection[n] = '\0';
 		z->have_ref = true;
 	} else if (strcasecmp(z->out->collection, name) != 0) {
 		z->ambiguous = true;

@@ -79,8 +79,15 @@ static Request *roundtrip(const struct span *const *spans, size_t n)
 	assert_true(len > 0);
 	req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
 		NULL, len, buf);
-	free(buf);
 	assert_non_null(req);
+	/* the hand-written encoder writes exactly what protobuf-c would */
+	size_t plen = opentelemetry__proto__collector__trace__v1__export_trace_service_request__get_packed_size(req);
+	uint8_t *packed = malloc(plen);
+	assert_int_equal(opentelemetry__proto__collector__trace__v1__export_trace_service_request__pack(req, packed), plen);
+	assert_int_equal(plen, len);
+	assert_memory_equal(packed, buf, len);
+	free(packed);
+	free(buf);
 	return req;
 }
 
@@ -178,6 +185,48 @@ static void test_roundtrip(void **state)
 	resource_put(r2);
 }
 
+/* Values at the edges of the wire format (zero, negative, empty, large):
+ * roundtrip() checks the bytes against protobuf-c's. */
+static void test_wire_edge_values(void **state)
+{
+	struct resource *r = make_resource(0, "");
+	struct span *s[4];
+	for (int i = 0; i < 4; i++)
+		s[i] = make_span(r, (uint8_t)(i * 77), i % 2);
+	assert_int_equal(attrs_set_int(&s[0]->attrs, "neg", -1), 0);
+	assert_int_equal(attrs_set_int(&s[0]->attrs, "min", INT64_MIN), 0);
+	assert_int_equal(attrs_set_int(&s[0]->attrs, "zero", 0), 0);
+	assert_int_equal(attrs_set_int(&s[0]->attrs, "big", 1ll << 62), 0);
+	assert_int_equal(attrs_set_bool(&s[0]->attrs, "no", false), 0);
+	assert_int_equal(attrs_set_str(&s[0]->attrs, "empty", ""), 0);
+	assert_int_equal(attrs_set_str(&s[0]->attrs, "", "empty key"), 0);
+	assert_int_equal(attrs_set_double(&s[0]->attrs, "negzero", -0.0), 0);
+	assert_int_equal(attrs_set_double(&s[0]->attrs, "nan", __builtin_nan("")), 0);
+	char longval[300];
+	memset(longval, 'x', sizeof(longval) - 1); /* lengths past one varint byte */
+	longval[sizeof(longval) - 1] = '\0';
+	assert_int_equal(attrs_set_str(&s[1]->attrs, "long", longval), 0);
+	s[1]->trace_state = strdup("a=b");
+	s[1]->trace_flags = 0;
+	s[1]->kind = SPAN_KIND_INTERNAL;
+	s[2]->status = SPAN_STATUS_OK;
+	s[2]->start_ns = 0;
+	s[2]->end_ns = UINT64_MAX;
+	free(s[2]->name);
+	s[2]->name = strdup("");
+	free(s[3]->status_message);
+	s[3]->status_message = strdup("");
+	s[3]->trace_flags = 0xff;
+	resource_put(s[3]->resource);
+	s[3]->resource = NULL;
+	Request *req = roundtrip((const struct span *const *)s, 4);
+	assert_int_equal(req->n_resource_spans, 2);
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req, NULL);
+	for (int i = 0; i < 4; i++)
+		span_free(s[i]);
+	resource_put(r);
+}
+
 static void test_large_batch_and_edge_cases(void **state)
 {
 	enum { N = 2000, PROCS = 7 };
@@ -265,6 +314,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_roundtrip),
+		cmocka_unit_test(test_wire_edge_values),
 		cmocka_unit_test(test_large_batch_and_edge_cases),
 		cmocka_unit_test(test_resource_merge),
 	};

@@ -41,6 +41,9 @@ struct collector {
 	int stop;
 };
 
+/* service.name of the last resource received (collector thread) */
+static char last_service[64];
+
 static size_t count_spans(const uint8_t *body, size_t len)
 {
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest *r;
@@ -49,6 +52,13 @@ static size_t count_spans(const uint8_t *body, size_t len)
 	r = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, len, body);
 	if (!r)
 		return 0;
+	for (size_t i = 0; i < r->n_resource_spans; i++) {
+		Opentelemetry__Proto__Resource__V1__Resource *res = r->resource_spans[i]->resource;
+		for (size_t k = 0; res && k < res->n_attributes; k++)
+			if (!strcmp(res->attributes[k]->key, "service.name"))
+				snprintf(last_service, sizeof(last_service), "%s",
+					 res->attributes[k]->value->string_value);
+	}
 	for (size_t i = 0; i < r->n_resource_spans; i++)
 		for (size_t j = 0; j < r->resource_spans[i]->n_scope_spans; j++)
 			n += r->resource_spans[i]->scope_spans[j]->n_spans;
@@ -222,6 +232,33 @@ static void test_delivers_all(void **state)
 	assert_int_equal(otlp_counters_dropped(&after) - otlp_counters_dropped(&before), 0);
 }
 
+/* A resource whose attributes change after its first spans: later spans
+ * carry the new ones (the sink's resource cache notices). */
+static void test_resource_change_noticed(void **state)
+{
+	struct otlp_config cfg;
+	struct collector c;
+	struct span_sink *sink;
+
+	collector_start(&c, 200);
+	base_config(&cfg, c.port);
+	sink = otlp_sink_create(&cfg, NULL);
+	otlp_config_free(&cfg);
+	emit_spans(sink, 5);
+	for (uint64_t t0 = now_ms(); __atomic_load_n(&c.spans, __ATOMIC_SEQ_CST) < 5 && now_ms() - t0 < 3000;)
+		usleep(1000);
+	assert_string_equal(last_service, "unit");
+	attrs_set_str(&res->attrs, "service.name", "renamed");
+	emit_spans(sink, 5);
+	for (uint64_t t0 = now_ms(); __atomic_load_n(&c.spans, __ATOMIC_SEQ_CST) < 10 && now_ms() - t0 < 3000;)
+		usleep(1000);
+	sink->close(sink);
+	collector_stop(&c);
+	assert_int_equal(c.spans, 10);
+	assert_string_equal(last_service, "renamed");
+	attrs_set_str(&res->attrs, "service.name", "unit");
+}
+
 static void test_retry_then_success(void **state)
 {
 	struct otlp_counters before, after;
@@ -305,6 +342,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_delivers_all),
+		cmocka_unit_test(test_resource_change_noticed),
 		cmocka_unit_test(test_retry_then_success),
 		cmocka_unit_test(test_permanent_error),
 		cmocka_unit_test(test_dead_collector),

@@ -54,10 +54,16 @@ struct {
 	__type(value, __u64);
 } traced_bits SEC(".maps");
 
-static __always_inline void traced_bit_set(__u32 tgid, bool on)
+/* The traced_bits word holding tgid's bit. */
+static __always_inline __u64 *traced_word(__u32 tgid)
 {
 	__u32 w = tgid / 64;
-	__u64 *v = bpf_map_lookup_elem(&traced_bits, &w);
+	return bpf_map_lookup_elem(&traced_bits, &w);
+}
+
+static __always_inline void traced_bit_set(__u32 tgid, bool on)
+{
+	__u64 *v = traced_word(tgid);
 	if (!v)
 		return;
 	if (on)
@@ -111,9 +117,15 @@ static __always_inline bool tgid_traced(__u32 tgid)
 		return false;
 	if (trace_all)
 		return true;
-	__u32 w = tgid / 64;
-	__u64 *v = bpf_map_lookup_elem(&traced_bits, &w);
+	__u64 *v = traced_word(tgid);
 	return v && (*v >> (tgid % 64)) & 1;
+}
+
+/* The user registers the current syscall saved at entry: a BTF pointer,
+ * read with plain (CO-RE) loads, no helper call per register. */
+static __always_inline struct pt_regs *user_regs(void)
+{
+	return (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
 }
 
 #endif

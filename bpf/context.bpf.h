@@ -88,12 +88,19 @@ struct {
 	__type(value, struct write_enter);
 } write_enters SEC(".maps");
 
-/* The fd of the write-like syscall thread id is in on this CPU, or -1. */
-static __always_inline long write_enter_fd(__u64 id)
+/* This CPU's slot if it holds the write-like syscall thread id is in. */
+static __always_inline struct write_enter *write_enter_of(__u64 id)
 {
 	__u32 zero = 0;
 	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
-	return w && w->pid_tgid == id ? (long)w->fd : -1;
+	return w && w->pid_tgid == id ? w : NULL;
+}
+
+/* The fd of the write-like syscall thread id is in on this CPU, or -1. */
+static __always_inline long write_enter_fd(__u64 id)
+{
+	struct write_enter *w = write_enter_of(id);
+	return w ? (long)w->fd : -1;
 }
 
 #define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process */

@@ -86,8 +86,7 @@ static __always_inline __u64 go_read_u64(__u64 addr)
 static __always_inline __u64 go_current_g(void)
 {
 #if defined(__TARGET_ARCH_x86)
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	return regs->r14; /* a BTF pointer: a plain (CO-RE) load, no helper call */
+	return user_regs()->r14;
 #else
 	return 0; /* arm64 keeps g in x28: not wired yet */
 #endif

@@ -157,12 +157,18 @@ static __always_inline void go_serving_end(struct txn_event *t)
 		__sync_fetch_and_add(&pi->serving, -1);
 }
 
-static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
+/* The exchange no longer makes its goroutine's or thread's context. */
+static __always_inline void txn_release(struct txn_event *t)
 {
 	if (t->goid)
 		go_serving_end(t);
 	else
 		thread_ctx_release(t);
+}
+
+static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
+{
+	txn_release(t);
 	bpf_map_delete_elem(&txns, key);
 }
 
@@ -379,10 +385,7 @@ static __always_inline void txn_start(struct conn_key *key, struct conn_info *c,
 	}
 	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
 		count(WEFT_CNT_TXN_MAP_FULL);
-		if (t->goid)
-			go_serving_end(t);
-		else
-			thread_ctx_release(t);
+		txn_release(t);
 	}
 }
 
@@ -731,9 +734,8 @@ static __always_inline __u64 msghdr_iov(__u64 msg)
  * must not take this one's time. */
 static __always_inline __u64 write_enter_time(__u64 id, __u32 fd)
 {
-	__u32 zero = 0;
-	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
-	if (w && w->pid_tgid == id && w->fd == fd) {
+	struct write_enter *w = write_enter_of(id);
+	if (w && w->fd == fd) {
 		w->pid_tgid = 0;
 		return w->enter_ns;
 	}
@@ -749,8 +751,8 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_traced(id >> 32))
 		return false;
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	io->fd = regs->di; /* a BTF pointer: plain (CO-RE) loads, no helper calls */
+	struct pt_regs *regs = user_regs();
+	io->fd = regs->di;
 	io->buf = regs->si;
 	io->kind = IO_PLAIN;
 	io->dir = DIR_READ;
@@ -860,8 +862,7 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	/* The fd argument is still in the user registers saved at entry. */
-	struct pt_regs *regs = (struct pt_regs *)bpf_task_pt_regs(bpf_get_current_task_btf());
-	conn_opened(regs->di, WEFT_ROLE_CLIENT);
+	conn_opened(user_regs()->di, WEFT_ROLE_CLIENT);
 	return 0;
 }
 

@@ -59,7 +59,6 @@ enum weft_counter {
 	WEFT_CNT_RINGBUF_FULL = 0, /* events lost: ring buffer full */
 	WEFT_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
 	WEFT_CNT_TXN_MAP_FULL,     /* transaction not tracked: map full */
-	WEFT_CNT_ARGS_MAP_FULL,    /* syscall not tracked: args map full */
 	WEFT_CNT_TXN_EMITTED,      /* transactions sent to userspace */
 	WEFT_CNT_NON_HTTP_CONN,    /* connections classified as not HTTP */
 	WEFT_CNT_CTX_AMBIGUOUS,    /* client request not parented: thread served several */

@@ -144,12 +144,12 @@ static void report_counters(struct agent *a)
 	if (sockets_read_counters(a->sockets, c))
 		return;
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
-		 "full, %llu exchange table full, %llu syscall table full; %llu not parsable; %llu non-HTTP "
+		 "full, %llu exchange table full; %llu not parsable; %llu non-HTTP "
 		 "connections skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
 		 "parented (ambiguous thread); %llu Go requests served without goroutine context (table full)",
 		 (unsigned long long)a->spans, (unsigned long long)c[WEFT_CNT_TXN_EMITTED],
 		 (unsigned long long)c[WEFT_CNT_RINGBUF_FULL], (unsigned long long)c[WEFT_CNT_CONN_MAP_FULL],
-		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL], (unsigned long long)c[WEFT_CNT_ARGS_MAP_FULL],
+		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL],
 		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_NON_HTTP_CONN],
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
 		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL]);

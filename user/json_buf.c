@@ -4,6 +4,7 @@
 #include <stdlib.h>
 
 #include "json_buf.h"
+#include "span.h"
 
 bool json_buf_reserve(struct json_buf *b, size_t n)
 {
@@ -144,13 +145,8 @@ void json_buf_double(struct json_buf *b, double d)
 
 void json_buf_hex(struct json_buf *b, const uint8_t *in, size_t n)
 {
-	static const char digits[] = "0123456789abcdef";
-	if (!json_buf_reserve(b, 2 * n))
+	if (!json_buf_reserve(b, 2 * n + 1))
 		return;
-	char *o = b->p + b->len;
-	for (size_t i = 0; i < n; i++) {
-		*o++ = digits[in[i] >> 4];
-		*o++ = digits[in[i] & 15];
-	}
+	hex_encode(in, n, b->p + b->len); /* its NUL is not part of the content */
 	b->len += 2 * n;
 }

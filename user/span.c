@@ -220,11 +220,16 @@ int attrs_copy(struct attr_list *dst, const struct attr_list *src)
 	return 0;
 }
 
-void attrs_free(struct attr_list *l)
+static void attrs_free_keys(struct attr_list *l)
 {
 	for (size_t i = 0; i < l->len; i++)
 		if (l->items[i].key_owned)
 			free((char *)l->items[i].key);
+}
+
+void attrs_free(struct attr_list *l)
+{
+	attrs_free_keys(l);
 	free(l->items);
 	free(l->strs);
 	*l = (struct attr_list){ .version = l->version + 1 };
@@ -301,9 +306,7 @@ void span_free(struct span *s)
 	free(s->status_message);
 	resource_put(s->resource);
 	if (!spare && s->attrs.cap <= SPARE_ATTRS_MAX && s->attrs.strs_cap <= SPARE_STRS_MAX) {
-		for (size_t i = 0; i < s->attrs.len; i++)
-			if (s->attrs.items[i].key_owned)
-				free((char *)s->attrs.items[i].key);
+		attrs_free_keys(&s->attrs);
 		spare = s;
 		return;
 	}

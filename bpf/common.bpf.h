@@ -93,15 +93,18 @@ struct {
 			(var) = (max);               \
 	} while (0)
 
-/* Wake the agent only once enough is waiting: a wakeup per event (an
- * irq_work, then a context switch) would cost more than the event. The agent
+/* Wake the agent only when the data waiting crosses RB_WAKEUP_BYTES with
+ * this record: a wakeup per event (an irq_work, i.e. a self-IPI, which on a
+ * VM is a costly exit, then a context switch) would cost more than the
+ * event. Waking on every record above the threshold, as before, raised one
+ * IPI per record for as long as the agent took to drain the ring. The agent
  * also polls every 100 ms, so a quiet trickle still arrives. */
 #define RB_WAKEUP_BYTES (256 << 10)
 
-static __always_inline __u64 rb_flags(void)
+static __always_inline __u64 rb_flags(__u32 size)
 {
-	return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) >= RB_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP
-										: BPF_RB_NO_WAKEUP;
+	__u64 avail = bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA);
+	return avail < RB_WAKEUP_BYTES && avail + size >= RB_WAKEUP_BYTES ? BPF_RB_FORCE_WAKEUP : BPF_RB_NO_WAKEUP;
 }
 
 static __always_inline void count(__u32 which)

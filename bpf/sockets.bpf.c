@@ -181,7 +181,7 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	t->end_reason = reason;
 	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
-	if (bpf_ringbuf_output(&events, t, size, rb_flags()))
+	if (bpf_ringbuf_output(&events, t, size, rb_flags(size)))
 		count(WEFT_CNT_RINGBUF_FULL);
 	else
 		count(WEFT_CNT_TXN_EMITTED);
@@ -886,7 +886,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 	if (c && c->proto >= WEFT_PROTO_PGSQL) {
 		/* The agent keeps per-connection protocol state (prepared statements). */
 		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key.tgid, .fd = key.fd };
-		if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
 			count(WEFT_CNT_RINGBUF_FULL);
 	}
 	bpf_map_delete_elem(&conns, &key);

@@ -28,11 +28,16 @@ struct {
 	__type(value, struct conn_info);
 } conns SEC(".maps");
 
-/* In-flight exchanges; allocated on demand since values are large. */
+/* In-flight exchanges (an exchange lives from its request to its response).
+ * Preallocated, about 23 MiB: with BPF_F_NO_PREALLOC its 2.8 KB elements
+ * came from the BPF allocator's per-CPU caches, which hold only a few
+ * elements of that size, and an exchange allocated on one CPU and freed on
+ * another (a Go client's writer and reader goroutines) refilled or drained
+ * them by irq_work, a self-IPI, on nearly every exchange: 10-15 us each on
+ * a VM. Full: counted (WEFT_CNT_TXN_MAP_FULL), that exchange is not traced. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, 16384);
-	__uint(map_flags, BPF_F_NO_PREALLOC);
+	__uint(max_entries, 8192);
 	__type(key, struct conn_key);
 	__type(value, struct txn_event);
 } txns SEC(".maps");

@@ -228,7 +228,10 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 	const char *exe_path = exe;
 	if (info.pc_conn >= 0 && info.tcpconn_conn >= 0 && info.conn_fd >= 0 && info.netfd_pfd >= 0 &&
 	    info.pfd_sysfd >= 0 && go_elf_find_func(ge, ROUNDTRIP_FUNC, &fn) == 0) {
-		if (attach_at(gt, p, gt->skel->progs.probe_go_persistconn_roundtrip, exe_path, fn.offset,
+		uint64_t at;
+		if (go_func_entry_probe_offset(ge, &fn, &at) < 0)
+			at = fn.offset;
+		if (attach_at(gt, p, gt->skel->progs.probe_go_persistconn_roundtrip, exe_path, at,
 			      ROUNDTRIP_FUNC) == 0)
 			info.flags |= GO_PROC_ROUNDTRIP;
 	} else {

@@ -155,6 +155,83 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 	return rc;
 }
 
+/* ---- where an entry uprobe costs least ----------------------------------- */
+
+#define PROLOGUE_BYTES 64u
+#define PROLOGUE_INSNS 6
+
+struct prologue_scan {
+	uint64_t push_addr; /* the frame's PUSH RBP, 0 until found */
+	uint64_t jcc_addr;  /* the bound check's jump to morestack, 0 until found */
+	unsigned seen;
+};
+
+/* Go's x86-64 prologue: the stack bound check (CMP RSP, or LEA R12 + CMP
+ * R12, against g.stackguard0, then a conditional jump to morestack), then
+ * PUSH RBP (Go >= 1.21) or SUB RSP + MOV [RSP+N], RBP (older). None of it
+ * writes an argument register or R14 (g). */
+static int visit_prologue(const cs_insn *insn, void *ctx)
+{
+	struct prologue_scan *s = ctx;
+	if (++s->seen > PROLOGUE_INSNS)
+		return 1;
+	const cs_x86 *x = &insn->detail->x86;
+	switch (insn->id) {
+	case X86_INS_PUSH:
+		if (x->op_count == 1 && x->operands[0].type == X86_OP_REG && x->operands[0].reg == X86_REG_RBP)
+			s->push_addr = insn->address;
+		return 1;
+	case X86_INS_CMP:
+		return 0;
+	case X86_INS_LEA:
+		return x->op_count == 2 && x->operands[0].type == X86_OP_REG &&
+			       (x->operands[0].reg == X86_REG_R12 || x->operands[0].reg == X86_REG_R13)
+			       ? 0
+			       : 1;
+	case X86_INS_JBE:
+	case X86_INS_JB:
+	case X86_INS_JAE:
+	case X86_INS_JA:
+		if (!s->jcc_addr)
+			s->jcc_addr = insn->address;
+		return 0;
+	default:
+		return 1;
+	}
+}
+
+int go_asm_entry_probe_addr(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+			    uint64_t *probe_addr)
+{
+	*probe_addr = addr;
+	if (machine != EM_X86_64)
+		return 0;
+	struct prologue_scan s = { 0 };
+	int rc = disasm_each(machine, true, code, len < PROLOGUE_BYTES ? len : PROLOGUE_BYTES, addr,
+			     visit_prologue, &s);
+	if (rc < 0)
+		return rc;
+	if (s.push_addr)
+		*probe_addr = s.push_addr;
+	else if (s.jcc_addr)
+		*probe_addr = s.jcc_addr;
+	return 0;
+}
+
+int go_func_entry_probe_offset(struct go_elf *ge, const struct go_func *fn, uint64_t *offset)
+{
+	*offset = fn->offset;
+	const uint8_t *code = func_code(ge, fn);
+	if (!code)
+		return -EINVAL;
+	uint64_t a;
+	int rc = go_asm_entry_probe_addr(ge->machine, code, fn->size, fn->addr, &a);
+	if (rc < 0)
+		return rc;
+	*offset = fn->offset + (a - fn->addr);
+	return 0;
+}
+
 /* ---- data references ------------------------------------------------------ */
 
 static int push_ref(struct go_asm_ref **v, size_t *n, size_t *cap, uint64_t target,

@@ -28,6 +28,23 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 int go_asm_find_rets(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
 		     uint64_t **addrs, size_t *n);
 
+/* Where an entry uprobe on fn costs least: on x86-64, an instruction of
+ * Go's prologue the kernel emulates, instead of the first one (a compare,
+ * which it single-steps out of line: a second trap, which on a VM costs
+ * several times the first). That is the PUSH RBP after the stack bound
+ * check (Go >= 1.21), else the bound check's conditional jump (older Go
+ * frames start with SUB RSP; a goroutine whose stack must grow passes that
+ * jump twice, so a probe there must be idempotent). The registers a probe
+ * reads there (arguments, R14) still hold their entry values: the check
+ * writes none of them. Falls back to the entry itself (other prologues,
+ * arm64). *offset: a file offset. 0, or -EINVAL (function outside the file;
+ * message in ge->err), -ENOMEM. */
+int go_func_entry_probe_offset(struct go_elf *ge, const struct go_func *fn, uint64_t *offset);
+
+/* The same on raw code at addr: *probe_addr is an address in it. */
+int go_asm_entry_probe_addr(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+			    uint64_t *probe_addr);
+
 /* A PC-relative data reference: x86-64 [rip + disp]; arm64 ADRP Xn followed
  * at once by a load/store [Xn, #lo12] or by ADD Xd, Xn, #lo12 (an address;
  * a load/store [Xd, #off] right after it is an access too), the sequences Go's

@@ -304,6 +304,19 @@ static void check_rets(struct go_elf *ge, const char *name, const struct go_func
 		if (i)
 			assert_true(rets[i] > rets[i - 1]);
 	}
+	/* the entry probe goes on the PUSH RBP after the bound check, or on the
+	 * check's JBE (rel8 0x76, rel32 0x0f 0x86) where the frame is made with
+	 * SUB RSP (Go < 1.21); every probed function has a frame */
+	uint64_t at = 0;
+	assert_int_equal(go_func_entry_probe_offset(ge, fn, &at), 0);
+	if (at <= fn->offset || at >= fn->offset + 32)
+		fail_msg("%s in %s: entry probe at 0x%llx, function at 0x%llx", name, ge->path,
+			 (unsigned long long)at, (unsigned long long)fn->offset);
+	const uint8_t *op = go_elf_at_offset(ge, at, 2);
+	assert_non_null(op);
+	if (op[0] != 0x55 && op[0] != 0x76 && !(op[0] == 0x0f && op[1] == 0x86))
+		fail_msg("%s in %s: entry probe at 0x%llx on %02x %02x", name, ge->path,
+			 (unsigned long long)at, op[0], op[1]);
 	free(rets);
 }
 
@@ -392,6 +405,61 @@ static void test_asm_raw(void **state)
 	assert_int_equal(a[0], 4);
 	free(a);
 	assert_int_equal(go_asm_find_rets(8 /* EM_MIPS */, code, sizeof(code), 0, &a, &n), -ENOTSUP);
+}
+
+static void test_asm_entry_probe(void **state)
+{
+	uint64_t a;
+	/* cmp rsp,[r14+0x10]; jbe +0x20; push rbp; mov rbp,rsp */
+	static const uint8_t small[] = {0x49, 0x3b, 0x66, 0x10, 0x76, 0x20, 0x55, 0x48, 0x89, 0xe5};
+	assert_int_equal(go_asm_entry_probe_addr(62, small, sizeof(small), 0x1000, &a), 0);
+	assert_int_equal(a, 0x1006);
+	/* lea r12,[rsp-0x100]; cmp r12,[r14+0x10]; jbe rel32; push rbp */
+	static const uint8_t large[] = {0x4c, 0x8d, 0xa4, 0x24, 0x00, 0xff, 0xff, 0xff, 0x4d, 0x3b,
+					0x66, 0x10, 0x0f, 0x86, 0x10, 0x00, 0x00, 0x00, 0x55};
+	assert_int_equal(go_asm_entry_probe_addr(62, large, sizeof(large), 0x2000, &a), 0);
+	assert_int_equal(a, 0x2012);
+	/* Go < 1.21: lea r12,[rsp-0x230]; cmp r12,[r14+0x10]; jbe rel32; sub rsp,0x2b0: the jbe */
+	static const uint8_t sub[] = {0x4c, 0x8d, 0xa4, 0x24, 0xd0, 0xfd, 0xff, 0xff, 0x4d, 0x3b, 0x66, 0x10,
+				      0x0f, 0x86, 0xc3, 0x0e, 0x00, 0x00, 0x48, 0x81, 0xec, 0xb0, 0x02, 0x00, 0x00};
+	assert_int_equal(go_asm_entry_probe_addr(62, sub, sizeof(sub), 0x2800, &a), 0);
+	assert_int_equal(a, 0x280c);
+	/* something writes an argument register before the push: the entry */
+	static const uint8_t movrax[] = {0x48, 0xc7, 0xc0, 0x01, 0x00, 0x00, 0x00, 0x55};
+	assert_int_equal(go_asm_entry_probe_addr(62, movrax, sizeof(movrax), 0x3000, &a), 0);
+	assert_int_equal(a, 0x3000);
+	/* lea into an argument register (rax): the entry */
+	static const uint8_t learax[] = {0x48, 0x8d, 0x44, 0x24, 0xf8, 0x55};
+	assert_int_equal(go_asm_entry_probe_addr(62, learax, sizeof(learax), 0x3800, &a), 0);
+	assert_int_equal(a, 0x3800);
+	/* a leaf without a frame: the entry */
+	static const uint8_t leaf[] = {0x31, 0xc0, 0xc3};
+	assert_int_equal(go_asm_entry_probe_addr(62, leaf, sizeof(leaf), 0x4000, &a), 0);
+	assert_int_equal(a, 0x4000);
+	/* push of another register: the entry */
+	static const uint8_t pushrbx[] = {0x53, 0x55};
+	assert_int_equal(go_asm_entry_probe_addr(62, pushrbx, sizeof(pushrbx), 0x5000, &a), 0);
+	assert_int_equal(a, 0x5000);
+	/* the push too far in (after more than six bound-check instructions): the entry */
+	static const uint8_t far[] = {0x49, 0x3b, 0x66, 0x10, 0x49, 0x3b, 0x66, 0x10, 0x49, 0x3b, 0x66, 0x10,
+				      0x49, 0x3b, 0x66, 0x10, 0x49, 0x3b, 0x66, 0x10, 0x49, 0x3b, 0x66, 0x10,
+				      0x55};
+	assert_int_equal(go_asm_entry_probe_addr(62, far, sizeof(far), 0x6000, &a), 0);
+	assert_int_equal(a, 0x6000);
+	/* truncated code, garbage, empty: no crash; the jump if it was seen */
+	assert_int_equal(go_asm_entry_probe_addr(62, small, 3, 0x7000, &a), 0);
+	assert_int_equal(a, 0x7000);
+	assert_int_equal(go_asm_entry_probe_addr(62, small, 6, 0x7000, &a), 0);
+	assert_int_equal(a, 0x7004);
+	static const uint8_t junk[] = {0x0f, 0xff, 0xff, 0xff};
+	assert_int_equal(go_asm_entry_probe_addr(62, junk, sizeof(junk), 0x7100, &a), 0);
+	assert_int_equal(a, 0x7100);
+	assert_int_equal(go_asm_entry_probe_addr(62, small, 0, 0x7200, &a), 0);
+	assert_int_equal(a, 0x7200);
+	/* arm64: the entry */
+	static const uint8_t a64[] = {0x1f, 0x20, 0x03, 0xd5};
+	assert_int_equal(go_asm_entry_probe_addr(183, a64, sizeof(a64), 0x8000, &a), 0);
+	assert_int_equal(a, 0x8000);
 }
 
 static void test_asm_data_refs(void **state)
@@ -1047,6 +1115,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_version_parse),
 		cmocka_unit_test(test_asm_raw),
+		cmocka_unit_test(test_asm_entry_probe),
 		cmocka_unit_test(test_asm_data_refs),
 		cmocka_unit_test(test_pclntab_parse_direct),
 		cmocka_unit_test(test_pclntab_old_formats),

@@ -363,4 +363,9 @@ def test_uprobe_budget(go_env, bpf_stats):
         assert direct + n <= goroutine <= direct + n + 4, (direct, goroutine)
     else:
         assert (hello, direct, goroutine) == (0, 0, 0)
-    assert delta(r1, r2, rt) == n and delta(r2, r3, rt) == n
+    if old_go:
+        # Before Go 1.21 the probe sits on the stack check's JBE (docs/GO.md):
+        # a goroutine whose stack grows right there passes it twice.
+        assert n <= delta(r1, r2, rt) <= n + 2 and n <= delta(r2, r3, rt) <= n + 2, (r1, r2, r3)
+    else:
+        assert delta(r1, r2, rt) == n and delta(r2, r3, rt) == n

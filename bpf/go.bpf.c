@@ -7,8 +7,9 @@
  *    request to a connection whose writer goroutine will write it. Binds the
  *    caller's context to the connection's fd (go_fd_ctx). One hit per
  *    client request.
- *  - runtime.newproc1, every RET, only for Go < 1.21 (no g.parentGoid):
- *    a goroutine started by one that acts for a request inherits its
+ *  - Go < 1.21 only (no g.parentGoid): the CALL runtime.runqput in
+ *    runtime.newproc.func1 (else every RET of runtime.newproc1): a
+ *    goroutine started by one that acts for a request inherits its
  *    context, before it can run anywhere. One hit per goroutine created
  *    (net/http's server starts one per request). */
 #include "common.bpf.h"
@@ -54,16 +55,15 @@ int probe_go_persistconn_roundtrip(struct pt_regs *ctx)
 	return 0;
 }
 
-/* At a RET of runtime.newproc1 (run on the system stack: r14 is g0):
- * AX = the new g; its creator is g0.m.curg. */
-SEC("uprobe")
-int probe_go_newproc1_ret(struct pt_regs *ctx)
+/* newg, just made by the creating goroutine (g0.m.curg: this runs on the
+ * system stack, r14 is g0), inherits its creator's context before it is
+ * queued, so before it can run anywhere. */
+static __always_inline int go_inherit(struct pt_regs *ctx, __u64 newg)
 {
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
 	if (!pi || !pi->serving || pi->g_goid < 0)
 		return 0;
-	__u64 newg = PT_REGS_RC(ctx);
 	__u64 m = off_ptr(ctx->r14, pi->g_m);
 	__u64 creator = off_ptr(m, pi->m_curg);
 	if (!newg || !creator)
@@ -77,4 +77,20 @@ int probe_go_newproc1_ret(struct pt_regs *ctx)
 	c.valid = 1;
 	bpf_map_update_elem(&go_inherited, &k, &c, BPF_ANY);
 	return 0;
+}
+
+/* At runtime.newproc.func1's CALL runtime.runqput(pp, newg, next): BX is
+ * the new g. A CALL is emulated by the kernel: one trap, no single-step. */
+SEC("uprobe")
+int probe_go_newproc_runqput(struct pt_regs *ctx)
+{
+	return go_inherit(ctx, ctx->bx);
+}
+
+/* Fallback, at a RET of runtime.newproc1: AX is the new g. A RET is
+ * single-stepped after the trap (a second, costlier trap). */
+SEC("uprobe")
+int probe_go_newproc1_ret(struct pt_regs *ctx)
+{
+	return go_inherit(ctx, PT_REGS_RC(ctx));
 }

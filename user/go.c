@@ -2,8 +2,8 @@
  * goroutines. Per process: struct offsets (DWARF, else weft's table), the
  * address of runtime.allgs (to find an ancestor goroutine weft never met),
  * one uprobe on net/http.(*persistConn).roundTrip and, for Go < 1.21 only,
- * uprobes on every RET of runtime.newproc1 (never uretprobes: Go moves
- * stacks). */
+ * one on the CALL runtime.runqput in runtime.newproc.func1 (else on every
+ * RET of runtime.newproc1; never uretprobes: Go moves stacks). */
 #include <elf.h>
 #include <errno.h>
 #include <inttypes.h>
@@ -242,20 +242,31 @@ int go_tracer_add(struct go_tracer *gt, uint32_t pid)
 								    : "g.parentGoid")
 						       : "nothing";
 	if (info.g_parent_goid < 0) {
-		/* Go < 1.21: no g.parentGoid, so goroutine creation is watched at
-		 * newproc1's returns, before the new goroutine can run anywhere. */
+		/* Go < 1.21: no g.parentGoid, so goroutine creation is watched
+		 * before the new goroutine can run anywhere: where newproc's
+		 * closure queues it (one emulated CALL), else at newproc1's
+		 * returns (each single-stepped: a second trap per goroutine). */
+		uint64_t call_at;
+		int crc;
 		if (info.g_m < 0 || info.m_curg < 0) {
 			log_warn("go: pid %u: offsets of runtime.g.m / runtime.m.curg unknown: goroutines a "
 				 "handler starts do not inherit its context", pid);
+		} else if ((crc = go_newproc_runqput_call(ge, &call_at)) == 0 &&
+			   attach_at(gt, p, gt->skel->progs.probe_go_newproc_runqput, exe_path, call_at,
+				     "runtime.newproc.func1 (CALL runtime.runqput)") == 0) {
+			ancestry = "runtime.newproc.func1's CALL runtime.runqput";
 		} else if (go_elf_find_func(ge, NEWPROC1_FUNC, &fn) != 0 ||
 			   go_func_ret_offsets(ge, &fn, &rets, &n_rets) < 0 || n_rets == 0) {
 			log_warn("go: pid %u: cannot find the returns of %s (%s): goroutines a handler starts "
 				 "do not inherit its context", pid, NEWPROC1_FUNC, ge->err);
 		} else {
+			if (crc)
+				log_info("go: pid %u: %s: goroutine creation watched at the %zu RETs of %s instead "
+					 "(two traps each)", pid, ge->err, n_rets, NEWPROC1_FUNC);
 			for (size_t i = 0; i < n_rets; i++)
 				attach_at(gt, p, gt->skel->progs.probe_go_newproc1_ret, exe_path, rets[i],
 					  NEWPROC1_FUNC " (RET)");
-			ancestry = "runtime.newproc1";
+			ancestry = "runtime.newproc1's RETs";
 		}
 	}
 

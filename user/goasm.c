@@ -155,6 +155,87 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 	return rc;
 }
 
+/* ---- direct calls -------------------------------------------------------- */
+
+struct call_scan {
+	struct addr_list l;
+	uint64_t target;
+	bool x86;
+};
+
+static int visit_call(const cs_insn *insn, void *ctx)
+{
+	struct call_scan *s = ctx;
+	if (insn->id != (s->x86 ? X86_INS_CALL : ARM64_INS_BL))
+		return 0;
+	uint64_t to;
+	if (s->x86) {
+		const cs_x86 *x = &insn->detail->x86;
+		if (x->op_count != 1 || x->operands[0].type != X86_OP_IMM)
+			return 0; /* indirect */
+		to = (uint64_t)x->operands[0].imm;
+	} else {
+		const cs_arm64 *a = &insn->detail->arm64;
+		if (a->op_count != 1 || a->operands[0].type != ARM64_OP_IMM)
+			return 0;
+		to = (uint64_t)a->operands[0].imm;
+	}
+	return to == s->target ? push(&s->l.v, &s->l.n, &s->l.cap, insn->address) : 0;
+}
+
+int go_asm_find_calls(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+		      uint64_t target, uint64_t **addrs, size_t *n)
+{
+	struct call_scan s = { .target = target, .x86 = machine == EM_X86_64 };
+	return finish(&s.l, disasm_each(machine, true, code, len, addr, visit_call, &s), addrs, n);
+}
+
+int go_func_call_offsets(struct go_elf *ge, const struct go_func *fn, const struct go_func *callee,
+			 uint64_t **offsets, size_t *n)
+{
+	*offsets = NULL;
+	*n = 0;
+	const uint8_t *code = func_code(ge, fn);
+	if (!code)
+		return -EINVAL;
+	uint64_t *addrs;
+	int rc = go_asm_find_calls(ge->machine, code, fn->size, fn->addr, callee->addr, &addrs, n);
+	if (rc == -ENOTSUP) {
+		no_disasm(ge);
+		return rc;
+	}
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < *n; i++)
+		addrs[i] = fn->offset + (addrs[i] - fn->addr);
+	*offsets = addrs;
+	return rc;
+}
+
+int go_newproc_runqput_call(struct go_elf *ge, uint64_t *offset)
+{
+	struct go_func closure, runqput;
+	int rc = go_elf_find_func(ge, "runtime.newproc.func1", &closure);
+	if (!rc)
+		rc = go_elf_find_func(ge, "runtime.runqput", &runqput);
+	if (rc)
+		return rc;
+	uint64_t *calls;
+	size_t n;
+	rc = go_func_call_offsets(ge, &closure, &runqput, &calls, &n);
+	if (rc < 0)
+		return rc;
+	if (n != 1) {
+		snprintf(ge->err, sizeof(ge->err), "runtime.newproc.func1 has %zu direct calls to runtime.runqput, "
+			 "not 1", n);
+		free(calls);
+		return -ESRCH;
+	}
+	*offset = calls[0];
+	free(calls);
+	return 0;
+}
+
 /* ---- where an entry uprobe costs least ----------------------------------- */
 
 #define PROLOGUE_BYTES 64u

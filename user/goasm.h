@@ -45,6 +45,29 @@ int go_func_entry_probe_offset(struct go_elf *ge, const struct go_func *fn, uint
 int go_asm_entry_probe_addr(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
 			    uint64_t *probe_addr);
 
+/* Addresses of every direct call (x86-64 CALL rel32, arm64 BL) in code at
+ * addr whose target is target, in address order, in a malloc'd array the
+ * caller frees. A call is a place a probe costs one trap: the kernel
+ * emulates it instead of single-stepping it. Returns the count (>= 0; *n is
+ * set too), or -ENOTSUP (machine), -ENOMEM. */
+int go_asm_find_calls(uint16_t machine, const uint8_t *code, size_t len, uint64_t addr,
+		      uint64_t target, uint64_t **addrs, size_t *n);
+
+/* The same in fn, calls to callee (both from go_elf_find_func): file
+ * offsets. -EINVAL: a function outside the file (message in ge->err). */
+int go_func_call_offsets(struct go_elf *ge, const struct go_func *fn, const struct go_func *callee,
+			 uint64_t **offsets, size_t *n);
+
+/* Where goroutine creation is watched with one trap the kernel emulates
+ * (Go < 1.21 has no g.parentGoid): the one CALL runtime.runqput in
+ * runtime.newproc.func1, newproc's system-stack closure, which queues the g
+ * newproc1 just made (runqput's second argument) before it can run. The
+ * alternative, every RET of newproc1, is single-stepped: two traps.
+ * 0 with *offset (a file offset), or -ENOENT (a function is missing),
+ * -ESRCH (not exactly one such call), -EINVAL, -ENOTSUP, -ENOMEM; the
+ * message in ge->err. */
+int go_newproc_runqput_call(struct go_elf *ge, uint64_t *offset);
+
 /* A PC-relative data reference: x86-64 [rip + disp]; arm64 ADRP Xn followed
  * at once by a load/store [Xn, #lo12] or by ADD Xd, Xn, #lo12 (an address;
  * a load/store [Xd, #off] right after it is an access too), the sequences Go's

@@ -44,7 +44,9 @@ static uint64_t rd(const uint8_t *p, size_t n, bool be)
 
 const char *const go_probe_funcs[GO_PROBE_NFUNCS] = {
 	"net/http.(*persistConn).roundTrip", /* entry: a client request's context -> its connection */
-	"runtime.newproc1",		     /* every RET, Go < 1.21 only: goroutine inheritance */
+	"runtime.newproc.func1",	     /* Go < 1.21 only: its CALL runqput, goroutine inheritance */
+	"runtime.runqput",		     /* not probed: the call above is found by its address */
+	"runtime.newproc1",		     /* every RET, Go < 1.21 only, if the CALL is not found */
 	"runtime.allgadd",		     /* not probed: its code locates runtime.allgs */
 };
 

@@ -91,9 +91,10 @@ struct go_elf {
 };
 
 /* The Go functions weft needs (a uprobe on persistConn.roundTrip's entry;
- * for Go < 1.21, uprobes on every RET of newproc1; allgadd's code is only
- * read, to locate runtime.allgs); `weft inspect` reports each of them. */
-#define GO_PROBE_NFUNCS 3
+ * for Go < 1.21, a uprobe on newproc.func1's CALL runqput, or else on every
+ * RET of newproc1; allgadd's code is only read, to locate runtime.allgs);
+ * `weft inspect` reports each of them. */
+#define GO_PROBE_NFUNCS 5
 extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
 
 /* Opens and analyses an ELF file: program headers, sections, build info.

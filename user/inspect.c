@@ -81,8 +81,9 @@ static void report_functions(struct go_elf *ge, int *resolved)
 	for (size_t i = 0; i < GO_PROBE_NFUNCS; i++)
 		if (strlen(go_probe_funcs[i]) > w)
 			w = strlen(go_probe_funcs[i]);
-	printf("\nFunctions weft uses (roundTrip: 1 uprobe per client request; newproc1: a uprobe per RET,\n"
-	       "Go < 1.21 only; allgadd: read to locate runtime.allgs, not probed)\n");
+	printf("\nFunctions weft uses (roundTrip: 1 uprobe per client request; Go < 1.21 only: 1 uprobe per\n"
+	       "goroutine created, on newproc.func1's CALL runqput, else on each RET of newproc1;\n"
+	       "allgadd: read to locate runtime.allgs, not probed)\n");
 	printf("  %-*s  %-8s  %-18s  %-11s  %6s  %-7s  %s\n", (int)w, "function", "status", "address",
 	       "file offset", "size", "source", "RETs");
 	*resolved = 0;
@@ -114,6 +115,23 @@ static void report_functions(struct go_elf *ge, int *resolved)
 		       (unsigned long long)fn.size, go_sym_source_name(fn.source), retbuf);
 		free(rets);
 	}
+}
+
+/* Where goroutine creation is watched: only Go < 1.21 needs a probe. */
+static void report_goroutine_creation(struct go_elf *ge, const struct go_offsets *o)
+{
+	if (o->f[GO_FIELD_G_PARENT_GOID].source != GO_OFF_MISSING &&
+	    o->f[GO_FIELD_G_PARENT_GOID].source != GO_OFF_ABSENT) {
+		kv("goroutines", "ancestry from runtime.g.parentGoid: no uprobe");
+		return;
+	}
+	uint64_t at;
+	if (go_newproc_runqput_call(ge, &at) == 0)
+		kv("goroutines", "1 uprobe per goroutine created, on runtime.newproc.func1's CALL "
+				 "runtime.runqput (file offset 0x%llx)", (unsigned long long)at);
+	else
+		kv("goroutines", "%s; fallback: a uprobe on each RET of runtime.newproc1 (two traps "
+				 "per goroutine created)", ge->err);
 }
 
 static void report_offsets(struct go_elf *ge, int *known)
@@ -253,6 +271,10 @@ int inspect_main(int argc, char **argv)
 	int resolved, known;
 	report_functions(ge, &resolved);
 	report_offsets(ge, &known);
+	struct go_offsets o;
+	go_offsets_resolve(ge, &o);
+	printf("\n");
+	report_goroutine_creation(ge, &o);
 	printf("\nsummary: %d/%d functions resolved, %d/%d offsets known\n", resolved,
 	       GO_PROBE_NFUNCS, known, (int)GO_FIELD__COUNT);
 	go_elf_close(ge);

@@ -320,6 +320,34 @@ static void check_rets(struct go_elf *ge, const char *name, const struct go_func
 	free(rets);
 }
 
+/* Go < 1.21's goroutine-creation probe site: a CALL rel32 (E8) inside
+ * runtime.newproc.func1 whose target is runtime.runqput, after its call to
+ * newproc1 (whose result it queues). Every version has it (Go >= 1.21 does
+ * not need it). */
+static void check_runqput_call(struct go_elf *ge)
+{
+	struct go_func closure, runqput, newproc1;
+	uint64_t at = 0;
+	if (go_newproc_runqput_call(ge, &at))
+		fail_msg("%s: %s", ge->path, ge->err);
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc.func1", &closure), 0);
+	assert_int_equal(go_elf_find_func(ge, "runtime.runqput", &runqput), 0);
+	assert_int_equal(go_elf_find_func(ge, "runtime.newproc1", &newproc1), 0);
+	assert_true(at > closure.offset && at + 5 <= closure.offset + closure.size);
+	const uint8_t *c = go_elf_at_offset(ge, at, 5);
+	assert_non_null(c);
+	assert_int_equal(c[0], 0xe8);
+	int32_t rel;
+	memcpy(&rel, c + 1, 4);
+	uint64_t insn_addr = closure.addr + (at - closure.offset);
+	assert_int_equal(insn_addr + 5 + (int64_t)rel, runqput.addr);
+	uint64_t *calls;
+	size_t n;
+	assert_int_equal(go_func_call_offsets(ge, &closure, &newproc1, &calls, &n), 1);
+	assert_true(calls[0] < at);
+	free(calls);
+}
+
 static void test_functions(void **state)
 {
 	for (int v = 0; v < nversions; v++) {
@@ -355,6 +383,8 @@ static void test_functions(void **state)
 			check_rets(ge, name, &a);
 			check_rets(gs, name, &c);
 		}
+		check_runqput_call(ge);
+		check_runqput_call(gs);
 		struct go_func x;
 		assert_int_equal(go_elf_find_func(ge, "main.nosuchfunction", &x), -ENOENT);
 		assert_int_equal(go_elf_find_func(gs, "main.nosuchfunction", &x), -ENOENT);
@@ -379,6 +409,7 @@ static void test_functions(void **state)
 				}
 				check_rets(ge, go_probe_funcs[i], &b);
 			}
+			check_runqput_call(ge);
 			go_elf_close(ge);
 		}
 	}
@@ -460,6 +491,42 @@ static void test_asm_entry_probe(void **state)
 	static const uint8_t a64[] = {0x1f, 0x20, 0x03, 0xd5};
 	assert_int_equal(go_asm_entry_probe_addr(183, a64, sizeof(a64), 0x8000, &a), 0);
 	assert_int_equal(a, 0x8000);
+}
+
+static void test_asm_calls(void **state)
+{
+	uint64_t *a;
+	size_t n;
+	/* 0x1000 call 0x1100; 0x1005 call rax; 0x1007 call [rip+0]; 0x100d call 0x1100;
+	 * 0x1012 call 0x1200; 0x1017 jmp 0x1100 (a tail call is not a call); ret */
+	static const uint8_t x86[] = {0xe8, 0xfb, 0x00, 0x00, 0x00, 0xff, 0xd0, 0xff, 0x15, 0x00, 0x00,
+				      0x00, 0x00, 0xe8, 0xee, 0x00, 0x00, 0x00, 0xe8, 0xe9, 0x01, 0x00,
+				      0x00, 0xe9, 0xe4, 0x00, 0x00, 0x00, 0xc3};
+	assert_int_equal(go_asm_find_calls(62, x86, sizeof(x86), 0x1000, 0x1100, &a, &n), 2);
+	assert_int_equal(n, 2);
+	assert_int_equal(a[0], 0x1000);
+	assert_int_equal(a[1], 0x100d);
+	free(a);
+	assert_int_equal(go_asm_find_calls(62, x86, sizeof(x86), 0x1000, 0x1200, &a, &n), 1);
+	assert_int_equal(a[0], 0x1012);
+	free(a);
+	assert_int_equal(go_asm_find_calls(62, x86, sizeof(x86), 0x1000, 0x1300, &a, &n), 0);
+	free(a);
+	/* truncated in the middle of the first call, garbage, empty: no crash */
+	assert_int_equal(go_asm_find_calls(62, x86, 3, 0x1000, 0x1100, &a, &n), 0);
+	free(a);
+	static const uint8_t junk[] = {0x0f, 0xff, 0xff, 0xff, 0xe8, 0xf7, 0x00, 0x00, 0x00};
+	assert_int_equal(go_asm_find_calls(62, junk, sizeof(junk), 0x1000, 0x1100, &a, &n), 1);
+	assert_int_equal(a[0], 0x1004);
+	free(a);
+	assert_int_equal(go_asm_find_calls(62, x86, 0, 0x1000, 0x1100, &a, &n), 0);
+	free(a);
+	/* arm64: 0x2000 bl 0x2100 (94000040); 0x2004 blr x1; 0x2008 b 0x2100 */
+	static const uint8_t a64[] = {0x40, 0x00, 0x00, 0x94, 0x20, 0x00, 0x3f, 0xd6, 0x3e, 0x00, 0x00, 0x14};
+	assert_int_equal(go_asm_find_calls(183, a64, sizeof(a64), 0x2000, 0x2100, &a, &n), 1);
+	assert_int_equal(a[0], 0x2000);
+	free(a);
+	assert_int_equal(go_asm_find_calls(8, x86, sizeof(x86), 0, 0x1100, &a, &n), -ENOTSUP);
 }
 
 static void test_asm_data_refs(void **state)
@@ -773,9 +840,11 @@ static void exercise(const char *path)
 			assert_true(ge->err[0] != 0);
 		}
 	}
-	uint64_t allgs;
+	uint64_t allgs, call_at;
 	enum go_sym_source src;
 	if (go_elf_find_allgs(ge, &allgs, &src))
+		assert_true(ge->err[0] != 0);
+	if (go_newproc_runqput_call(ge, &call_at))
 		assert_true(ge->err[0] != 0);
 	struct go_offsets o;
 	go_offsets_resolve(ge, &o);
@@ -1078,6 +1147,11 @@ static void test_inspect(void **state)
 		assert_non_null(strstr(out, "pclntab"));
 		assert_non_null(strstr(out, "runtime.allgs  0x"));
 		assert_non_null(strstr(out, "(disassembly of runtime.allgadd)"));
+		/* how goroutine creation is watched: Go < 1.21 has no g.parentGoid */
+		int minor = atoi(strchr(versions[v], '.') + 1);
+		assert_non_null(strstr(out, minor < 21 ? "goroutines     1 uprobe per goroutine created, on "
+							"runtime.newproc.func1's CALL runtime.runqput (file offset 0x"
+						      : "goroutines     ancestry from runtime.g.parentGoid: no uprobe"));
 		pathf(want, sizeof(want), "summary: %d/%d functions resolved, %d/%d offsets known",
 			 GO_PROBE_NFUNCS, GO_PROBE_NFUNCS, GO_FIELD__COUNT, GO_FIELD__COUNT);
 		if (!strstr(out, want))
@@ -1116,6 +1190,7 @@ int main(void)
 		cmocka_unit_test(test_version_parse),
 		cmocka_unit_test(test_asm_raw),
 		cmocka_unit_test(test_asm_entry_probe),
+		cmocka_unit_test(test_asm_calls),
 		cmocka_unit_test(test_asm_data_refs),
 		cmocka_unit_test(test_pclntab_parse_direct),
 		cmocka_unit_test(test_pclntab_old_formats),

@@ -152,12 +152,16 @@ static int parse_header_line(const char *line, size_t n, struct http_header *out
 
 /* Header section starting at buf[pos] (right after the start line).  A
  * capture that ends before the blank line is normal: the complete lines are
- * kept and truncated is set. */
+ * kept and truncated is set.  A malformed line (no colon, a name that is no
+ * token, NUL or a bare CR) is skipped and counted: a peer would reject it
+ * (400) or ignore it, and weft observes rather than enforces, so one bad
+ * header must not cost the whole span (its method, target and status). */
 static int parse_headers(const char *buf, size_t len, size_t pos, struct http_headers *h)
 {
 	h->n = 0;
 	h->truncated = false;
 	h->header_len = 0;
+	h->malformed = 0;
 
 	for (;;) {
 		const char *nl = pos < len ? memchr(buf + pos, '\n', len - pos) : NULL;
@@ -182,11 +186,12 @@ static int parse_headers(const char *buf, size_t len, size_t pos, struct http_he
 				h->truncated = true;
 				return 0;
 			}
-			if (parse_header_line(buf + pos, n, &h->h[h->n]) < 0)
-				return -EINVAL;
-			h->n++;
+			if (parse_header_line(buf + pos, n, &h->h[h->n]) == 0)
+				h->n++;
+			else
+				h->malformed++;
 		} else if (memchr(buf + pos, '\0', n)) {
-			return -EINVAL;
+			h->malformed++;
 		}
 		pos = end + 1;
 	}

@@ -25,6 +25,7 @@ struct http_headers {
 	size_t n;
 	bool truncated;      /* input ended before the blank line */
 	size_t header_len;   /* bytes up to and including CRLFCRLF, 0 if truncated */
+	size_t malformed;    /* header lines skipped as malformed */
 };
 
 struct http_request {
@@ -41,8 +42,9 @@ struct http_response {
 };
 
 /* Return 0 on success (possibly with headers.truncated set: the request
- * line itself was complete), -EINVAL when the bytes are not an HTTP/1.x
- * request, -EAGAIN when the request line itself is cut short. */
+ * line itself was complete; malformed header lines are skipped and counted
+ * in headers.malformed), -EINVAL when the start line is not an HTTP/1.x
+ * request line, -EAGAIN when the request line itself is cut short. */
 int http_parse_request(const char *buf, size_t len, struct http_request *req);
 /* Same contract for a status line and headers. */
 int http_parse_response(const char *buf, size_t len, struct http_response *resp);

@@ -415,3 +415,41 @@ def test_go_keepalive_client_every_request_once(weft_factory, services, go_httpa
     assert len({s["attributes"]["client.port"] for s in spans}) == 1  # one keep-alive connection
     spans.sort(key=lambda s: s["start_ns"])
     assert all(a["end_ns"] <= b["start_ns"] for a, b in zip(spans, spans[1:]))
+
+
+def _raw_exchange(port, request):
+    """Sends request bytes on a fresh connection; returns the response's status."""
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as s:
+        s.sendall(request)
+        got = b""
+        while b"\r\n\r\n" not in got:
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            got += chunk
+    return int(got.split(b" ", 2)[1])
+
+
+def test_malformed_header_keeps_the_span(weft_factory, nginx, services, go_httpapp):
+    """A request with malformed header lines (names that are no token, a
+    line without a colon) still gives its SERVER span with the status the
+    server answered: nginx ignores such names (200), Go refuses the request
+    (400). Before, weft's parser dropped the whole exchange."""
+    port = free_port()
+    svc = services([go_httpapp, "-addr", f"127.0.0.1:{port}"], port)
+    w = weft_factory(["attach", "-p", str(svc.pid)] + [a for pid in nginx.pids for a in ("-p", str(pid))])
+    # nginx ignores header names with such characters (ignore_invalid_headers;
+    # a space in a name is a 400 there); Go answers 400 to a name with a
+    # space and to a line without a colon.
+    st_nginx = _raw_exchange(nginx.port, b"GET /index.html?m=1 HTTP/1.1\r\nHost: a\r\nBad@Header: x\r\n"
+                                         b"X(y): z\r\nAccept: */*\r\n\r\n")
+    st_go = _raw_exchange(port, b"GET /hello?m=2 HTTP/1.1\r\nHost: a\r\nBad Header: x\r\nNoColonHere\r\n\r\n")
+    assert st_nginx == 200 and st_go == 400
+    (n,) = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["attributes"].get("url.query") == "m=1")
+    (g,) = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["attributes"].get("url.query") == "m=2")
+    assert n["resource"]["process.pid"] in nginx.worker_pids
+    assert n["attributes"]["url.path"] == "/index.html"
+    assert n["attributes"]["http.response.status_code"] == 200
+    assert g["resource"]["process.pid"] == svc.pid
+    assert g["attributes"]["url.path"] == "/hello"
+    assert g["attributes"]["http.response.status_code"] == 400

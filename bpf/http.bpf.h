@@ -67,15 +67,14 @@ static __always_inline bool http_is_head_request(const __u8 *b)
 #define SCAN_BUF 2048 /* power of two: indexes are masked, never out of bounds */
 #define SCAN_MASK (SCAN_BUF - 1)
 
-struct resp_scan_buf {
-	__u8 b[SCAN_BUF];
-};
-
-/* State of the byte loop over a message header (bpf_loop callback). The
- * buffer is any region of at least SCAN_BUF bytes. */
+/* State of the byte loop over a message header (bpf_loop callback). It
+ * lives in map memory, right before the bytes it scans (struct scan_buf):
+ * the verifier does not track what map memory holds, so it checks the
+ * callback in a few rounds; with the state on the caller's stack it
+ * followed every field's value from round to round (about 1M instructions
+ * processed for sys_exit_io on 6.18, at the verifier's limit). */
 struct hdr_scan {
-	__u8 *buf;
-	__u32 n;          /* valid bytes in buf */
+	__u32 n;          /* valid bytes in the buffer */
 	__u32 line_start; /* index of the current line's first byte */
 	__u32 header_len; /* bytes through the blank line, 0 until seen */
 	__u32 traceparent; /* index of the traceparent value, 0 if none */
@@ -85,12 +84,22 @@ struct hdr_scan {
 	__u8 chunked;
 };
 
+/* A per-CPU scratch map value: a header's bytes and the scan over them. */
+struct resp_scan_buf {
+	struct hdr_scan s;
+	__u8 b[SCAN_BUF];
+};
+
+_Static_assert(__builtin_offsetof(struct resp_scan_buf, b) == sizeof(struct hdr_scan),
+	       "the scanned bytes follow the scan state");
+
 static __always_inline __u8 lower(__u8 c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-#define AT(s, i) ((s)->buf[(i) & SCAN_MASK])
+/* Byte i of the header s scans (s is the state in a struct resp_scan_buf). */
+#define AT(s, i) (((const __u8 *)((s) + 1))[(i) & SCAN_MASK])
 
 static __always_inline bool line_has_prefix_ci(struct hdr_scan *s, __u32 at, const char *p, __u32 len)
 {
@@ -184,12 +193,15 @@ static __always_inline int word_next_lf(struct hdr_scan *s, __u64 w, __u64 *m, _
  * ("\r\n\r\n"); a third (bare "\n\n\n") is not looked at. */
 static long hdr_scan_step(__u64 i, void *ctx)
 {
-	struct hdr_scan *s = ctx;
+	struct resp_scan_buf *sb = *(struct resp_scan_buf **)ctx;
+	if (!sb)
+		return 1;
+	struct hdr_scan *s = &sb->s;
 	__u32 base = (i * 8) & (SCAN_MASK & ~7u);
 	if (i * 8 >= s->n)
 		return 1;
 	__u64 w;
-	__builtin_memcpy(&w, &s->buf[base], 8);
+	__builtin_memcpy(&w, &sb->b[base], 8);
 	__u64 x = w ^ (ONES * '\n');
 	__u64 m = (x - ONES) & ~x & HIGHS;
 	int r = word_next_lf(s, w, &m, base);
@@ -199,9 +211,14 @@ static long hdr_scan_step(__u64 i, void *ctx)
 	return r > 0 ? 1 : 0;
 }
 
-static __always_inline void hdr_scan_run(struct hdr_scan *s)
+/* Scans the first n bytes of sb->b; the result is in sb->s. bpf_loop
+ * passes the callback a stack pointer: it holds only sb. */
+static __always_inline void hdr_scan_run(struct resp_scan_buf *sb, __u32 n)
 {
-	bpf_loop(SCAN_BUF / 8, hdr_scan_step, s, 0);
+	__builtin_memset(&sb->s, 0, sizeof(sb->s));
+	sb->s.n = n;
+	struct resp_scan_buf *ctx = sb;
+	bpf_loop(SCAN_BUF / 8, hdr_scan_step, &ctx, 0);
 }
 
 static __always_inline int hexval(__u8 c)

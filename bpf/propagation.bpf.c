@@ -129,14 +129,14 @@ int weft_sk_msg(struct sk_msg_md *msg)
 	if (bpf_probe_read_kernel(sb->b, n, d))
 		return SK_PASS;
 	sb->b[n & SCAN_MASK] = 0;
-	struct hdr_scan s = { .buf = sb->b, .n = n };
-	hdr_scan_run(&s);
-	if (!s.header_len || s.traceparent) {
+	hdr_scan_run(sb, n);
+	__u32 header_len = sb->s.header_len;
+	if (!header_len || sb->s.traceparent) {
 		count(WEFT_CNT_INJECT_SKIPPED); /* split header, or the app traces itself */
 		return SK_PASS;
 	}
-	__u32 line_end = s.first_line_end; /* after the request line */
-	if (!line_end || line_end >= s.header_len)
+	__u32 line_end = sb->s.first_line_end; /* after the request line */
+	if (!line_end || line_end >= header_len)
 		return SK_PASS;
 
 	struct injected_ctx inj = { .trace_flags = 1 };

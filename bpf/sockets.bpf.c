@@ -268,17 +268,23 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 		}
 	}
 
-	struct hdr_scan s = { .buf = t->data, .n = t->req_len };
 	struct w3c_context w = {};
 	struct go_ctx gctx;
-	if (t->proto != WEFT_PROTO_HTTP1)
-		s.n = 0; /* database requests carry no traceparent header */
-	__u32 guard = t->req_len;
-	if (guard < WEFT_REQ_CAP_MAX)
-		t->data[guard & (WEFT_REQ_CAP_MAX - 1)] = 0; /* stale bytes beyond the capture never match */
-	hdr_scan_run(&s);
-	t->req_header_seen = s.header_len != 0;
-	if (traceparent_parse(&s, &w)) {
+	/* The header is scanned in the per-CPU scan buffer (see struct
+	 * hdr_scan); database requests carry no traceparent header. */
+	__u32 zero = 0;
+	struct resp_scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
+	if (!sb)
+		return 0;
+	__u32 n = t->proto == WEFT_PROTO_HTTP1 ? t->req_len : 0;
+	clamp_for_verifier(n, SCAN_BUF - 1);
+	if (n && bpf_probe_read_kernel(sb->b, n, t->data))
+		n = 0;
+	sb->b[n & SCAN_MASK] = 0; /* stale bytes beyond the capture never match */
+	hdr_scan_run(sb, n);
+	struct hdr_scan *s = &sb->s;
+	t->req_header_seen = s->header_len != 0;
+	if (traceparent_parse(s, &w)) {
 		/* Server: the caller's context. Client: the app's own SDK's. */
 		__builtin_memcpy(t->trace_id, w.trace_id, 16);
 		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
@@ -423,18 +429,18 @@ __attribute__((noinline)) int txn_response_lengths(struct txn_event *t, struct r
 {
 	if (!t || !sb)
 		return 0;
-	struct hdr_scan s = { .buf = sb->b, .n = n };
-	hdr_scan_run(&s);
-	if (!s.header_len)
+	hdr_scan_run(sb, n);
+	struct hdr_scan *s = &sb->s;
+	if (!s->header_len)
 		return status; /* header longer than the capture: ends at next read/request/close */
 	bool head = t->req_len >= 4 && http_is_head_request(t->data);
 	if (status == 101)
 		t->resp_expected = 1;
 	else if ((status >= 100 && status < 200) || status == 204 || status == 304 || head)
-		t->resp_expected = s.header_len;
-	else if (s.has_length)
-		t->resp_expected = s.header_len + s.content_length;
-	else if (s.chunked)
+		t->resp_expected = s->header_len;
+	else if (s->has_length)
+		t->resp_expected = s->header_len + s->content_length;
+	else if (s->chunked)
 		t->chunked = 1;
 	return status;
 }

@@ -133,6 +133,22 @@ static void no_disasm(struct go_elf *ge)
 	snprintf(ge->err, sizeof(ge->err), "no disassembler for %s binaries", go_elf_goarch(ge));
 }
 
+/* A function-relative result to file offsets: the finder's rc and the
+ * addresses it found in fn's code (addrs, n). Names the machine in ge->err
+ * when there is no disassembler for it. */
+static int to_file_offsets(struct go_elf *ge, const struct go_func *fn, int rc, uint64_t *addrs,
+			   size_t n, uint64_t **offsets)
+{
+	if (rc == -ENOTSUP)
+		no_disasm(ge);
+	if (rc < 0)
+		return rc;
+	for (size_t i = 0; i < n; i++)
+		addrs[i] = fn->offset + (addrs[i] - fn->addr);
+	*offsets = addrs;
+	return rc;
+}
+
 int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **offsets,
 			size_t *n)
 {
@@ -143,16 +159,7 @@ int go_func_ret_offsets(struct go_elf *ge, const struct go_func *fn, uint64_t **
 		return -EINVAL;
 	uint64_t *addrs;
 	int rc = go_asm_find_rets(ge->machine, code, fn->size, fn->addr, &addrs, n);
-	if (rc == -ENOTSUP) {
-		no_disasm(ge);
-		return rc;
-	}
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < *n; i++)
-		addrs[i] = fn->offset + (addrs[i] - fn->addr);
-	*offsets = addrs;
-	return rc;
+	return to_file_offsets(ge, fn, rc, addrs, *n, offsets);
 }
 
 /* ---- direct calls -------------------------------------------------------- */
@@ -200,16 +207,7 @@ int go_func_call_offsets(struct go_elf *ge, const struct go_func *fn, const stru
 		return -EINVAL;
 	uint64_t *addrs;
 	int rc = go_asm_find_calls(ge->machine, code, fn->size, fn->addr, callee->addr, &addrs, n);
-	if (rc == -ENOTSUP) {
-		no_disasm(ge);
-		return rc;
-	}
-	if (rc < 0)
-		return rc;
-	for (size_t i = 0; i < *n; i++)
-		addrs[i] = fn->offset + (addrs[i] - fn->addr);
-	*offsets = addrs;
-	return rc;
+	return to_file_offsets(ge, fn, rc, addrs, *n, offsets);
 }
 
 int go_newproc_runqput_call(struct go_elf *ge, uint64_t *offset)

@@ -134,10 +134,8 @@ static void report_goroutine_creation(struct go_elf *ge, const struct go_offsets
 				 "per goroutine created)", ge->err);
 }
 
-static void report_offsets(struct go_elf *ge, int *known)
+static void report_offsets(const struct go_offsets *o, int *known)
 {
-	struct go_offsets o;
-	go_offsets_resolve(ge, &o);
 	size_t w = strlen("field");
 	char name[160];
 	for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
@@ -149,7 +147,7 @@ static void report_offsets(struct go_elf *ge, int *known)
 	printf("  %-*s  %6s  %s\n", (int)w, "field", "offset", "source");
 	*known = 0;
 	for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
-		const struct go_offset *f = &o.f[i];
+		const struct go_offset *f = &o->f[i];
 		snprintf(name, sizeof(name), "%s.%s", go_field_struct(i), go_field_name(i));
 		if (f->source == GO_OFF_MISSING) {
 			printf("  %-*s  %6s  missing\n", (int)w, name, "-");
@@ -158,16 +156,16 @@ static void report_offsets(struct go_elf *ge, int *known)
 		(*known)++;
 		if (f->source == GO_OFF_ABSENT)
 			printf("  %-*s  %6s  not in go%d.%d (weft does without)\n", (int)w, name, "-",
-			       o.row->major, o.row->minor);
+			       o->row->major, o->row->minor);
 		else if (f->source == GO_OFF_DWARF)
 			printf("  %-*s  %6lld  DWARF\n", (int)w, name, (long long)f->value);
 		else
 			printf("  %-*s  %6lld  table for go%d.%d%s\n", (int)w, name, (long long)f->value,
-			       o.row->major, o.row->minor,
+			       o->row->major, o->row->minor,
 			       f->source == GO_OFF_TABLE_NEAREST ? " (nearest known version)" : "");
 	}
-	if (o.warning[0])
-		printf("\n  warning: %s\n", o.warning);
+	if (o->warning[0])
+		printf("\n  warning: %s\n", o->warning);
 }
 
 int inspect_main(int argc, char **argv)
@@ -270,9 +268,9 @@ int inspect_main(int argc, char **argv)
 
 	int resolved, known;
 	report_functions(ge, &resolved);
-	report_offsets(ge, &known);
 	struct go_offsets o;
 	go_offsets_resolve(ge, &o);
+	report_offsets(&o, &known);
 	printf("\n");
 	report_goroutine_creation(ge, &o);
 	printf("\nsummary: %d/%d functions resolved, %d/%d offsets known\n", resolved,

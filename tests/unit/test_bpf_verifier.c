@@ -78,37 +78,32 @@ static void reset(void)
 	current[0] = 0;
 }
 
+/* Loads skeleton obj (never attaches it) with the verifier's statistics on,
+ * then checks at least min_progs programs' costs. */
+#define LOAD_AND_CHECK(obj, min_progs)                                          \
+	do {                                                                    \
+		LIBBPF_OPTS(bpf_object_open_opts, o, .kernel_log_level = 4);    \
+		reset();                                                        \
+		struct obj##_bpf *skel = obj##_bpf__open_opts(&o);              \
+		assert_non_null(skel);                                          \
+		assert_int_equal(obj##_bpf__load(skel), 0);                     \
+		obj##_bpf__destroy(skel);                                       \
+		check_costs(#obj, min_progs);                                   \
+	} while (0)
+
 static void test_sockets(void **state)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, o, .kernel_log_level = 4);
-	reset();
-	struct sockets_bpf *s = sockets_bpf__open_opts(&o);
-	assert_non_null(s);
-	assert_int_equal(sockets_bpf__load(s), 0);
-	sockets_bpf__destroy(s);
-	check_costs("sockets", 3); /* sys_enter_io, sys_exit_io, ... */
+	LOAD_AND_CHECK(sockets, 3); /* sys_enter_io, sys_exit_io, ... */
 }
 
 static void test_propagation(void **state)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, o, .kernel_log_level = 4);
-	reset();
-	struct propagation_bpf *s = propagation_bpf__open_opts(&o);
-	assert_non_null(s);
-	assert_int_equal(propagation_bpf__load(s), 0);
-	propagation_bpf__destroy(s);
-	check_costs("propagation", 3); /* sockops, sk_skb, sk_msg */
+	LOAD_AND_CHECK(propagation, 3); /* sockops, sk_skb, sk_msg */
 }
 
 static void test_go(void **state)
 {
-	LIBBPF_OPTS(bpf_object_open_opts, o, .kernel_log_level = 4);
-	reset();
-	struct go_bpf *s = go_bpf__open_opts(&o);
-	assert_non_null(s);
-	assert_int_equal(go_bpf__load(s), 0);
-	go_bpf__destroy(s);
-	check_costs("go", 3);
+	LOAD_AND_CHECK(go, 3);
 }
 
 int main(void)

@@ -22,6 +22,7 @@
 #include "go_user.h"
 #include "goasm.h"
 #include "goelf.h"
+#include "bpf_config.h"
 #include "log.h"
 
 #define ROUNDTRIP_FUNC "net/http.(*persistConn).roundTrip"
@@ -55,8 +56,8 @@ int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
 	/* Same process filter, counters and context maps as the syscall side. */
 	if ((err = sockets_share_maps(st, gt->skel->obj, "go")))
 		goto fail;
-	gt->skel->rodata->self_tgid = getpid();
-	gt->skel->rodata->trace_all = sockets_trace_all(st);
+	if ((err = go_bpf_configure(gt->skel, sockets_trace_all(st), getpid())))
+		goto fail;
 	err = go_bpf__load(gt->skel);
 	if (err) {
 		log_error("go: cannot load the uprobe programs: %s", strerror(-err));

@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_config.h"
 #include "log.h"
 #include "mounts.h"
 #include "propagation.h"
@@ -53,8 +54,8 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 	/* Same process filter, counters and context maps as the syscall side. */
 	if ((err = sockets_share_maps(st, p->skel->obj, "propagation")))
 		goto fail;
-	p->skel->rodata->self_tgid = getpid();
-	p->skel->rodata->trace_all = sockets_trace_all(st);
+	if ((err = propagation_bpf_configure(p->skel, sockets_trace_all(st), getpid())))
+		goto fail;
 	err = propagation_bpf__load(p->skel);
 	if (err) {
 		log_error("propagation: cannot load the sockops/sk_msg programs: %s", strerror(-err));

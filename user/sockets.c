@@ -7,6 +7,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_config.h"
 #include "log.h"
 #include "sockets.skel.h"
 #include "sockets_user.h"
@@ -62,17 +63,9 @@ int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
 		log_error("cannot open the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	t->skel->rodata->self_tgid = o->self_tgid;
-	t->skel->rodata->trace_all = o->trace_all;
-	t->skel->rodata->req_capture = o->req_capture;
-	t->skel->rodata->resp_capture = o->resp_capture;
-	if (o->ringbuf_bytes) {
-		err = bpf_map__set_max_entries(t->skel->maps.events, o->ringbuf_bytes);
-		if (err) {
-			log_error("ring buffer size %u: %s", o->ringbuf_bytes, strerror(-err));
-			goto fail;
-		}
-	}
+	err = sockets_bpf_configure(t->skel, o);
+	if (err)
+		goto fail;
 	err = sockets_bpf__load(t->skel);
 	if (err) {
 		log_error("cannot load the BPF programs: %s (run 'weft doctor')", strerror(-err));

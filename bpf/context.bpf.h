@@ -103,6 +103,27 @@ static __always_inline long write_enter_fd(__u64 id)
 	return w ? (long)w->fd : -1;
 }
 
+/* The connect() this CPU entered last, for the sockops fallback on kernels
+ * whose sockops programs cannot ask which process runs (6.1 has no
+ * bpf_get_current_pid_tgid there): sys_enter_connect notes every connect
+ * (tgid 0 for untraced processes), and sockops, which runs inside that
+ * connect on the same CPU, takes the owner from here. A connect that moved
+ * to another CPU meanwhile finds another call's entry, at worst a socket of
+ * an untraced process in the sockhash, where sk_msg (which can ask) leaves
+ * it untouched. */
+struct connect_enter {
+	__u64 pid_tgid;
+	__u32 tgid_traced; /* the tgid if traced, else 0 */
+	__u32 pad;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct connect_enter);
+} connect_enters SEC(".maps");
+
 #define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process */
 
 struct {

@@ -71,6 +71,24 @@ struct {
 	__type(value, struct go_ctx);
 } go_fd_ctx SEC(".maps");
 
+/* Per-CPU room for goroutine contexts, off the BPF stack (the call chain
+ * from sys_exit_io must fit in 512 bytes on every kernel, 6.1 included):
+ * slot GO_SCRATCH_RESULT for a caller's result, GO_SCRATCH_WORK for
+ * go_ctx_resolve's working copy. */
+#define GO_SCRATCH_RESULT 0
+#define GO_SCRATCH_WORK 1
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 2);
+	__type(key, __u32);
+	__type(value, struct go_ctx);
+} go_ctx_scratch SEC(".maps");
+
+static __always_inline struct go_ctx *go_scratch(__u32 slot)
+{
+	return bpf_map_lookup_elem(&go_ctx_scratch, &slot);
+}
+
 #define GO_ANCESTORS 4      /* parentGoid steps followed */
 #define GO_ALLGS_SCAN 16384 /* goroutines examined to find one ancestor */
 
@@ -153,7 +171,9 @@ static __always_inline __u64 go_find_g(const struct go_proc_info *pi, __u64 goid
 
 /* The context goroutine g of process tgid acts for: its own request, or
  * the one an ancestor is serving. 1 and *out filled, or 0. A global
- * function: verified once, apart from its callers. */
+ * function: verified once, apart from its callers. Map updates take their
+ * value from the per-CPU v, never from out: a global function's pointer
+ * argument is plain memory, which 6.1's verifier refuses as a map value. */
 __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx *out)
 {
 	if (!out || !g)
@@ -177,7 +197,11 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 	if (pi->g_parent_goid < 0)
 		return 0; /* Go < 1.21: the newproc1 probe fills go_inherited */
 
-	struct go_ctx none = {};
+	struct go_ctx *v = go_scratch(GO_SCRATCH_WORK);
+	if (!v)
+		return 0;
+	__builtin_memset(v, 0, sizeof(*v)); /* valid = 0: known to act for no request */
+	int found = 0;
 	__u64 cur = g;
 	for (int d = 0; d < GO_ANCESTORS; d++) {
 		struct go_key pk = { .tgid = tgid, .goid = go_read_u64(cur + pi->g_parent_goid) };
@@ -185,26 +209,29 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 			break;
 		c = bpf_map_lookup_elem(&go_serving, &pk);
 		if (c) {
-			*out = *c;
-			out->valid = 1;
-			out->origin_goid = pk.goid;
-			bpf_map_update_elem(&go_inherited, &self, out, BPF_ANY);
-			return 1;
+			*v = *c;
+			v->valid = 1;
+			v->origin_goid = pk.goid;
+			found = 1;
+			break;
 		}
 		c = bpf_map_lookup_elem(&go_inherited, &pk);
 		if (c) {
-			int ok = go_inherited_check(tgid, c, out);
-			bpf_map_update_elem(&go_inherited, &self, ok ? out : &none, BPF_ANY);
-			return ok;
+			found = go_inherited_check(tgid, c, v);
+			if (!found)
+				__builtin_memset(v, 0, sizeof(*v));
+			break;
 		}
 		cur = go_find_g(pi, pk.goid); /* an ancestor weft never met */
 		if (!cur)
 			break;
 	}
-	/* No ancestor serves a request now, and none will serve this goroutine's:
-	 * the requests its ancestors serve later began after it was created. */
-	bpf_map_update_elem(&go_inherited, &self, &none, BPF_ANY);
-	return 0;
+	/* Without a serving ancestor now, none will serve this goroutine's: the
+	 * requests its ancestors serve later began after it was created. */
+	bpf_map_update_elem(&go_inherited, &self, v, BPF_ANY);
+	if (found)
+		*out = *v;
+	return found;
 }
 
 #endif

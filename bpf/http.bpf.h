@@ -137,9 +137,13 @@ static __always_inline void parse_content_length(struct hdr_scan *s, __u32 at)
 }
 
 /* A line feed at i: end of header, or a header line that follows. Returns
- * 1 to stop the scan. */
-static __always_inline long hdr_line(struct hdr_scan *s, __u32 i)
+ * 1 to stop the scan. A global function: its unrolled prefix tests are
+ * verified once, not in every state of the scan loop's callback. */
+__attribute__((noinline)) int hdr_line(struct resp_scan_buf *sb, __u32 i)
 {
+	if (!sb)
+		return 1;
+	struct hdr_scan *s = &sb->s;
 	if (!s->first_line_end)
 		s->first_line_end = i + 1;
 	if (i - s->line_start <= 1 && i > 0 && s->line_start > 0) {
@@ -173,16 +177,16 @@ static __always_inline __u32 lowest_flagged_byte(__u64 m)
 
 /* The next flagged byte of word w: -1 to go on, 0 when the word is done,
  * 1 to stop the scan. */
-static __always_inline int word_next_lf(struct hdr_scan *s, __u64 w, __u64 *m, __u32 base)
+static __always_inline int word_next_lf(struct resp_scan_buf *sb, __u64 w, __u64 *m, __u32 base)
 {
 	if (!*m)
 		return 0;
 	__u32 k = lowest_flagged_byte(*m) & 7;
 	*m &= *m - 1;
-	if (base + k >= s->n)
+	if (base + k >= sb->s.n)
 		return 1;
 	/* The word test can flag a byte above a real match: check it. */
-	if (((w >> (8 * k)) & 0xff) == '\n' && hdr_line(s, base + k))
+	if (((w >> (8 * k)) & 0xff) == '\n' && hdr_line(sb, base + k))
 		return 1;
 	return -1;
 }
@@ -204,30 +208,44 @@ static long hdr_scan_step(__u64 i, void *ctx)
 	__builtin_memcpy(&w, &sb->b[base], 8);
 	__u64 x = w ^ (ONES * '\n');
 	__u64 m = (x - ONES) & ~x & HIGHS;
-	int r = word_next_lf(s, w, &m, base);
+	int r = word_next_lf(sb, w, &m, base);
 	if (r >= 0)
 		return r;
-	r = word_next_lf(s, w, &m, base);
+	r = word_next_lf(sb, w, &m, base);
 	return r > 0 ? 1 : 0;
 }
 
 /* Scans the first n bytes of sb->b; the result is in sb->s. bpf_loop
- * passes the callback a stack pointer: it holds only sb. */
-static __always_inline void hdr_scan_run(struct resp_scan_buf *sb, __u32 n)
+ * passes the callback a stack pointer: it holds only sb. A global function:
+ * the verifier checks it (and the loop's callback) once, not once per call
+ * site and state its callers arrive in (that was half a million
+ * instructions of sys_exit_io). */
+__attribute__((noinline)) int hdr_scan_run(struct resp_scan_buf *sb, __u32 n)
 {
+	if (!sb)
+		return 0;
 	__builtin_memset(&sb->s, 0, sizeof(sb->s));
 	sb->s.n = n;
 	struct resp_scan_buf *ctx = sb;
 	bpf_loop(SCAN_BUF / 8, hdr_scan_step, &ctx, 0);
+	return 0;
 }
+
+/* Value of a lowercase hex digit (W3C: lowercase only), else -1: a table
+ * (holding value + 1, so that 0 means "not hex"), so that parsing a
+ * 32-digit id is straight-line code for the verifier. */
+#define HX(c) [c] = (c) - '0' + 1
+#define HA(c) [c] = (c) - 'a' + 11
+static const __u8 hex_value[256] = {
+	HX('0'), HX('1'), HX('2'), HX('3'), HX('4'), HX('5'), HX('6'), HX('7'), HX('8'), HX('9'),
+	HA('a'), HA('b'), HA('c'), HA('d'), HA('e'), HA('f'),
+};
+#undef HX
+#undef HA
 
 static __always_inline int hexval(__u8 c)
 {
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	return -1; /* W3C: lowercase hex only */
+	return (int)hex_value[c] - 1;
 }
 
 /* A W3C trace context from a traceparent header value. */
@@ -237,27 +255,35 @@ struct w3c_context {
 	__u8 flags;
 };
 
-static __always_inline bool parse_hex_bytes(struct hdr_scan *s, __u32 at, __u8 *out, __u32 n, bool *nonzero)
+/* n bytes from 2n lowercase hex digits at index at of the scanned header.
+ * Returns the OR of the bytes (zero: an all-zero id), or -1 if a digit is
+ * not hex. One test per byte after the loop, not a branch per byte: the
+ * verifier walks every iteration. */
+static __always_inline int parse_hex_bytes(struct hdr_scan *s, __u32 at, __u8 *out, __u32 n)
 {
+	int bad = 0, any = 0;
+#pragma clang loop unroll(disable)
 	for (__u32 k = 0; k < n; k++) {
 		int hi = hexval(AT(s, at + 2 * k)), lo = hexval(AT(s, at + 2 * k + 1));
-		if (hi < 0 || lo < 0)
-			return false;
+		bad |= hi | lo;
 		out[k] = hi << 4 | lo;
-		if (out[k])
-			*nonzero = true;
+		any |= out[k];
 	}
-	return true;
+	return bad < 0 ? -1 : any;
 }
 
-/* Parses "VV-<32 hex>-<16 hex>-FF" at s->traceparent per the W3C rules:
+/* Parses "VV-<32 hex>-<16 hex>-FF" at sb->s.traceparent per the W3C rules:
  * version ff is invalid; version 00 is exactly 55 characters; a later
- * version may carry more after a '-'. Invalid values are ignored. */
-static __always_inline bool traceparent_parse(struct hdr_scan *s, struct w3c_context *out)
+ * version may carry more after a '-'. Invalid values are ignored. Returns
+ * 1 with *out filled, else 0. A global function, verified once. */
+__attribute__((noinline)) int traceparent_parse(struct resp_scan_buf *sb, struct w3c_context *out)
 {
+	if (!sb || !out)
+		return 0;
+	struct hdr_scan *s = &sb->s;
 	__u32 v = s->traceparent;
 	if (!v)
-		return false;
+		return 0;
 #pragma unroll
 	for (int k = 0; k < 4; k++) { /* optional whitespace */
 		__u8 c = AT(s, v);
@@ -265,25 +291,23 @@ static __always_inline bool traceparent_parse(struct hdr_scan *s, struct w3c_con
 			v++;
 	}
 	if (v + 55 > s->n)
-		return false;
+		return 0;
 	int v1 = hexval(AT(s, v)), v2 = hexval(AT(s, v + 1));
 	if (v1 < 0 || v2 < 0 || (v1 == 15 && v2 == 15))
-		return false;
+		return 0;
 	if (AT(s, v + 2) != '-' || AT(s, v + 35) != '-' || AT(s, v + 52) != '-')
-		return false;
+		return 0;
 	__u8 end = AT(s, v + 55);
 	bool ended = end == '\r' || end == '\n' || end == ' ' || end == '\t' || v + 55 == s->n;
 	if (v1 == 0 && v2 == 0 ? !ended : !(ended || end == '-'))
-		return false;
-	bool tnz = false, snz = false, fnz = false;
+		return 0;
 	__u8 flags;
-	if (!parse_hex_bytes(s, v + 3, out->trace_id, 16, &tnz) || !parse_hex_bytes(s, v + 36, out->span_id, 8, &snz) ||
-	    !parse_hex_bytes(s, v + 53, &flags, 1, &fnz))
-		return false;
-	if (!tnz || !snz)
-		return false; /* all-zero ids are invalid */
+	int tid = parse_hex_bytes(s, v + 3, out->trace_id, 16);
+	int sid = parse_hex_bytes(s, v + 36, out->span_id, 8);
+	if (tid <= 0 || sid <= 0 || parse_hex_bytes(s, v + 53, &flags, 1) < 0)
+		return 0; /* not hex, or an all-zero id (invalid) */
 	out->flags = flags;
-	return true;
+	return 1;
 }
 
 /* Three-digit status of a response starting at b[0], 0 if malformed. */

@@ -45,19 +45,18 @@ struct {
 	__type(value, struct resp_scan_buf);
 } msg_scratch SEC(".maps");
 
-SEC("sockops")
-int weft_sockops(struct bpf_sock_ops *ops)
+/* A traced process (tgid, 0 if not) is connecting this socket: remember
+ * it until the connection is established, then put it in the sockhash. */
+static __always_inline int sockops_track(struct bpf_sock_ops *ops, __u32 tgid)
 {
 	__u64 cookie;
 	switch (ops->op) {
-	case BPF_SOCK_OPS_TCP_CONNECT_CB: {
-		__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-		if (!tgid_traced(tgid))
+	case BPF_SOCK_OPS_TCP_CONNECT_CB:
+		if (!tgid)
 			break;
 		cookie = bpf_get_socket_cookie(ops);
 		bpf_map_update_elem(&connecting, &cookie, &tgid, BPF_ANY);
 		break;
-	}
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 		cookie = bpf_get_socket_cookie(ops);
 		if (!bpf_map_lookup_elem(&connecting, &cookie))
@@ -67,6 +66,36 @@ int weft_sockops(struct bpf_sock_ops *ops)
 		break;
 	}
 	return 1;
+}
+
+SEC("sockops")
+int weft_sockops(struct bpf_sock_ops *ops)
+{
+	__u32 tgid = 0;
+	if (ops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		tgid = bpf_get_current_pid_tgid() >> 32;
+		if (!tgid_traced(tgid))
+			tgid = 0;
+	}
+	return sockops_track(ops, tgid);
+}
+
+/* The same where sockops cannot call bpf_get_current_pid_tgid (6.1): the
+ * owner of a connecting socket is the process whose connect() this CPU
+ * entered last (sys_enter_connect of sockets.bpf.c, struct connect_enter).
+ * The loader loads one of the two. */
+SEC("sockops")
+int weft_sockops_cpu(struct bpf_sock_ops *ops)
+{
+	__u32 tgid = 0, zero = 0;
+	if (ops->op == BPF_SOCK_OPS_TCP_CONNECT_CB) {
+		struct connect_enter *e = bpf_map_lookup_elem(&connect_enters, &zero);
+		if (e) {
+			tgid = e->tgid_traced;
+			e->tgid_traced = 0; /* one connect, one socket */
+		}
+	}
+	return sockops_track(ops, tgid);
 }
 
 /* Received data of sockets in the sockhash: passed on unchanged. With an

@@ -58,20 +58,25 @@ struct {
 	__type(value, struct resp_scan_buf);
 } scan_scratch SEC(".maps");
 
-static __always_inline struct conn_info *conn_new(struct conn_key *key, struct sock *sk, __u8 role)
+/* Records a connection of the current process: fd, its socket sk (a
+ * kernel address) and role. A global function: the 104-byte conn_info is
+ * built in its own stack frame, off the chain of the exchange logic.
+ * 0, or -1 when the table is full (counted). */
+__attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 {
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
 	struct conn_info c = { .role = role };
-	sock_read_addr(sk, &c.addr);
-	if (bpf_map_update_elem(&conns, key, &c, BPF_ANY)) {
+	sock_read_addr((struct sock *)sk, &c.addr);
+	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count(WEFT_CNT_CONN_MAP_FULL);
-		return NULL;
+		return -1;
 	}
 	if (trace_all) {
 		/* Remember the process so its state is cleaned when it exits. */
 		__u8 seen = TRACED_SEEN;
-		bpf_map_update_elem(&traced_pids, &key->tgid, &seen, BPF_NOEXIST);
+		bpf_map_update_elem(&traced_pids, &key.tgid, &seen, BPF_NOEXIST);
 	}
-	return bpf_map_lookup_elem(&conns, key);
+	return 0;
 }
 
 /* Known connection, or a TCP socket that predates weft (role inferred). */
@@ -81,9 +86,9 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key)
 	if (c)
 		return c;
 	struct sock *sk = stream_sock_from_fd(key->fd);
-	if (!sk)
+	if (!sk || conn_new(key->fd, (__u64)sk, WEFT_ROLE_UNKNOWN))
 		return NULL;
-	return conn_new(key, sk, WEFT_ROLE_UNKNOWN);
+	return bpf_map_lookup_elem(&conns, key);
 }
 
 /* A server exchange started by t->tid is over: its thread serves one fewer. */
@@ -269,7 +274,9 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	}
 
 	struct w3c_context w = {};
-	struct go_ctx gctx;
+	struct go_ctx *gctx = go_scratch(GO_SCRATCH_RESULT);
+	if (!gctx)
+		return 0;
 	/* The header is scanned in the per-CPU scan buffer (see struct
 	 * hdr_scan); database requests carry no traceparent header. */
 	__u32 zero = 0;
@@ -284,7 +291,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	hdr_scan_run(sb, n);
 	struct hdr_scan *s = &sb->s;
 	t->req_header_seen = s->header_len != 0;
-	if (traceparent_parse(s, &w)) {
+	if (traceparent_parse(sb, &w)) {
 		/* Server: the caller's context. Client: the app's own SDK's. */
 		__builtin_memcpy(t->trace_id, w.trace_id, 16);
 		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
@@ -317,11 +324,11 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	}
 	if (rescan)
 		return 0;
-	int go = role == WEFT_ROLE_CLIENT ? go_client_ctx(t, &gctx) : -1;
+	int go = role == WEFT_ROLE_CLIENT ? go_client_ctx(t, gctx) : -1;
 	if (go > 0) {
-		__builtin_memcpy(t->trace_id, gctx.trace_id, 16);
-		__builtin_memcpy(t->parent_span_id, gctx.span_id, 8);
-		t->trace_flags = gctx.trace_flags;
+		__builtin_memcpy(t->trace_id, gctx->trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, gctx->span_id, 8);
+		t->trace_flags = gctx->trace_flags;
 		t->ctx_source = WEFT_CTX_GOROUTINE;
 	} else if (go < 0 && role == WEFT_ROLE_CLIENT) {
 		struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
@@ -731,12 +738,13 @@ __attribute__((noinline)) int read_nothing(__u32 fd)
 #define NR_SENDMSG 46
 #define NR_RECVMSG 47
 
+/* The iovec array of a struct user_msghdr: only that field is read (the
+ * whole struct on the stack cost 56 bytes of the call chain's 512). */
 static __always_inline __u64 msghdr_iov(__u64 msg)
 {
-	struct user_msghdr m;
-	if (bpf_probe_read_user(&m, sizeof(m), (void *)msg))
-		return 0;
-	return (__u64)m.msg_iov;
+	__u64 iov = 0;
+	bpf_probe_read_user(&iov, sizeof(iov), (void *)(msg + __builtin_offsetof(struct user_msghdr, msg_iov)));
+	return iov;
 }
 
 /* When the write-like syscall thread id is leaving on fd entered: from this
@@ -846,7 +854,7 @@ static __always_inline void conn_opened(__u32 fd, __u8 role)
 	struct txn_event *stale = bpf_map_lookup_elem(&txns, &key);
 	if (stale)
 		txn_delete(&key, stale);
-	conn_new(&key, sk, role);
+	conn_new(fd, (__u64)sk, role);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")
@@ -862,6 +870,21 @@ int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
 {
 	if (ctx->ret >= 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
 		conn_opened(ctx->ret, WEFT_ROLE_SERVER);
+	return 0;
+}
+
+/* Only where sockops cannot tell the process (see struct connect_enter):
+ * the loader turns it off elsewhere. */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 zero = 0;
+	struct connect_enter *e = bpf_map_lookup_elem(&connect_enters, &zero);
+	if (e) {
+		__u64 id = bpf_get_current_pid_tgid();
+		e->pid_tgid = id;
+		e->tgid_traced = tgid_traced(id >> 32) ? id >> 32 : 0;
+	}
 	return 0;
 }
 

@@ -1,5 +1,7 @@
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/utsname.h>
 
 #include <bpf/libbpf.h>
 
@@ -9,8 +11,36 @@
 #include "propagation.skel.h"
 #include "sockets.skel.h"
 
+/* WEFT_TEST_REFUSE=<program>: that program is loaded as a socket filter,
+ * a type that may not call the helpers it calls, so the kernel's verifier
+ * refuses it: the tests see how weft explains and survives a refusal,
+ * through the real kernel path. */
+static void test_refusal(struct bpf_object *obj)
+{
+	const char *name = getenv("WEFT_TEST_REFUSE");
+	struct bpf_program *p = name && *name ? bpf_object__find_program_by_name(obj, name) : NULL;
+	if (p)
+		bpf_program__set_type(p, BPF_PROG_TYPE_SOCKET_FILTER);
+}
+
+bool bpf_config_sockops_has_pid(void)
+{
+	static int has = -1;
+	if (has < 0) {
+		const char *force = getenv("WEFT_SOCKOPS_FALLBACK");
+		if (force && *force && strcmp(force, "0") != 0)
+			has = 0;
+		else
+			has = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_get_current_pid_tgid, NULL) > 0;
+	}
+	return has;
+}
+
 int sockets_bpf_configure(struct sockets_bpf *skel, const struct sockets_opts *o)
 {
+	test_refusal(skel->obj);
+	/* connect()'s entry is only needed by the sockops fallback. */
+	bpf_program__set_autoload(skel->progs.sys_enter_connect, !bpf_config_sockops_has_pid());
 	skel->rodata->self_tgid = o->self_tgid;
 	skel->rodata->trace_all = o->trace_all;
 	skel->rodata->req_capture = o->req_capture;
@@ -25,8 +55,17 @@ int sockets_bpf_configure(struct sockets_bpf *skel, const struct sockets_opts *o
 	return 0;
 }
 
+struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel)
+{
+	return bpf_config_sockops_has_pid() ? skel->progs.weft_sockops : skel->progs.weft_sockops_cpu;
+}
+
 int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid)
 {
+	bool pid = bpf_config_sockops_has_pid();
+	test_refusal(skel->obj);
+	bpf_program__set_autoload(skel->progs.weft_sockops, pid);
+	bpf_program__set_autoload(skel->progs.weft_sockops_cpu, !pid);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
 	return 0;
@@ -34,7 +73,48 @@ int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint
 
 int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid)
 {
+	test_refusal(skel->obj);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
 	return 0;
+}
+
+/* Is this verifier log line a statistic rather than the reason? */
+static bool stat_line(const char *l, size_t n)
+{
+	return n == 0 || !strncmp(l, "processed ", 10) || !strncmp(l, "verification time", 17) ||
+	       !strncmp(l, "stack depth", 11);
+}
+
+void bpf_config_explain_refusal(const char *object, int err, bool fatal, const char *without)
+{
+	enum log_level lv = fatal ? LOG_ERROR : LOG_WARN;
+	struct utsname u;
+	const char *tail = "", *prog = log_refused_program(&tail);
+	if (uname(&u))
+		snprintf(u.release, sizeof(u.release), "?");
+	log_msg(lv, "the kernel (%s) refused BPF program %s/%s: %s", u.release, object, prog ? prog : "?",
+		strerror(-err));
+	/* The verifier's reason is its last line before the statistics. */
+	const char *reason = NULL, *processed = NULL;
+	size_t reason_n = 0, processed_n = 0;
+	for (const char *l = tail; *l;) {
+		size_t n = strcspn(l, "\n");
+		if (!strncmp(l, "processed ", 10)) {
+			processed = l;
+			processed_n = n;
+		} else if (!stat_line(l, n)) {
+			reason = l;
+			reason_n = n;
+		}
+		l += n + (l[n] == '\n');
+	}
+	if (reason)
+		log_msg(lv, "  verifier: %.*s", (int)reason_n, reason);
+	if (processed)
+		log_msg(lv, "  verifier: %.*s", (int)processed_n, processed);
+	log_msg(lv, "  %s", without);
+	log_msg(lv, "  'weft doctor' lists which of weft's programs this kernel accepts; please send its output "
+		    "with a bug report");
+	log_refusal_clear();
 }

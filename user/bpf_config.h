@@ -15,9 +15,21 @@ struct sockets_bpf;
 struct propagation_bpf;
 struct go_bpf;
 
+/* Can sockops programs ask which process runs (bpf_get_current_pid_tgid;
+ * not on 6.1)? If not, weft_sockops_cpu learns it from sys_enter_connect.
+ * WEFT_SOCKOPS_FALLBACK=1 in the environment forces the fallback (tests). */
+bool bpf_config_sockops_has_pid(void);
+/* The sockops program propagation_bpf_configure left on. */
+struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel);
+
 /* 0 or -errno (logged). */
 int sockets_bpf_configure(struct sockets_bpf *skel, const struct sockets_opts *o);
 int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid);
 int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid);
+
+/* After object's load failed with err: which program the kernel refused,
+ * the verifier's reason and count, and what weft does without it (logged
+ * as an error if fatal, else as a warning). */
+void bpf_config_explain_refusal(const char *object, int err, bool fatal, const char *without);
 
 #endif

@@ -60,8 +60,13 @@ int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
 		goto fail;
 	err = go_bpf__load(gt->skel);
 	if (err) {
-		log_error("go: cannot load the uprobe programs: %s", strerror(-err));
-		goto fail;
+		/* Optional: Go servers still get spans, from the syscall layer. */
+		bpf_config_explain_refusal("go", err, false,
+					   "weft goes on without its Go uprobes: Go processes still get spans, but "
+					   "net/http client calls and goroutines are not parented to their requests");
+		go_tracer_destroy(gt);
+		*out = NULL;
+		return 0;
 	}
 	*out = gt;
 	return 0;

@@ -58,8 +58,13 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 		goto fail;
 	err = propagation_bpf__load(p->skel);
 	if (err) {
-		log_error("propagation: cannot load the sockops/sk_msg programs: %s", strerror(-err));
-		goto fail;
+		/* Optional: spans are still made, only traceparent is not injected. */
+		bpf_config_explain_refusal("propagation", err, false,
+					   "weft goes on without injecting traceparent: spans of different "
+					   "services are not joined into one trace");
+		propagation_stop(p);
+		*out = NULL;
+		return 0;
 	}
 
 	int prog = bpf_program__fd(p->skel->progs.weft_sk_msg);
@@ -79,14 +84,17 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 	}
 	p->sk_skb_attached = true;
 
-	p->sockops_link = bpf_program__attach_cgroup(p->skel->progs.weft_sockops, p->cgroup_fd);
+	p->sockops_link = bpf_program__attach_cgroup(propagation_bpf_sockops(p->skel), p->cgroup_fd);
 	if (!p->sockops_link) {
 		err = -errno;
 		log_error("propagation: cannot attach sockops to cgroup %s: %s", cgroup, strerror(-err));
 		goto fail;
 	}
-	log_info("propagation: injecting traceparent into HTTP/1 requests of traced processes in cgroup %s",
-		 cgroup);
+	log_info("propagation: injecting traceparent into HTTP/1 requests of traced processes in cgroup %s%s",
+		 cgroup,
+		 bpf_config_sockops_has_pid() ? ""
+					      : " (sockops cannot tell the process on this kernel: its owner "
+						"is taken from the connect() entry)");
 	*out = p;
 	return 0;
 fail:

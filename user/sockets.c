@@ -68,7 +68,8 @@ int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
 		goto fail;
 	err = sockets_bpf__load(t->skel);
 	if (err) {
-		log_error("cannot load the BPF programs: %s (run 'weft doctor')", strerror(-err));
+		bpf_config_explain_refusal("sockets", err, true,
+					   "without it weft captures no traffic: it stops here");
 		goto fail;
 	}
 	t->traced_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,

@@ -2,6 +2,7 @@
  * program from bpf/doctor.bpf.c instead of trusting kernel config. */
 #include <errno.h>
 #include <fcntl.h>
+#include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,6 +19,7 @@
 #include "doctor.skel.h"
 #include "log.h"
 #include "mounts.h"
+#include "progcheck.h"
 
 struct probe_result {
 	bool ok;
@@ -175,21 +177,14 @@ static void read_lockdown(char *out, size_t len)
 	fclose(f);
 }
 
-int doctor_main(int argc, char **argv)
+/* The feature probes, one line each; false if weft cannot run. */
+static bool probe_features(const struct utsname *u)
 {
-	struct utsname u;
 	char where[512], cg2[512], detail[256], lockdown[64];
 	struct probe_result r;
 	bool essential = true;
 
-	if (argc > 1 && (strcmp(argv[1], "-h") == 0 || strcmp(argv[1], "--help") == 0)) {
-		printf("Usage: weft doctor\n\nProbes this kernel by loading tiny BPF programs and prints one line per\n"
-		       "feature with what weft does without it. Exit 0 when weft can run.\n");
-		return 0;
-	}
-	log_setup_libbpf(); /* refusals are expected: no libbpf noise */
-	uname(&u);
-	printf("weft doctor: Linux %s (%s)\n", u.release, u.machine);
+	printf("weft doctor: Linux %s (%s)\n", u->release, u->machine);
 
 	bool tracefs = mounts_has_fs("tracefs", where, sizeof(where));
 	line(tracefs, "tracefs", tracefs ? where : "not mounted", tracefs ? "" : "weft mounts it on /sys/kernel/tracing");
@@ -247,6 +242,90 @@ int doctor_main(int argc, char **argv)
 	snprintf(detail, sizeof(detail), "%s (lockdown: %s)", r.detail, lockdown);
 	line(r.ok, "bpf_probe_write_user", detail, "not needed: weft injects headers with sk_msg");
 
+	return essential;
+}
+
+/* weft's own programs, each loaded on its own: 0 when all load, 1 when one
+ * is refused, 2 when all load but one is over weft's ceilings. */
+static int check_programs(const char *release)
+{
+	struct progcheck_result *res = NULL;
+	size_t n = 0;
+	int refused = 0, over = 0;
+
+	printf("weft's own programs on this kernel (%s):\n", release);
+	if (progcheck_run(&res, &n)) {
+		printf("  the check could not run: see the error above\n");
+		return 1;
+	}
+	progcheck_print(stdout, res, n, "  ");
+	for (size_t i = 0; i < n; i++) {
+		refused += !res[i].loaded;
+		over += res[i].loaded && progcheck_failed(&res[i]);
+	}
+	if (refused)
+		printf("%d of %zu programs refused by Linux %s.\n", refused, n, release);
+	else
+		printf("all %zu programs load on Linux %s%s.\n", n, release,
+		       over ? ", some above weft's ceilings (50% of the verifier's limit, 512 bytes of stack)" : "");
+	free(res);
+	return refused ? 1 : over ? 2 : 0;
+}
+
+static const char doctor_usage[] =
+	"Usage: weft doctor [--programs] [--strict]\n"
+	"\n"
+	"Probes this kernel by loading tiny BPF programs and prints one line per\n"
+	"feature with what weft does without it, then loads each of weft's own BPF\n"
+	"programs on its own, configured as weft attach does, and prints what the\n"
+	"verifier made of it:\n"
+	"  ok|no  object/program  N insns (P% of limit)  stack S  [reason it was refused]\n"
+	"Exit 0 when weft can run (its features are there and all its programs load).\n"
+	"\n"
+	"Options:\n"
+	"      --programs   only check weft's own programs (no feature probes)\n"
+	"      --strict     also exit 1 when a program makes the verifier process more\n"
+	"                   than 500,000 instructions (half its limit) or uses more than\n"
+	"                   512 bytes of stack: what the kernel matrix (make test-kernels)\n"
+	"                   and the unit tests require\n"
+	"  -h, --help       this help\n";
+
+int doctor_main(int argc, char **argv)
+{
+	static const struct option longopts[] = {
+		{ "programs", no_argument, NULL, 'P' },
+		{ "strict", no_argument, NULL, 'S' },
+		{ "help", no_argument, NULL, 'h' },
+		{},
+	};
+	bool programs_only = false, strict = false;
+	struct utsname u;
+	int c, progs;
+
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
+		switch (c) {
+		case 'P': programs_only = true; break;
+		case 'S': strict = true; break;
+		case 'h': fputs(doctor_usage, stdout); return 0;
+		default: fputs(doctor_usage, stderr); return 2;
+		}
+	}
+	if (optind < argc) {
+		log_error("doctor: unexpected argument '%s' (see weft doctor --help)", argv[optind]);
+		return 2;
+	}
+	log_setup_libbpf(); /* refusals are expected: no libbpf noise */
+	uname(&u);
+	if (programs_only) {
+		progs = check_programs(u.release);
+		return progs == 1 || (strict && progs) ? 1 : 0;
+	}
+	bool essential = probe_features(&u);
+	printf("\n");
+	progs = check_programs(u.release);
+	if (progs == 1)
+		essential = false;
 	printf(essential ? "weft can run here.\n" : "weft cannot run here: see the lines above.\n");
-	return essential ? 0 : 1;
+	return !essential || (strict && progs) ? 1 : 0;
 }

@@ -28,7 +28,9 @@ static const char usage_text[] =
 	"Commands:\n"
 	"  attach -p PID ...  trace these processes (all their threads, and processes they fork)\n"
 	"  run                trace every process on this host except weft itself\n"
-	"  doctor             check, by loading tiny programs, what this kernel allows\n"
+	"  doctor             check, by loading tiny programs, what this kernel allows, and\n"
+	"                     whether it accepts each of weft's programs (--programs: only\n"
+	"                     that; --strict: fail above half the verifier's limit too)\n"
 	"  inspect PID|PATH   how weft sees an executable: Go version, probe points, offsets\n"
 	"  version            print weft's version\n"
 	"\n"
@@ -68,7 +70,7 @@ static const char usage_text[] =
 	"  weft run -o json -d 60 > spans.jsonl    one minute of every HTTP exchange on the host\n"
 	"  OTEL_EXPORTER_OTLP_ENDPOINT=http://collector:4318 weft run\n"
 	"                                          the whole host, exported to a Collector/Tempo/Jaeger\n"
-	"  weft doctor                             what works on this kernel, and what weft does without it\n"
+	"  weft doctor                             what works on this kernel, and what weft does without it\n"	"  weft doctor --programs                  which of weft's BPF programs this kernel refuses, and why\n"
 	"  weft inspect $(pgrep -o myservice)      a Go service without parents? what weft found in it\n";
 
 static void usage(FILE *f)

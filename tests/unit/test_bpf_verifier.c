@@ -1,8 +1,12 @@
-/* How hard the kernel's verifier works on weft's BPF programs. It refuses a
- * program once it has processed 1,000,000 instructions; sys_exit_io once
- * stood at 997,320 on 6.18 (the header scan's loop state on the stack), a
- * change away from not loading at all. Each program here must stay well
- * below the limit. Loads (never attaches) the skeletons: needs root. */
+/* How hard the kernel's verifier works on weft's BPF programs, through the
+ * program check of `weft doctor` (user/progcheck.c): each program weft's
+ * configuration leaves on for this kernel is loaded on its own (never
+ * attached). The kernel refuses a program once it has processed 1,000,000
+ * instructions (sys_exit_io once stood at 997,320 on 6.18), and kernels
+ * differ in how much they process: every program must load, stay under
+ * half the limit, and keep its deepest chain of frames within the 512
+ * bytes of stack. make test-kernels runs the same check on other kernels.
+ * Needs root. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -13,97 +17,57 @@
 
 #include <cmocka.h>
 
-#include <bpf/libbpf.h>
+#include "progcheck.h"
 
-#include "go.skel.h"
-#include "propagation.skel.h"
-#include "sockets.skel.h"
+static struct progcheck_result *results;
+static size_t n_results;
 
-#define VERIFIER_LIMIT 1000000L
-#define MARGIN_LIMIT 700000L /* 70% of the limit */
-
-struct prog_cost {
-	char name[64];
-	long insns;
-};
-
-static struct prog_cost costs[64];
-static size_t n_costs;
-static char current[64];
-
-/* libbpf prints each program's verifier log (kernel_log_level 4: the
- * statistics only) between BEGIN/END lines naming the program. */
-static int collect(enum libbpf_print_level level, const char *fmt, va_list ap)
+static int run_check(void **state)
 {
-	static char buf[1 << 16];
-	vsnprintf(buf, sizeof(buf), fmt, ap);
-	for (char *line = buf; line && *line;) {
-		char *nl = strchr(line, '\n');
-		if (nl)
-			*nl = 0;
-		const char *p = strstr(line, "prog '");
-		if (p && strstr(line, "BEGIN PROG LOAD LOG")) {
-			p += 6;
-			size_t k = strcspn(p, "'");
-			snprintf(current, sizeof(current), "%.*s", (int)k, p);
-		}
-		long insns;
-		p = strstr(line, "processed ");
-		if (p && sscanf(p, "processed %ld insns", &insns) == 1 && n_costs < 64) {
-			snprintf(costs[n_costs].name, sizeof(costs[0].name), "%s", current);
-			costs[n_costs++].insns = insns;
-		}
-		line = nl ? nl + 1 : NULL;
-	}
+	return progcheck_run(&results, &n_results) ? -1 : 0;
+}
+
+static int free_results(void **state)
+{
+	free(results);
 	return 0;
 }
 
-static void check_costs(const char *object, size_t expect_at_least)
+/* Prints object's programs and fails unless there are at least min_progs,
+ * each loaded within weft's ceilings. */
+static void check_object(const char *object, size_t min_progs)
 {
-	if (n_costs < expect_at_least)
-		fail_msg("%s: verifier statistics of %zu programs read, expected %zu", object, n_costs,
-			 expect_at_least);
-	for (size_t i = 0; i < n_costs; i++) {
-		printf("  %s: %-32s %7ld instructions processed\n", object, costs[i].name, costs[i].insns);
-		if (costs[i].insns > MARGIN_LIMIT)
-			fail_msg("%s: %s makes the verifier process %ld of its %ld instructions: simplify it "
-				 "before some kernel refuses it",
-				 object, costs[i].name, costs[i].insns, VERIFIER_LIMIT);
+	size_t n = 0, failed = 0;
+	for (size_t i = 0; i < n_results; i++) {
+		const struct progcheck_result *r = &results[i];
+		if (strcmp(r->object, object))
+			continue;
+		n++;
+		progcheck_print(stdout, r, 1, "  ");
+		if (progcheck_failed(r))
+			failed++;
 	}
+	if (n < min_progs)
+		fail_msg("%s: %zu programs checked, expected at least %zu", object, n, min_progs);
+	if (failed)
+		fail_msg("%s: %zu of %zu programs refused or over weft's ceilings (%ld of the verifier's %ld "
+			 "processed instructions, %ld bytes of stack): see above",
+			 object, failed, n, PROGCHECK_INSN_BUDGET, PROGCHECK_INSN_LIMIT, PROGCHECK_STACK_LIMIT);
 }
-
-static void reset(void)
-{
-	n_costs = 0;
-	current[0] = 0;
-}
-
-/* Loads skeleton obj (never attaches it) with the verifier's statistics on,
- * then checks at least min_progs programs' costs. */
-#define LOAD_AND_CHECK(obj, min_progs)                                          \
-	do {                                                                    \
-		LIBBPF_OPTS(bpf_object_open_opts, o, .kernel_log_level = 4);    \
-		reset();                                                        \
-		struct obj##_bpf *skel = obj##_bpf__open_opts(&o);              \
-		assert_non_null(skel);                                          \
-		assert_int_equal(obj##_bpf__load(skel), 0);                     \
-		obj##_bpf__destroy(skel);                                       \
-		check_costs(#obj, min_progs);                                   \
-	} while (0)
 
 static void test_sockets(void **state)
 {
-	LOAD_AND_CHECK(sockets, 3); /* sys_enter_io, sys_exit_io, ... */
+	check_object("sockets", 3); /* sys_enter_io, sys_exit_io, ... */
 }
 
 static void test_propagation(void **state)
 {
-	LOAD_AND_CHECK(propagation, 3); /* sockops, sk_skb, sk_msg */
+	check_object("propagation", 3); /* sockops, sk_skb, sk_msg */
 }
 
 static void test_go(void **state)
 {
-	LOAD_AND_CHECK(go, 3);
+	check_object("go", 3);
 }
 
 int main(void)
@@ -112,11 +76,10 @@ int main(void)
 		fprintf(stderr, "test_bpf_verifier: FAIL: loading BPF programs needs root\n");
 		return 1;
 	}
-	libbpf_set_print(collect);
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_sockets),
 		cmocka_unit_test(test_propagation),
 		cmocka_unit_test(test_go),
 	};
-	return cmocka_run_group_tests_name("bpf_verifier", tests, NULL, NULL);
+	return cmocka_run_group_tests_name("bpf_verifier", tests, run_check, free_results);
 }

@@ -245,13 +245,36 @@ static bool probe_features(const struct utsname *u)
 	return essential;
 }
 
-/* weft's own programs, each loaded on its own: 0 when all load, 1 when one
- * is refused, 2 when all load but one is over weft's ceilings. */
+/* What weft does when this kernel refuses a program of object (as the
+ * loaders decide: sockets.c stops, propagation.c and go.c go on). */
+static const char *without(const char *object, bool *fatal)
+{
+	*fatal = strcmp(object, "sockets") == 0;
+	if (*fatal)
+		return "weft captures no traffic";
+	if (strcmp(object, "propagation") == 0)
+		return "weft runs without injecting traceparent";
+	return "weft runs without its Go uprobes (no goroutine-aware parents)";
+}
+
+/* Is an earlier program of res[i]'s object refused? */
+static bool object_refused_before(const struct progcheck_result *res, size_t i)
+{
+	for (size_t k = 0; k < i; k++)
+		if (!res[k].loaded && strcmp(res[k].object, res[i].object) == 0)
+			return true;
+	return false;
+}
+
+/* weft's own programs, each loaded on its own: 0 when all load within
+ * weft's ceilings, 1 when weft cannot run, 2 when one is refused but weft
+ * runs without it or all load but one is over the ceilings. */
 static int check_programs(const char *release)
 {
 	struct progcheck_result *res = NULL;
 	size_t n = 0;
-	int refused = 0, over = 0;
+	int refused = 0, over = 0, ret = 0;
+	bool fatal;
 
 	printf("weft's own programs on this kernel (%s):\n", release);
 	if (progcheck_run(&res, &n)) {
@@ -260,8 +283,14 @@ static int check_programs(const char *release)
 	}
 	progcheck_print(stdout, res, n, "  ");
 	for (size_t i = 0; i < n; i++) {
-		refused += !res[i].loaded;
 		over += res[i].loaded && progcheck_failed(&res[i]);
+		if (res[i].loaded)
+			continue;
+		refused++;
+		const char *consequence = without(res[i].object, &fatal);
+		ret = fatal ? 1 : ret ? ret : 2;
+		if (!object_refused_before(res, i))
+			printf("the kernel refuses %s/%s: %s.\n", res[i].object, res[i].program, consequence);
 	}
 	if (refused)
 		printf("%d of %zu programs refused by Linux %s.\n", refused, n, release);
@@ -269,7 +298,7 @@ static int check_programs(const char *release)
 		printf("all %zu programs load on Linux %s%s.\n", n, release,
 		       over ? ", some above weft's ceilings (50% of the verifier's limit, 512 bytes of stack)" : "");
 	free(res);
-	return refused ? 1 : over ? 2 : 0;
+	return ret ? ret : over ? 2 : 0;
 }
 
 static const char doctor_usage[] =
@@ -280,7 +309,8 @@ static const char doctor_usage[] =
 	"programs on its own, configured as weft attach does, and prints what the\n"
 	"verifier made of it:\n"
 	"  ok|no  object/program  N insns (P% of limit)  stack S  [reason it was refused]\n"
-	"Exit 0 when weft can run (its features are there and all its programs load).\n"
+	"Exit 0 when weft can run: the features it needs are there and the kernel\n"
+	"accepts its capture programs (without the others, it runs with less).\n"
 	"\n"
 	"Options:\n"
 	"      --programs   only check weft's own programs (no feature probes)\n"

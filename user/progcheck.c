@@ -100,14 +100,14 @@ static const struct object_ops objects[] = {
 };
 
 /* libbpf's messages during the check: refusals are what we measure, not
- * noise to print. The last warning is kept: the reason of a failure that
- * never reached the verifier (a map, a CO-RE relocation). */
+ * noise to print. The first warning of a load is kept: the reason of a
+ * failure that never reached the verifier (a map it could not create). */
 static char libbpf_warning[256];
 
 static int quiet_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	char buf[1024];
-	if (level != LIBBPF_WARN || strstr(fmt, "BEGIN PROG LOAD LOG"))
+	if (level != LIBBPF_WARN || libbpf_warning[0] || strstr(fmt, "BEGIN PROG LOAD LOG"))
 		return 0;
 	vsnprintf(buf, sizeof(buf), fmt, ap);
 	buf[strcspn(buf, "\n")] = '\0';
@@ -276,9 +276,11 @@ static size_t subprog_of(const struct subprogs *sp, size_t insn)
 	return k;
 }
 
-/* The stack of the deepest chain of frames from subprogram k, each frame
- * rounded up to 32 bytes, as the verifier adds them up against its 512
- * ("combined stack size of N calls is S. Too large"). */
+/* The stack of the deepest chain of frames from subprogram k, as the
+ * verifier adds them up against its 512 ("combined stack size of N calls
+ * is S. Too large"): each frame rounded up to 32 bytes, the rule of 6.1
+ * and of any kernel without the JIT (6.10+ round JITed frames up to 16
+ * only, so they may count less). */
 static long chain_from(const struct subprogs *sp, const struct verifier_stats *st, size_t k, int frames)
 {
 	long deepest = 0, frame = st->depth[k] > 0 ? st->depth[k] : 1;
@@ -493,21 +495,26 @@ bool progcheck_failed(const struct progcheck_result *r)
 
 static void print_one(FILE *f, const struct progcheck_result *r, const char *indent)
 {
-	char name[96], insns[48] = "? insns", stack[24] = "stack ?";
+	char line[768], name[96], insns[48] = "? insns", stack[24] = "stack ?", note[400] = "";
+	size_t len;
 	snprintf(name, sizeof(name), "%s/%s", r->object, r->program);
 	if (r->insns >= 0)
 		snprintf(insns, sizeof(insns), "%ld insns (%.1f%% of limit)", r->insns,
 			 100.0 * r->insns / (r->insn_limit > 0 ? r->insn_limit : PROGCHECK_INSN_LIMIT));
 	if (r->stack >= 0)
 		snprintf(stack, sizeof(stack), "stack %ld", r->stack);
-	fprintf(f, "%s%-3s %-40s %-30s %-10s", indent, r->loaded ? "ok" : "no", name, insns, stack);
 	if (!r->loaded)
-		fprintf(f, "  refused: %s%s%s", r->reason, r->where[0] ? "  at " : "", r->where);
+		snprintf(note, sizeof(note), "refused: %s%s%s", r->reason, r->where[0] ? "  at " : "", r->where);
 	else if (r->insns > PROGCHECK_INSN_BUDGET)
-		fprintf(f, "  over weft's ceiling of %ld insns", PROGCHECK_INSN_BUDGET);
+		snprintf(note, sizeof(note), "over weft's ceiling of %ld insns", PROGCHECK_INSN_BUDGET);
 	else if (r->stack > PROGCHECK_STACK_LIMIT)
-		fprintf(f, "  stack over %ld", PROGCHECK_STACK_LIMIT);
-	fputc('\n', f);
+		snprintf(note, sizeof(note), "stack over %ld", PROGCHECK_STACK_LIMIT);
+	snprintf(line, sizeof(line), "%s%-3s %-40s %-30s %-10s  %s", indent, r->loaded ? "ok" : "no", name, insns,
+		 stack, note);
+	len = strlen(line);
+	while (len > 0 && line[len - 1] == ' ')
+		line[--len] = '\0';
+	fprintf(f, "%s\n", line);
 }
 
 void progcheck_print(FILE *f, const struct progcheck_result *r, size_t n, const char *indent)

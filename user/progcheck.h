@@ -26,9 +26,10 @@ struct progcheck_result {
 	int err;           /* 0, or the load's -errno */
 	long insns;        /* instructions the verifier processed, -1 if unknown */
 	long insn_limit;   /* the verifier's limit (as it prints it) */
-	long stack;        /* bytes of stack of its deepest chain of calls (callbacks included),
-			    * each frame rounded up to 32 as the verifier counts them against
-			    * its 512; -1 if unknown */
+	long stack;        /* bytes of stack of its deepest chain of calls (callbacks
+			    * included), as the verifier counts them against its 512: each
+			    * frame rounded up to 32 (6.1's rule; 6.10+ JIT rounds to 16 and
+			    * may count less); -1 if unknown */
 	long stack_sum;    /* sum of the "stack depth" numbers: all frames, -1 if unknown */
 	char reason[256];  /* refused: the verifier's (or libbpf's) last meaningful line */
 	char where[128];   /* refused: the instruction it was at, if the log says */

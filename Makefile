@@ -83,7 +83,8 @@ unit: $(UNIT_BINS)
 e2e: $(BUILD)/weft
 	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
-# Unit tests, then end-to-end tests against real processes (needs root).
+# Unit tests, the kernel matrix (every program on 6.1, 6.12 and this kernel),
+# then end-to-end tests against real processes (needs root).
 test: unit test-kernels e2e
 
 # weft doctor --programs --strict on this kernel and, under QEMU, on the Debian

@@ -19,7 +19,7 @@ endif
 
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
-CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -Iuser -MMD -MP
+CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -MMD -MP
 LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lpthread -lm
 
 BPF_CFLAGS := $(BPF_EXTRA) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
@@ -34,12 +34,18 @@ GEN_SRCS :=
 GEN_HDRS :=
 -include mk/*.mk
 
-USER_SRCS := $(wildcard user/*.c)
+# The agent's sources live in one folder per stage (docs/ARCHITECTURE.md);
+# headers are found by name from every folder.
+USER_DIRS := $(shell find user -type d)
+USER_SRCS := $(shell find user -name '*.c' | sort)
 USER_OBJS := $(patsubst user/%.c,$(BUILD)/user/%.o,$(USER_SRCS)) $(patsubst %.c,$(BUILD)/%.o,$(GEN_SRCS))
-LIB_OBJS := $(filter-out $(BUILD)/user/main.o,$(USER_OBJS))
+LIB_OBJS := $(filter-out $(BUILD)/user/cli/main.o,$(USER_OBJS))
+CFLAGS += $(addprefix -I,$(USER_DIRS))
 
-UNIT_SRCS := $(wildcard tests/unit/test_*.c)
-UNIT_BINS := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRCS))
+# Unit tests mirror user/: tests/unit/<folder>/test_<name>.c -> build/tests/test_<name>.
+UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
+UNIT_BINS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRCS)))
+vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
 .PHONY: all test unit e2e demo clean bench
 .SECONDARY: $(BPF_OBJS) $(SKELS)
@@ -62,7 +68,7 @@ $(BUILD)/weft: $(USER_OBJS)
 	$(call msg,LINK,$@)
 	$(Q)$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
-$(BUILD)/tests/%: tests/unit/%.c $(LIB_OBJS)
+$(BUILD)/tests/%: %.c $(LIB_OBJS)
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS) -lcmocka
@@ -104,4 +110,4 @@ bench: $(BUILD)/weft
 clean:
 	rm -rf $(BUILD)
 
--include $(wildcard $(BUILD)/*.d $(BUILD)/user/*.d $(BUILD)/tests/*.d)
+-include $(wildcard $(BUILD)/*.d $(BUILD)/tests/*.d) $(shell find $(BUILD)/user -name '*.d' 2>/dev/null)

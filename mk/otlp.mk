@@ -28,9 +28,9 @@ $(BUILD)/$(OTLP_GEN)/%.o: $(OTLP_GEN)/%.c $(GEN_HDRS)
 # Exporter benchmark driver (bench/export builds build/bench/otlp_export).
 # Compiled straight from the sources it needs, so that it does not depend on
 # the BPF side of the build. A pattern rule: it must not become the default goal.
-OTLP_BENCH_SRCS = user/span.c user/log.c $(wildcard user/otlp_*.c) \
+OTLP_BENCH_SRCS = user/span/span.c user/agent/log.c $(wildcard user/export/otlp/otlp_*.c) \
 	$(patsubst %,$(OTLP_GEN)/%.pb-c.c,$(OTLP_PROTOS))
-$(BUILD)/bench/otlp_%: bench/otlp_%.c $(wildcard user/otlp*.h) user/span.h user/log.h $(GEN_HDRS) $(patsubst %,$(OTLP_GEN)/%.pb-c.c,$(OTLP_PROTOS))
+$(BUILD)/bench/otlp_%: bench/otlp_%.c $(wildcard user/export/otlp/otlp*.h) user/span/span.h user/agent/log.h $(GEN_HDRS) $(patsubst %,$(OTLP_GEN)/%.pb-c.c,$(OTLP_PROTOS))
 	$(call msg,CC,$@)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(filter-out -MMD -MP,$(CFLAGS)) $< $(OTLP_BENCH_SRCS) -o $@ $(LDLIBS)

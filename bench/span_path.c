@@ -1,7 +1,7 @@
 /* Replay micro-benchmark of the agent's per-span work: builds the struct
  * txn_event records the kernel sends for typical exchanges and runs them
  * through the code deliver_txn() runs (user/agent.c): proc_language,
- * span_new, http_span_from_txn / db_span_from_txn, proc_resource, the sinks'
+ * span_new, protocol_span (HTTP/1 and database spans), proc_resource, the sinks'
  * emit, span_free. Single process, no BPF, deterministic input.
  *
  * Usage: span_path [ITERATIONS [CASE [ROW]]]  ns and allocations per span,
@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "db_txn.h"
+#include "protocol.h"
 #include "http_span.h"
 #include "log.h"
 #include "otlp.h"
@@ -200,9 +200,8 @@ static struct span *build_span(const struct txn_event *ev, size_t len)
 	struct span *s = span_new();
 	if (!s)
 		return NULL;
-	int rc = ev->proto == WEFT_PROTO_HTTP1
-			 ? http_span_from_txn(ev, len, MONO_TO_REAL, s)
-			 : db_span_from_txn(ev, len, MONO_TO_REAL, DB_STATEMENT_REDACTED, s);
+	struct protocol_ctx pc = { .mono_to_real = MONO_TO_REAL, .db_statement = DB_STATEMENT_REDACTED };
+	int rc = protocol_span(ev, len, &pc, s);
 	if (rc != 0) {
 		fprintf(stderr, "span_path: exchange not parsed (%d)\n", rc);
 		exit(1);
@@ -544,14 +543,16 @@ static void dump_db(int nfiles, char **files)
 				      "127.0.0.1", "10.9.8.7", NULL, 4000, 5432, data + 3, data + 3 + req_len,
 				      req_len, resp_len, true };
 		for (int mode = DB_STATEMENT_REDACTED; mode <= DB_STATEMENT_OFF; mode++) {
-			db_conns_clear();
+			protocol_conns_clear();
 			for (int twice = 0; twice < 2; twice++) {
 				size_t len = make_event(&x, f, &ev);
 				ev.req_len = (uint16_t)req_len; /* make_event measured with strlen when 0 */
 				ev.resp_len = (uint16_t)resp_len;
 				len = WEFT_TXN_HDR_SIZE + req_len + resp_len;
 				struct span *s = span_new();
-				int rc = db_span_from_txn(&ev, len, MONO_TO_REAL, (enum db_statement_mode)mode, s);
+				struct protocol_ctx pc = { .mono_to_real = MONO_TO_REAL,
+							   .db_statement = (enum db_statement_mode)mode };
+				int rc = protocol_span(&ev, len, &pc, s);
 				printf("%s mode %d rc %d\n", files[f], mode, rc);
 				if (rc == 0) {
 					s->resource = dump_resource();
@@ -607,6 +608,6 @@ int main(int argc, char **argv)
 			run_encode(out, &timed[i], iters);
 	}
 	proc_cache_clear();
-	db_conns_clear();
+	protocol_conns_clear();
 	return 0;
 }

@@ -8,19 +8,16 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "capture.h"
 #include "clock.h"
-#include "db_txn.h"
 #include "go_user.h"
-#include "http_span.h"
 #include "log.h"
 #include "mounts.h"
 #include "proc.h"
 #include "propagation.h"
-#include "sockets_user.h"
+#include "protocol.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
-#define STALE_HTTP_NS 3000000000ull /* quiet HTTP response without known length */
-#define STALE_DB_NS 300000000ull    /* quiet database response (result sets have no cheap end) */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -39,7 +36,7 @@ static void on_signal(int sig)
 
 struct agent {
 	struct agent_opts *o;
-	struct sockets_tracer *sockets;
+	struct capture_tracer *capture;
 	struct propagation *propagation;
 	struct go_tracer *go;
 	int64_t mono_to_real;
@@ -55,7 +52,7 @@ static void vet_process(struct agent *a, uint32_t pid)
 	enum proc_lang lang = proc_language(pid, &first);
 	if (!first)
 		return;
-	sockets_set_proc_flags(a->sockets, pid, lang == PROC_LANG_GO ? 0 : 1 /* PROC_THREAD_CTX */);
+	capture_set_proc_flags(a->capture, pid, lang == PROC_LANG_GO ? 0 : PROC_THREAD_CTX);
 	if (lang == PROC_LANG_GO)
 		go_tracer_add(a->go, pid); /* goroutines stand in for threads */
 }
@@ -67,8 +64,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 	struct span *s = span_new();
 	if (!s)
 		return;
-	int rc = ev->proto == WEFT_PROTO_HTTP1 ? http_span_from_txn(ev, len, a->mono_to_real, s)
-					       : db_span_from_txn(ev, len, a->mono_to_real, a->o->db_statement, s);
+	struct protocol_ctx pc = { .mono_to_real = a->mono_to_real, .db_statement = a->o->db_statement };
+	int rc = protocol_span(ev, len, &pc, s);
 	if (rc != 0) {
 		if (rc < 0) {
 			a->unparsed++;
@@ -95,9 +92,9 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 
 static void process_exited(struct agent *a, uint32_t pid)
 {
-	sockets_forget_process(a->sockets, pid, deliver_txn, a);
+	capture_forget_process(a->capture, pid, deliver_txn, a);
 	go_tracer_forget(a->go, pid);
-	db_conns_forget_pid(pid);
+	protocol_forget_pid(pid);
 	proc_forget(pid);
 	a->exited++;
 	for (size_t i = 0; i < a->o->n_pids; i++) {
@@ -124,7 +121,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		break;
 	case WEFT_EV_CONN_CLOSE:
 		if (len >= sizeof(struct conn_close_event))
-			db_conn_closed(((struct conn_close_event *)data)->pid, ((struct conn_close_event *)data)->fd);
+			protocol_conn_closed(((struct conn_close_event *)data)->pid, ((struct conn_close_event *)data)->fd);
 		break;
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {
@@ -141,16 +138,16 @@ static int on_event(void *ctx, void *data, size_t len)
 static void report_counters(struct agent *a)
 {
 	uint64_t c[WEFT_CNT_MAX] = {};
-	if (sockets_read_counters(a->sockets, c))
+	if (capture_read_counters(a->capture, c))
 		return;
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
-		 "full, %llu exchange table full; %llu not parsable; %llu non-HTTP "
-		 "connections skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
+		 "full, %llu exchange table full; %llu not parsable; %llu connections of "
+		 "no known protocol skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
 		 "parented (ambiguous thread); %llu Go requests served without goroutine context (table full)",
 		 (unsigned long long)a->spans, (unsigned long long)c[WEFT_CNT_TXN_EMITTED],
 		 (unsigned long long)c[WEFT_CNT_RINGBUF_FULL], (unsigned long long)c[WEFT_CNT_CONN_MAP_FULL],
 		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL],
-		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_NON_HTTP_CONN],
+		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_CONN_IGNORED],
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
 		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL]);
 }
@@ -180,38 +177,38 @@ int agent_run(struct agent_opts *o)
 	if (err)
 		goto cleanup;
 
-	struct sockets_opts so = {
+	struct capture_opts so = {
 		.trace_all = o->trace_all,
 		.self_tgid = getpid(),
 		.req_capture = o->req_capture,
 		.resp_capture = o->resp_capture,
 		.ringbuf_bytes = o->ringbuf_bytes,
 	};
-	err = sockets_load(&so, &a.sockets);
+	err = capture_load(&so, &a.capture);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < o->n_pids; i++) {
-		err = sockets_trace_pid(a.sockets, o->pids[i]);
+		err = capture_trace_pid(a.capture, o->pids[i]);
 		if (err)
 			goto cleanup;
 	}
-	rb = ring_buffer__new(sockets_events_fd(a.sockets), on_event, &a, NULL);
+	rb = ring_buffer__new(capture_events_fd(a.capture), on_event, &a, NULL);
 	if (!rb) {
 		err = -errno;
 		log_error("cannot read the event ring buffer: %s", strerror(-err));
 		goto cleanup;
 	}
-	err = go_tracer_load(a.sockets, &a.go);
+	err = go_tracer_load(a.capture, &a.go);
 	if (err)
 		goto cleanup;
 	for (size_t i = 0; i < o->n_pids; i++)
 		vet_process(&a, o->pids[i]);
 	if (o->propagation) {
-		err = propagation_start(a.sockets, o->cgroup, &a.propagation);
+		err = propagation_start(a.capture, o->cgroup, &a.propagation);
 		if (err)
 			goto cleanup;
 	}
-	err = sockets_attach(a.sockets);
+	err = capture_attach(a.capture);
 	if (err)
 		goto cleanup;
 
@@ -239,7 +236,7 @@ int agent_run(struct agent_opts *o)
 			for (size_t i = 0; i < o->n_sinks; i++)
 				if (o->sinks[i]->tick)
 					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
-			sockets_sweep_stale(a.sockets, now, STALE_HTTP_NS, STALE_DB_NS, deliver_txn, &a);
+			capture_sweep_stale(a.capture, now, deliver_txn, &a);
 			/* Exit events can be lost to a full ring buffer: check too. */
 			for (size_t i = 0; i < o->n_pids; i++)
 				if (o->pids[i] && !proc_exists(o->pids[i]))
@@ -271,11 +268,11 @@ cleanup:
 	ring_buffer__free(rb);
 	propagation_stop(a.propagation);
 	go_tracer_destroy(a.go);
-	sockets_destroy(a.sockets);
+	capture_destroy(a.capture);
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
 	proc_cache_clear();
-	db_conns_clear();
+	protocol_conns_clear();
 	return err;
 }

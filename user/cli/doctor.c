@@ -246,10 +246,10 @@ static bool probe_features(const struct utsname *u)
 }
 
 /* What weft does when this kernel refuses a program of object (as the
- * loaders decide: sockets.c stops, propagation.c and go.c go on). */
+ * loaders decide: capture.c stops, propagation.c and go.c go on). */
 static const char *without(const char *object, bool *fatal)
 {
-	*fatal = strcmp(object, "sockets") == 0;
+	*fatal = strcmp(object, "capture") == 0;
 	if (*fatal)
 		return "weft captures no traffic";
 	if (strcmp(object, "propagation") == 0)

@@ -12,7 +12,7 @@
 #include "log.h"
 #include "otlp.h"
 #include "sinks.h"
-#include "sockets.h"
+#include "abi/weft.h"
 #include "version.h"
 
 static const char usage_text[] =

@@ -15,17 +15,14 @@
 #include "goasm.h"
 #include "goelf.h"
 #include "gopclntab.h"
+#include "goelf_internal.h"
 
-#define BUILDINFO_MAGIC "\xff Go buildinf:"
-#define BUILDINFO_MAGIC_LEN 14
-#define GOSTRING_MAX (16u << 20) /* longest version/modinfo string we accept */
 
 #ifndef R_AARCH64_RELATIVE
 #define R_AARCH64_RELATIVE 1027
 #endif
 
-__attribute__((format(printf, 3, 4))) static int fail(struct go_elf *ge, int rc, const char *fmt,
-						       ...)
+int go_elf_fail(struct go_elf *ge, int rc, const char *fmt, ...)
 {
 	va_list ap;
 	va_start(ap, fmt);
@@ -34,7 +31,7 @@ __attribute__((format(printf, 3, 4))) static int fail(struct go_elf *ge, int rc,
 	return rc;
 }
 
-static uint64_t rd(const uint8_t *p, size_t n, bool be)
+uint64_t go_elf_rd(const uint8_t *p, size_t n, bool be)
 {
 	uint64_t v = 0;
 	for (size_t i = 0; i < n; i++)
@@ -150,214 +147,6 @@ int go_version_parse(const char *s, int *major, int *minor, int *patch)
 	return 0;
 }
 
-/* ---- build info ---------------------------------------------------------- */
-
-static void module_free(struct go_module *m)
-{
-	free(m->path);
-	free(m->version);
-	free(m->sum);
-	free(m->repl_path);
-	free(m->repl_version);
-	memset(m, 0, sizeof(*m));
-}
-
-void go_buildinfo_free(struct go_buildinfo *bi)
-{
-	free(bi->go_version);
-	free(bi->path);
-	module_free(&bi->main);
-	for (size_t i = 0; i < bi->n_deps; i++)
-		module_free(&bi->deps[i]);
-	free(bi->deps);
-	for (size_t i = 0; i < bi->n_settings; i++)
-		free(bi->settings[i]);
-	free(bi->settings);
-	memset(bi, 0, sizeof(*bi));
-}
-
-/* Unsigned LEB128 varint within [*p, end). */
-static int uvarint(const uint8_t **p, const uint8_t *end, uint64_t *v)
-{
-	uint64_t x = 0;
-	for (unsigned shift = 0, i = 0; i < 10; i++, shift += 7) {
-		if (*p >= end)
-			return -EINVAL;
-		uint8_t b = *(*p)++;
-		x |= (uint64_t)(b & 0x7f) << shift;
-		if (!(b & 0x80)) {
-			*v = x;
-			return 0;
-		}
-	}
-	return -EINVAL;
-}
-
-/* Splits "a\tb\tc" into at most n fields (pointers into a modifiable copy). */
-static size_t split_tabs(char *s, char **f, size_t n)
-{
-	size_t k = 0;
-	while (k < n) {
-		f[k++] = s;
-		char *t = strchr(s, '\t');
-		if (!t)
-			break;
-		*t = 0;
-		s = t + 1;
-	}
-	return k;
-}
-
-static int module_set(struct go_module *m, char **f, size_t nf)
-{
-	m->path = strdup(nf > 1 ? f[1] : "");
-	m->version = strdup(nf > 2 ? f[2] : "");
-	m->sum = nf > 3 ? strdup(f[3]) : NULL;
-	if (!m->path || !m->version || (nf > 3 && !m->sum))
-		return -ENOMEM;
-	return 0;
-}
-
-static int modinfo_parse(struct go_buildinfo *bi, const char *mod, size_t len)
-{
-	/* Go wraps modinfo in two 16-byte sentinels; strip them when present. */
-	if (len >= 33 && mod[len - 17] == '\n') {
-		mod += 16;
-		len -= 32;
-	}
-	char *copy = strndup(mod, len);
-	if (!copy)
-		return -ENOMEM;
-	for (unsigned char *c = (unsigned char *)copy; *c; c++) /* no terminal escapes */
-		if ((*c < 0x20 && *c != '\n' && *c != '\t') || *c == 0x7f)
-			*c = '?';
-	int rc = 0;
-	struct go_module *last = NULL;
-	char *save = NULL;
-	for (char *line = strtok_r(copy, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-		char *f[4];
-		size_t nf;
-		if (strncmp(line, "build\t", 6) == 0) {
-			char **s = realloc(bi->settings, (bi->n_settings + 1) * sizeof(*s));
-			if (!s)
-				goto nomem;
-			bi->settings = s;
-			if (!(s[bi->n_settings] = strdup(line + 6)))
-				goto nomem;
-			bi->n_settings++;
-			continue;
-		}
-		nf = split_tabs(line, f, 4);
-		if (strcmp(f[0], "path") == 0 && nf >= 2) {
-			free(bi->path);
-			if (!(bi->path = strdup(f[1])))
-				goto nomem;
-		} else if (strcmp(f[0], "mod") == 0 && nf >= 2) {
-			module_free(&bi->main);
-			if (module_set(&bi->main, f, nf))
-				goto nomem;
-			last = &bi->main;
-		} else if (strcmp(f[0], "dep") == 0 && nf >= 2) {
-			struct go_module *d = realloc(bi->deps, (bi->n_deps + 1) * sizeof(*d));
-			if (!d)
-				goto nomem;
-			bi->deps = d;
-			memset(&d[bi->n_deps], 0, sizeof(*d));
-			bi->n_deps++;
-			last = &d[bi->n_deps - 1];
-			if (module_set(last, f, nf))
-				goto nomem;
-		} else if (strcmp(f[0], "=>") == 0 && nf >= 2 && last) {
-			free(last->repl_path);
-			free(last->repl_version);
-			last->repl_path = strdup(f[1]);
-			last->repl_version = strdup(nf > 2 ? f[2] : "");
-			if (!last->repl_path || !last->repl_version)
-				goto nomem;
-		}
-	}
-	goto out;
-nomem:
-	rc = -ENOMEM;
-out:
-	free(copy);
-	return rc;
-}
-
-/* Reads a Go string header {ptr, len} at vaddr (pre-1.18 build info). */
-static int read_gostring(struct go_elf *ge, uint64_t vaddr, size_t ptrsize, bool be,
-			 const char **s, size_t *len)
-{
-	const uint8_t *h = go_elf_at_vaddr(ge, vaddr, 2 * ptrsize);
-	if (!h)
-		return fail(ge, -EINVAL, "build info: string header at 0x%llx is outside the file",
-			    (unsigned long long)vaddr);
-	uint64_t p = rd(h, ptrsize, be), n = rd(h + ptrsize, ptrsize, be);
-	if (n > GOSTRING_MAX)
-		return fail(ge, -EINVAL, "build info: string at 0x%llx claims %llu bytes",
-			    (unsigned long long)vaddr, (unsigned long long)n);
-	if (n == 0) {
-		*s = "";
-		*len = 0;
-		return 0;
-	}
-	const uint8_t *d = go_elf_at_vaddr(ge, p, n);
-	if (!d)
-		return fail(ge, -EINVAL, "build info: string data at 0x%llx (+%llu) is outside the file",
-			    (unsigned long long)p, (unsigned long long)n);
-	*s = (const char *)d;
-	*len = n;
-	return 0;
-}
-
-int go_buildinfo_parse(struct go_elf *ge, uint64_t off, uint64_t size)
-{
-	struct go_buildinfo *bi = &ge->bi;
-	const uint8_t *h = go_elf_at_offset(ge, off, size);
-	int rc;
-	go_buildinfo_free(bi);
-	if (!h || size < 32 || memcmp(h, BUILDINFO_MAGIC, BUILDINFO_MAGIC_LEN) != 0)
-		return fail(ge, -EINVAL, "build info: no '\\xff Go buildinf:' header at offset 0x%llx",
-			    (unsigned long long)off);
-	uint8_t ptrsize = h[14], flags = h[15];
-	const char *ver, *mod;
-	size_t vlen, mlen;
-	if (flags & 2) { /* Go 1.18+: two varint-prefixed strings after the header */
-		const uint8_t *p = h + 32, *end = h + size;
-		uint64_t n;
-		if (uvarint(&p, end, &n) || n > (uint64_t)(end - p))
-			return fail(ge, -EINVAL, "build info: corrupt version string length");
-		ver = (const char *)p;
-		vlen = n;
-		p += n;
-		if (uvarint(&p, end, &n) || n > (uint64_t)(end - p))
-			return fail(ge, -EINVAL, "build info: corrupt module info length");
-		mod = (const char *)p;
-		mlen = n;
-		bi->inline_fmt = true;
-	} else { /* before 1.18: pointers to Go string headers */
-		if (ptrsize != 4 && ptrsize != 8)
-			return fail(ge, -EINVAL, "build info: bad pointer size %u", ptrsize);
-		bool be = flags & 1;
-		uint64_t vp = rd(h + 16, ptrsize, be), mp = rd(h + 16 + ptrsize, ptrsize, be);
-		if ((rc = read_gostring(ge, vp, ptrsize, be, &ver, &vlen)))
-			return rc;
-		if ((rc = read_gostring(ge, mp, ptrsize, be, &mod, &mlen)))
-			return rc;
-	}
-	if (vlen) {
-		if (!(bi->go_version = strndup(ver, vlen)))
-			return -ENOMEM;
-		for (unsigned char *c = (unsigned char *)bi->go_version; *c; c++)
-			if (*c < 0x20 || *c >= 0x7f) /* keep it printable */
-				*c = '?';
-	}
-	if ((rc = modinfo_parse(bi, mod, mlen)))
-		return rc;
-	bi->present = true;
-	return 0;
-}
-
 /* ---- symbols ------------------------------------------------------------- */
 
 /* Finds a symbol of the given STT_* type (or -1 for any) in .symtab. */
@@ -447,12 +236,12 @@ int go_elf_load_pclntab(struct go_elf *ge)
 	int rc = 0;
 	struct go_pclntab *t = NULL;
 	if (!ge->pclntab.found) {
-		rc = fail(ge, -ENODATA, "no .gopclntab in %s", ge->path);
+		rc = go_elf_fail(ge, -ENODATA, "no .gopclntab in %s", ge->path);
 		goto out;
 	}
 	const uint8_t *p = go_elf_at_offset(ge, ge->pclntab.offset, ge->pclntab.size);
 	if (!p) {
-		rc = fail(ge, -EINVAL, ".gopclntab extends past the end of the file");
+		rc = go_elf_fail(ge, -EINVAL, ".gopclntab extends past the end of the file");
 		goto out;
 	}
 	t = calloc(1, sizeof(*t));
@@ -462,7 +251,7 @@ int go_elf_load_pclntab(struct go_elf *ge)
 	}
 	char msg[256];
 	if ((rc = go_pclntab_parse(p, ge->pclntab.size, t, msg, sizeof(msg)))) {
-		rc = fail(ge, rc, "%s: %s", ge->path, msg);
+		rc = go_elf_fail(ge, rc, "%s: %s", ge->path, msg);
 		goto out;
 	}
 	if (t->version >= GO_PCLN_118) {
@@ -482,7 +271,7 @@ int go_elf_load_pclntab(struct go_elf *ge)
 	/* sanity: the first function must start in executable code */
 	struct go_pcln_func f;
 	if (go_pclntab_func(t, 0, &f) || !in_exec_segment(ge, f.entry)) {
-		rc = fail(ge, -EINVAL,
+		rc = go_elf_fail(ge, -EINVAL,
 			  "%s: .gopclntab (%s format) is corrupt: its first function is not in "
 			  "executable code", ge->path, go_pclntab_version_name(t->version));
 		goto out;
@@ -505,28 +294,28 @@ int go_elf_find_func_in(struct go_elf *ge, const char *name, enum go_sym_source 
 	memset(fn, 0, sizeof(*fn));
 	if (src == GO_SYM_SYMTAB) {
 		if (!ge->has_symtab)
-			return fail(ge, -ENODATA, "%s has no .symtab", ge->path);
+			return go_elf_fail(ge, -ENODATA, "%s has no .symtab", ge->path);
 		if ((rc = symtab_find(ge, name, STT_FUNC, &addr, &size)))
-			return fail(ge, rc, "%s not in .symtab", name);
+			return go_elf_fail(ge, rc, "%s not in .symtab", name);
 	} else if (src == GO_SYM_PCLNTAB) {
 		if ((rc = go_elf_load_pclntab(ge)))
 			return rc;
 		struct go_pcln_func f;
 		rc = go_pclntab_find(ge->pcln, name, &f);
 		if (rc == -ENOENT)
-			return fail(ge, rc, "%s not in .gopclntab", name);
+			return go_elf_fail(ge, rc, "%s not in .gopclntab", name);
 		if (rc)
-			return fail(ge, rc, "%s: .gopclntab entries are corrupt", ge->path);
+			return go_elf_fail(ge, rc, "%s: .gopclntab entries are corrupt", ge->path);
 		addr = f.entry;
 		size = f.end - f.entry;
 	} else {
 		return -EINVAL;
 	}
 	if (go_elf_vaddr_to_offset(ge, addr, &fn->offset))
-		return fail(ge, -EINVAL, "%s at 0x%llx (%s) is in no loadable segment", name,
+		return go_elf_fail(ge, -EINVAL, "%s at 0x%llx (%s) is in no loadable segment", name,
 			    (unsigned long long)addr, go_sym_source_name(src));
 	if (!in_exec_segment(ge, addr))
-		return fail(ge, -EINVAL, "%s at 0x%llx (%s) is not in executable code", name,
+		return go_elf_fail(ge, -EINVAL, "%s at 0x%llx (%s) is not in executable code", name,
 			    (unsigned long long)addr, go_sym_source_name(src));
 	fn->addr = addr;
 	fn->size = size;
@@ -542,7 +331,7 @@ int go_elf_find_func(struct go_elf *ge, const char *name, struct go_func *fn)
 	if (ge->pclntab.found)
 		return go_elf_find_func_in(ge, name, GO_SYM_PCLNTAB, fn);
 	if (!ge->has_symtab)
-		return fail(ge, -ENODATA, "%s has neither .symtab nor .gopclntab", ge->path);
+		return go_elf_fail(ge, -ENODATA, "%s has neither .symtab nor .gopclntab", ge->path);
 	return rc;
 }
 
@@ -593,7 +382,7 @@ static size_t accesses(const uint64_t *v, size_t n, uint64_t t)
 static int allgs_from_code(struct go_elf *ge, uint64_t *vaddr)
 {
 	if (ge->machine != EM_X86_64 && ge->machine != EM_AARCH64)
-		return fail(ge, -ENOTSUP, "no disassembler for %s binaries: cannot derive "
+		return go_elf_fail(ge, -ENOTSUP, "no disassembler for %s binaries: cannot derive "
 			    ALLGS_SYM " from code", go_elf_goarch(ge));
 	struct go_func fn;
 	int rc = go_elf_find_func(ge, ALLGADD_FUNC, &fn);
@@ -602,7 +391,7 @@ static int allgs_from_code(struct go_elf *ge, uint64_t *vaddr)
 		memcpy(why, ge->err, sizeof(why));
 		if (rc != -EINVAL && rc != -ENOMEM)
 			rc = -ENOENT;
-		return fail(ge, rc, ALLGS_SYM ": cannot find " ALLGADD_FUNC ": %.400s", why);
+		return go_elf_fail(ge, rc, ALLGS_SYM ": cannot find " ALLGADD_FUNC ": %.400s", why);
 	}
 	struct go_asm_ref *refs;
 	size_t nrefs;
@@ -611,7 +400,7 @@ static int allgs_from_code(struct go_elf *ge, uint64_t *vaddr)
 			return rc;
 		char why[sizeof(ge->err)];
 		memcpy(why, ge->err, sizeof(why));
-		return fail(ge, rc, ALLGS_SYM ": " ALLGADD_FUNC ": %.400s", why);
+		return go_elf_fail(ge, rc, ALLGS_SYM ": " ALLGADD_FUNC ": %.400s", why);
 	}
 	uint64_t *mem = malloc((nrefs ? nrefs : 1) * sizeof(*mem));
 	if (!mem) {
@@ -650,11 +439,11 @@ static int allgs_from_code(struct go_elf *ge, uint64_t *vaddr)
 	}
 	free(mem);
 	if (!ncand)
-		return fail(ge, -ENOENT, ALLGS_SYM ": no slice header {ptr, len, cap} among the %zu "
+		return go_elf_fail(ge, -ENOENT, ALLGS_SYM ": no slice header {ptr, len, cap} among the %zu "
 			    "data references of " ALLGADD_FUNC " at 0x%llx (%zu bytes)", nrefs,
 			    (unsigned long long)fn.addr, (size_t)fn.size);
 	if (tie)
-		return fail(ge, -ENOENT, ALLGS_SYM ": %zu candidate slice headers in the code of "
+		return go_elf_fail(ge, -ENOENT, ALLGS_SYM ": %zu candidate slice headers in the code of "
 			    ALLGADD_FUNC " at 0x%llx, none stands out", ncand,
 			    (unsigned long long)fn.addr);
 	*vaddr = best;
@@ -666,15 +455,15 @@ int go_elf_find_allgs_in(struct go_elf *ge, enum go_sym_source src, uint64_t *va
 	if (src == GO_SYM_DISASM)
 		return allgs_from_code(ge, vaddr);
 	if (src != GO_SYM_SYMTAB)
-		return fail(ge, -EINVAL, ALLGS_SYM ": no lookup by %s", go_sym_source_name(src));
+		return go_elf_fail(ge, -EINVAL, ALLGS_SYM ": no lookup by %s", go_sym_source_name(src));
 	if (!ge->has_symtab)
-		return fail(ge, -ENOENT, "%s has no .symtab", ge->path);
+		return go_elf_fail(ge, -ENOENT, "%s has no .symtab", ge->path);
 	uint64_t v, size;
 	if (symtab_find(ge, ALLGS_SYM, STT_OBJECT, &v, &size))
-		return fail(ge, -ENOENT, ALLGS_SYM " not in .symtab");
+		return go_elf_fail(ge, -ENOENT, ALLGS_SYM " not in .symtab");
 	const uint64_t W = ge->is64 ? 8 : 4;
 	if (!in_writable_segment(ge, v, 3 * W))
-		return fail(ge, -EINVAL, ALLGS_SYM " at 0x%llx (symtab) is not in a writable segment",
+		return go_elf_fail(ge, -EINVAL, ALLGS_SYM " at 0x%llx (symtab) is not in a writable segment",
 			    (unsigned long long)v);
 	*vaddr = v;
 	return 0;
@@ -766,7 +555,7 @@ static int load_sections(struct go_elf *ge)
 	while ((scn = elf_nextscn(elf, scn))) {
 		GElf_Shdr sh;
 		if (!gelf_getshdr(scn, &sh))
-			return fail(ge, -ENOEXEC, "%s: corrupt section header: %s", ge->path,
+			return go_elf_fail(ge, -ENOEXEC, "%s: corrupt section header: %s", ge->path,
 				    elf_errmsg(-1));
 		const char *name = elf_strptr(elf, shstrndx, sh.sh_name);
 		if (!name)
@@ -791,7 +580,7 @@ static int load_sections(struct go_elf *ge)
 			r->offset = sh.sh_offset;
 			r->size = sh.sh_size;
 		} else if (r && r != &ge->text && sh.sh_size) {
-			return fail(ge, -ENOEXEC,
+			return go_elf_fail(ge, -ENOEXEC,
 				    "%s: section %s (offset %llu, %llu bytes) extends past the end "
 				    "of the file (%zu bytes): truncated?", ge->path, name,
 				    (unsigned long long)sh.sh_offset,
@@ -815,7 +604,7 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	snprintf(ge->path, sizeof(ge->path), "%s", path);
 	if (!elf_init) {
 		if (elf_version(EV_CURRENT) == EV_NONE) {
-			rc = fail(ge, -ENOTSUP, "libelf: %s", elf_errmsg(-1));
+			rc = go_elf_fail(ge, -ENOTSUP, "libelf: %s", elf_errmsg(-1));
 			goto out;
 		}
 		elf_init = true;
@@ -824,21 +613,21 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	ge->fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (ge->fd < 0) {
 		rc = -errno;
-		fail(ge, rc, "cannot open %s: %s", path, strerror(errno));
+		go_elf_fail(ge, rc, "cannot open %s: %s", path, strerror(errno));
 		goto out;
 	}
 	struct stat st;
 	if (fstat(ge->fd, &st) < 0) {
 		rc = -errno;
-		fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
+		go_elf_fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = fail(ge, -ENOEXEC, "%s is not a regular file", path);
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is not a regular file", path);
 		goto out;
 	}
 	if (st.st_size < EI_NIDENT) {
-		rc = fail(ge, -ENOEXEC, "%s is not an ELF file (%lld bytes)", path,
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (%lld bytes)", path,
 			  (long long)st.st_size);
 		goto out;
 	}
@@ -846,20 +635,20 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	void *m = mmap(NULL, ge->size, PROT_READ, MAP_PRIVATE, ge->fd, 0);
 	if (m == MAP_FAILED) {
 		rc = -errno;
-		fail(ge, rc, "cannot map %s: %s", path, strerror(errno));
+		go_elf_fail(ge, rc, "cannot map %s: %s", path, strerror(errno));
 		ge->size = 0;
 		goto out;
 	}
 	ge->data = m;
 	if (memcmp(ge->data, ELFMAG, SELFMAG) != 0) {
-		rc = fail(ge, -ENOEXEC, "%s is not an ELF file (no \\x7fELF magic)", path);
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (no \\x7fELF magic)", path);
 		goto out;
 	}
 	Elf *elf = elf_begin(ge->fd, ELF_C_READ_MMAP, NULL);
 	ge->elf = elf;
 	GElf_Ehdr eh;
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
-		rc = fail(ge, -ENOEXEC, "%s: corrupt ELF header: %s", path, elf_errmsg(-1));
+		rc = go_elf_fail(ge, -ENOEXEC, "%s: corrupt ELF header: %s", path, elf_errmsg(-1));
 		goto out;
 	}
 	ge->is64 = gelf_getclass(elf) == ELFCLASS64;
@@ -871,18 +660,18 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	uint64_t phend = eh.e_phoff + (uint64_t)eh.e_phnum * eh.e_phentsize;
 	uint64_t shend = eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize;
 	if ((eh.e_phnum && phend > ge->size) || (eh.e_shnum && shend > ge->size)) {
-		rc = fail(ge, -ENOEXEC, "%s: truncated ELF: its %s headers end at byte %llu but the "
+		rc = go_elf_fail(ge, -ENOEXEC, "%s: truncated ELF: its %s headers end at byte %llu but the "
 			  "file has %zu", path, phend > ge->size ? "program" : "section",
 			  (unsigned long long)(phend > ge->size ? phend : shend), ge->size);
 		goto out;
 	}
 	size_t nph;
 	if (elf_getphdrnum(elf, &nph) != 0) {
-		rc = fail(ge, -ENOEXEC, "%s: corrupt program headers: %s", path, elf_errmsg(-1));
+		rc = go_elf_fail(ge, -ENOEXEC, "%s: corrupt program headers: %s", path, elf_errmsg(-1));
 		goto out;
 	}
 	if (nph > 65535) {
-		rc = fail(ge, -ENOEXEC, "%s: %zu program headers", path, nph);
+		rc = go_elf_fail(ge, -ENOEXEC, "%s: %zu program headers", path, nph);
 		goto out;
 	}
 	ge->loads = calloc(nph ? nph : 1, sizeof(*ge->loads));
@@ -893,14 +682,14 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	for (size_t i = 0; i < nph; i++) {
 		GElf_Phdr ph;
 		if (!gelf_getphdr(elf, (int)i, &ph)) {
-			rc = fail(ge, -ENOEXEC, "%s: program header %zu is unreadable (truncated?): %s",
+			rc = go_elf_fail(ge, -ENOEXEC, "%s: program header %zu is unreadable (truncated?): %s",
 				  path, i, elf_errmsg(-1));
 			goto out;
 		}
 		if (ph.p_type != PT_LOAD)
 			continue;
 		if (!go_elf_at_offset(ge, ph.p_offset, ph.p_filesz)) {
-			rc = fail(ge, -ENOEXEC,
+			rc = go_elf_fail(ge, -ENOEXEC,
 				  "%s: loadable segment %zu (offset %llu, %llu bytes) extends past the "
 				  "end of the file (%zu bytes): truncated?", path, i,
 				  (unsigned long long)ph.p_offset, (unsigned long long)ph.p_filesz,
@@ -939,7 +728,7 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 		char saved[sizeof(ge->err)];
 		memcpy(saved, ge->err, sizeof(saved));
 		if (symtab_find(ge, "runtime.buildVersion", -1, &v, &sz) == 0 &&
-		    read_gostring(ge, v, P, ge->big_endian, &s, &n) == 0 && n && n < 64) {
+		    go_elf_read_gostring(ge, v, P, ge->big_endian, &s, &n) == 0 && n && n < 64) {
 			ge->go_version_sym = strndup(s, n);
 			ge->go_version = ge->go_version_sym;
 		}

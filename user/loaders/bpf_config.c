@@ -9,7 +9,7 @@
 #include "go.skel.h"
 #include "log.h"
 #include "propagation.skel.h"
-#include "sockets.skel.h"
+#include "capture.skel.h"
 
 /* WEFT_TEST_REFUSE=<program>: that program is loaded as a socket filter,
  * a type that may not call the helpers it calls, so the kernel's verifier
@@ -36,7 +36,7 @@ bool bpf_config_sockops_has_pid(void)
 	return has;
 }
 
-int sockets_bpf_configure(struct sockets_bpf *skel, const struct sockets_opts *o)
+int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o)
 {
 	test_refusal(skel->obj);
 	/* connect()'s entry is only needed by the sockops fallback. */

@@ -1,4 +1,4 @@
-/* Go processes: what bpf/go_ctx.bpf.h and bpf/go.bpf.c need to follow
+/* Go processes: what bpf/context/goroutine.bpf.h and bpf/go.bpf.c need to follow
  * goroutines. Per process: struct offsets (DWARF, else weft's table), the
  * address of runtime.allgs (to find an ancestor goroutine weft never met),
  * one uprobe on net/http.(*persistConn).roundTrip and, for Go < 1.21 only,
@@ -16,7 +16,7 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
-#include "go.h"
+#include "abi/go.h"
 #include "go.skel.h"
 #include "go_offsets.h"
 #include "go_user.h"
@@ -41,7 +41,7 @@ struct go_tracer {
 	unsigned probes;
 };
 
-int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
+int go_tracer_load(struct capture_tracer *st, struct go_tracer **out)
 {
 	int err;
 	struct go_tracer *gt = calloc(1, sizeof(*gt));
@@ -54,9 +54,9 @@ int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out)
 		goto fail;
 	}
 	/* Same process filter, counters and context maps as the syscall side. */
-	if ((err = sockets_share_maps(st, gt->skel->obj, "go")))
+	if ((err = capture_share_maps(st, gt->skel->obj, "go")))
 		goto fail;
-	if ((err = go_bpf_configure(gt->skel, sockets_trace_all(st), getpid())))
+	if ((err = go_bpf_configure(gt->skel, capture_trace_all(st), getpid())))
 		goto fail;
 	err = go_bpf__load(gt->skel);
 	if (err) {

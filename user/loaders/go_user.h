@@ -6,12 +6,12 @@
 
 #include <stdint.h>
 
-#include "sockets_user.h"
+#include "capture.h"
 
 struct go_tracer;
 
 /* Loads the Go uprobe programs, sharing the syscall side's maps. */
-int go_tracer_load(struct sockets_tracer *st, struct go_tracer **out);
+int go_tracer_load(struct capture_tracer *st, struct go_tracer **out);
 
 /* pid runs a Go program: analyse it and attach. 0, or a negative errno
  * (logged once with the reason; the process is then traced by the syscall

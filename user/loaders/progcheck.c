@@ -15,7 +15,7 @@
 #include "log.h"
 #include "progcheck.h"
 #include "propagation.skel.h"
-#include "sockets.skel.h"
+#include "capture.skel.h"
 
 #define STATS_LOG_SIZE (64 << 10)
 #define FULL_LOG_SIZE (16 << 20)
@@ -31,30 +31,30 @@ struct object_ops {
 	void (*destroy)(void *skel);
 };
 
-static void *sockets_obj_open(struct bpf_object **obj)
+static void *capture_obj_open(struct bpf_object **obj)
 {
-	struct sockets_bpf *skel = sockets_bpf__open();
+	struct capture_bpf *skel = capture_bpf__open();
 	if (skel)
 		*obj = skel->obj;
 	return skel;
 }
 
 /* weft attach's defaults (user/main.c, user/agent.c). */
-static int sockets_obj_configure(void *skel)
+static int capture_obj_configure(void *skel)
 {
-	struct sockets_opts o = {
+	struct capture_opts o = {
 		.trace_all = false,
 		.self_tgid = getpid(),
 		.req_capture = WEFT_REQ_CAP_DEFAULT,
 		.resp_capture = WEFT_RESP_CAP_DEFAULT,
 		.ringbuf_bytes = 0, /* the object's default */
 	};
-	return sockets_bpf_configure(skel, &o);
+	return capture_bpf_configure(skel, &o);
 }
 
-static void sockets_obj_destroy(void *skel)
+static void capture_obj_destroy(void *skel)
 {
-	sockets_bpf__destroy(skel);
+	capture_bpf__destroy(skel);
 }
 
 static void *propagation_obj_open(struct bpf_object **obj)
@@ -94,7 +94,7 @@ static void go_obj_destroy(void *skel)
 }
 
 static const struct object_ops objects[] = {
-	{ "sockets", sockets_obj_open, sockets_obj_configure, sockets_obj_destroy },
+	{ "capture", capture_obj_open, capture_obj_configure, capture_obj_destroy },
 	{ "propagation", propagation_obj_open, propagation_obj_configure, propagation_obj_destroy },
 	{ "go", go_obj_open, go_obj_configure, go_obj_destroy },
 };

@@ -1,4 +1,4 @@
-/* The program check: weft's own BPF programs (sockets, propagation, go
+/* The program check: weft's own BPF programs (capture, propagation, go
  * objects), each loaded on its own on this kernel, configured exactly as
  * `weft attach` configures them (user/bpf_config.h), with the verifier's
  * statistics. `weft doctor` prints it, tests/unit/test_bpf_verifier and the
@@ -20,7 +20,7 @@
 #define PROGCHECK_STACK_LIMIT 512L
 
 struct progcheck_result {
-	char object[16];   /* "sockets", "propagation", "go" */
+	char object[16];   /* "capture", "propagation", "go" */
 	char program[64];
 	bool loaded;
 	int err;           /* 0, or the load's -errno */

@@ -21,7 +21,7 @@ struct propagation {
 	int cgroup_fd;
 };
 
-int propagation_start(struct sockets_tracer *st, const char *cgroup, struct propagation **out)
+int propagation_start(struct capture_tracer *st, const char *cgroup, struct propagation **out)
 {
 	char root[512];
 	int err;
@@ -52,9 +52,9 @@ int propagation_start(struct sockets_tracer *st, const char *cgroup, struct prop
 		goto fail;
 	}
 	/* Same process filter, counters and context maps as the syscall side. */
-	if ((err = sockets_share_maps(st, p->skel->obj, "propagation")))
+	if ((err = capture_share_maps(st, p->skel->obj, "propagation")))
 		goto fail;
-	if ((err = propagation_bpf_configure(p->skel, sockets_trace_all(st), getpid())))
+	if ((err = propagation_bpf_configure(p->skel, capture_trace_all(st), getpid())))
 		goto fail;
 	err = propagation_bpf__load(p->skel);
 	if (err) {

@@ -3,13 +3,13 @@
 #ifndef WEFT_PROPAGATION_H
 #define WEFT_PROPAGATION_H
 
-#include "sockets_user.h"
+#include "capture.h"
 
 struct propagation;
 
 /* cgroup: a cgroup v2 directory, or NULL for the host's cgroup v2 root.
- * Shares the process filter and context maps of the sockets tracer. */
-int propagation_start(struct sockets_tracer *st, const char *cgroup, struct propagation **out);
+ * Shares the process filter and context maps of the capture tracer. */
+int propagation_start(struct capture_tracer *st, const char *cgroup, struct propagation **out);
 /* Detaches the cgroup program and the sk_msg program; sockets leave the
  * sockhash as it is freed. NULL-safe. */
 void propagation_stop(struct propagation *p);

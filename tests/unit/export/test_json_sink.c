@@ -1,4 +1,4 @@
-/* JSON sink (user/sink_json.c, user/json_buf.c): the exact bytes of a line,
+/* JSON sink (user/export/sink_json.c, user/export/json_buf.c): the exact bytes of a line,
  * checked through the sink itself (stdout redirected to a file). The
  * expected lines are what the former fprintf-based writer printed. */
 #include <errno.h>

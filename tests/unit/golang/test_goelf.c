@@ -578,7 +578,7 @@ static void test_offsets(void **state)
 		const struct go_offsets_row *row = go_offsets_table_row("amd64", ma, mi, &exact);
 		assert_non_null(row);
 		if (!exact)
-			fail_msg("user/go_offsets_table.h has no row for %s: rerun scripts/gen_go_offsets",
+			fail_msg("user/golang/go_offsets_table.h has no row for %s: rerun scripts/gen_go_offsets",
 				 toolchain_version[v]);
 
 		struct go_offsets od, ot, ox;

@@ -1,5 +1,5 @@
 /* How hard the kernel's verifier works on weft's BPF programs, through the
- * program check of `weft doctor` (user/progcheck.c): each program weft's
+ * program check of `weft doctor` (user/loaders/progcheck.c): each program weft's
  * configuration leaves on for this kernel is loaded on its own (never
  * attached). The kernel refuses a program once it has processed 1,000,000
  * instructions (sys_exit_io once stood at 997,320 on 6.18), and kernels
@@ -57,7 +57,7 @@ static void check_object(const char *object, size_t min_progs)
 
 static void test_sockets(void **state)
 {
-	check_object("sockets", 3); /* sys_enter_io, sys_exit_io, ... */
+	check_object("capture", 3); /* sys_enter_io, sys_exit_io, ... */
 }
 
 static void test_propagation(void **state)

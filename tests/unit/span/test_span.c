@@ -1,4 +1,4 @@
-/* Attribute lists (user/span.c): key ownership (copied by attrs_set_*,
+/* Attribute lists (user/span/span.c): key ownership (copied by attrs_set_*,
  * shared by attrs_add_* and attrs_copy of static keys), the string arena
  * (values move and are compacted as it grows), replacing and removing. */
 #include <errno.h>

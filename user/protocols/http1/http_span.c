@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 
+#include "exchange.h"
 #include "http_parser.h"
 #include "http_span.h"
 #include "route.h"
@@ -39,32 +40,6 @@ static void sb_uint(struct strbuf *b, unsigned long v)
 		v /= 10;
 	} while (v);
 	sb_put(b, o, tmp + sizeof(tmp) - o);
-}
-
-/* Dotted decimal as inet_ntop writes it, without its sprintf per call. */
-static void ipv4_format(const __u8 *a, char *out)
-{
-	for (int i = 0; i < 4; i++) {
-		unsigned v = a[i];
-		if (v >= 100)
-			*out++ = (char)('0' + v / 100);
-		if (v >= 10)
-			*out++ = (char)('0' + v / 10 % 10);
-		*out++ = (char)('0' + v % 10);
-		*out++ = i < 3 ? '.' : '\0';
-	}
-}
-
-void conn_addr_format(const __u8 *addr, __u16 family, char *out, size_t outlen)
-{
-	static const __u8 v4mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
-	bool mapped = family == AF_INET6 && memcmp(addr, v4mapped, sizeof(v4mapped)) == 0;
-	if ((family != AF_INET6 || mapped) && outlen >= INET_ADDRSTRLEN)
-		ipv4_format(mapped ? addr + 12 : addr, out);
-	else if (mapped)
-		inet_ntop(AF_INET, addr + 12, out, outlen);
-	else if (!inet_ntop(family == AF_INET6 ? AF_INET6 : AF_INET, addr, out, outlen))
-		snprintf(out, outlen, "unknown");
 }
 
 static bool method_is_known(struct http_str m)
@@ -161,13 +136,7 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 			 http_parse_response((const char *)ev->data + req_len, resp_len, &resp) == 0;
 
 	bool server = ev->role == WEFT_ROLE_SERVER;
-	memcpy(s->trace_id, ev->trace_id, 16);
-	memcpy(s->span_id, ev->span_id, 8);
-	memcpy(s->parent_span_id, ev->parent_span_id, 8);
-	s->trace_flags = ev->trace_flags;
-	s->kind = server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT;
-	s->start_ns = ev->start_ns + mono_to_real;
-	s->end_ns = (ev->end_ns > ev->start_ns ? ev->end_ns : ev->start_ns) + mono_to_real;
+	span_set_exchange(s, ev, server ? SPAN_KIND_SERVER : SPAN_KIND_CLIENT, mono_to_real);
 
 	struct http_str path, query;
 	http_target_split(req.target, &path, &query);

@@ -6,7 +6,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "sockets.h"
+#include "abi/weft.h"
 #include "span.h"
 
 /* Fills s, a new span from span_new (ids, name, kind, times, status,
@@ -14,8 +14,5 @@
  * resource). mono_to_real converts the event's monotonic times. Returns 0
  * or -EINVAL when the captured request is not HTTP (the caller counts it). */
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s);
-
-/* "10.0.0.1" / "::1"; IPv4-mapped IPv6 shown as IPv4. */
-void conn_addr_format(const __u8 *addr, __u16 family, char *out, size_t outlen);
 
 #endif

@@ -1,4 +1,4 @@
-/* Unit tests for the HTTP/1.x parsers (user/http_parser.c). */
+/* Unit tests for the HTTP/1.x parsers (user/protocols/http1/http_parser.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -1,4 +1,4 @@
-/* Unit tests for http_span_from_txn (user/http_span.c): a captured exchange
+/* Unit tests for http_span_from_txn (user/protocols/http1/http_span.c): a captured exchange
  * as the kernel sends it -> span fields and attributes. */
 #include <errno.h>
 #include <setjmp.h>

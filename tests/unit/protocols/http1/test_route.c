@@ -1,4 +1,4 @@
-/* Unit tests for route_from_path (user/route.c). */
+/* Unit tests for route_from_path (user/protocols/http1/route.c). */
 #include <errno.h>
 #include <setjmp.h>
 #include <stdarg.h>

@@ -3,7 +3,7 @@
 #ifndef WEFT_SOCK_BPF_H
 #define WEFT_SOCK_BPF_H
 
-#include "common.bpf.h"
+#include "lib/common.bpf.h"
 
 /* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6) or a Unix
  * domain stream socket, else NULL. */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
 /* Uprobes on Go programs, only where no syscall sees what is needed (a hit
  * costs ~10 us against ~0.1 us for a syscall tracepoint). Owned by
- * user/go.c, which attaches them per process.
+ * user/loaders/go.c, which attaches them per process.
  *
  *  - net/http.(*persistConn).roundTrip, entry: the calling goroutine hands a
  *    request to a connection whose writer goroutine will write it. Binds the
@@ -12,8 +12,8 @@
  *    goroutine started by one that acts for a request inherits its
  *    context, before it can run anywhere. One hit per goroutine created
  *    (net/http's server starts one per request). */
-#include "common.bpf.h"
-#include "go_ctx.bpf.h"
+#include "lib/common.bpf.h"
+#include "context/goroutine.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

@@ -9,8 +9,9 @@
 
 #include "bpf_config.h"
 #include "log.h"
-#include "sockets.skel.h"
-#include "sockets_user.h"
+#include "protocol.h"
+#include "capture.skel.h"
+#include "capture.h"
 
 /* Exit tracepoints served by the one sys_exit_io program. */
 static const char *const io_exit_tracepoints[] = {
@@ -25,8 +26,8 @@ static const char *const io_enter_tracepoints[] = {
 };
 #define N_IO_ENTER (sizeof(io_enter_tracepoints) / sizeof(io_enter_tracepoints[0]))
 
-struct sockets_tracer {
-	struct sockets_bpf *skel;
+struct capture_tracer {
+	struct capture_bpf *skel;
 	struct bpf_link *io_exit_links[N_IO_EXIT];
 	struct bpf_link *io_enter_links[N_IO_ENTER];
 	uint64_t *traced_bits; /* the traced_bits map, mapped shared */
@@ -50,25 +51,25 @@ static int attach_syscall_tracepoints(struct bpf_program *prog, const char *cons
 	return 0;
 }
 
-int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
+int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 {
-	struct sockets_tracer *t = calloc(1, sizeof(*t));
+	struct capture_tracer *t = calloc(1, sizeof(*t));
 	int err;
 	if (!t)
 		return -ENOMEM;
 	t->ncpu = libbpf_num_possible_cpus();
-	t->skel = sockets_bpf__open();
+	t->skel = capture_bpf__open();
 	if (!t->skel) {
 		err = -errno;
 		log_error("cannot open the BPF object: %s", strerror(-err));
 		goto fail;
 	}
-	err = sockets_bpf_configure(t->skel, o);
+	err = capture_bpf_configure(t->skel, o);
 	if (err)
 		goto fail;
-	err = sockets_bpf__load(t->skel);
+	err = capture_bpf__load(t->skel);
 	if (err) {
-		bpf_config_explain_refusal("sockets", err, true,
+		bpf_config_explain_refusal("capture", err, true,
 					   "without it weft captures no traffic: it stops here");
 		goto fail;
 	}
@@ -83,13 +84,13 @@ int sockets_load(const struct sockets_opts *o, struct sockets_tracer **out)
 	*out = t;
 	return 0;
 fail:
-	sockets_destroy(t);
+	capture_destroy(t);
 	return err;
 }
 
-int sockets_attach(struct sockets_tracer *t)
+int capture_attach(struct capture_tracer *t)
 {
-	int err = sockets_bpf__attach(t->skel);
+	int err = capture_bpf__attach(t->skel);
 	if (err) {
 		log_error("cannot attach the syscall tracepoints: %s (run 'weft doctor')", strerror(-err));
 		return err;
@@ -102,9 +103,9 @@ int sockets_attach(struct sockets_tracer *t)
 					  t->io_exit_links);
 }
 
-int sockets_trace_pid(struct sockets_tracer *t, uint32_t pid)
+int capture_trace_pid(struct capture_tracer *t, uint32_t pid)
 {
-	__u8 v = 1; /* TRACED_EXPLICIT */
+	__u8 v = TRACED_EXPLICIT;
 	if (pid / 64 >= TRACED_BITS_WORDS)
 		return -EINVAL;
 	int err = bpf_map__update_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), &v, sizeof(v), BPF_ANY);
@@ -137,9 +138,8 @@ static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 
 /* Which answered exchanges the agent takes from the kernel's table. */
 struct txn_pick {
-	uint32_t tgid;        /* only this process's; 0: any */
-	uint64_t now_mono;    /* with idle_*: only responses quiet that long */
-	uint64_t idle_http_ns, idle_db_ns;
+	uint32_t tgid;     /* only this process's; 0: any */
+	uint64_t now_mono; /* only responses quiet for their protocol's idle_ns */
 };
 
 static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
@@ -148,13 +148,14 @@ static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
 		return false;
 	if (!p->now_mono)
 		return true;
-	uint64_t idle_ns = ev->proto == WEFT_PROTO_HTTP1 ? p->idle_http_ns : p->idle_db_ns;
+	const struct protocol *proto = protocol_get(ev->proto);
+	uint64_t idle_ns = proto ? proto->idle_ns : 1000000000ull;
 	return p->now_mono >= ev->end_ns && p->now_mono - ev->end_ns >= idle_ns;
 }
 
 /* Hands the picked exchanges to cb and deletes them. Keys are collected
  * first: deleting while walking a hash map restarts the walk. */
-static void deliver_answered(struct sockets_tracer *t, const struct txn_pick *p, txn_cb cb, void *ctx)
+static void deliver_answered(struct capture_tracer *t, const struct txn_pick *p, txn_cb cb, void *ctx)
 {
 	static struct txn_event ev;
 	struct conn_key key, next, picked[256];
@@ -176,7 +177,7 @@ static void deliver_answered(struct sockets_tracer *t, const struct txn_pick *p,
 	}
 }
 
-void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, void *ctx)
+void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, void *ctx)
 {
 	struct txn_pick p = { .tgid = tgid };
 	delete_tgid_keys(t->skel->maps.conns, tgid);
@@ -186,12 +187,12 @@ void sockets_forget_process(struct sockets_tracer *t, uint32_t tgid, txn_cb cb, 
 	delete_tgid_keys(t->skel->maps.txns, tgid);
 }
 
-int sockets_events_fd(struct sockets_tracer *t)
+int capture_events_fd(struct capture_tracer *t)
 {
 	return bpf_map__fd(t->skel->maps.events);
 }
 
-int sockets_read_counters(struct sockets_tracer *t, uint64_t *out)
+int capture_read_counters(struct capture_tracer *t, uint64_t *out)
 {
 	uint64_t vals[t->ncpu];
 	for (uint32_t i = 0; i < WEFT_CNT_MAX; i++) {
@@ -204,24 +205,23 @@ int sockets_read_counters(struct sockets_tracer *t, uint64_t *out)
 	return 0;
 }
 
-void sockets_sweep_stale(struct sockets_tracer *t, uint64_t now_mono, uint64_t idle_http_ns, uint64_t idle_db_ns,
-			 txn_cb cb, void *ctx)
+void capture_sweep_stale(struct capture_tracer *t, uint64_t now_mono, txn_cb cb, void *ctx)
 {
-	struct txn_pick p = { .now_mono = now_mono, .idle_http_ns = idle_http_ns, .idle_db_ns = idle_db_ns };
+	struct txn_pick p = { .now_mono = now_mono };
 	deliver_answered(t, &p, cb, ctx);
 }
 
-int sockets_map_fd(struct sockets_tracer *t, const char *name)
+int capture_map_fd(struct capture_tracer *t, const char *name)
 {
 	struct bpf_map *m = bpf_object__find_map_by_name(t->skel->obj, name);
 	return m ? bpf_map__fd(m) : -1;
 }
 
-int sockets_share_maps(struct sockets_tracer *t, struct bpf_object *obj, const char *who)
+int capture_share_maps(struct capture_tracer *t, struct bpf_object *obj, const char *who)
 {
 	struct bpf_map *map;
 	bpf_object__for_each_map(map, obj) {
-		int err, fd = sockets_map_fd(t, bpf_map__name(map));
+		int err, fd = capture_map_fd(t, bpf_map__name(map));
 		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
 			log_error("%s: cannot share map %s: %s", who, bpf_map__name(map), strerror(-err));
 			return err;
@@ -230,17 +230,17 @@ int sockets_share_maps(struct sockets_tracer *t, struct bpf_object *obj, const c
 	return 0;
 }
 
-bool sockets_trace_all(struct sockets_tracer *t)
+bool capture_trace_all(struct capture_tracer *t)
 {
 	return t->skel->rodata->trace_all;
 }
 
-int sockets_set_proc_flags(struct sockets_tracer *t, uint32_t pid, uint32_t flags)
+int capture_set_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t flags)
 {
 	return bpf_map__update_elem(t->skel->maps.proc_flags, &pid, sizeof(pid), &flags, sizeof(flags), BPF_ANY);
 }
 
-void sockets_destroy(struct sockets_tracer *t)
+void capture_destroy(struct capture_tracer *t)
 {
 	if (!t)
 		return;
@@ -250,6 +250,6 @@ void sockets_destroy(struct sockets_tracer *t)
 		bpf_link__destroy(t->io_enter_links[i]);
 	if (t->traced_bits)
 		munmap(t->traced_bits, TRACED_BITS_BYTES);
-	sockets_bpf__destroy(t->skel);
+	capture_bpf__destroy(t->skel);
 	free(t);
 }

@@ -4,7 +4,7 @@
  * an sk_msg program on that sockhash inserts
  *     traceparent: 00-<trace id>-<client span id>-<flags>\r\n
  * right after the request line of each HTTP/1 request they send. Owned by
- * user/propagation.c.
+ * user/loaders/propagation.c.
  *
  * Only sockets that a traced process connects are ever added (sockmap
  * membership changes socket behaviour); they leave the sockhash when they
@@ -12,10 +12,11 @@
  * left untouched unless its whole header is in the first write, it has no
  * traceparent of its own, and there is room: either correct injection or
  * none, never altered bytes. */
-#include "common.bpf.h"
-#include "context.bpf.h"
-#include "go_ctx.bpf.h"
-#include "http.bpf.h"
+#include "lib/common.bpf.h"
+#include "capture/io.bpf.h"
+#include "context/thread.bpf.h"
+#include "context/goroutine.bpf.h"
+#include "protocols/http1.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -42,7 +43,7 @@ struct {
 	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
 	__uint(max_entries, 1);
 	__type(key, __u32);
-	__type(value, struct resp_scan_buf);
+	__type(value, struct scan_buf);
 } msg_scratch SEC(".maps");
 
 /* A traced process (tgid, 0 if not) is connecting this socket: remember
@@ -82,7 +83,7 @@ int weft_sockops(struct bpf_sock_ops *ops)
 
 /* The same where sockops cannot call bpf_get_current_pid_tgid (6.1): the
  * owner of a connecting socket is the process whose connect() this CPU
- * entered last (sys_enter_connect of sockets.bpf.c, struct connect_enter).
+ * entered last (sys_enter_connect of capture/capture.bpf.c, struct connect_enter).
  * The loader loads one of the two. */
 SEC("sockops")
 int weft_sockops_cpu(struct bpf_sock_ops *ops)
@@ -116,7 +117,7 @@ static __always_inline __u8 hexdigit(__u8 v)
 
 /* Go: the context the roundTrip probe bound to the connection this write
  * is on (Transport's writer goroutine writes what another goroutine asked
- * for). The fd comes from the write syscall sockets.bpf.c saw enter. */
+ * for). The fd comes from the write syscall the capture front saw enter. */
 static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 {
 	long fd = write_enter_fd(id);
@@ -150,7 +151,7 @@ int weft_sk_msg(struct sk_msg_md *msg)
 	if (d + 8 > e || !http_is_request_start(d, 8))
 		return SK_PASS;
 
-	struct resp_scan_buf *sb = bpf_map_lookup_elem(&msg_scratch, &zero);
+	struct scan_buf *sb = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sb)
 		return SK_PASS;
 	__u32 n = e - d;

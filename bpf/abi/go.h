@@ -1,13 +1,9 @@
-/* Structs shared by the Go goroutine-context code (bpf/go_ctx.bpf.h,
- * bpf/go.bpf.c) and the agent (user/go.c). Fixed-width types only. */
+/* Structs shared by the Go goroutine-context code (bpf/context/goroutine.bpf.h,
+ * bpf/uprobes/go.bpf.c) and the agent (user/loaders/go.c). Fixed-width types only. */
 #ifndef WEFT_GO_H
 #define WEFT_GO_H
 
-#ifdef __bpf__
-/* vmlinux.h provides the kernel's __u8 .. __u64 */
-#else
-#include <linux/types.h>
-#endif
+#include "abi/types.h"
 
 /* go_proc_info.flags */
 #define GO_PROC_ROUNDTRIP 1 /* net/http.(*persistConn).roundTrip is probed: an HTTP/1

@@ -1,9 +1,12 @@
-/* HTTP/1.x recognition in the kernel: just enough to delimit exchanges.
- * Full parsing happens in userspace (user/http_parser.c) on captured bytes. */
-#ifndef WEFT_HTTP_BPF_H
-#define WEFT_HTTP_BPF_H
+/* HTTP/1.x recognition in the kernel: just enough to delimit exchanges,
+ * and the header scan (status, lengths, traceparent) that sk_msg shares.
+ * Full parsing happens in the agent (user/protocols/http1/) on captured
+ * bytes. */
+#ifndef WEFT_PROTOCOLS_HTTP1_BPF_H
+#define WEFT_PROTOCOLS_HTTP1_BPF_H
 
-#include "common.bpf.h"
+#include "protocols/protocol.bpf.h"
+#include "lib/scan.bpf.h"
 
 /* Little-endian 4-byte constants for the first bytes of a message. */
 #define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
@@ -64,42 +67,11 @@ static __always_inline bool http_is_head_request(const __u8 *b)
 	return W4(b[0], b[1], b[2], b[3]) == W4('H', 'E', 'A', 'D');
 }
 
-#define SCAN_BUF 2048 /* power of two: indexes are masked, never out of bounds */
-#define SCAN_MASK (SCAN_BUF - 1)
-
-/* State of the byte loop over a message header (bpf_loop callback). It
- * lives in map memory, right before the bytes it scans (struct scan_buf):
- * the verifier does not track what map memory holds, so it checks the
- * callback in a few rounds; with the state on the caller's stack it
- * followed every field's value from round to round (about 1M instructions
- * processed for sys_exit_io on 6.18, at the verifier's limit). */
-struct hdr_scan {
-	__u32 n;          /* valid bytes in the buffer */
-	__u32 line_start; /* index of the current line's first byte */
-	__u32 header_len; /* bytes through the blank line, 0 until seen */
-	__u32 traceparent; /* index of the traceparent value, 0 if none */
-	__u32 first_line_end; /* index after the first line feed */
-	__u64 content_length;
-	__u8 has_length;
-	__u8 chunked;
-};
-
-/* A per-CPU scratch map value: a header's bytes and the scan over them. */
-struct resp_scan_buf {
-	struct hdr_scan s;
-	__u8 b[SCAN_BUF];
-};
-
-_Static_assert(__builtin_offsetof(struct resp_scan_buf, b) == sizeof(struct hdr_scan),
-	       "the scanned bytes follow the scan state");
-
 static __always_inline __u8 lower(__u8 c)
 {
 	return (c >= 'A' && c <= 'Z') ? c + 32 : c;
 }
 
-/* Byte i of the header s scans (s is the state in a struct resp_scan_buf). */
-#define AT(s, i) (((const __u8 *)((s) + 1))[(i) & SCAN_MASK])
 
 static __always_inline bool line_has_prefix_ci(struct hdr_scan *s, __u32 at, const char *p, __u32 len)
 {
@@ -139,7 +111,7 @@ static __always_inline void parse_content_length(struct hdr_scan *s, __u32 at)
 /* A line feed at i: end of header, or a header line that follows. Returns
  * 1 to stop the scan. A global function: its unrolled prefix tests are
  * verified once, not in every state of the scan loop's callback. */
-__attribute__((noinline)) int hdr_line(struct resp_scan_buf *sb, __u32 i)
+__attribute__((noinline)) int hdr_line(struct scan_buf *sb, __u32 i)
 {
 	if (!sb)
 		return 1;
@@ -177,7 +149,7 @@ static __always_inline __u32 lowest_flagged_byte(__u64 m)
 
 /* The next flagged byte of word w: -1 to go on, 0 when the word is done,
  * 1 to stop the scan. */
-static __always_inline int word_next_lf(struct resp_scan_buf *sb, __u64 w, __u64 *m, __u32 base)
+static __always_inline int word_next_lf(struct scan_buf *sb, __u64 w, __u64 *m, __u32 base)
 {
 	if (!*m)
 		return 0;
@@ -197,7 +169,7 @@ static __always_inline int word_next_lf(struct resp_scan_buf *sb, __u64 w, __u64
  * ("\r\n\r\n"); a third (bare "\n\n\n") is not looked at. */
 static long hdr_scan_step(__u64 i, void *ctx)
 {
-	struct resp_scan_buf *sb = *(struct resp_scan_buf **)ctx;
+	struct scan_buf *sb = *(struct scan_buf **)ctx;
 	if (!sb)
 		return 1;
 	struct hdr_scan *s = &sb->s;
@@ -220,13 +192,13 @@ static long hdr_scan_step(__u64 i, void *ctx)
  * the verifier checks it (and the loop's callback) once, not once per call
  * site and state its callers arrive in (that was half a million
  * instructions of sys_exit_io). */
-__attribute__((noinline)) int hdr_scan_run(struct resp_scan_buf *sb, __u32 n)
+__attribute__((noinline)) int hdr_scan_run(struct scan_buf *sb, __u32 n)
 {
 	if (!sb)
 		return 0;
 	__builtin_memset(&sb->s, 0, sizeof(sb->s));
 	sb->s.n = n;
-	struct resp_scan_buf *ctx = sb;
+	struct scan_buf *ctx = sb;
 	bpf_loop(SCAN_BUF / 8, hdr_scan_step, &ctx, 0);
 	return 0;
 }
@@ -276,7 +248,7 @@ static __always_inline int parse_hex_bytes(struct hdr_scan *s, __u32 at, __u8 *o
  * version ff is invalid; version 00 is exactly 55 characters; a later
  * version may carry more after a '-'. Invalid values are ignored. Returns
  * 1 with *out filled, else 0. A global function, verified once. */
-__attribute__((noinline)) int traceparent_parse(struct resp_scan_buf *sb, struct w3c_context *out)
+__attribute__((noinline)) int traceparent_parse(struct scan_buf *sb, struct w3c_context *out)
 {
 	if (!sb || !out)
 		return 0;
@@ -311,12 +283,73 @@ __attribute__((noinline)) int traceparent_parse(struct resp_scan_buf *sb, struct
 }
 
 /* Three-digit status of a response starting at b[0], 0 if malformed. */
-static __always_inline __u32 http_status(const struct resp_scan_buf *buf)
+static __always_inline __u32 http_status(const struct scan_buf *buf)
 {
 	__u8 a = buf->b[9], b = buf->b[10], c = buf->b[11];
 	if (a < '1' || a > '9' || b < '0' || b > '9' || c < '0' || c > '9')
 		return 0;
 	return (a - '0') * 100 + (b - '0') * 10 + (c - '0');
+}
+
+/* --- hooks (protocols/protocol.bpf.h) --- */
+
+/* Total response size from the header in sb (n bytes): sets
+ * t->resp_expected or t->chunked. Returns the status. Global: verified once. */
+__attribute__((noinline)) int txn_response_lengths(struct txn_event *t, struct scan_buf *sb, __u32 n, __u32 status)
+{
+	if (!t || !sb)
+		return 0;
+	hdr_scan_run(sb, n);
+	struct hdr_scan *s = &sb->s;
+	if (!s->header_len)
+		return status; /* header longer than the capture: ends at next read/request/close */
+	bool head = t->req_len >= 4 && http_is_head_request(t->data);
+	if (status == 101)
+		t->resp_expected = 1;
+	else if ((status >= 100 && status < 200) || status == 204 || status == 304 || head)
+		t->resp_expected = s->header_len;
+	else if (s->has_length)
+		t->resp_expected = s->header_len + s->content_length;
+	else if (s->chunked)
+		t->chunked = 1;
+	return status;
+}
+
+static __always_inline int http1_detect(const struct detect_ctx *d)
+{
+	if (http_is_request_start(d->head, d->hn))
+		return DETECT_REQUEST;
+	/* Some servers read a request's first byte alone (Go's net/http). */
+	if (d->dir == DIR_READ && d->avail == d->ret && http_may_start_request(d->head, d->hn))
+		return DETECT_PARTIAL;
+	if (http_is_response_start(d->head, d->hn))
+		return DETECT_OTHER; /* a response: the connection predates weft */
+	return DETECT_NONE;
+}
+
+/* The status line and header: the response's total size (Content-Length,
+ * chunked, no-body statuses, HEAD); an interim 100 Continue keeps the
+ * exchange in its request phase; 101 hands the connection to another
+ * protocol. */
+static __always_inline int http1_response_first(struct txn_event *t, struct scan_buf *sb, __u32 n)
+{
+	if (!http_is_response_start(sb->b, n))
+		return 1;
+	__u32 status = http_status(sb);
+	if (status == 100)
+		return 0;
+	txn_copy_response(t, sb, n);
+	/* A protocol switch (WebSocket, h2c): the rest is not HTTP/1. */
+	return txn_response_lengths(t, sb, n, status) == 101 ? -1 : 1;
+}
+
+/* Without a known length, a chunked response ends with its last chunk. */
+static __always_inline bool http1_response_ends(struct txn_event *t, struct io_args *io, long ret)
+{
+	__u8 tail[6] = {};
+	if (!t->chunked || !io_tail6(io, ret, tail))
+		return false;
+	return tail[1] == '0' && tail[2] == '\r' && tail[3] == '\n' && tail[4] == '\r' && tail[5] == '\n';
 }
 
 #endif

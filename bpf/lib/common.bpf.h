@@ -11,7 +11,7 @@
 #include <bpf/bpf_tracing.h>
 #include <bpf/bpf_endian.h>
 
-#include "sockets.h"
+#include "abi/weft.h"
 
 #define AF_UNIX 1
 #define AF_INET 2
@@ -23,10 +23,6 @@
 #define EAGAIN 11
 #define EEXIST 17
 #define EINPROGRESS 115
-
-/* Values in traced_pids. */
-#define TRACED_EXPLICIT 1 /* selected by the user (-p) or forked from one */
-#define TRACED_SEEN 2     /* weft run: has connection state to clean at exit */
 
 /* Set by the loader before load. */
 const volatile __u32 self_tgid = 0;   /* weft itself: never traced */

@@ -1,9 +1,9 @@
 /* Goroutine context for Go processes: which request a goroutine acts for,
  * so that the requests it sends become children of that request's server
  * span. Goroutines move between threads, so the thread context of
- * context.bpf.h is off for Go; this replaces it. Shared by sockets.bpf.c
- * (server exchanges register their goroutine, client exchanges look it up),
- * go.bpf.c (uprobes) and propagation.bpf.c (sk_msg injects it).
+ * context/thread.bpf.h is off for Go; this replaces it. Shared by the capture
+ * front (server exchanges register their goroutine, client exchanges look
+ * it up), uprobes/go.bpf.c and inject/propagation.bpf.c (sk_msg injects it).
  *
  * Cost is what shapes it (a uprobe hit ~10 us, a syscall tracepoint
  * ~0.1 us): the goroutine is read from the user registers a syscall
@@ -18,8 +18,8 @@
 #ifndef WEFT_GO_CTX_BPF_H
 #define WEFT_GO_CTX_BPF_H
 
-#include "common.bpf.h"
-#include "go.h"
+#include "lib/common.bpf.h"
+#include "abi/go.h"
 
 struct go_key {
 	__u32 tgid;

@@ -1,0 +1,19 @@
+/* Drop and health counters the kernel keeps for the agent to report. */
+#ifndef WEFT_ABI_COUNTERS_H
+#define WEFT_ABI_COUNTERS_H
+
+/* Drop and health counters, a per-CPU array indexed by this enum. */
+enum weft_counter {
+	WEFT_CNT_RINGBUF_FULL = 0, /* events lost: ring buffer full */
+	WEFT_CNT_CONN_MAP_FULL,    /* connection not tracked: map full */
+	WEFT_CNT_TXN_MAP_FULL,     /* transaction not tracked: map full */
+	WEFT_CNT_TXN_EMITTED,      /* transactions sent to userspace */
+	WEFT_CNT_CONN_IGNORED,     /* connections whose first bytes no protocol claims */
+	WEFT_CNT_CTX_AMBIGUOUS,    /* client request not parented: thread served several */
+	WEFT_CNT_INJECTED,         /* traceparent headers injected */
+	WEFT_CNT_INJECT_SKIPPED,   /* requests left alone: already traced, split or too long */
+	WEFT_CNT_GO_SERVING_FULL,  /* Go server request not registered: goroutine table full */
+	WEFT_CNT_MAX,
+};
+
+#endif

@@ -1,0 +1,32 @@
+/* What the kernel sends the agent on the events ring buffer: every record
+ * starts with its __u32 type. */
+#ifndef WEFT_ABI_EVENTS_H
+#define WEFT_ABI_EVENTS_H
+
+#include "abi/types.h"
+#include "abi/exchange.h"
+
+enum weft_event_type {
+	WEFT_EV_TXN = 1,       /* struct txn_event */
+	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
+	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd */
+	WEFT_EV_CONN_CLOSE = 4, /* struct conn_close_event: a connection whose
+				 * protocol keeps agent-side state closed */
+};
+
+struct proc_exit_event {
+	__u32 type; /* WEFT_EV_PROC_EXIT */
+	__u32 pid;
+};
+
+struct conn_close_event {
+	__u32 type; /* WEFT_EV_CONN_CLOSE */
+	__u32 pid;
+	__u32 fd;
+	__u32 pad;
+};
+
+_Static_assert(sizeof(struct proc_exit_event) == 8, "proc_exit_event layout");
+_Static_assert(sizeof(struct conn_close_event) == 16, "conn_close_event layout");
+
+#endif

@@ -1,0 +1,16 @@
+/* Which processes are traced, and what the agent tells the kernel about
+ * them. */
+#ifndef WEFT_ABI_PROCESS_H
+#define WEFT_ABI_PROCESS_H
+
+/* Words of the traced_bits process filter: one bit per possible tgid. */
+#define TRACED_BITS_WORDS ((1u << 22) / 64) /* PID_MAX_LIMIT on 64-bit */
+
+/* Values in the traced_pids map. */
+#define TRACED_EXPLICIT 1 /* selected by the user (-p) or forked from one */
+#define TRACED_SEEN 2     /* weft run: has connection state to clean at exit */
+
+/* Bits in the proc_flags map. */
+#define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process (not Go) */
+
+#endif

@@ -1,0 +1,290 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* The syscall capture front: connection and exchange capture from the
+ * syscall tracepoints, and the process lifecycle.
+ *
+ * Every read-like and write-like syscall of a traced process on a TCP or
+ * Unix stream socket passes through here (capture/data.bpf.h). Per
+ * connection (tgid, fd) at most one exchange is in flight
+ * (capture/exchange.bpf.h); what its bytes are is the protocols' call
+ * (protocols/, in the order of abi/protocols.def). Owned by
+ * user/loaders/capture.c. */
+#include "lib/common.bpf.h"
+#include "capture/data.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* --- syscall arguments: from the user registers at exit --- */
+
+/* x86-64 syscall numbers of the calls sys_exit_io serves. */
+#define NR_READ 0
+#define NR_WRITE 1
+#define NR_READV 19
+#define NR_WRITEV 20
+#define NR_SENDFILE 40
+#define NR_SENDTO 44
+#define NR_RECVFROM 45
+#define NR_SENDMSG 46
+#define NR_RECVMSG 47
+
+/* The iovec array of a struct user_msghdr: only that field is read (the
+ * whole struct on the stack cost 56 bytes of the call chain's 512). */
+static __always_inline __u64 msghdr_iov(__u64 msg)
+{
+	__u64 iov = 0;
+	bpf_probe_read_user(&iov, sizeof(iov), (void *)(msg + __builtin_offsetof(struct user_msghdr, msg_iov)));
+	return iov;
+}
+
+/* When the write-like syscall thread id is leaving on fd entered: from this
+ * CPU's slot if it is still this call's, else now. The slot is cleared: a
+ * later write of this thread that enters on another CPU and comes back here
+ * must not take this one's time. */
+static __always_inline __u64 write_enter_time(__u64 id, __u32 fd)
+{
+	struct write_enter *w = write_enter_of(id);
+	if (w && w->fd == fd) {
+		w->pid_tgid = 0;
+		return w->enter_ns;
+	}
+	return bpf_ktime_get_ns();
+}
+
+/* A read-like or write-like syscall returned: its arguments are still in
+ * the user registers saved at entry (x86-64: fd in di, buffer or msghdr in
+ * si), so no entry program has to save them in a map (Go alone does several
+ * reads per request that return EAGAIN). False: not traced. */
+static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
+		return false;
+	struct pt_regs *regs = user_regs();
+	io->fd = regs->di;
+	io->buf = regs->si;
+	io->kind = IO_PLAIN;
+	io->dir = DIR_READ;
+	io->enter_ns = 0; /* reads are timed at exit */
+	switch (nr) {
+	case NR_READ:
+	case NR_RECVFROM:
+		return true;
+	case NR_READV:
+		io->kind = IO_IOV;
+		return true;
+	case NR_RECVMSG:
+		io->kind = IO_IOV;
+		io->buf = msghdr_iov(io->buf);
+		return true;
+	case NR_WRITE:
+	case NR_SENDTO:
+		break;
+	case NR_WRITEV:
+		io->kind = IO_IOV;
+		break;
+	case NR_SENDMSG:
+		io->kind = IO_IOV;
+		io->buf = msghdr_iov(io->buf);
+		break;
+	case NR_SENDFILE:
+		io->kind = IO_NONE;
+		break;
+	default:
+		return false;
+	}
+	io->dir = DIR_WRITE;
+	io->enter_ns = write_enter_time(id, io->fd);
+	return true;
+}
+
+/* One program for the entry of every write-like syscall (user/loaders/capture.c
+ * attaches it to each): it notes when, on which fd and by whom in this
+ * CPU's slot, for any process (cheaper than asking whether it is traced). */
+SEC("tracepoint")
+int sys_enter_io(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 zero = 0;
+	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
+	if (w) {
+		w->pid_tgid = bpf_get_current_pid_tgid();
+		w->enter_ns = bpf_ktime_get_ns();
+		w->fd = ctx->args[0];
+	}
+	return 0;
+}
+
+/* One program for the exit of every read-like and write-like syscall
+ * (they share the sys_exit context): the big exchange logic is verified
+ * once, and user/loaders/capture.c attaches it to each exit tracepoint. */
+SEC("tracepoint")
+int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
+{
+	/* The syscalls:sys_exit_* record holds an int __syscall_nr where the
+	 * raw_syscalls struct has a long: only its low 32 bits are the number. */
+	long nr = (int)ctx->id, ret = ctx->ret;
+	struct io_args io;
+	if (!io_args_at_exit(nr, &io))
+		return 0;
+	if (ret > 0)
+		on_data(&io, ret);
+	else if (io.dir == DIR_READ)
+		read_nothing(io.fd);
+	return 0;
+}
+
+/* --- connection lifecycle --- */
+static __always_inline void conn_opened(__u32 fd, __u8 role)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct sock *sk = stream_sock_from_fd(fd);
+	if (!sk)
+		return;
+	/* fd numbers are reused: drop whatever an earlier socket left. */
+	struct txn_event *stale = bpf_map_lookup_elem(&txns, &key);
+	if (stale)
+		txn_delete(&key, stale);
+	conn_new(fd, (__u64)sk, role);
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept")
+int sys_exit_accept(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		conn_opened(ctx->ret, WEFT_ROLE_SERVER);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_accept4")
+int sys_exit_accept4(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret >= 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		conn_opened(ctx->ret, WEFT_ROLE_SERVER);
+	return 0;
+}
+
+/* Only where sockops cannot tell the process (see struct connect_enter):
+ * the loader turns it off elsewhere. */
+SEC("tracepoint/syscalls/sys_enter_connect")
+int sys_enter_connect(struct trace_event_raw_sys_enter *ctx)
+{
+	__u32 zero = 0;
+	struct connect_enter *e = bpf_map_lookup_elem(&connect_enters, &zero);
+	if (e) {
+		__u64 id = bpf_get_current_pid_tgid();
+		e->pid_tgid = id;
+		e->tgid_traced = tgid_traced(id >> 32) ? id >> 32 : 0;
+	}
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_exit_connect")
+int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
+{
+	if (ctx->ret != 0 && ctx->ret != -EINPROGRESS)
+		return 0;
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	/* The fd argument is still in the user registers saved at entry. */
+	conn_opened(user_regs()->di, WEFT_ROLE_CLIENT);
+	return 0;
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
+	if (!tgid_traced(key.tgid))
+		return 0;
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t) {
+		/* An HTTP request that got no response before its connection closed
+		 * is a failed exchange (a Go handler that panicked, a client that
+		 * gave up): its span says so. */
+		if (t->phase == TXN_PHASE_RESPONSE ||
+		    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
+			txn_emit(&key, t, WEFT_END_CLOSE);
+		else
+			txn_delete(&key, t);
+	}
+	struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		/* The agent keeps per-connection protocol state (prepared statements). */
+		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key.tgid, .fd = key.fd };
+		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
+			count(WEFT_CNT_RINGBUF_FULL);
+	}
+	bpf_map_delete_elem(&conns, &key);
+	return 0;
+}
+
+/* --- process lifecycle --- */
+SEC("tracepoint/task/task_newtask")
+int task_newtask(struct trace_event_raw_task_newtask *ctx)
+{
+	/* Processes forked by a selected process are selected too (pre-fork
+	 * servers, workers); threads share the tgid and need nothing. */
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 parent = id >> 32, child = ctx->pid;
+	if (!tgid_traced(parent))
+		return 0;
+	/* Threads and processes started while a request is served act for it. */
+	struct thread_ctx *pc = thread_ctx_usable(parent, (__u32)id);
+	if (pc) {
+		struct thread_ctx inherited = *pc;
+		inherited.inflight = 0;
+		bpf_map_update_elem(&thread_ctxs, &child, &inherited, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&thread_ctxs, &child); /* a recycled tid */
+	}
+	if (ctx->clone_flags & 0x00010000 /* CLONE_THREAD */)
+		return 0;
+	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &parent);
+	if (pf)
+		bpf_map_update_elem(&proc_flags, &child, pf, BPF_ANY);
+	__u8 *v = bpf_map_lookup_elem(&traced_pids, &parent);
+	if (!v || *v != TRACED_EXPLICIT)
+		return 0;
+	__u8 flag = TRACED_EXPLICIT;
+	bpf_map_update_elem(&traced_pids, &child, &flag, BPF_ANY);
+	traced_bit_set(child, true);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exit")
+int sched_process_exit(void *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 tgid = id >> 32;
+	__u32 tid = id;
+	bpf_map_delete_elem(&thread_ctxs, &tid);
+	bpf_map_delete_elem(&injected, &id);
+	if (tid != tgid)
+		return 0;
+	bpf_map_delete_elem(&proc_flags, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
+	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
+		return 0;
+	bpf_map_delete_elem(&traced_pids, &tgid);
+	traced_bit_set(tgid, false);
+	/* Userspace drops the process's connections and cached resource. */
+	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXIT, .pid = tgid };
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}
+
+SEC("tracepoint/sched/sched_process_exec")
+int sched_process_exec(void *ctx)
+{
+	/* A new program: what the agent knew of the old one (Go or not) is void. */
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (!tgid_traced(tgid))
+		return 0;
+	bpf_map_delete_elem(&proc_flags, &tgid);
+	bpf_map_delete_elem(&go_procs, &tgid);
+	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
+	/* Wake the agent now: it reads the new program's /proc entries while the
+	 * process lives (a short-lived client may be gone 100 ms later). */
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}

@@ -1,0 +1,134 @@
+/* Data moved on a traced socket: continue the exchange in flight, or ask
+ * the protocols what the bytes start (protocols/dispatch.bpf.h). */
+#ifndef WEFT_CAPTURE_DATA_BPF_H
+#define WEFT_CAPTURE_DATA_BPF_H
+
+#include "capture/conns.bpf.h"
+#include "capture/exchange.bpf.h"
+
+/* Data moved on fd: ret bytes, read or written. A global function: the
+ * verifier checks it once, whatever the caller knows about io. */
+__attribute__((noinline)) int on_data(struct io_args *io, long ret)
+{
+	if (!io)
+		return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
+	const __u8 *src = NULL;
+	__u32 avail = 0;
+	if (io_source(io, ret, &src, &avail))
+		src = NULL;
+
+	/* An exchange in flight continues without the connection's entry (one
+	 * map lookup per syscall on the hot path): more request bytes, or the
+	 * response. A server reading after its response, or a client writing
+	 * after the response came, ends it and may start the next: below. */
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t) {
+		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
+		if (io->dir == DIR_READ ? !server : server) {
+			txn_response_more(&key, t, io, src, avail, ret, now);
+			return 0;
+		}
+		if (request) {
+			txn_request_more(t, src, avail, ret);
+			return 0;
+		}
+	}
+
+	struct conn_info *c = conn_get(&key);
+	if (!c || c->ignored)
+		return 0;
+	__u8 head[8] = {};
+	if (src)
+		bpf_probe_read_user(head, 8, src); /* bytes past avail are ignored via hn */
+	struct detect_ctx d = {
+		.c = c, .head = head, .hn = src ? (avail < 8 ? avail : 8) : 0, .avail = avail, .ret = ret,
+		.dir = io->dir, .first = c->bytes_seen == 0,
+	};
+	c->bytes_seen += ret;
+
+	if (io->dir == DIR_READ) {
+		if (t) {
+			/* A server's response phase: it reads the next request. */
+			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+			t = NULL;
+		}
+		if (c->pending_len) {
+			/* A request's first bytes came alone: test them with these. */
+			__u8 joined[16];
+			__u32 pl = c->pending_len & 7;
+			__u64 p, h, lo, hi;
+			__builtin_memcpy(&p, c->pending, 8);
+			__builtin_memcpy(&h, head, 8);
+			p &= (1ull << (8 * pl)) - 1; /* little-endian: first bytes are low */
+			lo = p | (h << (8 * pl));
+			hi = pl ? h >> (64 - 8 * pl) : 0;
+			__builtin_memcpy(joined, &lo, 8);
+			__builtin_memcpy(joined + 8, &hi, 8);
+			c->pending_len = 0;
+			__u8 proto = c->pending_proto;
+			d.head = joined;
+			d.hn = pl + d.hn;
+			__u8 again;
+			if (src && proto_detect(&d, &again) == DETECT_REQUEST && again == proto)
+				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, proto);
+			return 0;
+		}
+	}
+	__u8 proto = WEFT_PROTO_UNKNOWN;
+	int what = src ? proto_detect(&d, &proto) : DETECT_NONE;
+	if (io->dir == DIR_READ) {
+		switch (what) {
+		case DETECT_REQUEST:
+			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0, proto);
+			return 0;
+		case DETECT_GREETING:
+			/* The server spoke first: an exchange of its own, with no request. */
+			t = txn_build(&key, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, proto);
+			if (t) {
+				txn_response_begin(&key, t, src, avail, now);
+				t->resp_bytes = ret;
+				t->end_ns = now;
+				txn_emit(&key, t, WEFT_END_COMPLETE);
+			}
+			return 0;
+		case DETECT_PARTIAL:
+			__builtin_memcpy(c->pending, head, 8);
+			c->pending_len = d.hn;
+			c->pending_proto = proto;
+			c->pending_ns = now;
+			return 0;
+		}
+	} else {
+		/* t: a client exchange whose response came. */
+		if (t) {
+			if (what != DETECT_REQUEST)
+				return 0;
+			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+		}
+		if (what == DETECT_REQUEST) {
+			txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, proto);
+			return 0;
+		}
+	}
+	if (what == DETECT_NONE && d.first && judge_first_bytes(c)) {
+		/* The connection began with bytes of no protocol weft parses. */
+		c->ignored = 1;
+		count(WEFT_CNT_CONN_IGNORED);
+	}
+	return 0;
+}
+
+/* A read that returned nothing (EAGAIN, EOF): a server that reads again
+ * has finished its response. A global function: verified once, apart. */
+__attribute__((noinline)) int read_nothing(__u32 fd)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t && t->role == WEFT_ROLE_SERVER && t->phase == TXN_PHASE_RESPONSE)
+		txn_emit(&key, t, WEFT_END_NEXT_READ);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,51 @@
+/* The capture front's tables: connections, exchanges in flight, and the
+ * per-CPU scratch an exchange and a header scan are built in. Included by
+ * capture/capture.bpf.c only (the loader sets the read-only data). */
+#ifndef WEFT_CAPTURE_TABLES_BPF_H
+#define WEFT_CAPTURE_TABLES_BPF_H
+
+#include "lib/common.bpf.h"
+#include "lib/scan.bpf.h"
+
+/* Run-time capture limits, at most the compile-time maxima. */
+const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
+const volatile __u32 resp_capture = WEFT_RESP_CAP_DEFAULT;
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct conn_key);
+	__type(value, struct conn_info);
+} conns SEC(".maps");
+
+/* In-flight exchanges (an exchange lives from its request to its response).
+ * Preallocated, about 23 MiB: with BPF_F_NO_PREALLOC its 2.8 KB elements
+ * came from the BPF allocator's per-CPU caches, which hold only a few
+ * elements of that size, and an exchange allocated on one CPU and freed on
+ * another (a Go client's writer and reader goroutines) refilled or drained
+ * them by irq_work, a self-IPI, on nearly every exchange: 10-15 us each on
+ * a VM. Full: counted (WEFT_CNT_TXN_MAP_FULL), that exchange is not traced. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 8192);
+	__type(key, struct conn_key);
+	__type(value, struct txn_event);
+} txns SEC(".maps");
+
+/* Per-CPU scratch: a new exchange is built here, then inserted. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct txn_event);
+} txn_scratch SEC(".maps");
+
+/* Per-CPU scratch for scanning the first bytes of a response. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct scan_buf);
+} scan_scratch SEC(".maps");
+
+#endif

@@ -1,0 +1,140 @@
+/* Trace id, span id and parent of a new exchange: from what sk_msg
+ * injected, the request's own traceparent, the goroutine or thread that
+ * sends it (docs/PROPAGATION.md). */
+#ifndef WEFT_CONTEXT_ASSIGN_BPF_H
+#define WEFT_CONTEXT_ASSIGN_BPF_H
+
+#include "capture/tables.bpf.h"
+#include "context/thread.bpf.h"
+#include "context/goroutine.bpf.h"
+#include "protocols/http1.bpf.h"
+
+/* Context of a client exchange a Go process starts: -1 not Go (use the
+ * thread's), 0 none, 1 in *out. net/http's requests are written by
+ * Transport's writer goroutine: their context was bound to the connection
+ * by the roundTrip probe; other clients (database drivers) write from the
+ * calling goroutine. */
+static __always_inline int go_client_ctx(struct txn_event *t, struct go_ctx *out)
+{
+	__u32 tgid = t->pid;
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+	if (!pi)
+		return -1;
+	struct conn_key k = { .tgid = tgid, .fd = t->fd };
+	struct go_ctx *c = bpf_map_lookup_elem(&go_fd_ctx, &k);
+	if (c) {
+		*out = *c;
+		bpf_map_delete_elem(&go_fd_ctx, &k);
+		return 1;
+	}
+	if ((weft_proto_flags(t->proto) & WEFT_PROTO_F_GO_ROUNDTRIP) && (pi->flags & GO_PROC_ROUNDTRIP))
+		return 0;
+	return go_ctx_resolve(tgid, go_current_g(), out);
+}
+
+#define CTX_RESCAN 0x100 /* with a role: the header grew, look again */
+
+/* Trace id, span id and parent of a new exchange (t: per-CPU scratch
+ * holding the captured request), or, with CTX_RESCAN, of a server exchange
+ * whose header came in several reads (an injected traceparent may travel in
+ * a segment of its own). A global function: the verifier checks it once,
+ * apart from its callers. */
+__attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	__u32 role = mode & 0xff;
+	bool rescan = mode & CTX_RESCAN;
+	if (!t)
+		return 0;
+	if (!rescan) {
+		random_id(t->span_id, 2);
+		t->trace_flags = 1; /* sampled */
+	}
+
+	if (role == WEFT_ROLE_CLIENT) {
+		struct injected_ctx *inj = bpf_map_lookup_elem(&injected, &id);
+		if (inj) {
+			/* sk_msg put this span's id on the wire in this very syscall. */
+			__builtin_memcpy(t->trace_id, inj->trace_id, 16);
+			__builtin_memcpy(t->span_id, inj->span_id, 8);
+			__builtin_memcpy(t->parent_span_id, inj->parent_span_id, 8);
+			t->trace_flags = inj->trace_flags;
+			t->ctx_source = WEFT_CTX_INJECTED;
+			t->req_header_seen = 1; /* sk_msg injects only into a whole header */
+			bpf_map_delete_elem(&injected, &id);
+			return 0;
+		}
+	}
+
+	struct w3c_context w = {};
+	struct go_ctx *gctx = go_scratch(GO_SCRATCH_RESULT);
+	if (!gctx)
+		return 0;
+	/* The header is scanned in the per-CPU scan buffer (see struct
+	 * hdr_scan); database requests carry no traceparent header. */
+	__u32 zero = 0;
+	struct scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
+	if (!sb)
+		return 0;
+	__u32 n = weft_proto_flags(t->proto) & WEFT_PROTO_F_TRACEPARENT ? t->req_len : 0;
+	clamp_for_verifier(n, SCAN_BUF - 1);
+	if (n && bpf_probe_read_kernel(sb->b, n, t->data))
+		n = 0;
+	sb->b[n & SCAN_MASK] = 0; /* stale bytes beyond the capture never match */
+	hdr_scan_run(sb, n);
+	struct hdr_scan *s = &sb->s;
+	t->req_header_seen = s->header_len != 0;
+	if (traceparent_parse(sb, &w)) {
+		/* Server: the caller's context. Client: the app's own SDK's. */
+		__builtin_memcpy(t->trace_id, w.trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
+		t->trace_flags = w.flags;
+		t->ctx_source = WEFT_CTX_HEADER;
+		if (rescan) {
+			/* The thread sent nothing for this request yet (its header was
+			 * incomplete): its context takes the caller's trace. */
+			__u32 tid = t->tid;
+			struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
+			__u64 a = 0, b;
+			if (c)
+				__builtin_memcpy(&a, c->span_id, 8);
+			__builtin_memcpy(&b, t->span_id, 8);
+			if (c && c->owner_tid == tid && a == b) {
+				__builtin_memcpy(c->trace_id, w.trace_id, 16);
+				c->trace_flags = w.flags;
+			}
+			struct go_key gk = { .tgid = t->pid, .goid = t->goid };
+			struct go_ctx *gc = t->goid ? bpf_map_lookup_elem(&go_serving, &gk) : NULL;
+			if (gc) {
+				__builtin_memcpy(&a, gc->span_id, 8);
+				if (a == b) {
+					__builtin_memcpy(gc->trace_id, w.trace_id, 16);
+					gc->trace_flags = w.flags;
+				}
+			}
+		}
+		return 0;
+	}
+	if (rescan)
+		return 0;
+	int go = role == WEFT_ROLE_CLIENT ? go_client_ctx(t, gctx) : -1;
+	if (go > 0) {
+		__builtin_memcpy(t->trace_id, gctx->trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, gctx->span_id, 8);
+		t->trace_flags = gctx->trace_flags;
+		t->ctx_source = WEFT_CTX_GOROUTINE;
+	} else if (go < 0 && role == WEFT_ROLE_CLIENT) {
+		struct thread_ctx *c = thread_ctx_usable(id >> 32, (__u32)id);
+		if (c) {
+			__builtin_memcpy(t->trace_id, c->trace_id, 16);
+			__builtin_memcpy(t->parent_span_id, c->span_id, 8);
+			t->trace_flags = c->trace_flags;
+			t->ctx_source = WEFT_CTX_THREAD;
+		}
+	}
+	if (t->ctx_source == WEFT_CTX_NEW)
+		random_id(t->trace_id, 4);
+	return 0;
+}
+
+#endif

@@ -1,0 +1,68 @@
+/* The contract between the capture front and a protocol's kernel file,
+ * bpf/protocols/<id>.bpf.h. Each defines three hooks, which
+ * protocols/dispatch.bpf.h calls in the order of abi/protocols.def:
+ *
+ *   int <id>_detect(const struct detect_ctx *d)
+ *       Bytes on a connection with no exchange in flight: DETECT_NONE, or
+ *       what they are (enum detect_result). Cheap: it runs on every first
+ *       message of every traced connection.
+ *   int <id>_response_first(struct txn_event *t, struct scan_buf *sb, __u32 n)
+ *       The response's first n bytes, in sb->b: capture them into t
+ *       (txn_copy_response for a plain copy) and learn what the protocol
+ *       can of where the response ends. 1: the response has begun; 0: not
+ *       yet (an interim response); -1: it has begun and the connection
+ *       leaves the protocols weft parses (HTTP/1's 101).
+ *   bool <id>_response_ends(struct txn_event *t, struct io_args *io, long ret)
+ *       Does this read (the response so far) end the exchange? (A known
+ *       total size, t->resp_expected, ends it without asking.)
+ *
+ * Large code (loops, unrolled tests) goes into global functions of the
+ * protocol's file: the verifier checks each once (docs/ARCHITECTURE.md,
+ * "Verifier budget"). */
+#ifndef WEFT_PROTOCOLS_PROTOCOL_BPF_H
+#define WEFT_PROTOCOLS_PROTOCOL_BPF_H
+
+#include "lib/common.bpf.h"
+#include "lib/scan.bpf.h"
+#include "capture/io.bpf.h"
+
+enum detect_result {
+	DETECT_NONE = 0,
+	DETECT_REQUEST,  /* a request starts: a server's if read, a client's if written */
+	DETECT_GREETING, /* the server speaks first (read by a client): an exchange of its own */
+	DETECT_PARTIAL,  /* fewer than 8 bytes that may start a request: joined with the next read */
+	DETECT_OTHER,    /* this protocol, but no request start: keep watching the connection */
+};
+
+struct detect_ctx {
+	struct conn_info *c;
+	const __u8 *head; /* the first 8 bytes of the data, zero-padded */
+	__u32 hn;         /* valid bytes in head */
+	__u32 avail;      /* bytes of the call contiguous at its buffer */
+	long ret;         /* bytes the call moved */
+	__u8 dir;         /* DIR_READ or DIR_WRITE */
+	bool first;       /* the connection's first bytes that weft sees */
+};
+
+/* The response's first n bytes (sb->b) into t, after the request's. */
+static __always_inline void txn_copy_response(struct txn_event *t, struct scan_buf *sb, __u32 n)
+{
+	__u32 off = t->req_len;
+	clamp_for_verifier(off, WEFT_REQ_CAP_MAX);
+	clamp_for_verifier(n, WEFT_RESP_CAP_MAX);
+	if (bpf_probe_read_kernel(&t->data[off], n, sb->b) == 0)
+		t->resp_len = n;
+}
+
+static __always_inline __u32 be32(const __u8 *b)
+{
+	return (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];
+}
+
+/* A client's write on a connection weft may take for a client's. */
+static __always_inline bool client_write(const struct detect_ctx *d)
+{
+	return d->dir == DIR_WRITE && d->c->role != WEFT_ROLE_SERVER;
+}
+
+#endif

@@ -1,0 +1,64 @@
+/* What the agent needs of a protocol: a small interface each
+ * user/protocols/<id>/ implements as `const struct protocol protocol_<id>`,
+ * listed by the one protocol list (bpf/abi/protocols.def) in registry.c.
+ * The kernel side of a protocol is bpf/protocols/<id>.bpf.h. */
+#ifndef WEFT_PROTOCOLS_PROTOCOL_H
+#define WEFT_PROTOCOLS_PROTOCOL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "abi/weft.h"
+#include "db.h"
+#include "span.h"
+
+/* What every protocol's span builder may use. */
+struct protocol_ctx {
+	int64_t mono_to_real;                /* CLOCK_MONOTONIC -> unix time, ns */
+	enum db_statement_mode db_statement; /* --db-statement */
+};
+
+/* span() returns this when the bytes were understood and only changed the
+ * connection's state (a handshake, a prepared statement): nothing to
+ * report. Equal to DB_PARSE_NO_SPAN. */
+#define PROTOCOL_NO_SPAN 1
+
+struct protocol {
+	const char *name; /* "http1", as in protocols.def */
+	uint8_t id;       /* enum weft_proto */
+	/* An answered exchange whose end the kernel could not see (no length,
+	 * the connection stays open) is complete once quiet this long. */
+	uint64_t idle_ns;
+	/* State kept between the exchanges of one connection, fed them in
+	 * order (prepared statements, the database in use); NULL: stateless.
+	 * The kernel reports the connection's close for protocols with
+	 * WEFT_PROTO_F_CONN_STATE in protocols.def. */
+	void *(*conn_new)(const struct txn_event *ev);
+	void (*conn_free)(void *state);
+	/* The span of one exchange (ev of len bytes) into s (new, from
+	 * span_new): 0, PROTOCOL_NO_SPAN, or a negative errno when the bytes
+	 * are not parsable (the agent counts it). state: conn_new's. */
+	int (*span)(const struct txn_event *ev, size_t len, void *state, const struct protocol_ctx *ctx,
+		    struct span *s);
+};
+
+/* The protocol of id (enum weft_proto), or NULL. */
+const struct protocol *protocol_get(unsigned int id);
+
+/* The span of an exchange, through its protocol (with its connection's
+ * state): as struct protocol's span(); -EPROTONOSUPPORT for an unknown
+ * protocol. */
+int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_ctx *ctx, struct span *s);
+
+/* Per-connection state (conn_state.c): a connection closed, a process
+ * exited, or everything (tests, exit). */
+void protocol_conn_closed(uint32_t pid, uint32_t fd);
+void protocol_forget_pid(uint32_t pid);
+void protocol_conns_clear(void);
+size_t protocol_conns_count(void);
+/* The state of connection (pid, fd) for protocol p: a new one when there
+ * is none or it belongs to another protocol (the fd was reused). NULL when
+ * p is stateless or on allocation failure. */
+void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev);
+
+#endif

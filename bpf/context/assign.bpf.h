@@ -32,6 +32,39 @@ static __always_inline int go_client_ctx(struct txn_event *t, struct go_ctx *out
 	return go_ctx_resolve(tgid, go_current_g(), out);
 }
 
+/* The sampler (user/sampling/sampler.c writes it once, after load), one
+ * word: bits 0-56 the threshold T, bit 63 set when the sampler is not
+ * parent-based. A trace is sampled when R, the 56 low bits of its id read
+ * big-endian (W3C Trace Context level 2 randomness), is >= T, as the
+ * OpenTelemetry TraceIdRatioBased sampler decides: T = 0 keeps every trace,
+ * 1 << 56 none. Zero (never written) is parentbased_always_on. Shared with
+ * inject/propagation.bpf.c, which decides for the roots it starts. */
+#define SAMPLER_IGNORE_PARENT (1ull << 63)
+#define SAMPLER_THRESHOLD_MASK ((1ull << 57) - 1)
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} sampler SEC(".maps");
+
+/* W3C flags of a span of trace_id: a root's (no parent) sampled bit is the
+ * sampler's decision; a child keeps its parent's unless the sampler is not
+ * parent-based. Other flag bits are kept. */
+static __always_inline __u8 sample_flags(const __u8 *trace_id, __u8 flags, bool has_parent)
+{
+	__u32 zero = 0;
+	__u64 *cfg = bpf_map_lookup_elem(&sampler, &zero);
+	__u64 c = cfg ? *cfg : 0, r = 0;
+	if (has_parent && !(c & SAMPLER_IGNORE_PARENT))
+		return flags;
+#pragma unroll
+	for (int i = 9; i < 16; i++)
+		r = r << 8 | trace_id[i];
+	return r >= (c & SAMPLER_THRESHOLD_MASK) ? flags | 1 : flags & ~1;
+}
+
 #define CTX_RESCAN 0x100 /* with a role: the header grew, look again */
 
 /* Trace id, span id and parent of a new exchange (t: per-CPU scratch
@@ -88,7 +121,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 		/* Server: the caller's context. Client: the app's own SDK's. */
 		__builtin_memcpy(t->trace_id, w.trace_id, 16);
 		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
-		t->trace_flags = w.flags;
+		t->trace_flags = sample_flags(w.trace_id, w.flags, true);
 		t->ctx_source = WEFT_CTX_HEADER;
 		if (rescan) {
 			/* The thread sent nothing for this request yet (its header was
@@ -101,7 +134,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 			__builtin_memcpy(&b, t->span_id, 8);
 			if (c && c->owner_tid == tid && a == b) {
 				__builtin_memcpy(c->trace_id, w.trace_id, 16);
-				c->trace_flags = w.flags;
+				c->trace_flags = t->trace_flags;
 			}
 			struct go_key gk = { .tgid = t->pid, .goid = t->goid };
 			struct go_ctx *gc = t->goid ? bpf_map_lookup_elem(&go_serving, &gk) : NULL;
@@ -109,7 +142,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 				__builtin_memcpy(&a, gc->span_id, 8);
 				if (a == b) {
 					__builtin_memcpy(gc->trace_id, w.trace_id, 16);
-					gc->trace_flags = w.flags;
+					gc->trace_flags = t->trace_flags;
 				}
 			}
 		}
@@ -132,8 +165,12 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 			t->ctx_source = WEFT_CTX_THREAD;
 		}
 	}
-	if (t->ctx_source == WEFT_CTX_NEW)
+	if (t->ctx_source == WEFT_CTX_NEW) {
 		random_id(t->trace_id, 4);
+		t->trace_flags = sample_flags(t->trace_id, 1, false);
+	} else {
+		t->trace_flags = sample_flags(t->trace_id, t->trace_flags, true);
+	}
 	return 0;
 }
 

@@ -16,6 +16,7 @@
 #include "capture/io.bpf.h"
 #include "context/thread.bpf.h"
 #include "context/goroutine.bpf.h"
+#include "context/assign.bpf.h" /* the sampler */
 #include "protocols/http1.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -118,9 +119,14 @@ static __always_inline __u8 hexdigit(__u8 v)
 /* Go: the context the roundTrip probe bound to the connection this write
  * is on (Transport's writer goroutine writes what another goroutine asked
  * for). The fd comes from the write syscall the capture front saw enter. */
+/* Set by the loader: no syscall front, so the fd of the write comes from
+ * the task's registers saved at syscall entry (x86-64: the first argument),
+ * not from sys_enter_io's note. */
+const volatile __u8 fd_from_regs = 0;
+
 static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 {
-	long fd = write_enter_fd(id);
+	long fd = fd_from_regs ? (long)(__u32)user_regs()->di : write_enter_fd(id);
 	if (fd < 0)
 		return false;
 	struct conn_key k = { .tgid = id >> 32, .fd = fd };
@@ -174,9 +180,12 @@ int weft_sk_msg(struct sk_msg_md *msg)
 	if (c) {
 		__builtin_memcpy(inj.trace_id, c->trace_id, 16);
 		__builtin_memcpy(inj.parent_span_id, c->span_id, 8);
-		inj.trace_flags = c->trace_flags;
-	} else if (!go_fd_context(id, &inj)) {
+		inj.trace_flags = sample_flags(inj.trace_id, c->trace_flags, true);
+	} else if (go_fd_context(id, &inj)) {
+		inj.trace_flags = sample_flags(inj.trace_id, inj.trace_flags, true);
+	} else {
 		random_id(inj.trace_id, 4);
+		inj.trace_flags = sample_flags(inj.trace_id, 1, false); /* a root */
 	}
 	random_id(inj.span_id, 2);
 

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "agent.h"
@@ -40,7 +41,7 @@ struct agent {
 	struct propagation *propagation;
 	struct go_tracer *go;
 	int64_t mono_to_real;
-	uint64_t spans, unparsed, exited;
+	uint64_t spans, unparsed, exited, sampled_out;
 	size_t live_pids;
 };
 
@@ -84,10 +85,33 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		return;
 	}
 	s->resource = proc_resource(ev->pid);
+	if (!(s->trace_flags & 1)) {
+		/* Sampled out (decided in the kernel, at the trace's root). */
+		a->sampled_out++;
+		span_free(s);
+		return;
+	}
 	for (size_t i = 0; i < a->o->n_sinks; i++)
 		a->o->sinks[i]->emit(a->o->sinks[i], s);
 	a->spans++;
 	span_free(s);
+}
+
+/* The kernel decides at each trace's root (bpf/context/assign.bpf.h). */
+static int set_sampler(struct agent *a)
+{
+	uint32_t zero = 0;
+	uint64_t word = sampler_word(&a->o->sampler);
+	char desc[64];
+	int fd = capture_map_fd(a->capture, "sampler");
+	if (fd < 0 || bpf_map_update_elem(fd, &zero, &word, BPF_ANY)) {
+		int err = fd < 0 ? -ENOENT : -errno;
+		log_error("sampler: cannot configure the kernel's sampler: %s", strerror(-err));
+		return err;
+	}
+	sampler_describe(&a->o->sampler, desc, sizeof(desc));
+	log_debug("sampler: %s", desc);
+	return 0;
 }
 
 static void process_exited(struct agent *a, uint32_t pid)
@@ -140,16 +164,20 @@ static void report_counters(struct agent *a)
 	uint64_t c[WEFT_CNT_MAX] = {};
 	if (capture_read_counters(a->capture, c))
 		return;
+	if (a->sampled_out)
+		log_info("sampler: %llu spans sampled out (not exported)", (unsigned long long)a->sampled_out);
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
 		 "full, %llu exchange table full; %llu not parsable; %llu connections of "
 		 "no known protocol skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
-		 "parented (ambiguous thread); %llu Go requests served without goroutine context (table full)",
+		 "parented (ambiguous thread); %llu Go requests served without goroutine context (table full); "
+		 "%llu socket calls whose buffer is out of reach (io_uring, sendmmsg)",
 		 (unsigned long long)a->spans, (unsigned long long)c[WEFT_CNT_TXN_EMITTED],
 		 (unsigned long long)c[WEFT_CNT_RINGBUF_FULL], (unsigned long long)c[WEFT_CNT_CONN_MAP_FULL],
 		 (unsigned long long)c[WEFT_CNT_TXN_MAP_FULL],
 		 (unsigned long long)a->unparsed, (unsigned long long)c[WEFT_CNT_CONN_IGNORED],
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
-		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL]);
+		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL],
+		 (unsigned long long)c[WEFT_CNT_IO_UNREACHABLE]);
 }
 
 int agent_run(struct agent_opts *o)
@@ -192,6 +220,9 @@ int agent_run(struct agent_opts *o)
 		if (err)
 			goto cleanup;
 	}
+	err = set_sampler(&a);
+	if (err)
+		goto cleanup;
 	rb = ring_buffer__new(capture_events_fd(a.capture), on_event, &a, NULL);
 	if (!rb) {
 		err = -errno;

@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "sampler.h"
 #include "sink.h"
 
 #define AGENT_MAX_PIDS 256
@@ -23,6 +24,7 @@ struct agent_opts {
 	bool propagation;   /* inject traceparent (sockops + sk_msg) */
 	enum db_statement_mode db_statement; /* db.query.text: redacted, raw, off */
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
+	struct sampler sampler; /* zero: parentbased_always_on */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;
 };

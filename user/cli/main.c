@@ -11,6 +11,7 @@
 #include "inspect.h"
 #include "log.h"
 #include "otlp.h"
+#include "sampler.h"
 #include "sinks.h"
 #include "abi/weft.h"
 #include "version.h"
@@ -52,6 +53,14 @@ static const char usage_text[] =
 	"                         and values become ?), raw, or off\n"
 	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
 	"                         (default: the cgroup v2 root, i.e. the whole host)\n"
+	"      --sampler NAME     which traces are exported (OTEL_TRACES_SAMPLER): always_on,\n"
+	"                         always_off, traceidratio, parentbased_always_on (default),\n"
+	"                         parentbased_always_off, parentbased_traceidratio. Decided\n"
+	"                         once per trace at its root from the trace id (so weft\n"
+	"                         instances agree); injected traceparent carries it on\n"
+	"                         (flags 00: sampled out). Metrics count every request\n"
+	"      --sampler-arg R    ratio of the traceidratio samplers, 0 to 1 (default 1;\n"
+	"                         OTEL_TRACES_SAMPLER_ARG), e.g. --sampler-arg 0.01\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
 	"\n"
@@ -143,7 +152,8 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 	return err;
 }
 
-enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT };
+enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT,
+		 OPT_SAMPLER, OPT_SAMPLER_ARG };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -157,6 +167,8 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "propagation", required_argument, NULL, OPT_PROPAGATION },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "db-statement", required_argument, NULL, OPT_DB_STATEMENT },
+		{ "sampler", required_argument, NULL, OPT_SAMPLER },
+		{ "sampler-arg", required_argument, NULL, OPT_SAMPLER_ARG },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -171,7 +183,7 @@ static int trace_main(int argc, char **argv, bool run)
 	};
 	static struct agent_opts o;
 	struct otlp_config otlp;
-	const char *outputs = NULL;
+	const char *outputs = NULL, *sampler = NULL, *sampler_arg = NULL;
 	char otlp_err[256], otlp_flag[64];
 	bool otlp_flags = false;
 	uint32_t mb = 8;
@@ -221,6 +233,8 @@ static int trace_main(int argc, char **argv, bool run)
 			}
 			break;
 		case OPT_CGROUP: o.cgroup = optarg; break;
+		case OPT_SAMPLER: sampler = optarg; break;
+		case OPT_SAMPLER_ARG: sampler_arg = optarg; break;
 		case OPT_DB_STATEMENT:
 			if (strcmp(optarg, "redacted") == 0) {
 				o.db_statement = DB_STATEMENT_REDACTED;
@@ -266,6 +280,11 @@ static int trace_main(int argc, char **argv, bool run)
 	}
 	if (!run && !o.n_pids) {
 		log_error("weft attach needs at least one -p PID (or use weft run for every process)");
+		return 2;
+	}
+	if (sampler_configure(sampler, sampler_arg, &o.sampler, otlp_err, sizeof(otlp_err))) {
+		log_error("%s", otlp_err);
+		otlp_config_free(&otlp);
 		return 2;
 	}
 	if (geteuid() != 0)

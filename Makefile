@@ -52,7 +52,7 @@ UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRCS)))
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
-.PHONY: all test unit e2e demo clean bench
+.PHONY: all test unit e2e e2e-syscall demo clean bench
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 all: $(BUILD)/weft
 
@@ -100,9 +100,15 @@ unit: $(UNIT_BINS)
 e2e: $(BUILD)/weft
 	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+# The same suite on the syscall capture front, the fallback of kernels
+# before 6.3 (where the socket front is the default), so that it stays tested.
+e2e-syscall: $(BUILD)/weft
+	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
 # Unit tests, the kernel matrix (every program on 6.1, 6.12 and this kernel),
-# then end-to-end tests against real processes (needs root).
-test: unit test-kernels e2e
+# then end-to-end tests against real processes (needs root), on both capture
+# fronts.
+test: unit test-kernels e2e e2e-syscall
 
 # weft doctor --programs --strict on this kernel and, under QEMU, on the Debian
 # kernels pinned in scripts/kernels.list: fails if one of them refuses one of
@@ -115,6 +121,7 @@ demo: $(BUILD)/weft
 	$(Q)tests/apps/demo/run
 
 bench: $(BUILD)/weft
+	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
 

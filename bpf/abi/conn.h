@@ -47,9 +47,10 @@ struct conn_info {
 	__u64 bytes_seen; /* payload bytes observed, both directions */
 	__u8 pending[8];  /* those bytes, joined with the next read */
 	__u64 pending_ns; /* when they arrived: the request's start */
+	__u64 sk;         /* the struct sock (kernel address): a reused fd has another */
 };
 
 _Static_assert(sizeof(struct conn_addr) == 72, "conn_addr layout");
-_Static_assert(sizeof(struct conn_info) == 104, "conn_info layout");
+_Static_assert(sizeof(struct conn_info) == 112, "conn_info layout");
 
 #endif

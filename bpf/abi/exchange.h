@@ -67,10 +67,11 @@ struct txn_event {
 	__u8 req_header_seen; /* the request header's end was captured */
 	__u8 pad3[7];
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
+	__u64 sk;       /* the connection's struct sock (kernel address) */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
 };
 
-#define WEFT_TXN_HDR_SIZE 200
+#define WEFT_TXN_HDR_SIZE 208
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
 
 #endif

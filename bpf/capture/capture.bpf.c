@@ -92,8 +92,26 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 		return false;
 	}
 	io->dir = DIR_WRITE;
-	io->enter_ns = write_enter_time(id, io->fd);
+	io->enter_ns = socket_front ? bpf_ktime_get_ns() : write_enter_time(id, io->fd);
 	return true;
+}
+
+/* The arguments of the call being captured, off the stack (the chain from
+ * here through on_data must fit 512 bytes on 6.1's rules). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct io_args);
+} io_scratch_map SEC(".maps");
+
+static __always_inline struct io_args *io_scratch(void)
+{
+	__u32 zero = 0;
+	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
+	if (io)
+		io->sk = 0;
+	return io;
 }
 
 /* One program for the entry of every write-like syscall (user/loaders/capture.c
@@ -121,13 +139,13 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	/* The syscalls:sys_exit_* record holds an int __syscall_nr where the
 	 * raw_syscalls struct has a long: only its low 32 bits are the number. */
 	long nr = (int)ctx->id, ret = ctx->ret;
-	struct io_args io;
-	if (!io_args_at_exit(nr, &io))
+	struct io_args *io = io_scratch();
+	if (!io || !io_args_at_exit(nr, io))
 		return 0;
 	if (ret > 0)
-		on_data(&io, ret);
-	else if (io.dir == DIR_READ)
-		read_nothing(io.fd);
+		on_data(io, ret);
+	else if (io->dir == DIR_READ)
+		read_nothing(io->fd);
 	return 0;
 }
 
@@ -188,31 +206,124 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 	return 0;
 }
 
-SEC("tracepoint/syscalls/sys_enter_close")
-int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+/* The connection key is closed: an exchange with its response, or an
+ * HTTP/1 request left unanswered, is sent; the agent is told when it keeps
+ * state for the connection. */
+static __always_inline void conn_closed(struct conn_key *key)
 {
-	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
-	if (!tgid_traced(key.tgid))
-		return 0;
-	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	struct txn_event *t = bpf_map_lookup_elem(&txns, key);
 	if (t) {
 		/* An HTTP request that got no response before its connection closed
 		 * is a failed exchange (a Go handler that panicked, a client that
 		 * gave up): its span says so. */
 		if (t->phase == TXN_PHASE_RESPONSE ||
 		    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
-			txn_emit(&key, t, WEFT_END_CLOSE);
+			txn_emit(key, t, WEFT_END_CLOSE);
 		else
-			txn_delete(&key, t);
+			txn_delete(key, t);
 	}
-	struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_CONN_STATE)) {
 		/* The agent keeps per-connection protocol state (prepared statements). */
-		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key.tgid, .fd = key.fd };
+		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key->tgid, .fd = key->fd };
 		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
 			count(WEFT_CNT_RINGBUF_FULL);
 	}
-	bpf_map_delete_elem(&conns, &key);
+	bpf_map_delete_elem(&conns, key);
+}
+
+SEC("tracepoint/syscalls/sys_enter_close")
+int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
+	if (tgid_traced(key.tgid))
+		conn_closed(&key);
+	return 0;
+}
+
+/* --- the socket front: socket-layer tracepoints, no syscall tracepoint ---
+ *
+ * sock_sendmsg and sock_recvmsg (every read-like and write-like call on a
+ * socket: read, write, readv, writev, send*, recv*) report what they moved
+ * on sock:sock_{send,recv}_length, in the calling task: the call's fd and
+ * buffer are in the user registers saved at syscall entry, as at a syscall
+ * exit. Enabling them taxes nothing else, unlike any syscall tracepoint
+ * (which sends every syscall of every thread on the host down the slow
+ * path). Connections are known by their socket: a TCP socket's opening and
+ * close come from sock:inet_sock_set_state. */
+
+#define MSG_PEEK 2
+#define TCP_SYN_SENT 2
+#define TCP_SYN_RECV 3
+#define TCP_CLOSE 7
+
+/* ret bytes moved on socket sk by the current task: its syscall's
+ * arguments, as at the syscall's exit. */
+static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
+{
+	if (ctx->flags & MSG_PEEK)
+		return 0;
+	long nr = user_regs()->orig_ax, ret = ctx->ret;
+	struct io_args *io = io_scratch();
+	if (!io)
+		return 0;
+	if (!io_args_at_exit(nr, io) || io->dir != dir) {
+		if (ret > 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+			count(WEFT_CNT_IO_UNREACHABLE); /* io_uring, sendmmsg, splice: no buffer at hand */
+		return 0;
+	}
+	io->sk = (__u64)ctx->sk;
+	if (ret > 0)
+		on_data(io, ret);
+	else if (dir == DIR_READ)
+		read_nothing(io->fd);
+	return 0;
+}
+
+SEC("tracepoint/sock/sock_recv_length")
+int sock_recv(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return sock_io(ctx, DIR_READ);
+}
+
+SEC("tracepoint/sock/sock_send_length")
+int sock_send(struct trace_event_raw_sock_msg_length *ctx)
+{
+	return sock_io(ctx, DIR_WRITE);
+}
+
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP)
+		return 0;
+	__u64 sk = (__u64)ctx->skaddr;
+	__u8 role;
+	switch (ctx->newstate) {
+	case TCP_SYN_SENT: /* connect(), in the connecting task */
+		if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+			return 0;
+		role = WEFT_ROLE_CLIENT;
+		bpf_map_update_elem(&sock_roles, &sk, &role, BPF_ANY);
+		return 0;
+	case TCP_SYN_RECV: /* a connection to a listener: no task of its own */
+		role = WEFT_ROLE_SERVER;
+		bpf_map_update_elem(&sock_roles, &sk, &role, BPF_ANY);
+		return 0;
+	case TCP_CLOSE: {
+		bpf_map_delete_elem(&sock_roles, &sk);
+		struct conn_key *k = bpf_map_lookup_elem(&sock_conns, &sk);
+		if (!k)
+			return 0;
+		struct conn_key key = *k;
+		bpf_map_delete_elem(&sock_conns, &sk);
+		/* Unless the fd already names a newer socket. */
+		struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+		if (c && c->sk == sk)
+			conn_closed(&key);
+		return 0;
+	}
+	}
 	return 0;
 }
 

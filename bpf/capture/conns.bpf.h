@@ -7,18 +7,39 @@
 #include "lib/sock.bpf.h"
 #include "capture/tables.bpf.h"
 
+/* The role of a socket no accept or connect was seen for: a TCP socket
+ * whose opening the socket front saw, or a Unix stream socket (the server
+ * side shares the listener's address; weft cannot tell when it opened and
+ * takes it for new: see docs/ARCHITECTURE.md). Else WEFT_ROLE_UNKNOWN. */
+static __always_inline __u8 sock_role(__u64 sk, __u16 family)
+{
+	__u8 *r = bpf_map_lookup_elem(&sock_roles, &sk);
+	if (r)
+		return *r;
+	if (family == AF_UNIX && socket_front)
+		return BPF_CORE_READ((struct unix_sock *)sk, addr) ? WEFT_ROLE_SERVER : WEFT_ROLE_CLIENT;
+	return WEFT_ROLE_UNKNOWN;
+}
+
 /* Records a connection of the current process: fd, its socket sk (a
- * kernel address) and role. A global function: the 104-byte conn_info is
- * built in its own stack frame, off the chain of the exchange logic.
- * 0, or -1 when the table is full (counted). */
+ * kernel address) and role (WEFT_ROLE_UNKNOWN: from what weft knows of the
+ * socket). A global function: the conn_info is built in its own stack
+ * frame, off the chain of the exchange logic. 0, or -1 when the table is
+ * full (counted). */
 __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
-	struct conn_info c = { .role = role };
+	struct conn_info c = { .role = role, .sk = sk };
 	sock_read_addr((struct sock *)sk, &c.addr);
+	if (c.role == WEFT_ROLE_UNKNOWN)
+		c.role = sock_role(sk, c.addr.family);
 	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
 		count(WEFT_CNT_CONN_MAP_FULL);
 		return -1;
+	}
+	if (socket_front) {
+		bpf_map_delete_elem(&sock_roles, &sk);
+		bpf_map_update_elem(&sock_conns, &sk, &key, BPF_ANY);
 	}
 	if (trace_all) {
 		/* Remember the process so its state is cleaned when it exits. */
@@ -28,14 +49,20 @@ __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 	return 0;
 }
 
-/* Known connection, or a TCP socket that predates weft (role inferred). */
-static __always_inline struct conn_info *conn_get(struct conn_key *key)
+/* The connection of key: known, or a stream socket weft meets now (one
+ * that predates weft, or any, for the socket front). sk: the socket the
+ * data moved on, when the front knows it: a recorded connection on another
+ * socket is a reused fd, recorded anew. */
+static __always_inline struct conn_info *conn_get(struct conn_key *key, __u64 sk)
 {
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
-	if (c)
+	if (c && (!sk || c->sk == sk))
 		return c;
-	struct sock *sk = stream_sock_from_fd(key->fd);
-	if (!sk || conn_new(key->fd, (__u64)sk, WEFT_ROLE_UNKNOWN))
+	if (!sk)
+		sk = (__u64)stream_sock_from_fd(key->fd);
+	else if (!stream_sock_ok((struct sock *)sk))
+		sk = 0;
+	if (!sk || conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN))
 		return NULL;
 	return bpf_map_lookup_elem(&conns, key);
 }

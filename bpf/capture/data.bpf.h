@@ -24,6 +24,11 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	 * response. A server reading after its response, or a client writing
 	 * after the response came, ends it and may start the next: below. */
 	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	if (t && io->sk && t->sk != io->sk) {
+		/* The fd was closed and reused before weft saw the old socket go. */
+		txn_delete(&key, t);
+		t = NULL;
+	}
 	if (t) {
 		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
 		if (io->dir == DIR_READ ? !server : server) {
@@ -36,7 +41,7 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		}
 	}
 
-	struct conn_info *c = conn_get(&key);
+	struct conn_info *c = conn_get(&key, io->sk);
 	if (!c || c->ignored)
 		return 0;
 	__u8 head[8] = {};

@@ -51,6 +51,7 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	t->end_ns = start_ns;
 	t->req_bytes = ret + prefix_len;
 	t->addr = c->addr;
+	t->sk = c->sk;
 	t->role = role;
 	t->proto = proto;
 	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;

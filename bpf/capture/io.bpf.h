@@ -20,6 +20,7 @@ enum io_dir { DIR_READ = 0, DIR_WRITE = 1 };
 struct io_args {
 	__u64 buf;
 	__u64 enter_ns;
+	__u64 sk; /* the socket, when the front knows it (socket front); else 0 */
 	__u32 fd;
 	__u8 kind;
 	__u8 dir;

@@ -48,4 +48,23 @@ struct {
 	__type(value, struct scan_buf);
 } scan_scratch SEC(".maps");
 
+/* Socket front: TCP sockets whose opening weft saw (inet_sock_set_state:
+ * SYN_SENT for a client, SYN_RECV for a server), their role until their
+ * connection is recorded. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64);  /* struct sock * */
+	__type(value, __u8); /* enum weft_role */
+} sock_roles SEC(".maps");
+
+/* Socket front: the connection a socket was recorded as, for its close
+ * (a TCP socket's move to CLOSE has no process context). */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, __u64); /* struct sock * */
+	__type(value, struct conn_key);
+} sock_conns SEC(".maps");
+
 #endif

@@ -27,6 +27,7 @@
 /* Set by the loader before load. */
 const volatile __u32 self_tgid = 0;   /* weft itself: never traced */
 const volatile __u8 trace_all = 0;    /* weft run */
+const volatile __u8 socket_front = 0; /* capture from the socket-layer tracepoints */
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);

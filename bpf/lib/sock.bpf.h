@@ -5,6 +5,17 @@
 
 #include "lib/common.bpf.h"
 
+/* Is sk a TCP socket (IPv4 or IPv6) or a Unix domain stream socket? */
+static __always_inline bool stream_sock_ok(struct sock *sk)
+{
+	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
+	if (family == AF_UNIX)
+		return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM;
+	if (family != AF_INET && family != AF_INET6)
+		return false;
+	return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM && BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
 /* The struct sock behind fd if it is a TCP socket (IPv4 or IPv6) or a Unix
  * domain stream socket, else NULL. */
 static __always_inline struct sock *stream_sock_from_fd(__u32 fd)
@@ -22,16 +33,7 @@ static __always_inline struct sock *stream_sock_from_fd(__u32 fd)
 		return NULL;
 	struct socket *sock = BPF_CORE_READ(file, private_data);
 	struct sock *sk = BPF_CORE_READ(sock, sk);
-	if (!sk)
-		return NULL;
-	__u16 family = BPF_CORE_READ(sk, __sk_common.skc_family);
-	if (family == AF_UNIX)
-		return BPF_CORE_READ(sk, sk_type) == SOCK_STREAM ? sk : NULL;
-	if (family != AF_INET && family != AF_INET6)
-		return NULL;
-	if (BPF_CORE_READ(sk, sk_type) != SOCK_STREAM || BPF_CORE_READ(sk, sk_protocol) != IPPROTO_TCP)
-		return NULL;
-	return sk;
+	return sk && stream_sock_ok(sk) ? sk : NULL;
 }
 
 static __always_inline void sock_read_addr(struct sock *sk, struct conn_addr *a)

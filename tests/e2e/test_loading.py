@@ -8,6 +8,8 @@ import platform
 import re
 import subprocess
 
+import pytest
+
 from conftest import WEFT, cgroup_attachments, curl, foreign_weft_running, weft_programs
 
 
@@ -20,14 +22,19 @@ def served(w, svc, path):
     return w.wait_spans(lambda s: s["kind"] == "SERVER" and s["attributes"].get("url.path") == path)
 
 
-def test_capture_refused_is_explained_and_fatal(py_service):
+# The program that captures data on each front.
+@pytest.mark.parametrize("front,prog", [("socket", "sock_recv"), ("syscall", "sys_exit_io")])
+def test_capture_refused_is_explained_and_fatal(py_service, front, prog):
+    if front == "socket" and not os.path.exists("/sys/kernel/tracing/events/sock/sock_recv_length"):
+        pytest.skip("no socket-layer tracepoints on this kernel")
     svc = py_service()
     before = len(weft_programs())
+    env = dict(refuse(prog), WEFT_CAPTURE_FRONT=front)
     r = subprocess.run([WEFT, "attach", "-p", str(svc.pid), "--propagation", "off", "-d", "5"],
-                       env=refuse("sys_exit_io"), capture_output=True, text=True, timeout=60)
+                       env=env, capture_output=True, text=True, timeout=60)
     assert r.returncode == 1, r.stderr
     release = platform.release()
-    assert f"the kernel ({release}) refused BPF program capture/sys_exit_io" in r.stderr, r.stderr
+    assert f"the kernel ({release}) refused BPF program capture/{prog}" in r.stderr, r.stderr
     # The verifier's own words, then its count.
     assert re.search(r"verifier: .*(invalid|cannot|unknown|not allowed)", r.stderr), r.stderr
     assert re.search(r"verifier: processed \d+ insns", r.stderr), r.stderr
@@ -54,3 +61,33 @@ def test_propagation_refused_the_rest_traces(weft_factory, py_service, test_cgro
     assert not [l for l in cgroup_attachments() if os.path.basename(test_cgroup) in l]
     (span,) = served(w, svc, "/after-propagation-refusal")
     assert span["attributes"]["http.response.status_code"] == 200
+
+
+def weft_tracepoints(pid):
+    """The tracepoints weft process pid has programs on (bpftool perf show)."""
+    out = subprocess.run(["bpftool", "perf", "show"], capture_output=True, text=True).stdout
+    return [l.split()[-1] for l in out.splitlines() if l.startswith(f"pid {pid} ") and " tracepoint " in l]
+
+
+SYSCALL_TPS = {"sys_enter_write", "sys_exit_read", "sys_exit_write", "sys_exit_recvfrom", "sys_enter_close"}
+
+
+@pytest.mark.parametrize("front", ["socket", "syscall"])
+def test_capture_front(weft_factory, py_service, front):
+    """The socket front taxes no other process: not one syscall tracepoint;
+    the fallback (kernels before 6.3) uses them. Both capture the same."""
+    if front == "socket" and not os.path.exists("/sys/kernel/tracing/events/sock/sock_recv_length"):
+        pytest.skip("no socket-layer tracepoints on this kernel")
+    svc = py_service()
+    w = weft_factory(["attach", "-p", str(svc.pid)], env=dict(os.environ, WEFT_CAPTURE_FRONT=front))
+    assert f"capture: {front} front" in w.stderr, w.stderr
+    tps = set(weft_tracepoints(w.proc.pid))
+    if front == "socket":
+        assert {"sock_recv_length", "sock_send_length", "inet_sock_set_state"} <= tps, tps
+        assert not [t for t in tps if t.startswith("sys_")], tps
+    else:
+        assert SYSCALL_TPS <= tps, tps
+        assert not tps & {"sock_recv_length", "sock_send_length"}, tps
+    (span,) = served(w, svc, f"/front-{front}")
+    assert span["attributes"]["http.response.status_code"] == 200
+    assert span["attributes"]["network.peer.address"] == "127.0.0.1"

@@ -15,6 +15,7 @@
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
+#include "bpf_config.h"
 #include "doctor.h"
 #include "doctor.skel.h"
 #include "log.h"
@@ -213,6 +214,15 @@ static bool probe_features(const struct utsname *u)
 	probe_load_attach("probe_tracepoint", &r, attach_tp, NULL);
 	line(r.ok, "syscall tracepoints", r.detail, r.ok ? "HTTP capture works" : "weft cannot run");
 	essential &= r.ok;
+
+	const char *why;
+	enum capture_front front = bpf_config_capture_front(&why);
+	snprintf(detail, sizeof(detail), "%s front", bpf_config_capture_front_name(front));
+	line(true, "capture front", detail, why);
+	line(bpf_config_sockops_has_pid(), "sockops process id", bpf_config_sockops_has_pid()
+							? "bpf_get_current_pid_tgid"
+							: "not callable from sockops",
+	     bpf_config_sockops_has_pid() ? "" : "a connecting socket's owner comes from connect()'s entry");
 
 	memset(&r, 0, sizeof(r));
 	probe_load_attach("probe_uprobe", &r, attach_uprobe, NULL);

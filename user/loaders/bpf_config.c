@@ -2,6 +2,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/utsname.h>
+#include <unistd.h>
+#include <stdio.h>
 
 #include <bpf/libbpf.h>
 
@@ -36,9 +38,68 @@ bool bpf_config_sockops_has_pid(void)
 	return has;
 }
 
+/* The socket-layer tracepoints (Linux 6.3+), as tracefs lists them. */
+static bool socket_tracepoints(void)
+{
+	static const char *const dirs[] = { "/sys/kernel/tracing/events/sock",
+					    "/sys/kernel/debug/tracing/events/sock" };
+	static const char *const events[] = { "sock_recv_length", "sock_send_length", "inet_sock_set_state" };
+	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
+		char path[128];
+		size_t found = 0;
+		for (size_t e = 0; e < sizeof(events) / sizeof(events[0]); e++) {
+			snprintf(path, sizeof(path), "%s/%s", dirs[d], events[e]);
+			found += access(path, F_OK) == 0;
+		}
+		if (found == sizeof(events) / sizeof(events[0]))
+			return true;
+	}
+	return false;
+}
+
+enum capture_front bpf_config_capture_front(const char **why)
+{
+	static enum capture_front front = CAPTURE_FRONT_AUTO;
+	static const char *reason;
+	if (front == CAPTURE_FRONT_AUTO) {
+		const char *force = getenv("WEFT_CAPTURE_FRONT");
+		if (force && strcmp(force, "syscall") == 0) {
+			front = CAPTURE_FRONT_SYSCALL;
+			reason = "WEFT_CAPTURE_FRONT=syscall";
+		} else if (socket_tracepoints()) {
+			front = CAPTURE_FRONT_SOCKET;
+			reason = "sock:sock_{send,recv}_length and sock:inet_sock_set_state exist: no syscall "
+				 "tracepoint taxes the host's other processes";
+		} else {
+			front = CAPTURE_FRONT_SYSCALL;
+			reason = "this kernel has no sock:sock_{send,recv}_length tracepoints (Linux < 6.3): syscall "
+				 "tracepoints instead, which slow every syscall on the host a little";
+		}
+	}
+	if (why)
+		*why = reason;
+	return front;
+}
+
+const char *bpf_config_capture_front_name(enum capture_front f)
+{
+	return f == CAPTURE_FRONT_SOCKET ? "socket" : "syscall";
+}
+
 int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o)
 {
+	bool sock = bpf_config_capture_front(NULL) == CAPTURE_FRONT_SOCKET;
+	struct bpf_program *syscall_progs[] = {
+		skel->progs.sys_enter_io,	 skel->progs.sys_exit_io,	skel->progs.sys_exit_accept,
+		skel->progs.sys_exit_accept4, skel->progs.sys_exit_connect, skel->progs.sys_enter_close,
+	};
 	test_refusal(skel->obj);
+	for (size_t i = 0; i < sizeof(syscall_progs) / sizeof(syscall_progs[0]); i++)
+		bpf_program__set_autoload(syscall_progs[i], !sock);
+	bpf_program__set_autoload(skel->progs.sock_recv, sock);
+	bpf_program__set_autoload(skel->progs.sock_send, sock);
+	bpf_program__set_autoload(skel->progs.sock_state, sock);
+	skel->rodata->socket_front = sock;
 	/* connect()'s entry is only needed by the sockops fallback. */
 	bpf_program__set_autoload(skel->progs.sys_enter_connect, !bpf_config_sockops_has_pid());
 	skel->rodata->self_tgid = o->self_tgid;
@@ -64,6 +125,9 @@ int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint
 {
 	bool pid = bpf_config_sockops_has_pid();
 	test_refusal(skel->obj);
+	/* Without the syscall front's entry note, sk_msg reads the fd of the
+	 * write it runs in from the task's saved registers. */
+	skel->rodata->fd_from_regs = bpf_config_capture_front(NULL) == CAPTURE_FRONT_SOCKET;
 	bpf_program__set_autoload(skel->progs.weft_sockops, pid);
 	bpf_program__set_autoload(skel->progs.weft_sockops_cpu, !pid);
 	skel->rodata->self_tgid = self_tgid;

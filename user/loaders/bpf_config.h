@@ -19,6 +19,13 @@ struct go_bpf;
  * not on 6.1)? If not, weft_sockops_cpu learns it from sys_enter_connect.
  * WEFT_SOCKOPS_FALLBACK=1 in the environment forces the fallback (tests). */
 bool bpf_config_sockops_has_pid(void);
+/* Which capture front this kernel gets: the socket-layer tracepoints
+ * where the kernel has them (6.3+), else the syscall tracepoints.
+ * WEFT_CAPTURE_FRONT=syscall forces the fallback (tests, comparisons).
+ * *why (if why): one line on the choice. */
+enum capture_front { CAPTURE_FRONT_AUTO = 0, CAPTURE_FRONT_SYSCALL, CAPTURE_FRONT_SOCKET };
+enum capture_front bpf_config_capture_front(const char **why);
+const char *bpf_config_capture_front_name(enum capture_front f);
 /* The sockops program propagation_bpf_configure left on. */
 struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel);
 

@@ -90,11 +90,17 @@ fail:
 
 int capture_attach(struct capture_tracer *t)
 {
+	const char *why;
+	enum capture_front front = bpf_config_capture_front(&why);
 	int err = capture_bpf__attach(t->skel);
 	if (err) {
-		log_error("cannot attach the syscall tracepoints: %s (run 'weft doctor')", strerror(-err));
+		log_error("cannot attach the %s tracepoints: %s (run 'weft doctor')",
+			  bpf_config_capture_front_name(front), strerror(-err));
 		return err;
 	}
+	log_info("capture: %s front (%s)", bpf_config_capture_front_name(front), why);
+	if (front == CAPTURE_FRONT_SOCKET)
+		return 0;
 	err = attach_syscall_tracepoints(t->skel->progs.sys_enter_io, io_enter_tracepoints, N_IO_ENTER,
 					 t->io_enter_links);
 	if (err)

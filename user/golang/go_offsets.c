@@ -140,7 +140,7 @@ int go_offsets_resolve(struct go_elf *ge, struct go_offsets *out)
 	out->dwarf_rc = -ENODATA;
 	if (ge->has_dwarf) {
 		char err[256];
-		out->dwarf_rc = go_dwarf_struct_offsets(ge->fd, df, GO_FIELD__COUNT, err, sizeof(err));
+		out->dwarf_rc = go_dwarf_struct_offsets(ge->elf, df, GO_FIELD__COUNT, err, sizeof(err));
 		if (out->dwarf_rc >= 0) {
 			for (size_t i = 0; i < GO_FIELD__COUNT; i++) {
 				if (df[i].offset >= 0) {

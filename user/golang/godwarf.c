@@ -44,7 +44,7 @@ static void scan_struct(Dwarf_Die *st, const char *name, struct go_dwarf_field *
 	} while (dwarf_siblingof(&m, &m) == 0);
 }
 
-int go_dwarf_struct_offsets(int fd, struct go_dwarf_field *fields, size_t n, char *err,
+int go_dwarf_struct_offsets(void *elf, struct go_dwarf_field *fields, size_t n, char *err,
 			    size_t errlen)
 {
 	size_t found = 0;
@@ -52,7 +52,7 @@ int go_dwarf_struct_offsets(int fd, struct go_dwarf_field *fields, size_t n, cha
 		fields[i].offset = -1;
 		fields[i].struct_found = false;
 	}
-	Dwarf *dw = dwarf_begin(fd, DWARF_C_READ);
+	Dwarf *dw = dwarf_begin_elf(elf, DWARF_C_READ, NULL);
 	if (!dw) {
 		int e = dwarf_errno();
 		snprintf(err, errlen, "no usable DWARF: %s", dwarf_errmsg(e));

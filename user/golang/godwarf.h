@@ -17,9 +17,10 @@ struct go_dwarf_field {
 };
 
 /* Fills offset/struct_found for each field, in one pass over the DWARF of the
- * ELF file open on fd. Returns the number of fields found (>= 0), -ENODATA if
- * the file has no DWARF, -EINVAL on corrupt DWARF (message in err). */
-int go_dwarf_struct_offsets(int fd, struct go_dwarf_field *fields, size_t n, char *err,
+ * ELF file elf (an Elf *: the file in memory, never mapped). Returns the
+ * number of fields found (>= 0), -ENODATA if the file has no DWARF, -EINVAL
+ * on corrupt DWARF (message in err). */
+int go_dwarf_struct_offsets(void *elf, struct go_dwarf_field *fields, size_t n, char *err,
 			    size_t errlen);
 
 #endif

@@ -8,7 +8,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -590,7 +589,88 @@ static int load_sections(struct go_elf *ge)
 	return 0;
 }
 
-int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
+/* What a file that is not a regular file is, for the message. */
+static const char *file_type(mode_t m)
+{
+	if (S_ISDIR(m))
+		return "a directory";
+	if (S_ISFIFO(m))
+		return "a FIFO (named pipe)";
+	if (S_ISSOCK(m))
+		return "a socket";
+	if (S_ISCHR(m))
+		return "a character device";
+	if (S_ISBLK(m))
+		return "a block device";
+	return "not a regular file";
+}
+
+/* Reads the whole file with pread: a file truncated meanwhile gives a short
+ * read and a message, where a mapping would kill the process with SIGBUS. */
+static int read_whole(struct go_elf *ge, int fd, size_t size)
+{
+	uint8_t *buf = malloc(size);
+	if (!buf)
+		return go_elf_fail(ge, -ENOMEM, "%s: cannot allocate %zu bytes to read it", ge->path, size);
+	size_t got = 0;
+	while (got < size) {
+		ssize_t n = pread(fd, buf + got, size - got, (off_t)got);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			int rc = -errno;
+			free(buf);
+			return go_elf_fail(ge, rc, "cannot read %s: %s", ge->path, strerror(-rc));
+		}
+		if (n == 0) {
+			free(buf);
+			return go_elf_fail(ge, -ENOEXEC, "%s shrank from %zu to %zu bytes while being read: "
+					   "truncated or being rewritten; try again once it is complete",
+					   ge->path, size, got);
+		}
+		got += (size_t)n;
+	}
+	ge->data = buf;
+	ge->size = size;
+	return 0;
+}
+
+/* Why the ELF identification or header is unusable, in terms a user can
+ * check (libelf often has no message of its own for these). */
+static int bad_ehdr(struct go_elf *ge)
+{
+	const uint8_t *id = ge->data;
+	const char *why = elf_errno() ? elf_errmsg(-1) : NULL;
+	if (id[EI_CLASS] != ELFCLASS32 && id[EI_CLASS] != ELFCLASS64)
+		return go_elf_fail(ge, -ENOEXEC, "%s: not a usable ELF file: unknown class %u at byte 4 "
+				   "(1 = 32-bit, 2 = 64-bit)", ge->path, id[EI_CLASS]);
+	if (id[EI_DATA] != ELFDATA2LSB && id[EI_DATA] != ELFDATA2MSB)
+		return go_elf_fail(ge, -ENOEXEC, "%s: not a usable ELF file: unknown byte order %u at byte 5 "
+				   "(1 = little-endian, 2 = big-endian)", ge->path, id[EI_DATA]);
+	size_t need = id[EI_CLASS] == ELFCLASS64 ? sizeof(Elf64_Ehdr) : sizeof(Elf32_Ehdr);
+	if (ge->size < need)
+		return go_elf_fail(ge, -ENOEXEC, "%s: truncated ELF file: %zu bytes, shorter than its own "
+				   "%zu-byte header", ge->path, ge->size, need);
+	if (id[EI_VERSION] != EV_CURRENT)
+		return go_elf_fail(ge, -ENOEXEC, "%s: not a usable ELF file: version %u at byte 6 (expected 1)",
+				   ge->path, id[EI_VERSION]);
+	return go_elf_fail(ge, -ENOEXEC, "%s: corrupt ELF header%s%s", ge->path, why ? ": " : "",
+			   why ? why : "");
+}
+
+/* A header table (program or section headers) that lies outside the file. */
+static int bad_table(struct go_elf *ge, const char *what, uint64_t off, uint64_t num, uint64_t entsize)
+{
+	if (off >= ge->size)
+		return go_elf_fail(ge, -ENOEXEC, "%s: corrupt or truncated ELF: its %s header table starts at "
+				   "offset %llu, past the end of the file (%zu bytes)", ge->path, what,
+				   (unsigned long long)off, ge->size);
+	return go_elf_fail(ge, -ENOEXEC, "%s: truncated ELF: its %s header table (%llu entries of %llu bytes "
+			   "at offset %llu) runs past the end of the file (%zu bytes)", ge->path, what,
+			   (unsigned long long)num, (unsigned long long)entsize, (unsigned long long)off, ge->size);
+}
+
+int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, size_t errlen)
 {
 	static bool elf_init;
 	int rc = 0;
@@ -600,8 +680,8 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ge->fd = -1;
-	snprintf(ge->path, sizeof(ge->path), "%s", path);
+	snprintf(ge->path, sizeof(ge->path), "%s", name);
+	const char *path = ge->path;
 	if (!elf_init) {
 		if (elf_version(EV_CURRENT) == EV_NONE) {
 			rc = go_elf_fail(ge, -ENOTSUP, "libelf: %s", elf_errmsg(-1));
@@ -609,21 +689,14 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 		}
 		elf_init = true;
 	}
-
-	ge->fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (ge->fd < 0) {
-		rc = -errno;
-		go_elf_fail(ge, rc, "cannot open %s: %s", path, strerror(errno));
-		goto out;
-	}
 	struct stat st;
-	if (fstat(ge->fd, &st) < 0) {
+	if (fstat(fd, &st) < 0) {
 		rc = -errno;
 		go_elf_fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (!S_ISREG(st.st_mode)) {
-		rc = go_elf_fail(ge, -ENOEXEC, "%s is not a regular file", path);
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is %s, not an executable file", path, file_type(st.st_mode));
 		goto out;
 	}
 	if (st.st_size < EI_NIDENT) {
@@ -631,24 +704,22 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 			  (long long)st.st_size);
 		goto out;
 	}
-	ge->size = (size_t)st.st_size;
-	void *m = mmap(NULL, ge->size, PROT_READ, MAP_PRIVATE, ge->fd, 0);
-	if (m == MAP_FAILED) {
-		rc = -errno;
-		go_elf_fail(ge, rc, "cannot map %s: %s", path, strerror(errno));
-		ge->size = 0;
+	if ((uint64_t)st.st_size > GO_ELF_MAX_SIZE) {
+		rc = go_elf_fail(ge, -EFBIG, "%s is %lld MiB: larger than the %llu MiB weft analyses", path,
+				 (long long)(st.st_size >> 20), (unsigned long long)(GO_ELF_MAX_SIZE >> 20));
 		goto out;
 	}
-	ge->data = m;
+	if ((rc = read_whole(ge, fd, (size_t)st.st_size)))
+		goto out;
 	if (memcmp(ge->data, ELFMAG, SELFMAG) != 0) {
 		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (no \\x7fELF magic)", path);
 		goto out;
 	}
-	Elf *elf = elf_begin(ge->fd, ELF_C_READ_MMAP, NULL);
+	Elf *elf = elf_memory((char *)ge->data, ge->size);
 	ge->elf = elf;
 	GElf_Ehdr eh;
 	if (!elf || elf_kind(elf) != ELF_K_ELF || !gelf_getehdr(elf, &eh)) {
-		rc = go_elf_fail(ge, -ENOEXEC, "%s: corrupt ELF header: %s", path, elf_errmsg(-1));
+		rc = bad_ehdr(ge);
 		goto out;
 	}
 	ge->is64 = gelf_getclass(elf) == ELFCLASS64;
@@ -657,12 +728,14 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
 	ge->type = eh.e_type;
 
 	/* header tables cut off by truncation: say so rather than see nothing */
-	uint64_t phend = eh.e_phoff + (uint64_t)eh.e_phnum * eh.e_phentsize;
-	uint64_t shend = eh.e_shoff + (uint64_t)eh.e_shnum * eh.e_shentsize;
-	if ((eh.e_phnum && phend > ge->size) || (eh.e_shnum && shend > ge->size)) {
-		rc = go_elf_fail(ge, -ENOEXEC, "%s: truncated ELF: its %s headers end at byte %llu but the "
-			  "file has %zu", path, phend > ge->size ? "program" : "section",
-			  (unsigned long long)(phend > ge->size ? phend : shend), ge->size);
+	uint64_t phsize = (uint64_t)eh.e_phnum * eh.e_phentsize;
+	uint64_t shsize = (uint64_t)eh.e_shnum * eh.e_shentsize;
+	if (eh.e_phnum && (eh.e_phoff > ge->size || phsize > ge->size - eh.e_phoff)) {
+		rc = bad_table(ge, "program", eh.e_phoff, eh.e_phnum, eh.e_phentsize);
+		goto out;
+	}
+	if (eh.e_shnum && (eh.e_shoff > ge->size || shsize > ge->size - eh.e_shoff)) {
+		rc = bad_table(ge, "section", eh.e_shoff, eh.e_shnum, eh.e_shentsize);
 		goto out;
 	}
 	size_t nph;
@@ -745,16 +818,29 @@ out:
 	return 0;
 }
 
+int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
+{
+	/* O_NONBLOCK: opening a FIFO must not wait for a writer (the file type
+	 * is checked next); it has no effect on regular files. */
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
+	*out = NULL;
+	if (fd < 0) {
+		int rc = -errno;
+		snprintf(err, errlen, "cannot open %s: %s", path, strerror(-rc));
+		return rc;
+	}
+	int rc = go_elf_open_fd(fd, path, out, err, errlen);
+	close(fd);
+	return rc;
+}
+
 void go_elf_close(struct go_elf *ge)
 {
 	if (!ge)
 		return;
 	if (ge->elf)
 		elf_end(ge->elf);
-	if (ge->data)
-		munmap((void *)ge->data, ge->size);
-	if (ge->fd >= 0)
-		close(ge->fd);
+	free((void *)ge->data);
 	go_buildinfo_free(&ge->bi);
 	free(ge->go_version_sym);
 	free(ge->pcln);

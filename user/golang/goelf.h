@@ -60,8 +60,7 @@ struct go_func {
 
 struct go_elf {
 	char path[4096];
-	int fd;
-	const uint8_t *data; /* whole file, read-only mapping */
+	const uint8_t *data; /* whole file, read into memory (never mapped) */
 	size_t size;
 	void *elf;	     /* Elf * (libelf) */
 
@@ -101,6 +100,14 @@ extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
  * A non-Go ELF opens fine (ge->is_go false). Errors: -ENOENT, -EACCES (as
  * from open), -ENOEXEC (not ELF / truncated / corrupt headers), -ENOMEM. */
 int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen);
+
+/* Largest file analysed (-EFBIG above): the file is read into memory. */
+#define GO_ELF_MAX_SIZE (512ull << 20)
+
+/* The same on an open file (not closed; name is for messages). The file is
+ * read with pread, never mapped: truncating it meanwhile is an error, not a
+ * SIGBUS. Anything but a regular file is refused before reading. */
+int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, size_t errlen);
 void go_elf_close(struct go_elf *ge);
 
 /* "amd64", "arm64", "386", ... from the ELF machine; "unknown" otherwise. */

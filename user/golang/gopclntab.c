@@ -107,7 +107,7 @@ int go_pclntab_parse(const uint8_t *data, size_t size, struct go_pclntab *t, cha
 	}
 #define W(i) rd(data + 8 + (size_t)(i) * P, P, be)
 	t->nfunc = W(0);
-	uint64_t functab_off, funcname_off = 0;
+	uint64_t functab_off, funcname_off = 0, cu_off = 0;
 	switch (t->version) {
 	case GO_PCLN_12:
 		functab_off = 8 + P;
@@ -115,6 +115,7 @@ int go_pclntab_parse(const uint8_t *data, size_t size, struct go_pclntab *t, cha
 		break;
 	case GO_PCLN_116:
 		funcname_off = W(2);
+		cu_off = W(3);
 		functab_off = W(6);
 		t->field_size = P;
 		break;
@@ -122,6 +123,7 @@ int go_pclntab_parse(const uint8_t *data, size_t size, struct go_pclntab *t, cha
 		t->text_start = W(2);
 		t->text_start_field = 8 + 2 * P;
 		funcname_off = W(3);
+		cu_off = W(4);
 		functab_off = W(7);
 		t->field_size = 4;
 		break;
@@ -158,6 +160,9 @@ int go_pclntab_parse(const uint8_t *data, size_t size, struct go_pclntab *t, cha
 		t->funcdata_size = size - functab_off;
 		t->funcnames = data + funcname_off;
 		t->funcnames_size = size - funcname_off;
+		/* the name table ends where the compilation-unit table starts */
+		if (cu_off > funcname_off && cu_off <= size)
+			t->funcnames_size = cu_off - funcname_off;
 	}
 	return 0;
 }
@@ -175,38 +180,73 @@ static uint64_t ft_entry(const struct go_pclntab *t, uint64_t i)
 	return v;
 }
 
-/* Name only (no end/entry validation), for the search loop. */
-static const char *func_name(const struct go_pclntab *t, uint64_t i, uint64_t *entry_out)
+/* Where function i's name starts in the name table (no entry validation):
+ * 0, or -EINVAL if its _func record or name offset is out of bounds. */
+static int func_name_off(const struct go_pclntab *t, uint64_t i, size_t *name_off,
+			 uint64_t *entry_out)
 {
 	uint64_t funcoff = ft_field(t, 2 * i + 1);
 	size_t esz = t->version >= GO_PCLN_118 ? 4 : t->ptrsize;
 	if (funcoff >= t->funcdata_size || t->funcdata_size - funcoff < esz + 4)
-		return NULL;
+		return -EINVAL;
 	const uint8_t *f = t->funcdata + funcoff;
 	uint64_t fentry = rd(f, esz, t->big_endian);
 	if (t->version >= GO_PCLN_118)
 		fentry += t->text_start;
 	int32_t nameoff = (int32_t)rd(f + esz, 4, t->big_endian);
 	if (nameoff < 0 || (uint64_t)nameoff >= t->funcnames_size)
-		return NULL;
-	const char *name = (const char *)t->funcnames + nameoff;
-	if (!memchr(name, 0, t->funcnames_size - (size_t)nameoff))
-		return NULL;
+		return -EINVAL;
+	*name_off = (size_t)nameoff;
 	*entry_out = fentry;
+	return 0;
+}
+
+/* Bytes a name may span from off: the rest of the name table, at most
+ * GO_PCLN_NAME_MAX (+ its NUL). Every search stays within it, so looking at
+ * all functions costs at most nfunc times that, never nfunc times the file. */
+static size_t name_room(const struct go_pclntab *t, size_t off)
+{
+	size_t room = t->funcnames_size - off;
+	return room > GO_PCLN_NAME_MAX + 1 ? GO_PCLN_NAME_MAX + 1 : room;
+}
+
+/* Name only (no end/entry validation). */
+static const char *func_name(const struct go_pclntab *t, uint64_t i, uint64_t *entry_out)
+{
+	size_t off;
+	if (func_name_off(t, i, &off, entry_out))
+		return NULL;
+	const char *name = (const char *)t->funcnames + off;
+	if (!memchr(name, 0, name_room(t, off)))
+		return NULL;
 	return name;
+}
+
+/* Function i's name is exactly want (len bytes + NUL): compares len + 1
+ * bytes at most, whatever the table holds. -EINVAL if the record is corrupt. */
+static int func_name_is(const struct go_pclntab *t, uint64_t i, const char *want, size_t len)
+{
+	size_t off;
+	uint64_t fentry;
+	if (func_name_off(t, i, &off, &fentry))
+		return -EINVAL;
+	size_t room = t->funcnames_size - off;
+	if (len + 1 > room) /* a shorter name, else one that runs off the table */
+		return memchr(t->funcnames + off, 0, room) ? 0 : -EINVAL;
+	return memcmp(t->funcnames + off, want, len + 1) == 0;
 }
 
 int go_pclntab_func(const struct go_pclntab *t, uint64_t i, struct go_pcln_func *f)
 {
 	if (!t->functab || i >= t->nfunc)
 		return -EINVAL;
-	uint64_t fentry;
+	size_t off;
+	uint64_t fentry, entry = ft_entry(t, i), end = ft_entry(t, i + 1);
+	/* the _func record repeats the entry: a cheap integrity check, first */
+	if (func_name_off(t, i, &off, &fentry) || fentry != entry || end <= entry)
+		return -EINVAL;
 	const char *name = func_name(t, i, &fentry);
 	if (!name)
-		return -EINVAL;
-	uint64_t entry = ft_entry(t, i), end = ft_entry(t, i + 1);
-	/* the _func record repeats the entry: a cheap integrity check */
-	if (fentry != entry || end <= entry)
 		return -EINVAL;
 	f->entry = entry;
 	f->end = end;
@@ -217,16 +257,16 @@ int go_pclntab_func(const struct go_pclntab *t, uint64_t i, struct go_pcln_func 
 int go_pclntab_find(const struct go_pclntab *t, const char *name, struct go_pcln_func *f)
 {
 	uint64_t corrupt = 0;
-	if (!t->functab)
+	size_t len = strlen(name);
+	if (!t->functab || len > GO_PCLN_NAME_MAX)
 		return -EINVAL;
 	for (uint64_t i = 0; i < t->nfunc; i++) {
-		uint64_t fentry;
-		const char *n = func_name(t, i, &fentry);
-		if (!n) {
+		int is = func_name_is(t, i, name, len);
+		if (is < 0) {
 			corrupt++;
 			continue;
 		}
-		if (strcmp(n, name) != 0)
+		if (!is)
 			continue;
 		int r = go_pclntab_func(t, i, f);
 		if (r == 0)

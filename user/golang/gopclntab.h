@@ -27,6 +27,10 @@ enum go_pcln_version {
 #define GO_PCLN_MAGIC_118 0xfffffff0u
 #define GO_PCLN_MAGIC_120 0xfffffff1u
 
+/* Longest function name read (Go's longest real ones, generic instantiations,
+ * are a few KiB): a name without its NUL within this many bytes is corrupt. */
+#define GO_PCLN_NAME_MAX 16384
+
 struct go_pclntab {
 	const uint8_t *data;
 	size_t size;
@@ -42,7 +46,7 @@ struct go_pclntab {
 	const uint8_t *funcdata;   /* base that funcoff is relative to */
 	size_t funcdata_size;
 	const uint8_t *funcnames;  /* base that nameoff is relative to */
-	size_t funcnames_size;
+	size_t funcnames_size;	   /* up to the next table (1.16+), else the section's end */
 };
 
 struct go_pcln_func {
@@ -62,8 +66,9 @@ bool go_pclntab_header_ok(const uint8_t *data, size_t size);
 /* Function i (0 <= i < nfunc). -EINVAL if that entry is corrupt. */
 int go_pclntab_func(const struct go_pclntab *t, uint64_t i, struct go_pcln_func *f);
 
-/* Finds a function by exact name. -ENOENT if absent, -EINVAL if the table is
- * corrupt where it matters. */
+/* Finds a function by exact name, comparing at most strlen(name) + 1 bytes
+ * per function (linear in the table). -ENOENT if absent, -EINVAL if the
+ * table is corrupt where it matters (or name is over GO_PCLN_NAME_MAX). */
 int go_pclntab_find(const struct go_pclntab *t, const char *name, struct go_pcln_func *f);
 
 const char *go_pclntab_version_name(enum go_pcln_version v);

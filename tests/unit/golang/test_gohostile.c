@@ -1,0 +1,233 @@
+/* Hostile executables: files any local user can write and run under
+ * `weft run`, crafted to stall or kill the analysis of Go binaries. Each
+ * file is generated here: no fixture, nothing downloaded. */
+#include <elf.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "gobinary.h"
+#include "goelf.h"
+
+static char tmpdir[PATH_MAX];
+
+static uint64_t now_ns(void)
+{
+	struct timespec ts;
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+static void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4); /* little-endian host (x86-64) */
+}
+
+static void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+
+static void tmp_path(char *buf, size_t len, const char *name)
+{
+	int n = snprintf(buf, len, "%s/%s", tmpdir, name);
+	assert_true(n > 0 && (size_t)n < len);
+}
+
+static void write_file(const char *path, const uint8_t *buf, size_t len)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, buf, len), (ssize_t)len);
+	close(fd);
+}
+
+#define TEXT_OFF 0x1000u
+#define TEXT_VADDR 0x401000u
+#define PCLN_OFF 0x2000u
+#define PCLN_VADDR 0x402000u
+#define BI_OFF 0x1800u
+#define BI_VADDR 0x601800u
+#define BI_SIZE 0x100u
+#define LAST_ENTRY 0xff0u
+#define END_ENTRY 0xfffu
+
+static void phdr(uint8_t *p, uint32_t flags, uint64_t off, uint64_t vaddr, uint64_t size)
+{
+	Elf64_Phdr ph = {.p_type = PT_LOAD, .p_flags = flags, .p_offset = off, .p_vaddr = vaddr,
+			 .p_paddr = vaddr, .p_filesz = size, .p_memsz = size, .p_align = 0x1000};
+	memcpy(p, &ph, sizeof(ph));
+}
+
+static void shdr(uint8_t *p, uint32_t name, uint32_t type, uint64_t addr, uint64_t off, uint64_t size)
+{
+	Elf64_Shdr sh = {.sh_name = name, .sh_type = type, .sh_flags = addr ? SHF_ALLOC : 0, .sh_addr = addr,
+			 .sh_offset = off, .sh_size = size, .sh_addralign = 1};
+	memcpy(p, &sh, sizeof(sh));
+}
+
+/* The Go 1.20 pclntab of the attack, size bytes at p: function 0 is
+ * "main.a", the last is "main.z", and the names of all the others start at
+ * different places of one run of 'A's that ends only at "main.z\0", the
+ * section's last bytes. The header's cuOff (where the name table ends) is 0:
+ * the table claims no end. A search that looks for each name's NUL reads to
+ * the end of the section once per function: quadratic in the file size. */
+static void craft_pclntab(uint8_t *p, size_t size)
+{
+	uint32_t n = (uint32_t)(size / 32);
+	size_t functab = 72, funcs = functab + ((size_t)2 * n + 1) * 4;
+	size_t names = funcs + (size_t)n * 8, room = size - names;
+	memcpy(p, "\xf1\xff\xff\xff\0\0\x01\x08", 8);
+	put64(p + 8, n);		  /* nfunc */
+	put64(p + 8 + 2 * 8, TEXT_VADDR); /* textStart */
+	put64(p + 8 + 3 * 8, names);	  /* funcnameOff; cuOff (word 4) stays 0 */
+	put64(p + 8 + 7 * 8, functab);	  /* pclnOff: the function table */
+	for (uint32_t i = 0; i < n; i++) {
+		uint32_t nameoff = (uint32_t)(7 + (uint64_t)i * 2654435761u % (room - 16));
+		if (i == 0)
+			nameoff = 0;
+		else if (i == n - 1)
+			nameoff = (uint32_t)(room - 7);
+		/* entries within the 4 KiB of .text; only the looked-up ones need
+		 * to be ordered (main.z: LAST_ENTRY up to END_ENTRY) */
+		uint32_t entry = i == n - 1 ? LAST_ENTRY : i < 0x800 ? i : 0x800;
+		put32(p + functab + 8 * i, entry);				   /* entryOff */
+		put32(p + functab + 8 * i + 4, (uint32_t)(funcs + 8 * i - functab)); /* funcoff */
+		put32(p + funcs + 8 * i, entry);
+		put32(p + funcs + 8 * i + 4, nameoff);
+	}
+	put32(p + functab + 8 * n, END_ENTRY); /* end entry */
+	memset(p + names, 'A', room);
+	memcpy(p + names, "main.a", 7);
+	memcpy(p + size - 7, "main.z", 7);
+}
+
+/* A static x86-64 executable of about total bytes holding that pclntab: in
+ * a .gopclntab section, or (sections false) only in a read-only segment,
+ * where weft finds it by scanning. Returns the file's size; *nfunc the
+ * number of functions. */
+static size_t craft_elf(const char *path, size_t total, bool sections, uint32_t *nfunc)
+{
+	static const char shstr[] = "\0.text\0.gopclntab\0.shstrtab\0.go.buildinfo";
+	size_t tail = sections ? sizeof(shstr) + 7 + 5 * sizeof(Elf64_Shdr) : 0;
+	size_t pcln = (total - PCLN_OFF - tail) & ~(size_t)7;
+	size_t size = PCLN_OFF + pcln + tail;
+	uint8_t *buf = calloc(1, size);
+	assert_non_null(buf);
+	Elf64_Ehdr eh = {.e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			 .e_entry = TEXT_VADDR, .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+			 .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 3, .e_shentsize = sizeof(Elf64_Shdr)};
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	phdr(buf + eh.e_phoff, PF_R | PF_X, 0, TEXT_VADDR - TEXT_OFF, PCLN_OFF);
+	phdr(buf + eh.e_phoff + sizeof(Elf64_Phdr), PF_R, PCLN_OFF, PCLN_VADDR, pcln);
+	phdr(buf + eh.e_phoff + 2 * sizeof(Elf64_Phdr), PF_R | PF_W, BI_OFF, BI_VADDR, BI_SIZE);
+	memset(buf + TEXT_OFF, 0xc3, BI_OFF - TEXT_OFF); /* RET */
+	/* Go 1.18+ build info: a Go version, so that the agent goes on to
+	 * look its functions up */
+	memcpy(buf + BI_OFF, "\xff Go buildinf:\x08\x02", 16);
+	memcpy(buf + BI_OFF + 32, "\x08go1.22.0\x00", 10);
+	craft_pclntab(buf + PCLN_OFF, pcln);
+	*nfunc = (uint32_t)(pcln / 32);
+	if (sections) {
+		size_t stroff = PCLN_OFF + pcln, shoff = (stroff + sizeof(shstr) + 7) & ~(size_t)7;
+		memcpy(buf + stroff, shstr, sizeof(shstr));
+		eh.e_shoff = shoff;
+		eh.e_shnum = 5;
+		eh.e_shstrndx = 3;
+		shdr(buf + shoff + 1 * sizeof(Elf64_Shdr), 1, SHT_PROGBITS, TEXT_VADDR, TEXT_OFF, PCLN_OFF - TEXT_OFF);
+		shdr(buf + shoff + 2 * sizeof(Elf64_Shdr), 7, SHT_PROGBITS, PCLN_VADDR, PCLN_OFF, pcln);
+		shdr(buf + shoff + 3 * sizeof(Elf64_Shdr), 18, SHT_STRTAB, 0, stroff, sizeof(shstr));
+		shdr(buf + shoff + 4 * sizeof(Elf64_Shdr), 28, SHT_PROGBITS, BI_VADDR, BI_OFF, BI_SIZE);
+	}
+	memcpy(buf, &eh, sizeof(eh));
+	write_file(path, buf, size);
+	free(buf);
+	return size;
+}
+
+#define BUDGET_MS 250 /* per file, on a loaded 2-core CI machine; measured: a few ms */
+
+static void test_pclntab_names_without_end(void **state)
+{
+	static const size_t sizes[] = {1 << 20, 2 << 20, 4 << 20};
+	char path[PATH_MAX];
+	tmp_path(path, sizeof(path), "pclntab-bomb");
+	for (int sections = 1; sections >= 0; sections--) {
+		for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]); i++) {
+			uint32_t nfunc;
+			size_t size = craft_elf(path, sizes[i], sections, &nfunc);
+			/* what `weft inspect` does: open, look up each probed function */
+			uint64_t t0 = now_ns();
+			struct go_elf *ge = NULL;
+			char err[512];
+			assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), 0);
+			assert_true(ge->is_go);
+			struct go_func fn;
+			for (size_t f = 0; f < GO_PROBE_NFUNCS; f++)
+				assert_int_equal(go_elf_find_func(ge, go_probe_funcs[f], &fn), -ENOENT);
+			/* the whole table is searched: its first and last functions */
+			assert_int_equal(go_elf_find_func(ge, "main.a", &fn), 0);
+			assert_int_equal(fn.addr, TEXT_VADDR);
+			assert_int_equal(go_elf_find_func(ge, "main.z", &fn), 0);
+			assert_int_equal(fn.addr, TEXT_VADDR + LAST_ENTRY);
+			assert_int_equal(fn.size, END_ENTRY - LAST_ENTRY);
+			assert_true(nfunc >= sizes[i] / 40);
+			go_elf_close(ge);
+			double inspect_ms = (now_ns() - t0) / 1e6;
+
+			/* what the agent's analysis does */
+			struct go_binary b;
+			t0 = now_ns();
+			go_binary_analyse(path, &b);
+			double agent_ms = (now_ns() - t0) / 1e6;
+			assert_true(b.is_go);
+			assert_string_equal(b.version, "go1.22.0");
+			assert_false(b.roundtrip); /* looked up, not found */
+			assert_int_equal(b.info.allgs, 0);
+			assert_non_null(strstr(b.allgs_why, "runtime.allgadd"));
+			go_binary_free(&b);
+			print_message("pclntab bomb %zu bytes (%s): lookups %.1f ms, agent analysis %.1f ms\n", size,
+				      sections ? ".gopclntab section" : "found by scan", inspect_ms, agent_ms);
+			if (inspect_ms > BUDGET_MS || agent_ms > BUDGET_MS)
+				fail_msg("%zu-byte crafted pclntab: %.0f / %.0f ms, over %d ms", size, inspect_ms,
+					 agent_ms, BUDGET_MS);
+		}
+	}
+	unlink(path);
+}
+
+static int setup(void **state)
+{
+	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-hostile-XXXXXX");
+	return mkdtemp(tmpdir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+	char cmd[PATH_MAX + 16];
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_pclntab_names_without_end),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}

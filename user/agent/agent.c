@@ -13,8 +13,10 @@
 #include "clock.h"
 #include "go_user.h"
 #include "log.h"
+#include "metrics.h"
 #include "mounts.h"
 #include "proc.h"
+#include "prometheus.h"
 #include "propagation.h"
 #include "protocol.h"
 
@@ -40,6 +42,8 @@ struct agent {
 	struct capture_tracer *capture;
 	struct propagation *propagation;
 	struct go_tracer *go;
+	struct metrics *metrics;       /* NULL: no metrics output configured */
+	struct prometheus *prometheus;
 	int64_t mono_to_real;
 	uint64_t spans, unparsed, exited, sampled_out;
 	size_t live_pids;
@@ -85,6 +89,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		return;
 	}
 	s->resource = proc_resource(ev->pid);
+	if (a->metrics) /* every exchange, whatever the sampler decided */
+		metrics_record(a->metrics, s, clock_ns(CLOCK_MONOTONIC));
 	if (!(s->trace_flags & 1)) {
 		/* Sampled out (decided in the kernel, at the trace's root). */
 		a->sampled_out++;
@@ -223,6 +229,16 @@ int agent_run(struct agent_opts *o)
 	err = set_sampler(&a);
 	if (err)
 		goto cleanup;
+	if (o->prometheus) {
+		a.metrics = metrics_create(clock_ns(CLOCK_REALTIME));
+		if (!a.metrics) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		err = prometheus_start(o->prometheus, a.metrics, &a.prometheus);
+		if (err)
+			goto cleanup;
+	}
 	rb = ring_buffer__new(capture_events_fd(a.capture), on_event, &a, NULL);
 	if (!rb) {
 		err = -errno;
@@ -268,6 +284,8 @@ int agent_run(struct agent_opts *o)
 				if (o->sinks[i]->tick)
 					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
 			capture_sweep_stale(a.capture, now, deliver_txn, &a);
+			if (a.metrics)
+				metrics_tick(a.metrics, now);
 			/* Exit events can be lost to a full ring buffer: check too. */
 			for (size_t i = 0; i < o->n_pids; i++)
 				if (o->pids[i] && !proc_exists(o->pids[i]))
@@ -296,6 +314,8 @@ int agent_run(struct agent_opts *o)
 	err = err == -EINTR ? 0 : err;
 
 cleanup:
+	prometheus_stop(a.prometheus); /* before the metrics it reads */
+	metrics_free(a.metrics);
 	ring_buffer__free(rb);
 	propagation_stop(a.propagation);
 	go_tracer_destroy(a.go);

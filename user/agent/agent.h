@@ -25,6 +25,7 @@ struct agent_opts {
 	enum db_statement_mode db_statement; /* db.query.text: redacted, raw, off */
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct sampler sampler; /* zero: parentbased_always_on */
+	const char *prometheus; /* ADDR:PORT of /metrics, or NULL */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;
 };

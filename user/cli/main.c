@@ -11,6 +11,7 @@
 #include "inspect.h"
 #include "log.h"
 #include "otlp.h"
+#include "prometheus.h"
 #include "sampler.h"
 #include "sinks.h"
 #include "abi/weft.h"
@@ -61,6 +62,9 @@ static const char usage_text[] =
 	"                         (flags 00: sampled out). Metrics count every request\n"
 	"      --sampler-arg R    ratio of the traceidratio samplers, 0 to 1 (default 1;\n"
 	"                         OTEL_TRACES_SAMPLER_ARG), e.g. --sampler-arg 0.01\n"
+	"      --prometheus ADDR:PORT  serve RED metrics (http.server.request.duration, ...)\n"
+	"                         and the service graph of every request at\n"
+	"                         http://ADDR:PORT/metrics, e.g. --prometheus :9400\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
 	"\n"
@@ -153,7 +157,7 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 }
 
 enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT,
-		 OPT_SAMPLER, OPT_SAMPLER_ARG };
+		 OPT_SAMPLER, OPT_SAMPLER_ARG, OPT_PROMETHEUS };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -169,6 +173,7 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "db-statement", required_argument, NULL, OPT_DB_STATEMENT },
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "sampler-arg", required_argument, NULL, OPT_SAMPLER_ARG },
+		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -235,6 +240,13 @@ static int trace_main(int argc, char **argv, bool run)
 		case OPT_CGROUP: o.cgroup = optarg; break;
 		case OPT_SAMPLER: sampler = optarg; break;
 		case OPT_SAMPLER_ARG: sampler_arg = optarg; break;
+		case OPT_PROMETHEUS:
+			o.prometheus = optarg;
+			if (prometheus_check_listen(optarg)) {
+				log_error("--prometheus: '%s' is not ADDR:PORT (e.g. 127.0.0.1:9400, :9400)", optarg);
+				err = -EINVAL;
+			}
+			break;
 		case OPT_DB_STATEMENT:
 			if (strcmp(optarg, "redacted") == 0) {
 				o.db_statement = DB_STATEMENT_REDACTED;

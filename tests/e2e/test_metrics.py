@@ -1,0 +1,147 @@
+"""RED metrics and the service graph on /metrics (--prometheus), computed
+from every exchange whatever the sampler decided: exact counts by status,
+route and peer, service-graph edges joined through propagation, scrapes
+that never hold up span export."""
+import re
+import threading
+import time
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+
+from conftest import free_port
+
+LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: # .*)?$')
+LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
+
+
+def parse(text):
+    """[(name, {label: value}, float)] of a text exposition."""
+    out = []
+    for line in text.splitlines():
+        if not line or line.startswith("#"):
+            continue
+        m = LINE.match(line)
+        assert m, line
+        out.append((m.group(1), dict(LABEL.findall(m.group(2) or "")), float(m.group(3))))
+    return out
+
+
+def scrape(port, accept=None):
+    req = urllib.request.Request(f"http://127.0.0.1:{port}/metrics")
+    if accept:
+        req.add_header("Accept", accept)
+    with urllib.request.urlopen(req, timeout=5) as r:
+        return r.headers["Content-Type"], r.read().decode()
+
+
+def total(samples, name, **labels):
+    return sum(v for n, l, v in samples if n == name and all(l.get(k, "") == x for k, x in labels.items()))
+
+
+def get(url):
+    try:
+        with urllib.request.urlopen(url, timeout=30) as r:
+            r.read()
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def wait_for(port, cond, timeout=15):
+    deadline = time.time() + timeout
+    while True:
+        samples = parse(scrape(port)[1])
+        if cond(samples) or time.time() > deadline:
+            return samples
+        time.sleep(0.1)
+
+
+def test_red_and_service_graph_count_every_request(weft_factory, py_service, test_cgroup):
+    a = py_service(name="svc-a", cgroup=test_cgroup)
+    b = py_service(name="svc-b", cgroup=test_cgroup)
+    port = free_port()
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(a.pid), "-p", str(b.pid),
+                      "--sampler", "parentbased_traceidratio", "--sampler-arg", "0.25",
+                      "--prometheus", f"127.0.0.1:{port}"])
+    n_chain, n_404, n_500 = 120, 30, 20
+    urls = ([a.url(f"/chain?next={b.port}")] * n_chain + [a.url("/status/404")] * n_404
+            + [a.url("/status/500")] * n_500)
+    with ThreadPoolExecutor(8) as ex:
+        codes = list(ex.map(get, urls))
+    assert sorted(codes) == sorted([200] * n_chain + [404] * n_404 + [500] * n_500)
+
+    srv = "http_server_request_duration_seconds_count"
+    samples = wait_for(port, lambda s: total(s, srv) >= 2 * n_chain + n_404 + n_500
+                       and total(s, "traces_service_graph_request_total", client="svc-a") >= n_chain)
+    # Every request, by service, status and route, although only a quarter was exported.
+    assert total(samples, srv) == 2 * n_chain + n_404 + n_500
+    assert total(samples, srv, service_name="svc-a", http_response_status_code="200", http_route="/chain",
+                 http_request_method="GET") == n_chain
+    assert total(samples, srv, service_name="svc-a", http_response_status_code="404") == n_404
+    assert total(samples, srv, service_name="svc-a", http_response_status_code="500", error_type="500") == n_500
+    assert total(samples, srv, service_name="svc-b", http_response_status_code="200") == n_chain
+    assert total(samples, "http_client_request_duration_seconds_count", service_name="svc-a",
+                 server_address="127.0.0.1", server_port=str(b.port), http_response_status_code="200") == n_chain
+    # Buckets are cumulative and end with _count; no high-cardinality label.
+    for n, l, v in samples:
+        assert not {"url_path", "url_full", "client_address", "network_peer_port"} & set(l), (n, l)
+        if n == "http_server_request_duration_seconds_bucket" and l["le"] == "+Inf":
+            count = [c for m, k, c in samples if m == srv and k == {x: y for x, y in l.items() if x != "le"}]
+            assert count == [v]
+    # Service graph: the propagated edge, and the untraced callers as "user".
+    sg = "traces_service_graph_request_total"
+    assert total(samples, sg, client="svc-a", server="svc-b", connection_type="") == n_chain
+    assert total(samples, sg, client="user", server="svc-a", connection_type="virtual_node") == (
+        n_chain + n_404 + n_500)
+    assert total(samples, "traces_service_graph_request_failed_total", client="user", server="svc-a") == n_500
+    assert total(samples, "traces_service_graph_request_server_seconds_count", client="svc-a",
+                 server="svc-b") == n_chain
+    assert total(samples, "traces_service_graph_request_client_seconds_count", client="svc-a",
+                 server="svc-b") == n_chain
+    w.stop()
+    exported = w.spans()
+    assert 0 < len(exported) < n_chain * 3 + n_404 + n_500
+
+
+def test_openmetrics_exemplars_point_at_exported_traces(weft_factory, py_service):
+    a = py_service(name="svc-ex")
+    port = free_port()
+    w = weft_factory(["attach", "-p", str(a.pid), "--sampler", "traceidratio", "--sampler-arg", "0.5",
+                      "--prometheus", f":{port}"])
+    for _ in range(60):
+        assert get(a.url("/x")) == 200
+    wait_for(port, lambda s: total(s, "http_server_request_duration_seconds_count") >= 60)
+    ctype, text = scrape(port, accept="application/openmetrics-text;version=1.0.0")
+    assert ctype.startswith("application/openmetrics-text") and text.endswith("# EOF\n")
+    ptype, plain = scrape(port)  # the text format 0.0.4 has no exemplars
+    assert ptype.startswith("text/plain; version=0.0.4") and "# {" not in plain and "# EOF" not in plain
+    w.stop()
+    exported = {(s["trace_id"], s["span_id"]) for s in w.spans()}
+    ex = re.findall(r'_bucket\{.*\} \d+ # \{trace_id="([0-9a-f]{32})",span_id="([0-9a-f]{16})"\} ', text)
+    assert ex and set(ex) <= exported
+
+
+def test_scrapes_during_load_never_block_export(weft_factory, py_service):
+    a = py_service(name="svc-load")
+    port = free_port()
+    w = weft_factory(["attach", "-p", str(a.pid), "--prometheus", f"127.0.0.1:{port}"])
+    stop = threading.Event()
+    slowest = []
+
+    def scraper():
+        while not stop.is_set():
+            t0 = time.monotonic()
+            scrape(port)
+            slowest.append(time.monotonic() - t0)
+
+    th = threading.Thread(target=scraper)
+    th.start()
+    with ThreadPoolExecutor(4) as ex:
+        assert set(ex.map(get, [a.url("/load")] * 300)) == {200}
+    spans = w.wait_spans(count=300, timeout=10)
+    stop.set()
+    th.join()
+    assert len(spans) == 300 and len(slowest) > 10 and max(slowest) < 1.0
+    samples = parse(scrape(port)[1])
+    assert total(samples, "http_server_request_duration_seconds_count", service_name="svc-load") == 300

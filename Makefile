@@ -124,6 +124,7 @@ bench: $(BUILD)/weft
 	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
+	$(Q)bench/sampling
 
 clean:
 	rm -rf $(BUILD)

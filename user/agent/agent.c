@@ -66,6 +66,14 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 {
 	struct agent *a = ctx;
 	vet_process(a, ev->pid);
+	/* Sampled out (the kernel decided at the trace's root) and wanted by
+	 * nothing else (no metrics, no per-connection state to follow): not
+	 * even parsed. */
+	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
+	    !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		a->sampled_out++;
+		return;
+	}
 	struct span *s = span_new();
 	if (!s)
 		return;

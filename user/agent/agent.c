@@ -12,6 +12,7 @@
 #include "capture.h"
 #include "clock.h"
 #include "go_user.h"
+#include "go_worker.h"
 #include "log.h"
 #include "metrics.h"
 #include "mounts.h"
@@ -21,6 +22,7 @@
 #include "protocol.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
+#define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -42,6 +44,7 @@ struct agent {
 	struct capture_tracer *capture;
 	struct propagation *propagation;
 	struct go_tracer *go;
+	struct go_worker *gw;	/* Go binary analysis, off this thread */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
 	struct prometheus *prometheus;
 	int64_t mono_to_real;
@@ -49,17 +52,27 @@ struct agent {
 	size_t live_pids;
 };
 
-/* Tells the kernel whether a thread's requests may parent the requests it
- * sends: not in Go, whose goroutines move between threads. */
+/* A process's executable was analysed: tell the kernel whether a thread's
+ * requests may parent the requests it sends (not in Go, whose goroutines
+ * move between threads), and follow a Go program's goroutines. */
+static void apply_analysis(void *ctx, const struct go_result *r)
+{
+	struct agent *a = ctx;
+	if (r->err)
+		return; /* gone meanwhile */
+	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
+	if (r->bin->is_go)
+		go_tracer_apply(a->go, r); /* goroutines stand in for threads */
+}
+
+/* First sight of a process: its executable goes to the analysis worker
+ * (a binary already known not to be Go is answered at once). */
 static void vet_process(struct agent *a, uint32_t pid)
 {
-	bool first;
-	enum proc_lang lang = proc_language(pid, &first);
-	if (!first)
+	if (!proc_vet_first(pid))
 		return;
-	capture_set_proc_flags(a->capture, pid, lang == PROC_LANG_GO ? 0 : PROC_THREAD_CTX);
-	if (lang == PROC_LANG_GO)
-		go_tracer_add(a->go, pid); /* goroutines stand in for threads */
+	if (go_worker_submit(a->gw, pid) == 1)
+		capture_set_proc_flags(a->capture, pid, PROC_THREAD_CTX);
 }
 
 static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
@@ -131,6 +144,7 @@ static int set_sampler(struct agent *a)
 static void process_exited(struct agent *a, uint32_t pid)
 {
 	capture_forget_process(a->capture, pid, deliver_txn, a);
+	go_worker_cancel(a->gw, pid);
 	go_tracer_forget(a->go, pid);
 	protocol_forget_pid(pid);
 	proc_forget(pid);
@@ -165,6 +179,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		if (len >= sizeof(struct proc_exit_event)) {
 			uint32_t pid = ((struct proc_exit_event *)data)->pid;
 			proc_forget(pid); /* a new program: new resource, new language */
+			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
 			vet_process(a, pid);
 		}
@@ -192,6 +207,16 @@ static void report_counters(struct agent *a)
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
 		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL],
 		 (unsigned long long)c[WEFT_CNT_IO_UNREACHABLE]);
+}
+
+static void report_go_worker(struct go_worker *gw)
+{
+	struct go_worker_stats st;
+	go_worker_get_stats(gw, &st);
+	log_info("executables: %llu processes looked at, %llu binaries analysed (slowest %.1f ms), %llu from the "
+		 "cache; %llu not looked at (analysis queue full)", (unsigned long long)st.submitted,
+		 (unsigned long long)st.analysed, st.max_analysis_ns / 1e6, (unsigned long long)st.cache_hits,
+		 (unsigned long long)st.queue_full);
 }
 
 int agent_run(struct agent_opts *o)
@@ -256,8 +281,16 @@ int agent_run(struct agent_opts *o)
 	err = go_tracer_load(a.capture, &a.go);
 	if (err)
 		goto cleanup;
+	err = go_worker_start(NULL, &a.gw);
+	if (err)
+		goto cleanup;
+	/* The processes named on the command line are followed before "ready". */
 	for (size_t i = 0; i < o->n_pids; i++)
 		vet_process(&a, o->pids[i]);
+	if (go_worker_wait_idle(a.gw, GO_STARTUP_WAIT_MS))
+		log_warn("go: the analysis of the traced executables takes over %d s: going on without waiting",
+			 GO_STARTUP_WAIT_MS / 1000);
+	go_worker_collect(a.gw, apply_analysis, &a);
 	if (o->propagation) {
 		err = propagation_start(a.capture, o->cgroup, &a.propagation);
 		if (err)
@@ -277,9 +310,10 @@ int agent_run(struct agent_opts *o)
 	while (!stop_signal) {
 		/* The kernel wakes us only when much is waiting (rb_flags()): read
 		 * what is there after every timeout too. */
-		int n = ring_buffer__poll(rb, 100);
+		int n = ring_buffer__poll(rb, go_worker_pending(a.gw) ? 10 : 100);
 		if (n >= 0)
 			n = ring_buffer__consume(rb);
+		go_worker_collect(a.gw, apply_analysis, &a);
 		if (n < 0 && n != -EINTR) {
 			err = n;
 			log_error("reading events: %s", strerror(-n));
@@ -313,6 +347,9 @@ int agent_run(struct agent_opts *o)
 	/* Detach first (nothing new arrives), then flush sinks, then counters. */
 	propagation_stop(a.propagation);
 	a.propagation = NULL;
+	report_go_worker(a.gw);
+	go_worker_stop(a.gw);
+	a.gw = NULL;
 	go_tracer_destroy(a.go);
 	a.go = NULL;
 	for (size_t i = 0; i < o->n_sinks; i++)
@@ -326,6 +363,7 @@ cleanup:
 	metrics_free(a.metrics);
 	ring_buffer__free(rb);
 	propagation_stop(a.propagation);
+	go_worker_stop(a.gw);
 	go_tracer_destroy(a.go);
 	capture_destroy(a.capture);
 	for (size_t i = 0; i < o->n_sinks; i++)

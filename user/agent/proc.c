@@ -8,7 +8,6 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "goelf.h"
 #include "proc.h"
 #include "version.h"
 
@@ -16,7 +15,7 @@
 
 struct proc_entry {
 	uint32_t pid;
-	int lang; /* enum proc_lang, -1 until looked at */
+	bool vetted; /* its executable was handed to the Go analysis */
 	struct resource *res;
 	struct proc_entry *next;
 };
@@ -147,7 +146,6 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 	r->pid = pid;
 	fill_resource(r, pid);
 	e->pid = pid;
-	e->lang = -1;
 	e->res = r;
 	e->next = *b;
 	*b = e;
@@ -160,25 +158,13 @@ struct resource *proc_resource(uint32_t pid)
 	return e ? resource_get(e->res) : NULL;
 }
 
-enum proc_lang proc_language(uint32_t pid, bool *first)
+bool proc_vet_first(uint32_t pid)
 {
 	struct proc_entry *e = proc_entry_get(pid);
-	*first = false;
-	if (!e)
-		return PROC_LANG_NATIVE;
-	if (e->lang < 0) {
-		char path[64], err[256];
-		struct go_elf *ge = NULL;
-		snprintf(path, sizeof(path), "/proc/%u/exe", pid);
-		e->lang = PROC_LANG_NATIVE;
-		if (go_elf_open(path, &ge, err, sizeof(err)) == 0) {
-			if (ge->is_go)
-				e->lang = PROC_LANG_GO;
-			go_elf_close(ge);
-		}
-		*first = true;
-	}
-	return e->lang;
+	if (!e || e->vetted)
+		return false;
+	e->vetted = true;
+	return true;
 }
 
 void proc_forget(uint32_t pid)

@@ -18,12 +18,9 @@ struct resource *proc_resource(uint32_t pid);
 void proc_forget(uint32_t pid);
 void proc_cache_clear(void);
 
-enum proc_lang { PROC_LANG_NATIVE = 0, PROC_LANG_GO = 1 };
-
-/* Language of the process's executable, looked at once per process (and
- * again after proc_forget, e.g. on exec). *first is set when this call did
- * the looking. */
-enum proc_lang proc_language(uint32_t pid, bool *first);
+/* True the first time it is called for pid (and again after proc_forget,
+ * e.g. on exec): the caller then has the process's executable looked at. */
+bool proc_vet_first(uint32_t pid);
 
 /* Value of NAME in /proc/PID/environ into out; 0, or -ENOENT / -errno. */
 int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen);

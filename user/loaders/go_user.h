@@ -13,10 +13,14 @@ struct go_tracer;
 /* Loads the Go uprobe programs, sharing the syscall side's maps. */
 int go_tracer_load(struct capture_tracer *st, struct go_tracer **out);
 
-/* pid runs a Go program: analyse it and attach. 0, or a negative errno
- * (logged once with the reason; the process is then traced by the syscall
- * layer alone, its handlers' outgoing calls starting their own traces). */
-int go_tracer_add(struct go_tracer *gt, uint32_t pid);
+struct go_result;
+
+/* A process's executable was analysed (go_worker.h): if it is a Go program
+ * weft can follow, register it and attach its uprobes. 0, or a negative
+ * errno (-ENOEXEC: not Go; else logged once with the reason: the process is
+ * then traced by the syscall layer alone, its handlers' outgoing calls
+ * starting their own traces). */
+int go_tracer_apply(struct go_tracer *gt, const struct go_result *r);
 
 /* The process exited or exec'd: detach its probes, drop its kernel state. */
 void go_tracer_forget(struct go_tracer *gt, uint32_t pid);

@@ -94,8 +94,11 @@ $(BUILD)/bench/span_path: bench/span_path.c $(LIB_OBJS)
 $(BUILD):
 	$(Q)mkdir -p $@
 
+# Every unit binary runs, whatever failed before it; all failures are named.
 unit: $(UNIT_BINS)
-	$(Q)set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+	$(Q)failed=; n=0; for t in $(UNIT_BINS); do n=$$((n + 1)); echo "== $$t"; \
+	  $$t || failed="$$failed $${t##*/}"; done; \
+	if [ -n "$$failed" ]; then echo "$$(echo $$failed | wc -w) of $$n unit test binaries failed:$$failed"; exit 1; fi
 
 e2e: $(BUILD)/weft
 	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)

@@ -6,6 +6,7 @@
 
 #include "clock.h"
 #include "sinks.h"
+#include "text_escape.h"
 
 #define CONSOLE_QUIET_NS 1000000000ull
 #define CONSOLE_MAX_TRACES 1024
@@ -36,7 +37,9 @@ static const char *service_of(const struct span *s)
 	return a && a->type == ATTR_STR ? a->str : "?";
 }
 
-/* Copies at most w display columns of src (ASCII assumed), "~" when cut. */
+/* Copies at most w display columns of src (ASCII assumed), "~" when cut.
+ * src is already escaped (text_escape_terminal): cutting it cannot make a
+ * control sequence. */
 static void fit(char *dst, const char *src, size_t w)
 {
 	size_t n = strlen(src);
@@ -52,13 +55,16 @@ static void fit(char *dst, const char *src, size_t w)
 static void draw_span(struct console_sink *c, struct pending_trace *t, const struct span *s, int depth,
 		      uint64_t t0, uint64_t span_total)
 {
-	char label[128], lab[LABEL_W + 1], name[NAME_W + 1], bar[BAR_CELLS * 3 + 1];
-	snprintf(label, sizeof(label), "%*s%s%s", depth > 0 ? (depth - 1) * 2 : 0, "", depth ? "`-" : "",
-		 service_of(s));
+	char label[128], lab[LABEL_W + 1], name[NAME_W + 1], bar[BAR_CELLS * 3 + 1], safe[64];
+	/* Names come from the traced processes: never raw to the terminal. */
+	const char *svc = service_of(s);
+	text_escape_terminal(svc, strlen(svc), safe, sizeof(safe));
+	snprintf(label, sizeof(label), "%*s%s%s", depth > 0 ? (depth - 1) * 2 : 0, "", depth ? "`-" : "", safe);
 	fit(lab, label, LABEL_W);
 
 	char kind_name[64];
-	snprintf(kind_name, sizeof(kind_name), "%s %s", span_kind_name(s->kind), s->name ? s->name : "");
+	text_escape_terminal(s->name ? s->name : "", s->name ? strlen(s->name) : 0, safe, sizeof(safe));
+	snprintf(kind_name, sizeof(kind_name), "%s %s", span_kind_name(s->kind), safe);
 	fit(name, kind_name, NAME_W);
 
 	const struct attr *st = attrs_get(&s->attrs, "http.response.status_code");

@@ -2,6 +2,7 @@
 from every exchange whatever the sampler decided: exact counts by status,
 route and peer, service-graph edges joined through propagation, scrapes
 that never hold up span export."""
+import os
 import re
 import threading
 import time
@@ -145,3 +146,120 @@ def test_scrapes_during_load_never_block_export(weft_factory, py_service):
     assert len(spans) == 300 and len(slowest) > 10 and max(slowest) < 1.0
     samples = parse(scrape(port)[1])
     assert total(samples, "http_server_request_duration_seconds_count", service_name="svc-load") == 300
+
+
+class MetricsReceiver:
+    """OTLP/HTTP /v1/metrics, decoded with Debian's python3-opentelemetry-proto."""
+
+    def __init__(self):
+        import http.server
+        from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2
+
+        self.requests = []
+        recv = self
+
+        class H(http.server.BaseHTTPRequestHandler):
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers["Content-Length"]))
+                req = metrics_service_pb2.ExportMetricsServiceRequest()
+                req.ParseFromString(body)
+                recv.requests.append((self.path, self.headers.get("Content-Type"), req))
+                self.send_response(200)
+                self.send_header("Content-Type", "application/x-protobuf")
+                self.send_header("Content-Length", "0")
+                self.end_headers()
+
+            def log_message(self, *a):
+                pass
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), H)
+        self.port = self.server.server_address[1]
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def points(self, req):
+        """[(service, metric name, attributes, data point, temporality)]"""
+        out = []
+        for rm in req.resource_metrics:
+            svc = {a.key: a.value.string_value for a in rm.resource.attributes}["service.name"]
+            for sm in rm.scope_metrics:
+                assert sm.scope.name == "weft"
+                for m in sm.metrics:
+                    data = m.histogram if m.HasField("histogram") else m.sum
+                    for dp in data.data_points:
+                        attrs = {a.key: a.value.string_value or a.value.bool_value for a in dp.attributes}
+                        out.append((svc, m.name, attrs, dp, data.aggregation_temporality))
+        return out
+
+    def stop(self):
+        self.server.shutdown()
+
+
+def count_of(dp):
+    return dp.count if hasattr(dp, "bucket_counts") and dp.bucket_counts else dp.as_int
+
+
+def test_otlp_metrics_match_prometheus(weft_factory, py_service, test_cgroup):
+    a = py_service(name="svc-a", cgroup=test_cgroup)
+    b = py_service(name="svc-b", cgroup=test_cgroup)
+    recv = MetricsReceiver()
+    port = free_port()
+    env = dict(os.environ, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="300",
+               OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{recv.port}")
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(a.pid), "-p", str(b.pid),
+                      "--sampler", "parentbased_traceidratio", "--sampler-arg", "0.5",
+                      "--prometheus", f"127.0.0.1:{port}"], env=env)
+    urls = [a.url(f"/chain?next={b.port}")] * 40 + [a.url("/status/503")] * 10
+    with ThreadPoolExecutor(4) as ex:
+        list(ex.map(get, urls))
+    srv = "http_server_request_duration_seconds_count"
+    prom = wait_for(port, lambda s: total(s, srv) >= 90
+                    and total(s, "traces_service_graph_request_total", client="svc-a") >= 40)
+    time.sleep(0.5)  # one more export interval
+    w.stop()
+    recv.stop()
+    path, ctype, last = recv.requests[-1]  # the final export, at exit
+    assert path == "/v1/metrics" and ctype == "application/x-protobuf"
+    pts = recv.points(last)
+    hist = [p for p in pts if p[1] == "http.server.request.duration"]
+    assert {p[4] for p in pts} == {2}  # AGGREGATION_TEMPORALITY_CUMULATIVE
+    # Same series and counts as /metrics: service in the resource, the rest as attributes.
+    got = sorted((svc, a["http.response.status_code"], a.get("http.route"), dp.count) for svc, _, a, dp, _ in hist)
+    want = sorted((l["service_name"], l["http_response_status_code"], l.get("http_route"), v)
+                  for n, l, v in prom if n == srv)
+    assert got == want and sum(g[3] for g in got) == 90
+    for _, _, _, dp, _ in hist:
+        assert sum(dp.bucket_counts) == dp.count and len(dp.bucket_counts) == len(dp.explicit_bounds) + 1
+        assert list(dp.explicit_bounds)[:3] == [0.005, 0.01, 0.025]
+        for e in dp.exemplars:  # only sampled spans, which were exported
+            assert e.trace_id.hex() in {s["trace_id"] for s in w.spans()}
+    edges = [p for p in pts if p[1] == "traces_service_graph_request"]
+    assert [(p[2]["client"], p[2]["server"], p[3].as_int) for p in edges if p[2]["client"] == "svc-a"] == [
+        ("svc-a", "svc-b", 40)]
+    assert all(p[0] == "weft" for p in edges)
+
+
+def test_otlp_metrics_delta(weft_factory, py_service):
+    a = py_service(name="svc-d")
+    recv = MetricsReceiver()
+    env = dict(os.environ, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200",
+               OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE="delta",
+               OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{recv.port}/custom/path")
+    w = weft_factory(["attach", "-p", str(a.pid)], env=env)
+    for i in range(30):
+        assert get(a.url("/d")) == 200
+        if i % 10 == 9:
+            time.sleep(0.5)
+    time.sleep(0.5)
+    w.stop()
+    recv.stop()
+    assert {r[0] for r in recv.requests} == {"/custom/path"}
+    counts, starts = 0, []
+    for _, _, req in recv.requests:
+        for svc, name, attrs, dp, temp in recv.points(req):
+            if name == "http.server.request.duration":
+                assert temp == 1 and svc == "svc-d"  # AGGREGATION_TEMPORALITY_DELTA
+                counts += dp.count
+                starts.append((dp.start_time_unix_nano, dp.time_unix_nano))
+    assert counts == 30
+    # Intervals follow each other without overlap.
+    assert all(s < t for s, t in starts) and all(t0 <= s1 for (_, t0), (s1, _) in zip(starts, starts[1:]))

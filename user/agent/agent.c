@@ -47,6 +47,7 @@ struct agent {
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
 	struct prometheus *prometheus;
+	struct otlp_metrics_exporter *otlp_metrics;
 	int64_t mono_to_real;
 	uint64_t spans, unparsed, exited, sampled_out;
 	size_t live_pids;
@@ -262,16 +263,17 @@ int agent_run(struct agent_opts *o)
 	err = set_sampler(&a);
 	if (err)
 		goto cleanup;
-	if (o->prometheus) {
+	if (o->prometheus || o->otlp_metrics.enabled) {
 		a.metrics = metrics_create(clock_ns(CLOCK_REALTIME));
 		if (!a.metrics) {
 			err = -ENOMEM;
 			goto cleanup;
 		}
-		err = prometheus_start(o->prometheus, a.metrics, &a.prometheus);
-		if (err)
-			goto cleanup;
 	}
+	if (o->prometheus && (err = prometheus_start(o->prometheus, a.metrics, &a.prometheus)))
+		goto cleanup;
+	if (o->otlp_metrics.enabled && (err = otlp_metrics_start(&o->otlp_metrics, a.metrics, &a.otlp_metrics)))
+		goto cleanup;
 	rb = ring_buffer__new(capture_events_fd(a.capture), on_event, &a, NULL);
 	if (!rb) {
 		err = -errno;
@@ -359,6 +361,8 @@ int agent_run(struct agent_opts *o)
 	err = err == -EINTR ? 0 : err;
 
 cleanup:
+	otlp_metrics_stop(a.otlp_metrics); /* exports the final counts */
+	otlp_metrics_config_free(&o->otlp_metrics);
 	prometheus_stop(a.prometheus); /* before the metrics it reads */
 	metrics_free(a.metrics);
 	ring_buffer__free(rb);

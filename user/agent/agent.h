@@ -8,6 +8,7 @@
 #include <stdint.h>
 
 #include "db.h"
+#include "otlp_metrics.h"
 #include "sampler.h"
 #include "sink.h"
 
@@ -26,6 +27,7 @@ struct agent_opts {
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct sampler sampler; /* zero: parentbased_always_on */
 	const char *prometheus; /* ADDR:PORT of /metrics, or NULL */
+	struct otlp_metrics_config otlp_metrics; /* .enabled: OTEL_METRICS_EXPORTER=otlp */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;
 };

@@ -65,6 +65,8 @@ static const char usage_text[] =
 	"      --prometheus ADDR:PORT  serve RED metrics (http.server.request.duration, ...)\n"
 	"                         and the service graph of every request at\n"
 	"                         http://ADDR:PORT/metrics, e.g. --prometheus :9400\n"
+	"                         OTEL_METRICS_EXPORTER=otlp: the same metrics to the OTLP\n"
+	"                         endpoint's /v1/metrics (docs/METRICS.md)\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
 	"\n"
@@ -294,7 +296,8 @@ static int trace_main(int argc, char **argv, bool run)
 		log_error("weft attach needs at least one -p PID (or use weft run for every process)");
 		return 2;
 	}
-	if (sampler_configure(sampler, sampler_arg, &o.sampler, otlp_err, sizeof(otlp_err))) {
+	if (otlp_metrics_config(&otlp, &o.otlp_metrics, otlp_err, sizeof(otlp_err)) ||
+	    sampler_configure(sampler, sampler_arg, &o.sampler, otlp_err, sizeof(otlp_err))) {
 		log_error("%s", otlp_err);
 		otlp_config_free(&otlp);
 		return 2;

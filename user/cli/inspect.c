@@ -244,6 +244,9 @@ int inspect_main(int argc, char **argv)
 		if (!first)
 			putchar('\n');
 		kv("build info", "%s format", ge->bi.inline_fmt ? "go1.18+ inline" : "pre-go1.18 pointer");
+		char cut[256];
+		if (go_buildinfo_cut(&ge->bi, cut, sizeof(cut)))
+			kv("", "%s", cut);
 	} else {
 		kv("build info", "none (Go before 1.13, or stripped)");
 	}

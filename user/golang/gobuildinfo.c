@@ -20,6 +20,20 @@ static void module_free(struct go_module *m)
 	memset(m, 0, sizeof(*m));
 }
 
+int go_buildinfo_cut(const struct go_buildinfo *bi, char *buf, size_t len)
+{
+	if (!bi->deps_cut && !bi->settings_cut && !bi->bytes_cut) {
+		if (len)
+			buf[0] = '\0';
+		return 0;
+	}
+	snprintf(buf, len, "build info cut to weft's limits: %zu dependencies and %zu build settings not read "
+		 "(at most %u and %u), %llu bytes of module information not read (at most %u)",
+		 bi->deps_cut, bi->settings_cut, GO_BUILDINFO_MAX_DEPS, GO_BUILDINFO_MAX_SETTINGS,
+		 (unsigned long long)bi->bytes_cut, GO_BUILDINFO_MAX_BYTES);
+	return 1;
+}
+
 void go_buildinfo_free(struct go_buildinfo *bi)
 {
 	free(bi->go_version);
@@ -76,12 +90,34 @@ static int module_set(struct go_module *m, char **f, size_t nf)
 	return 0;
 }
 
+/* Room for one more element in a growing array of n (capacity doubles). */
+static int grow(void **arr, size_t n, size_t *cap, size_t elem)
+{
+	if (n < *cap)
+		return 0;
+	size_t nc = *cap ? 2 * *cap : 16;
+	void *a = realloc(*arr, nc * elem);
+	if (!a)
+		return -ENOMEM;
+	*arr = a;
+	*cap = nc;
+	return 0;
+}
+
 static int modinfo_parse(struct go_buildinfo *bi, const char *mod, size_t len)
 {
+	size_t deps_cap = 0, settings_cap = 0;
 	/* Go wraps modinfo in two 16-byte sentinels; strip them when present. */
 	if (len >= 33 && mod[len - 17] == '\n') {
 		mod += 16;
 		len -= 32;
+	}
+	/* At most GO_BUILDINFO_MAX_BYTES, cut after a whole line. */
+	if (len > GO_BUILDINFO_MAX_BYTES) {
+		const char *nl = memrchr(mod, '\n', GO_BUILDINFO_MAX_BYTES);
+		size_t keep = nl ? (size_t)(nl - mod) + 1 : 0;
+		bi->bytes_cut = len - keep;
+		len = keep;
 	}
 	char *copy = strndup(mod, len);
 	if (!copy)
@@ -96,11 +132,13 @@ static int modinfo_parse(struct go_buildinfo *bi, const char *mod, size_t len)
 		char *f[4];
 		size_t nf;
 		if (strncmp(line, "build\t", 6) == 0) {
-			char **s = realloc(bi->settings, (bi->n_settings + 1) * sizeof(*s));
-			if (!s)
+			if (bi->n_settings == GO_BUILDINFO_MAX_SETTINGS) {
+				bi->settings_cut++;
+				continue;
+			}
+			if (grow((void **)&bi->settings, bi->n_settings, &settings_cap, sizeof(char *)))
 				goto nomem;
-			bi->settings = s;
-			if (!(s[bi->n_settings] = strdup(line + 6)))
+			if (!(bi->settings[bi->n_settings] = strdup(line + 6)))
 				goto nomem;
 			bi->n_settings++;
 			continue;
@@ -115,11 +153,13 @@ static int modinfo_parse(struct go_buildinfo *bi, const char *mod, size_t len)
 			if (module_set(&bi->main, f, nf))
 				goto nomem;
 			last = &bi->main;
+		} else if (strcmp(f[0], "dep") == 0 && nf >= 2 && bi->n_deps == GO_BUILDINFO_MAX_DEPS) {
+			bi->deps_cut++;
+			last = NULL; /* its "=>" line goes with it */
 		} else if (strcmp(f[0], "dep") == 0 && nf >= 2) {
-			struct go_module *d = realloc(bi->deps, (bi->n_deps + 1) * sizeof(*d));
-			if (!d)
+			if (grow((void **)&bi->deps, bi->n_deps, &deps_cap, sizeof(*bi->deps)))
 				goto nomem;
-			bi->deps = d;
+			struct go_module *d = bi->deps;
 			memset(&d[bi->n_deps], 0, sizeof(*d));
 			bi->n_deps++;
 			last = &d[bi->n_deps - 1];
@@ -202,6 +242,10 @@ int go_buildinfo_parse(struct go_elf *ge, uint64_t off, uint64_t size)
 			return rc;
 		if ((rc = go_elf_read_gostring(ge, mp, ptrsize, be, &mod, &mlen)))
 			return rc;
+	}
+	if (vlen > GO_BUILDINFO_MAX_VERSION) { /* no Go version is that long: keep its start */
+		bi->bytes_cut += vlen - GO_BUILDINFO_MAX_VERSION;
+		vlen = GO_BUILDINFO_MAX_VERSION;
 	}
 	if (vlen) {
 		if (!(bi->go_version = strndup(ver, vlen)))

@@ -32,7 +32,16 @@ struct go_buildinfo {
 	size_t n_deps;
 	char **settings;   /* "build" lines: "key=value" */
 	size_t n_settings;
+	/* What was not read (go_buildinfo_cut): a hostile binary's build info
+	 * must not cost the agent more than these limits. */
+	size_t deps_cut, settings_cut; /* "dep"/"build" lines over the count limits */
+	uint64_t bytes_cut;	       /* bytes of module info (and version) over the byte limits */
 };
+
+#define GO_BUILDINFO_MAX_DEPS 4096u	   /* real programs: up to a few hundred */
+#define GO_BUILDINFO_MAX_SETTINGS 256u	   /* real programs: about 15 */
+#define GO_BUILDINFO_MAX_BYTES (1u << 20) /* of module information */
+#define GO_BUILDINFO_MAX_VERSION 128u	   /* bytes of the Go version */
 
 struct go_load {
 	uint64_t vaddr, memsz, offset, filesz;
@@ -168,6 +177,8 @@ const char *go_elf_pclntab_format(const struct go_elf *ge);
  * Called by go_elf_open; exposed for tests. */
 int go_buildinfo_parse(struct go_elf *ge, uint64_t off, uint64_t size);
 void go_buildinfo_free(struct go_buildinfo *bi);
+/* 1 and a message in buf if the build info was cut to the limits above, else 0 ("" in buf). */
+int go_buildinfo_cut(const struct go_buildinfo *bi, char *buf, size_t len);
 
 /* "go1.21.5" -> major 1, minor 21, patch 5 (0 if absent); also accepts
  * "go1.22rc1", "devel go1.23-abcd". -EINVAL if no go1.N is found. */

@@ -16,6 +16,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <malloc.h>
+
 #include <cmocka.h>
 
 #include "gobinary.h"
@@ -211,6 +213,106 @@ static void test_pclntab_names_without_end(void **state)
 	unlink(path);
 }
 
+/* A static executable whose Go 1.18+ build info lists ndeps dependencies
+ * and nsettings build settings (only in a writable segment: found by the
+ * scan Go's debug/buildinfo does too). Returns the file's size. */
+static size_t craft_buildinfo_elf(const char *path, size_t ndeps, size_t nsettings)
+{
+	static const char sentinel[] = "0w\xaf\x0c\x92t\x08\x02\x41\xe1\xc1\x07\xe6\xd6\x18\xe6";
+	size_t cap = 64 + 64 * (ndeps + nsettings), n = 0;
+	char *mod = malloc(cap);
+	assert_non_null(mod);
+	memcpy(mod, sentinel, 16);
+	n = 16;
+	n += (size_t)sprintf(mod + n, "path\tevil/app\nmod\tevil/app\t(devel)\t\n");
+	for (size_t i = 0; i < ndeps; i++)
+		n += (size_t)sprintf(mod + n, "dep\tgithub.com/evil/m%07zu\tv1.0.0\th1:x=\n", i);
+	for (size_t i = 0; i < nsettings; i++)
+		n += (size_t)sprintf(mod + n, "build\tk%zu=v\n", i);
+	memcpy(mod + n, sentinel, 16);
+	n += 16;
+
+	size_t blob = 32 + 1 + 8 + 10 + n, size = 0x1000 + blob;
+	uint8_t *buf = calloc(1, size);
+	assert_non_null(buf);
+	Elf64_Ehdr eh = {.e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = EV_CURRENT,
+			 .e_phoff = sizeof(Elf64_Ehdr), .e_ehsize = sizeof(Elf64_Ehdr),
+			 .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = 1};
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = ELFCLASS64;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	memcpy(buf, &eh, sizeof(eh));
+	phdr(buf + eh.e_phoff, PF_R | PF_W, 0x1000, 0x601000, blob);
+	uint8_t *p = buf + 0x1000;
+	memcpy(p, "\xff Go buildinf:\x08\x02", 16);
+	p += 32;
+	memcpy(p, "\x08go1.22.0", 9);
+	p += 9;
+	for (uint64_t v = n; ; v >>= 7) { /* uvarint */
+		*p++ = (uint8_t)((v & 0x7f) | (v >= 0x80 ? 0x80 : 0));
+		if (v < 0x80)
+			break;
+	}
+	memcpy(p, mod, n);
+	write_file(path, buf, size);
+	free(buf);
+	free(mod);
+	return size;
+}
+
+static void test_buildinfo_capped(void **state)
+{
+	char path[PATH_MAX], cut[256];
+	tmp_path(path, sizeof(path), "buildinfo-bomb");
+	/* 200,000 dependencies: an 8 MB file */
+	size_t size = craft_buildinfo_elf(path, 200000, 1000);
+	struct mallinfo2 before = mallinfo2();
+	uint64_t t0 = now_ns();
+	struct go_elf *ge = NULL;
+	char err[512];
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), 0);
+	double ms = (now_ns() - t0) / 1e6;
+	struct mallinfo2 after = mallinfo2();
+	size_t heap = after.uordblks + after.hblkhd - before.uordblks - before.hblkhd;
+	print_message("build info bomb, %zu bytes: %.1f ms, %zu KiB held (the file itself: %zu KiB)\n", size, ms,
+		      heap >> 10, size >> 10);
+	assert_true(ge->bi.present);
+	assert_string_equal(ge->go_version, "go1.22.0");
+	assert_string_equal(ge->bi.main.path, "evil/app");
+	assert_true(ge->bi.n_deps <= GO_BUILDINFO_MAX_DEPS);
+	assert_true(ge->bi.n_deps > 0);
+	assert_string_equal(ge->bi.deps[0].path, "github.com/evil/m0000000");
+	assert_true(ge->bi.deps_cut > 0 || ge->bi.bytes_cut > 0);
+	assert_true(ge->bi.bytes_cut > 0);
+	assert_int_equal(go_buildinfo_cut(&ge->bi, cut, sizeof(cut)), 1);
+	assert_non_null(strstr(cut, "not read"));
+	/* what is held beyond the file: at most the limits' worth */
+	if (heap > size + (8u << 20))
+		fail_msg("build info of a %zu-byte file holds %zu bytes", size, heap);
+	go_elf_close(ge);
+
+	/* within the byte limit, the counts cut */
+	craft_buildinfo_elf(path, 5000, 300);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), 0);
+	assert_int_equal(ge->bi.n_deps, GO_BUILDINFO_MAX_DEPS);
+	assert_int_equal(ge->bi.deps_cut, 5000 - GO_BUILDINFO_MAX_DEPS);
+	assert_int_equal(ge->bi.n_settings, GO_BUILDINFO_MAX_SETTINGS);
+	assert_int_equal(ge->bi.settings_cut, 300 - GO_BUILDINFO_MAX_SETTINGS);
+	assert_int_equal(ge->bi.bytes_cut, 0);
+	assert_int_equal(go_buildinfo_cut(&ge->bi, cut, sizeof(cut)), 1);
+	assert_non_null(strstr(cut, "904 dependencies and 44 build settings not read"));
+	go_elf_close(ge);
+
+	/* a normal one: nothing cut */
+	craft_buildinfo_elf(path, 10, 5);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), 0);
+	assert_int_equal(ge->bi.n_deps, 10);
+	assert_int_equal(go_buildinfo_cut(&ge->bi, cut, sizeof(cut)), 0);
+	go_elf_close(ge);
+	unlink(path);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-hostile-XXXXXX");
@@ -228,6 +330,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pclntab_names_without_end),
+		cmocka_unit_test(test_buildinfo_capped),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -303,7 +303,7 @@ static bool encode_metric(struct pb *out, const struct instrument *in, uint64_t 
 			pb_free(&v);
 			pb_free(&kv);
 		}
-		pb_fixed64(&dp, 2, delta ? start_ns : start_ns);
+		pb_fixed64(&dp, 2, start_ns);
 		pb_fixed64(&dp, 3, now_ns);
 		if (counter) {
 			pb_tag(&dp, 6, WT_I64); /* as_int, sfixed64 */
@@ -401,11 +401,16 @@ int otlp_metrics_encode(const struct metrics *m, struct otlp_metrics_state *st, 
 			size_t *len)
 {
 	struct pb req = {};
-	const char *seen[256];
 	size_t n_seen = 0;
+	/* at most one service per series */
+	const char **seen = malloc(METRIC_COUNT * INSTR_CARDINALITY_LIMIT * sizeof(*seen));
+	if (!seen)
+		return -ENOMEM;
 	for (int i = 0; st->delta && i < METRIC_COUNT; i++) {
-		if (!st->prev[i] && !(st->prev[i] = calloc(INSTR_CARDINALITY_LIMIT * SLOTS, sizeof(uint64_t))))
+		if (!st->prev[i] && !(st->prev[i] = calloc(INSTR_CARDINALITY_LIMIT * SLOTS, sizeof(uint64_t)))) {
+			free(seen);
 			return -ENOMEM;
+		}
 	}
 	/* The services of the RED series, each its own resource. */
 	for (int i = 0; i < METRIC_COUNT; i++) {
@@ -420,13 +425,14 @@ int otlp_metrics_encode(const struct metrics *m, struct otlp_metrics_state *st, 
 				continue;
 			while (k < n_seen && strcmp(seen[k], svc))
 				k++;
-			if (k == n_seen && n_seen < sizeof(seen) / sizeof(seen[0]))
+			if (k == n_seen)
 				seen[n_seen++] = svc;
 		}
 	}
 	for (size_t k = 0; k < n_seen; k++)
 		encode_resource(&req, m, st, seen[k], now_ns);
 	encode_resource(&req, m, st, NULL, now_ns);
+	free(seen);
 	st->last_ns = now_ns;
 	if (req.oom) {
 		pb_free(&req);

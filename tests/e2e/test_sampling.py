@@ -5,6 +5,7 @@ whole traces: a two-service Python chain keeps complete traces only."""
 import json
 import math
 import os
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
@@ -103,3 +104,26 @@ def test_always_off_exports_nothing_and_says_so(weft_factory, py_service, test_c
     assert w.spans() == []
     assert all(r["traceparent"][0].endswith("-00") for r in read_log(log_b))
     assert "60 spans sampled out" in w.stderr
+
+
+def test_keep_errors_exports_failed_spans_alone(weft_factory, py_service, test_cgroup):
+    """--keep-errors: with everything sampled out, the spans that failed are
+    still exported, each as a trace of its own; nothing else is."""
+    a = py_service(name="svc-a", cgroup=test_cgroup)
+    b = py_service(name="svc-b", cgroup=test_cgroup)
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(a.pid), "-p", str(b.pid),
+                      "--sampler", "always_off", "--keep-errors"])
+    send_chain(a, b, 10)
+    for path in ["/status/500"] * 7 + ["/status/404"] * 5:
+        try:
+            urllib.request.urlopen(a.url(path), timeout=10).read()
+        except urllib.error.HTTPError:
+            pass
+    w.wait_spans(count=7, timeout=10)
+    w.stop()
+    spans = w.spans()
+    assert len(spans) == 7, spans
+    assert all(s["kind"] == "SERVER" and s["status"] == "ERROR" and s["parent_span_id"] == ""
+               for s in spans), spans
+    assert len({s["trace_id"] for s in spans}) == 7
+    assert "7 error spans of sampled-out traces exported alone" in w.stderr, w.stderr

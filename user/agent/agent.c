@@ -49,7 +49,7 @@ struct agent {
 	struct prometheus *prometheus;
 	struct otlp_metrics_exporter *otlp_metrics;
 	int64_t mono_to_real;
-	uint64_t spans, unparsed, exited, sampled_out;
+	uint64_t spans, unparsed, exited, sampled_out, kept_errors;
 	size_t live_pids;
 };
 
@@ -84,7 +84,7 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 	 * nothing else (no metrics, no per-connection state to follow): not
 	 * even parsed. */
 	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
-	    !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
+	    !a->o->keep_errors && !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
 		a->sampled_out++;
 		return;
 	}
@@ -113,6 +113,13 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 	s->resource = proc_resource(ev->pid);
 	if (a->metrics) /* every exchange, whatever the sampler decided */
 		metrics_record(a->metrics, s, clock_ns(CLOCK_MONOTONIC));
+	if (!(s->trace_flags & 1) && a->o->keep_errors && s->status == SPAN_STATUS_ERROR) {
+		/* Sampled out but failed: exported alone, as a trace of its own
+		 * (its parent and children are not). */
+		memset(s->parent_span_id, 0, sizeof(s->parent_span_id));
+		s->trace_flags |= 1;
+		a->kept_errors++;
+	}
 	if (!(s->trace_flags & 1)) {
 		/* Sampled out (decided in the kernel, at the trace's root). */
 		a->sampled_out++;
@@ -194,8 +201,10 @@ static void report_counters(struct agent *a)
 	uint64_t c[WEFT_CNT_MAX] = {};
 	if (capture_read_counters(a->capture, c))
 		return;
-	if (a->sampled_out)
-		log_info("sampler: %llu spans sampled out (not exported)", (unsigned long long)a->sampled_out);
+	if (a->sampled_out || a->kept_errors)
+		log_info("sampler: %llu spans sampled out (not exported); %llu error spans of sampled-out traces "
+			 "exported alone (--keep-errors)",
+			 (unsigned long long)a->sampled_out, (unsigned long long)a->kept_errors);
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
 		 "full, %llu exchange table full; %llu not parsable; %llu connections of "
 		 "no known protocol skipped; traceparent injected %llu, left alone %llu; %llu client requests not "

@@ -26,6 +26,7 @@ struct agent_opts {
 	enum db_statement_mode db_statement; /* db.query.text: redacted, raw, off */
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct sampler sampler; /* zero: parentbased_always_on */
+	bool keep_errors;       /* export error spans of sampled-out traces, alone */
 	const char *prometheus; /* ADDR:PORT of /metrics, or NULL */
 	struct otlp_metrics_config otlp_metrics; /* .enabled: OTEL_METRICS_EXPORTER=otlp */
 	struct span_sink *sinks[AGENT_MAX_SINKS];

@@ -62,6 +62,8 @@ static const char usage_text[] =
 	"                         (flags 00: sampled out). Metrics count every request\n"
 	"      --sampler-arg R    ratio of the traceidratio samplers, 0 to 1 (default 1;\n"
 	"                         OTEL_TRACES_SAMPLER_ARG), e.g. --sampler-arg 0.01\n"
+	"      --keep-errors      export the spans that ended in error even when their trace\n"
+	"                         is sampled out, each as a trace of its own (counted apart)\n"
 	"      --prometheus ADDR:PORT  serve RED metrics (http.server.request.duration, ...)\n"
 	"                         and the service graph of every request at\n"
 	"                         http://ADDR:PORT/metrics, e.g. --prometheus :9400\n"
@@ -159,7 +161,8 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 }
 
 enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT,
-		 OPT_SAMPLER, OPT_SAMPLER_ARG, OPT_PROMETHEUS };
+		 OPT_SAMPLER, OPT_SAMPLER_ARG, OPT_PROMETHEUS,
+		 OPT_KEEP_ERRORS };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -176,6 +179,7 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "sampler-arg", required_argument, NULL, OPT_SAMPLER_ARG },
 		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
+		{ "keep-errors", no_argument, NULL, OPT_KEEP_ERRORS },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -242,6 +246,7 @@ static int trace_main(int argc, char **argv, bool run)
 		case OPT_CGROUP: o.cgroup = optarg; break;
 		case OPT_SAMPLER: sampler = optarg; break;
 		case OPT_SAMPLER_ARG: sampler_arg = optarg; break;
+		case OPT_KEEP_ERRORS: o.keep_errors = true; break;
 		case OPT_PROMETHEUS:
 			o.prometheus = optarg;
 			if (prometheus_check_listen(optarg)) {

@@ -1,9 +1,13 @@
 /* weft: command line. */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/magic.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "agent.h"
@@ -129,6 +133,82 @@ static int add_pids(struct agent_opts *o, const char *list)
 	return err;
 }
 
+#define DURATION_MAX_S (366.0 * 24 * 3600)
+
+/* A positive, finite number of seconds, at most a year. */
+static int parse_duration(const char *s, double *out)
+{
+	char *end;
+	errno = 0;
+	double v = strtod(s, &end);
+	if (end == s || *end || errno == ERANGE || !isfinite(v) || v <= 0 || v > DURATION_MAX_S) {
+		log_error("--duration: '%s' is not a number of seconds above 0 and at most %.0f (a year)", s,
+			  DURATION_MAX_S);
+		return -EINVAL;
+	}
+	*out = v;
+	return 0;
+}
+
+/* A cgroup v2 directory: checked now, not after seconds of BPF loading. */
+static int check_cgroup(const char *path)
+{
+	struct stat st;
+	struct statfs fs;
+	if (!*path || stat(path, &st) < 0) {
+		int err = *path ? -errno : -ENOENT;
+		log_error("--cgroup: '%s': %s", path, strerror(-err));
+		return err;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		log_error("--cgroup: '%s' is not a directory (a cgroup v2 directory, e.g. "
+			  "/sys/fs/cgroup/system.slice)", path);
+		return -ENOTDIR;
+	}
+	if (statfs(path, &fs) < 0 || fs.f_type != CGROUP2_SUPER_MAGIC) {
+		log_error("--cgroup: '%s' is not in a cgroup v2 file system", path);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static const char *const output_names[] = { "console", "json", "otlp" };
+#define N_OUTPUTS (sizeof(output_names) / sizeof(output_names[0]))
+
+/* The --output list before anything is created: known names, each once,
+ * no empty member, at least one. */
+static int check_outputs(const char *list)
+{
+	bool seen[N_OUTPUTS] = {};
+	const char *p = list;
+	if (!*list) {
+		log_error("--output: empty: choose one or more of console, json, otlp");
+		return -EINVAL;
+	}
+	for (;;) {
+		size_t len = strcspn(p, ","), i;
+		for (i = 0; i < N_OUTPUTS; i++)
+			if (strlen(output_names[i]) == len && !strncmp(p, output_names[i], len))
+				break;
+		if (len == 0) {
+			log_error("--output: empty name in '%s' (choose from console, json, otlp)", list);
+			return -EINVAL;
+		}
+		if (i == N_OUTPUTS) {
+			log_error("--output: unknown output '%.*s' (choose from console, json, otlp)", (int)len, p);
+			return -EINVAL;
+		}
+		if (seen[i]) {
+			log_error("--output: '%s' is given twice", output_names[i]);
+			return -EINVAL;
+		}
+		seen[i] = true;
+		if (!p[len])
+			return 0;
+		p += len + 1;
+	}
+}
+
 static int add_outputs(struct agent_opts *o, const char *list, const struct otlp_config *otlp)
 {
 	char *copy = strdup(list), *save = NULL;
@@ -150,6 +230,10 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 		}
 		if (!s || o->n_sinks == AGENT_MAX_SINKS) {
 			err = s ? -E2BIG : -ENOMEM;
+			if (s)
+				log_error("--output: at most %d outputs", AGENT_MAX_SINKS);
+			else
+				log_error("--output: cannot create the %s output", tok);
 			if (s)
 				s->close(s);
 			break;
@@ -214,16 +298,8 @@ static int trace_main(int argc, char **argv, bool run)
 	while ((c = getopt_long(argc, argv, "p:o:d:vqh", longopts, &idx)) != -1) {
 		switch (c) {
 		case 'p': err = add_pids(&o, optarg); break;
-		case 'o': outputs = optarg; break;
-		case 'd': {
-			char *end;
-			o.duration_s = strtod(optarg, &end);
-			if (*end || end == optarg || o.duration_s <= 0) {
-				log_error("--duration: '%s' is not a positive number of seconds", optarg);
-				err = -EINVAL;
-			}
-			break;
-		}
+		case 'o': outputs = optarg; err = check_outputs(optarg); break;
+		case 'd': err = parse_duration(optarg, &o.duration_s); break;
 		case OPT_CAPTURE: err = parse_u32(optarg, "--capture-bytes", 64, WEFT_REQ_CAP_MAX, &o.req_capture); break;
 		case OPT_RESPONSE: err = parse_u32(optarg, "--response-bytes", 16, WEFT_RESP_CAP_MAX, &o.resp_capture); break;
 		case OPT_RINGBUF:
@@ -243,7 +319,7 @@ static int trace_main(int argc, char **argv, bool run)
 				err = -EINVAL;
 			}
 			break;
-		case OPT_CGROUP: o.cgroup = optarg; break;
+		case OPT_CGROUP: o.cgroup = optarg; err = check_cgroup(optarg); break;
 		case OPT_SAMPLER: sampler = optarg; break;
 		case OPT_SAMPLER_ARG: sampler_arg = optarg; break;
 		case OPT_KEEP_ERRORS: o.keep_errors = true; break;

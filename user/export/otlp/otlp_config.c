@@ -161,6 +161,60 @@ static int parse_compression(const char *name, const char *v, enum otlp_compress
 	return fail(err, errlen, "%s: invalid value '%s': expected gzip or none", name, v);
 }
 
+/* What is wrong with the authority (host[:port]) at the start of s (up to
+ * '/', '?' or '#'), or NULL: an unclosed '[', a port that is not a number
+ * from 1 to 65535, an empty host, a character no host has. */
+static const char *authority_error(const char *s)
+{
+	size_t n = strcspn(s, "/?#");
+	const char *at = memchr(s, '@', n);
+	if (at) { /* userinfo@ */
+		n -= (size_t)(at + 1 - s);
+		s = at + 1;
+	}
+	const char *end = s + n, *port = NULL;
+	if (n == 0)
+		return "no host";
+	if (*s == '[') {
+		const char *close = memchr(s, ']', n);
+		if (!close)
+			return "'[' of an IPv6 address is not closed by ']'";
+		if (close == s + 1)
+			return "empty IPv6 address";
+		for (const char *c = s + 1; c < close; c++)
+			if (!isxdigit((unsigned char)*c) && *c != ':' && *c != '.' && *c != '%')
+				return "invalid character in the IPv6 address";
+		if (close + 1 < end && close[1] != ':')
+			return "unexpected characters after ']'";
+		port = close + 1 < end ? close + 2 : NULL;
+	} else {
+		const char *colon = memchr(s, ':', n);
+		if (colon && memchr(colon + 1, ':', (size_t)(end - colon - 1)))
+			return "an IPv6 address must be in brackets, e.g. http://[::1]:4318";
+		if (colon == s)
+			return "no host";
+		for (const char *c = s; c < (colon ? colon : end); c++)
+			if (!isalnum((unsigned char)*c) && !strchr("-._~%", *c))
+				return "invalid character in the host name";
+		port = colon ? colon + 1 : NULL;
+	}
+	if (port) {
+		unsigned long v = 0;
+		if (port == end)
+			return "empty port";
+		for (const char *c = port; c < end; c++) {
+			if (!isdigit((unsigned char)*c))
+				return "the port is not a number";
+			v = v * 10 + (unsigned long)(*c - '0');
+			if (v > 65535)
+				return "the port is over 65535";
+		}
+		if (v == 0)
+			return "port 0";
+	}
+	return NULL;
+}
+
 /* An endpoint is "http://host[:port][/path]", "https://...", or (gRPC only,
  * checked later) "host:port". */
 static int parse_endpoint(const char *name, const char *v, char **out, char *err, size_t errlen)
@@ -180,6 +234,9 @@ static int parse_endpoint(const char *name, const char *v, char **out, char *err
 	if (!*host || *host == '/' || *host == ':' || strpbrk(v, " \t\r\n"))
 		return fail(err, errlen, "%s: invalid value '%s': expected a URL such as "
 			    "http://localhost:4318", name, v);
+	const char *why = authority_error(host);
+	if (why)
+		return fail(err, errlen, "%s: invalid value '%s': %s", name, v, why);
 	char *copy = strdup(v);
 	if (!copy)
 		return -ENOMEM;
@@ -198,7 +255,8 @@ static int hexval(int c)
 	return -1;
 }
 
-/* Trimmed, percent-decoded copy of [s, s+n). NULL on bad escape or ENOMEM. */
+/* Trimmed, percent-decoded copy of [s, s+n). NULL on bad escape (a
+ * malformed one, or %00: it would cut the value silently) or ENOMEM. */
 static char *decode_trim(const char *s, size_t n, bool *bad)
 {
 	while (n && isspace((unsigned char)*s))
@@ -217,7 +275,7 @@ static char *decode_trim(const char *s, size_t n, bool *bad)
 			}
 			h = hexval((unsigned char)s[i + 1]);
 			l = hexval((unsigned char)s[i + 2]);
-			if (h < 0 || l < 0) {
+			if (h < 0 || l < 0 || (h == 0 && l == 0)) {
 				*bad = true;
 				goto err;
 			}
@@ -237,11 +295,14 @@ err:
 typedef int (*kv_cb)(void *ctx, char *key, char *value); /* takes ownership */
 
 /* "k1=v1,k2=v2" (W3C baggage-like, percent-encoded). Empty members are
- * skipped; a member without '=' or with an empty key is an error. */
-static int parse_kv_list(const char *name, const char *v, kv_cb cb, void *ctx,
+ * skipped; a member without '=' or with an empty key is an error. With
+ * secret (headers: tokens), no error message shows any of the value: a
+ * member is named by its position and key only. */
+static int parse_kv_list(const char *name, const char *v, kv_cb cb, void *ctx, bool secret,
 			 char *err, size_t errlen)
 {
 	const char *p = v;
+	unsigned member = 0;
 
 	while (*p) {
 		const char *end = strchr(p, ',');
@@ -257,6 +318,10 @@ static int parse_kv_list(const char *name, const char *v, kv_cb cb, void *ctx,
 			;
 		if (k == n)
 			goto next;
+		member++;
+		if (!eq && secret)
+			return fail(err, errlen, "%s: member %u (%zu bytes, not shown) has no '=': expected "
+				    "key=value", name, member, n);
 		if (!eq)
 			return fail(err, errlen, "%s: invalid member '%.*s' in '%s': expected key=value",
 				    name, (int)n, p, v);
@@ -266,9 +331,13 @@ static int parse_kv_list(const char *name, const char *v, kv_cb cb, void *ctx,
 		if (!key || !val) {
 			free(key);
 			free(val);
+			if (bad && secret)
+				return fail(err, errlen, "%s: member %u: invalid percent-encoding (%%XX with "
+					    "two hex digits; %%00 is not allowed); its text is not shown", name,
+					    member);
 			if (bad)
-				return fail(err, errlen, "%s: invalid percent-encoding in '%.*s'",
-					    name, (int)n, p);
+				return fail(err, errlen, "%s: invalid percent-encoding in '%.*s' (%%XX with "
+					    "two hex digits; %%00 is not allowed)", name, (int)n, p);
 			return -ENOMEM;
 		}
 		if (!*key) {
@@ -309,8 +378,15 @@ static int header_add(void *vctx, char *key, char *value)
 	struct otlp_config *cfg = ctx->cfg;
 	struct otlp_header *n;
 
-	if (!header_name_ok(key) || strpbrk(value, "\r\n")) {
-		int ret = fail(ctx->err, ctx->errlen, "%s: invalid header '%s'", ctx->name, key);
+	bool ctl = false;
+	for (const unsigned char *c = (const unsigned char *)value; *c; c++)
+		ctl |= (*c < 0x20 && *c != '\t') || *c == 0x7f;
+	if (!header_name_ok(key) || ctl) {
+		int ret = ctl ? fail(ctx->err, ctx->errlen, "%s: the value of header '%s' has a control "
+				     "character (not shown)", ctx->name, key)
+			      : fail(ctx->err, ctx->errlen, "%s: a header name (%zu bytes, not shown: it may "
+				     "be a mistyped value) is not an HTTP token (letters, digits, !#$%%&'*+-.^_`|~)",
+				     ctx->name, strlen(key));
 		free(key);
 		free(value);
 		return ret;
@@ -338,7 +414,7 @@ static int parse_headers(struct otlp_config *cfg, const char *name, const char *
 	int ret;
 
 	/* parse into tmp first: a bad value leaves cfg untouched */
-	ret = parse_kv_list(name, v, header_add, &ctx, err, errlen);
+	ret = parse_kv_list(name, v, header_add, &ctx, true, err, errlen);
 	if (ret) {
 		headers_free(&tmp);
 		return ret;
@@ -604,7 +680,7 @@ int otlp_resource_from_env(struct attr_list *out, char *err, size_t errlen)
 	if (err && errlen)
 		err[0] = '\0';
 	if ((v = env1("OTEL_RESOURCE_ATTRIBUTES"))) {
-		ret = parse_kv_list("OTEL_RESOURCE_ATTRIBUTES", v, resource_add, out, err, errlen);
+		ret = parse_kv_list("OTEL_RESOURCE_ATTRIBUTES", v, resource_add, out, false, err, errlen);
 		if (ret)
 			return ret;
 	}

@@ -41,7 +41,10 @@ int otlp_metrics_config(const struct otlp_config *traces, struct otlp_metrics_co
 {
 	memset(out, 0, sizeof(*out));
 	const char *exp = env("OTEL_METRICS_EXPORTER");
+	/* A metrics endpoint of its own says where metrics go, unless told none. */
+	out->enabled = env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT") != NULL;
 	if (exp) {
+		out->enabled = false;
 		char copy[128], *save = NULL;
 		snprintf(copy, sizeof(copy), "%s", exp);
 		for (char *t = strtok_r(copy, ",", &save); t; t = strtok_r(NULL, ",", &save)) {

@@ -25,7 +25,8 @@ struct otlp_metrics_config {
 	struct curl_slist *headers; /* owned: the trace config's headers, as request lines */
 };
 
-/* From OTEL_METRICS_EXPORTER, OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (or the
+/* Enabled by OTEL_METRICS_EXPORTER=otlp, or by OTEL_EXPORTER_OTLP_METRICS_ENDPOINT
+ * alone (OTEL_METRICS_EXPORTER=none wins). From OTEL_EXPORTER_OTLP_METRICS_ENDPOINT (or the
  * trace config's generic endpoint + /v1/metrics), OTEL_METRIC_EXPORT_INTERVAL,
  * OTEL_METRIC_EXPORT_TIMEOUT, OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE.
  * Returns 0 or -EINVAL with a message naming the variable in err. */

@@ -53,6 +53,15 @@ static void test_config(void **state)
 	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), 0);
 	assert_string_equal(c.url, "http://m:9/x");
 	otlp_metrics_config_free(&c);
+	/* a metrics endpoint alone turns the exporter on; none wins */
+	unsetenv("OTEL_METRICS_EXPORTER");
+	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), 0);
+	assert_true(c.enabled);
+	otlp_metrics_config_free(&c);
+	setenv("OTEL_METRICS_EXPORTER", "none", 1);
+	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), 0);
+	assert_false(c.enabled);
+	setenv("OTEL_METRICS_EXPORTER", "otlp", 1);
 
 	setenv("OTEL_METRIC_EXPORT_INTERVAL", "soon", 1);
 	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), -EINVAL);

@@ -58,6 +58,13 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key, __u64 sk
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c && (!sk || c->sk == sk))
 		return c;
+	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		/* The fd names a new socket: the old connection closed unseen (a
+		 * Unix socket has no close tracepoint). Its agent-side state goes. */
+		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key->tgid, .fd = key->fd };
+		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
+			count(WEFT_CNT_RINGBUF_FULL);
+	}
 	if (!sk)
 		sk = (__u64)stream_sock_from_fd(key->fd);
 	else if (!stream_sock_ok((struct sock *)sk))

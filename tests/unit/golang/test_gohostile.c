@@ -17,11 +17,14 @@
 #include <unistd.h>
 
 #include <malloc.h>
+#include <pthread.h>
+#include <signal.h>
 
 #include <cmocka.h>
 
 #include "gobinary.h"
 #include "goelf.h"
+#include "inspect.h"
 
 static char tmpdir[PATH_MAX];
 
@@ -313,6 +316,130 @@ static void test_buildinfo_capped(void **state)
 	unlink(path);
 }
 
+/* `weft inspect FIFO` used to block in open() until a writer came. */
+static void test_fifo_does_not_hang(void **state)
+{
+	char path[PATH_MAX], err[512];
+	struct go_elf *ge = NULL;
+	tmp_path(path, sizeof(path), "fifo");
+	assert_int_equal(mkfifo(path, 0600), 0);
+	alarm(10); /* a hang kills the test */
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "is a FIFO (named pipe), not an executable file"));
+	char *argv[] = {"inspect", path, NULL};
+	int saved = dup(2), devnull = open("/dev/null", O_WRONLY);
+	dup2(devnull, 2);
+	int rc = inspect_main(2, argv);
+	dup2(saved, 2);
+	close(saved);
+	close(devnull);
+	assert_int_equal(rc, 1);
+	assert_int_equal(go_elf_open("/dev/null", &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "is a character device"));
+	alarm(0);
+	unlink(path);
+}
+
+struct truncater {
+	const char *path;
+	const uint8_t *buf;
+	size_t size;
+	volatile bool stop;
+};
+
+static void *truncate_loop(void *arg)
+{
+	struct truncater *t = arg;
+	int fd = open(t->path, O_WRONLY | O_CLOEXEC);
+	while (fd >= 0 && !t->stop) {
+		if (ftruncate(fd, 4096) || pwrite(fd, t->buf, t->size, 0) != (ssize_t)t->size)
+			break;
+	}
+	if (fd >= 0)
+		close(fd);
+	return NULL;
+}
+
+/* A file cut short while weft reads it: an error with a message (or a
+ * consistent read), never SIGBUS as when the file was mapped. */
+static void test_truncated_while_read(void **state)
+{
+	char path[PATH_MAX], err[512];
+	uint32_t nfunc;
+	tmp_path(path, sizeof(path), "shrinking");
+	size_t size = craft_elf(path, 4 << 20, true, &nfunc);
+	struct truncater t = {.path = path, .size = size};
+	uint8_t *buf = malloc(size);
+	assert_non_null(buf);
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	assert_int_equal(pread(fd, buf, size, 0), (ssize_t)size);
+	close(fd);
+	t.buf = buf;
+	pthread_t th;
+	assert_int_equal(pthread_create(&th, NULL, truncate_loop, &t), 0);
+	int ok = 0, failed = 0;
+	for (int i = 0; i < 300; i++) {
+		struct go_elf *ge = NULL;
+		int rc = go_elf_open(path, &ge, err, sizeof(err));
+		if (rc == 0) {
+			struct go_func fn;
+			go_elf_find_func(ge, "main.z", &fn);
+			go_elf_close(ge);
+			ok++;
+		} else {
+			assert_true(err[0] != '\0');
+			assert_null(strstr(err, "no error"));
+			failed++;
+		}
+	}
+	t.stop = true;
+	pthread_join(th, NULL);
+	free(buf);
+	print_message("file rewritten while read 300 times: %d opened, %d refused with a message\n", ok, failed);
+	unlink(path);
+}
+
+static void write_elf_header(const char *path, uint8_t cls, uint64_t phoff, uint16_t phnum, size_t size)
+{
+	uint8_t *buf = calloc(1, size);
+	assert_non_null(buf);
+	Elf64_Ehdr eh = {.e_type = ET_EXEC, .e_machine = EM_X86_64, .e_version = EV_CURRENT, .e_phoff = phoff,
+			 .e_ehsize = sizeof(Elf64_Ehdr), .e_phentsize = sizeof(Elf64_Phdr), .e_phnum = phnum};
+	memcpy(eh.e_ident, ELFMAG, SELFMAG);
+	eh.e_ident[EI_CLASS] = cls;
+	eh.e_ident[EI_DATA] = ELFDATA2LSB;
+	eh.e_ident[EI_VERSION] = EV_CURRENT;
+	memcpy(buf, &eh, size < sizeof(eh) ? size : sizeof(eh));
+	write_file(path, buf, size);
+	free(buf);
+}
+
+/* Messages a user can act on: what is wrong and where, not "no error" or a
+ * sum that overflowed. */
+static void test_corrupt_header_messages(void **state)
+{
+	char path[PATH_MAX], err[512];
+	struct go_elf *ge = NULL;
+	tmp_path(path, sizeof(path), "corrupt");
+	write_elf_header(path, 7, 64, 1, 256);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "unknown class 7 at byte 4 (1 = 32-bit, 2 = 64-bit)"));
+	write_elf_header(path, ELFCLASS64, 64, 1, 40);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "truncated ELF file: 40 bytes, shorter than its own 64-byte header"));
+	write_elf_header(path, ELFCLASS64, 0x4000000000000000ull, 2, 256);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "program header table starts at offset 4611686018427387904, past the end "
+				    "of the file (256 bytes)"));
+	write_elf_header(path, ELFCLASS64, 200, 2, 256);
+	assert_int_equal(go_elf_open(path, &ge, err, sizeof(err)), -ENOEXEC);
+	assert_non_null(strstr(err, "program header table (2 entries of 56 bytes at offset 200) runs past the "
+				    "end of the file (256 bytes)"));
+	for (const char *c = err; *c; c++)
+		assert_true(*c >= 0x20 && *c < 0x7f);
+	unlink(path);
+}
+
 static int setup(void **state)
 {
 	snprintf(tmpdir, sizeof(tmpdir), "/tmp/weft-hostile-XXXXXX");
@@ -331,6 +458,9 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pclntab_names_without_end),
 		cmocka_unit_test(test_buildinfo_capped),
+		cmocka_unit_test(test_fifo_does_not_hang),
+		cmocka_unit_test(test_truncated_while_read),
+		cmocka_unit_test(test_corrupt_header_messages),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -111,7 +111,26 @@ e2e-syscall: $(BUILD)/weft
 # Unit tests, the kernel matrix (every program on 6.1, 6.12 and this kernel),
 # then end-to-end tests against real processes (needs root), on both capture
 # fronts.
-test: unit test-kernels e2e e2e-syscall
+test: unit test-kernels e2e e2e-syscall fuzz-short
+
+# Fuzzers (tests/fuzz/run*: libFuzzer + ASan + UBSan, clang), each for
+# FUZZ_SECONDS in make test, FUZZ_LONG_SECONDS in make fuzz. Every fuzzer
+# runs; all failures are named (the crashing input is in build/fuzz-*/).
+FUZZERS := tests/fuzz/run tests/fuzz/run_db tests/fuzz/run_go tests/fuzz/run_escape
+FUZZ_SECONDS ?= 15
+FUZZ_LONG_SECONDS ?= 3600
+.PHONY: fuzz fuzz-short
+fuzz-short:
+	$(Q)$(MAKE) --no-print-directory fuzz-all FUZZ_TIME=$(FUZZ_SECONDS)
+fuzz:
+	$(Q)$(MAKE) --no-print-directory fuzz-all FUZZ_TIME=$(FUZZ_LONG_SECONDS)
+.PHONY: fuzz-all
+fuzz-all:
+	$(Q)mkdir -p $(BUILD)/fuzz-logs; failed=; for f in $(FUZZERS); do n=$${f##*/}; \
+	  log=$(BUILD)/fuzz-logs/$$n.log; echo "== $$f $(FUZZ_TIME) s (log: $$log)"; \
+	  if $$f $(FUZZ_TIME) > $$log 2>&1; then grep -E '^(Done|stat::number_of_executed_units)' $$log; \
+	  else tail -40 $$log; failed="$$failed $$n"; fi; done; \
+	if [ -n "$$failed" ]; then echo "fuzzers failed:$$failed"; exit 1; fi
 
 # weft doctor --programs --strict on this kernel and, under QEMU, on the Debian
 # kernels pinned in scripts/kernels.list: fails if one of them refuses one of

@@ -670,47 +670,12 @@ static int bad_table(struct go_elf *ge, const char *what, uint64_t off, uint64_t
 			   (unsigned long long)num, (unsigned long long)entsize, (unsigned long long)off, ge->size);
 }
 
-int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, size_t errlen)
+/* Everything after the file is in memory (ge->data, ge->size): headers,
+ * segments, sections, build info. */
+static int parse_loaded(struct go_elf *ge)
 {
-	static bool elf_init;
-	int rc = 0;
-	struct go_elf *ge = calloc(1, sizeof(*ge));
-	*out = NULL;
-	if (!ge) {
-		snprintf(err, errlen, "out of memory");
-		return -ENOMEM;
-	}
-	snprintf(ge->path, sizeof(ge->path), "%s", name);
 	const char *path = ge->path;
-	if (!elf_init) {
-		if (elf_version(EV_CURRENT) == EV_NONE) {
-			rc = go_elf_fail(ge, -ENOTSUP, "libelf: %s", elf_errmsg(-1));
-			goto out;
-		}
-		elf_init = true;
-	}
-	struct stat st;
-	if (fstat(fd, &st) < 0) {
-		rc = -errno;
-		go_elf_fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!S_ISREG(st.st_mode)) {
-		rc = go_elf_fail(ge, -ENOEXEC, "%s is %s, not an executable file", path, file_type(st.st_mode));
-		goto out;
-	}
-	if (st.st_size < EI_NIDENT) {
-		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (%lld bytes)", path,
-			  (long long)st.st_size);
-		goto out;
-	}
-	if ((uint64_t)st.st_size > GO_ELF_MAX_SIZE) {
-		rc = go_elf_fail(ge, -EFBIG, "%s is %lld MiB: larger than the %llu MiB weft analyses", path,
-				 (long long)(st.st_size >> 20), (unsigned long long)(GO_ELF_MAX_SIZE >> 20));
-		goto out;
-	}
-	if ((rc = read_whole(ge, fd, (size_t)st.st_size)))
-		goto out;
+	int rc = 0;
 	if (memcmp(ge->data, ELFMAG, SELFMAG) != 0) {
 		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (no \\x7fELF magic)", path);
 		goto out;
@@ -809,6 +774,93 @@ int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, siz
 	}
 	ge->is_go = ge->bi.present || ge->pclntab.found;
 out:
+	return rc;
+}
+
+/* A new, empty analysis named name (libelf set up once). */
+static int ge_new(const char *name, struct go_elf **out, char *err, size_t errlen)
+{
+	static bool elf_init;
+	struct go_elf *ge = calloc(1, sizeof(*ge));
+	*out = NULL;
+	if (!ge) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	snprintf(ge->path, sizeof(ge->path), "%s", name);
+	if (!elf_init) {
+		if (elf_version(EV_CURRENT) == EV_NONE) {
+			snprintf(err, errlen, "libelf: %s", elf_errmsg(-1));
+			free(ge);
+			return -ENOTSUP;
+		}
+		elf_init = true;
+	}
+	*out = ge;
+	return 0;
+}
+
+int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, size_t errlen)
+{
+	struct go_elf *ge;
+	int rc = ge_new(name, &ge, err, errlen);
+	if (rc)
+		return rc;
+	const char *path = ge->path;
+	struct stat st;
+	if (fstat(fd, &st) < 0) {
+		rc = -errno;
+		go_elf_fail(ge, rc, "cannot stat %s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is %s, not an executable file", path, file_type(st.st_mode));
+		goto out;
+	}
+	if (st.st_size < EI_NIDENT) {
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (%lld bytes)", path,
+			  (long long)st.st_size);
+		goto out;
+	}
+	if ((uint64_t)st.st_size > GO_ELF_MAX_SIZE) {
+		rc = go_elf_fail(ge, -EFBIG, "%s is %lld MiB: larger than the %llu MiB weft analyses", path,
+				 (long long)(st.st_size >> 20), (unsigned long long)(GO_ELF_MAX_SIZE >> 20));
+		goto out;
+	}
+	if ((rc = read_whole(ge, fd, (size_t)st.st_size)))
+		goto out;
+	rc = parse_loaded(ge);
+out:
+	if (rc) {
+		snprintf(err, errlen, "%s", ge->err);
+		go_elf_close(ge);
+		return rc;
+	}
+	*out = ge;
+	return 0;
+}
+
+int go_elf_open_mem(const uint8_t *data, size_t size, const char *name, struct go_elf **out, char *err,
+		    size_t errlen)
+{
+	struct go_elf *ge;
+	int rc = ge_new(name, &ge, err, errlen);
+	if (rc)
+		return rc;
+	*out = NULL;
+	uint8_t *copy = NULL;
+	if (size < EI_NIDENT) {
+		rc = go_elf_fail(ge, -ENOEXEC, "%s is not an ELF file (%zu bytes)", ge->path, size);
+	} else if (size > GO_ELF_MAX_SIZE) {
+		rc = go_elf_fail(ge, -EFBIG, "%s: %zu bytes: larger than weft analyses", ge->path, size);
+	} else if (!(copy = malloc(size))) {
+		rc = go_elf_fail(ge, -ENOMEM, "%s: out of memory", ge->path);
+	} else {
+		memcpy(copy, data, size);
+		ge->data = copy;
+		ge->size = size;
+		rc = parse_loaded(ge);
+	}
 	if (rc) {
 		snprintf(err, errlen, "%s", ge->err);
 		go_elf_close(ge);

@@ -117,6 +117,10 @@ int go_elf_open(const char *path, struct go_elf **out, char *err, size_t errlen)
  * read with pread, never mapped: truncating it meanwhile is an error, not a
  * SIGBUS. Anything but a regular file is refused before reading. */
 int go_elf_open_fd(int fd, const char *name, struct go_elf **out, char *err, size_t errlen);
+
+/* The same on a copy of size bytes at data (fuzzing, tests). */
+int go_elf_open_mem(const uint8_t *data, size_t size, const char *name, struct go_elf **out, char *err,
+		    size_t errlen);
 void go_elf_close(struct go_elf *ge);
 
 /* "amd64", "arm64", "386", ... from the ELF machine; "unknown" otherwise. */

@@ -8,8 +8,6 @@
 #include "protocols/protocol.bpf.h"
 #include "lib/scan.bpf.h"
 
-/* Little-endian 4-byte constants for the first bytes of a message. */
-#define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
 
 /* First 8 bytes of a message, zero-padded when shorter. */
 static __always_inline bool http_is_request_start(const __u8 *b, __u32 n)

@@ -54,6 +54,9 @@ static __always_inline void txn_copy_response(struct txn_event *t, struct scan_b
 		t->resp_len = n;
 }
 
+/* Little-endian 4-byte constants for the first bytes of a message. */
+#define W4(a, b, c, d) ((__u32)(a) | (__u32)(b) << 8 | (__u32)(c) << 16 | (__u32)(d) << 24)
+
 static __always_inline __u32 be32(const __u8 *b)
 {
 	return (__u32)b[0] << 24 | (__u32)b[1] << 16 | (__u32)b[2] << 8 | b[3];

@@ -1,4 +1,4 @@
-/* Small helpers shared by the PostgreSQL, MySQL and Redis parsers. */
+/* Small helpers shared by the database parsers. */
 #include <string.h>
 
 #include "db.h"
@@ -11,6 +11,7 @@ const char *db_system_name(enum db_system s)
 	case DB_SYSTEM_MYSQL: return "mysql";
 	case DB_SYSTEM_MARIADB: return "mariadb";
 	case DB_SYSTEM_REDIS: return "redis";
+	case DB_SYSTEM_MEMCACHED: return "memcached";
 	default: return NULL;
 	}
 }

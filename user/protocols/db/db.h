@@ -27,6 +27,7 @@ enum db_system {
 	DB_SYSTEM_MYSQL,
 	DB_SYSTEM_MARIADB,
 	DB_SYSTEM_REDIS,
+	DB_SYSTEM_MEMCACHED,
 };
 
 /* What db.query.text carries. REDACTED (the default) replaces literals and
@@ -47,8 +48,8 @@ struct db_op {
 	 * capture ended inside it. */
 	char query[DB_QUERY_MAX];
 	bool query_truncated;
-	/* Redis only: the command with values already replaced by '?'. Only the
-	 * parser knows argument boundaries, so it redacts; "" for SQL. */
+	/* Redis, memcached: the command with values already replaced by '?'.
+	 * Only the parser knows argument boundaries, so it redacts; "" for SQL. */
 	char query_redacted[DB_QUERY_MAX];
 	char status_code[DB_STATUS_MAX]; /* SQLSTATE, MySQL error number, Redis error prefix */
 	bool error;

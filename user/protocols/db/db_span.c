@@ -38,7 +38,7 @@ static bool query_text(const struct db_op *op, enum db_statement_mode mode, char
 		return false;
 	if (mode == DB_STATEMENT_RAW)
 		db_copy_str(buf, cap, op->query, sizeof(op->query));
-	else if (op->system == DB_SYSTEM_REDIS)
+	else if (op->system == DB_SYSTEM_REDIS || op->system == DB_SYSTEM_MEMCACHED)
 		db_copy_str(buf, cap, op->query_redacted, sizeof(op->query_redacted));
 	else if (sql_redact_dialect(op->query, strlen(op->query), buf, cap, dialect_of(op->system)) < 0)
 		return false;

@@ -115,3 +115,63 @@ def test_ring_buffer_overflow_counted(nginx):
         if w.proc.poll() is None:
             os.kill(w.proc.pid, signal.SIGCONT)
         w.close()
+
+
+def map_key_pid(entry):
+    f = entry.get("formatted")
+    if f and isinstance(f.get("key"), int):
+        return f["key"]
+    return int.from_bytes(bytes(int(b, 16) for b in entry["key"][:4]), "little")
+
+
+def dead_pid_entries(pid, names):
+    """{map name: entries whose process no longer exists} of the maps (keyed
+    by tgid) that the weft process pid holds."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    dead = {}
+    for i in ids:
+        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(i), "--json"],
+                                         capture_output=True, text=True).stdout or "{}")
+        if info.get("name") not in names:
+            continue
+        dump = subprocess.run(["bpftool", "map", "dump", "id", str(i), "--json"], capture_output=True, text=True)
+        gone = []
+        for e in json.loads(dump.stdout or "[]"):
+            k = map_key_pid(e)
+            if not os.path.exists(f"/proc/{k}"):
+                gone.append(k)
+        dead[info["name"]] = gone
+    return dead
+
+
+def test_short_lived_processes_leak_no_map_entry(nginx):
+    """500 short-lived clients under `weft run`: each is looked at (the
+    analysis cache answers all but the first), and once they are gone the
+    per-process maps hold no entry for any process that no longer exists."""
+    w = Weft(["run"]).wait_ready()
+    try:
+        maps = ("proc_flags", "go_procs", "traced_pids")
+        script = f'seq 500 | xargs -P 4 -I@ curl -s -o /dev/null {nginx.url("/k/short")}'
+        subprocess.run(["bash", "-c", script], check=True, timeout=300)
+        assert len(w.wait_spans(lambda s: s["attributes"].get("url.path") == "/k/short", count=500,
+                                timeout=30)) >= 450
+        deadline = time.time() + 15  # the agent's sweep runs every few seconds
+        while True:
+            dead = dead_pid_entries(w.proc.pid, maps)
+            if not any(dead.values()) or time.time() > deadline:
+                break
+            time.sleep(1)
+        assert w.stop() == 0
+        assert not any(dead.values()), {k: len(v) for k, v in dead.items()}
+        m = re.search(r"executables: (\d+) processes looked at, (\d+) binaries analysed", w.stderr)
+        assert m and int(m.group(1)) >= 450 and int(m.group(2)) < int(m.group(1)) / 4, w.stderr
+    finally:
+        w.close()

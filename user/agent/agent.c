@@ -14,6 +14,7 @@
 #include "go_user.h"
 #include "go_worker.h"
 #include "log.h"
+#include "map_sweep.h"
 #include "metrics.h"
 #include "mounts.h"
 #include "proc.h"
@@ -23,6 +24,7 @@
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
 #define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
+#define SWEEP_NS 2000000000ull        /* processes gone without an exit event */
 
 static volatile sig_atomic_t stop_signal;
 
@@ -59,7 +61,7 @@ struct agent {
 static void apply_analysis(void *ctx, const struct go_result *r)
 {
 	struct agent *a = ctx;
-	if (r->err)
+	if (r->err || !proc_exists(r->pid))
 		return; /* gone meanwhile */
 	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
 	if (r->bin->is_go)
@@ -72,7 +74,7 @@ static void vet_process(struct agent *a, uint32_t pid)
 {
 	if (!proc_vet_first(pid))
 		return;
-	if (go_worker_submit(a->gw, pid) == 1)
+	if (go_worker_submit(a->gw, pid) == 1 && proc_exists(pid))
 		capture_set_proc_flags(a->capture, pid, PROC_THREAD_CTX);
 }
 
@@ -164,6 +166,21 @@ static void process_exited(struct agent *a, uint32_t pid)
 			a->live_pids--;
 		}
 	}
+}
+
+/* Processes gone without an exit event (weft run sends none; one can be
+ * lost to a full ring buffer): forget them, and any per-process kernel
+ * entry written after the kernel deleted its own at exit. */
+static void sweep_gone(struct agent *a)
+{
+	uint32_t gone[64]; /* each costs a walk of the connection tables: a bounded share per sweep */
+	size_t n = proc_gone(gone, 64);
+	for (size_t i = 0; i < n; i++)
+		process_exited(a, gone[i]);
+	int f = map_sweep_dead_tgids(capture_map_fd(a->capture, "proc_flags"));
+	int g = go_tracer_sweep(a->go);
+	if (n || f > 0 || g > 0)
+		log_debug("sweep: %zu processes gone, %d + %d stale kernel entries", n, f > 0 ? f : 0, g > 0 ? g : 0);
 }
 
 static int on_event(void *ctx, void *data, size_t len)
@@ -317,7 +334,7 @@ int agent_run(struct agent_opts *o)
 	else
 		log_info("ready: tracing %zu process%s", o->n_pids, o->n_pids == 1 ? "" : "es");
 
-	uint64_t started = clock_ns(CLOCK_MONOTONIC), last_tick = started;
+	uint64_t started = clock_ns(CLOCK_MONOTONIC), last_tick = started, last_sweep = started;
 	while (!stop_signal) {
 		/* The kernel wakes us only when much is waiting (rb_flags()): read
 		 * what is there after every timeout too. */
@@ -343,6 +360,10 @@ int agent_run(struct agent_opts *o)
 			for (size_t i = 0; i < o->n_pids; i++)
 				if (o->pids[i] && !proc_exists(o->pids[i]))
 					process_exited(&a, o->pids[i]);
+			if (now - last_sweep >= SWEEP_NS) {
+				last_sweep = now;
+				sweep_gone(&a);
+			}
 		}
 		if (!o->trace_all && a.live_pids == 0) {
 			log_info("every traced process has exited");

@@ -167,6 +167,16 @@ bool proc_vet_first(uint32_t pid)
 	return true;
 }
 
+size_t proc_gone(uint32_t *out, size_t max)
+{
+	size_t n = 0;
+	for (size_t i = 0; i < PROC_BUCKETS && n < max; i++)
+		for (struct proc_entry *e = buckets[i]; e && n < max; e = e->next)
+			if (!proc_exists(e->pid))
+				out[n++] = e->pid;
+	return n;
+}
+
 void proc_forget(uint32_t pid)
 {
 	for (struct proc_entry **p = &buckets[pid % PROC_BUCKETS]; *p; p = &(*p)->next) {

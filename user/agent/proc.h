@@ -22,6 +22,10 @@ void proc_cache_clear(void);
  * e.g. on exec): the caller then has the process's executable looked at. */
 bool proc_vet_first(uint32_t pid);
 
+/* Up to max pids of the cache whose process no longer exists (their exit
+ * event was lost, or weft run sends none): the caller forgets them. */
+size_t proc_gone(uint32_t *out, size_t max);
+
 /* Value of NAME in /proc/PID/environ into out; 0, or -ENOENT / -errno. */
 int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen);
 /* True if the process exists (and is not a zombie we could not read). */

@@ -20,6 +20,7 @@
 #include "go.skel.h"
 #include "go_user.h"
 #include "go_worker.h"
+#include "map_sweep.h"
 #include "gobinary.h"
 #include "bpf_config.h"
 #include "log.h"
@@ -253,6 +254,11 @@ void go_tracer_forget(struct go_tracer *gt, uint32_t pid)
 	delete_by_tgid(gt->skel->maps.go_serving, pid);
 	delete_by_tgid(gt->skel->maps.go_inherited, pid);
 	delete_by_tgid(gt->skel->maps.go_fd_ctx, pid);
+}
+
+int go_tracer_sweep(struct go_tracer *gt)
+{
+	return gt ? map_sweep_dead_tgids(bpf_map__fd(gt->skel->maps.go_procs)) : 0;
 }
 
 unsigned go_tracer_probe_count(struct go_tracer *gt)

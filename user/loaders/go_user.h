@@ -25,6 +25,9 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r);
 /* The process exited or exec'd: detach its probes, drop its kernel state. */
 void go_tracer_forget(struct go_tracer *gt, uint32_t pid);
 
+/* Drops go_procs entries of processes that are gone. Returns how many. */
+int go_tracer_sweep(struct go_tracer *gt);
+
 /* Uprobes attached now (for the log and tests). */
 unsigned go_tracer_probe_count(struct go_tracer *gt);
 

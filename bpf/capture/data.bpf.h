@@ -44,13 +44,22 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	struct conn_info *c = conn_get(&key, io->sk);
 	if (!c || c->ignored)
 		return 0;
-	__u8 head[8] = {};
+	/* What the protocols are asked about, in per-CPU memory: off the stack
+	 * of the deepest call chain (512 bytes by 6.1's rules). */
+	__u32 zero = 0;
+	struct detect_ctx *dp = bpf_map_lookup_elem(&detect_scratch, &zero);
+	if (!dp)
+		return 0;
+	__builtin_memset(dp, 0, sizeof(*dp));
+	dp->hn = src ? (avail < 8 ? avail : 8) : 0;
+	dp->avail = avail;
+	dp->ret = ret;
+	dp->dir = io->dir;
+	dp->first = c->bytes_seen == 0;
+	dp->role = c->role;
+	dp->conn_proto = c->proto;
 	if (src)
-		bpf_probe_read_user(head, 8, src); /* bytes past avail are ignored via hn */
-	struct detect_ctx d = {
-		.c = c, .head = head, .hn = src ? (avail < 8 ? avail : 8) : 0, .avail = avail, .ret = ret,
-		.dir = io->dir, .first = c->bytes_seen == 0,
-	};
+		bpf_probe_read_user(dp->head, 8, src); /* bytes past avail are ignored via hn */
 	c->bytes_seen += ret;
 
 	if (io->dir == DIR_READ) {
@@ -61,28 +70,26 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		}
 		if (c->pending_len) {
 			/* A request's first bytes came alone: test them with these. */
-			__u8 joined[16];
 			__u32 pl = c->pending_len & 7;
 			__u64 p, h, lo, hi;
 			__builtin_memcpy(&p, c->pending, 8);
-			__builtin_memcpy(&h, head, 8);
+			__builtin_memcpy(&h, dp->head, 8);
 			p &= (1ull << (8 * pl)) - 1; /* little-endian: first bytes are low */
 			lo = p | (h << (8 * pl));
 			hi = pl ? h >> (64 - 8 * pl) : 0;
-			__builtin_memcpy(joined, &lo, 8);
-			__builtin_memcpy(joined + 8, &hi, 8);
+			__builtin_memcpy(dp->head, &lo, 8);
+			__builtin_memcpy(dp->head + 8, &hi, 8);
 			c->pending_len = 0;
 			__u8 proto = c->pending_proto;
-			d.head = joined;
-			d.hn = pl + d.hn;
+			dp->hn = pl + dp->hn;
 			__u8 again;
-			if (src && proto_detect(&d, &again) == DETECT_REQUEST && again == proto)
+			if (src && proto_detect(dp, &again) == DETECT_REQUEST && again == proto)
 				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, proto);
 			return 0;
 		}
 	}
 	__u8 proto = WEFT_PROTO_UNKNOWN;
-	int what = src ? proto_detect(&d, &proto) : DETECT_NONE;
+	int what = src ? proto_detect(dp, &proto) : DETECT_NONE;
 	if (io->dir == DIR_READ) {
 		switch (what) {
 		case DETECT_REQUEST:
@@ -99,8 +106,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 			}
 			return 0;
 		case DETECT_PARTIAL:
-			__builtin_memcpy(c->pending, head, 8);
-			c->pending_len = d.hn;
+			__builtin_memcpy(c->pending, dp->head, 8);
+			c->pending_len = dp->hn;
 			c->pending_proto = proto;
 			c->pending_ns = now;
 			return 0;
@@ -117,7 +124,7 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 			return 0;
 		}
 	}
-	if (what == DETECT_NONE && d.first && judge_first_bytes(c)) {
+	if (what == DETECT_NONE && dp->first && judge_first_bytes(c)) {
 		/* The connection began with bytes of no protocol weft parses. */
 		c->ignored = 1;
 		count(WEFT_CNT_CONN_IGNORED);

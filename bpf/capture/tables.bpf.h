@@ -6,6 +6,7 @@
 
 #include "lib/common.bpf.h"
 #include "lib/scan.bpf.h"
+#include "protocols/protocol.bpf.h"
 
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
@@ -66,5 +67,13 @@ struct {
 	__type(key, __u64); /* struct sock * */
 	__type(value, struct conn_key);
 } sock_conns SEC(".maps");
+
+/* What on_data asks the protocols about (protocols/protocol.bpf.h). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct detect_ctx);
+} detect_scratch SEC(".maps");
 
 #endif

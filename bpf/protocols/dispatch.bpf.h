@@ -10,12 +10,15 @@
 
 /* What the bytes of d are, and of which protocol (*proto). A connection
  * that a sticky protocol (a database's) claimed stays its own: every
- * client write there starts a request of it. */
-static __always_inline int proto_detect(const struct detect_ctx *d, __u8 *proto)
+ * client write there starts a request of it. A global function: verified
+ * once, with every protocol's detect hook. */
+__attribute__((noinline)) int proto_detect(const struct detect_ctx *d, __u8 *proto)
 {
 	int r;
-	if (client_write(d) && (weft_proto_flags(d->c->proto) & WEFT_PROTO_F_STICKY)) {
-		*proto = d->c->proto;
+	if (!d || !proto)
+		return DETECT_NONE;
+	if (client_write(d) && (weft_proto_flags(d->conn_proto) & WEFT_PROTO_F_STICKY)) {
+		*proto = d->conn_proto;
 		return DETECT_REQUEST;
 	}
 #define WEFT_PROTOCOL(NAME, id, value, flags) \
@@ -41,8 +44,11 @@ static __always_inline int proto_response_first(struct txn_event *t, struct scan
 	return 1;
 }
 
-static __always_inline bool proto_response_ends(struct txn_event *t, struct io_args *io, long ret)
+/* A global function, verified once with every protocol's hook. */
+__attribute__((noinline)) int proto_response_ends(struct txn_event *t, struct io_args *io, long ret)
 {
+	if (!t || !io)
+		return 0;
 	switch (t->proto) {
 #define WEFT_PROTOCOL(NAME, id, value, flags) \
 	case value:                            \
@@ -50,7 +56,7 @@ static __always_inline bool proto_response_ends(struct txn_event *t, struct io_a
 #include "abi/protocols.def"
 #undef WEFT_PROTOCOL
 	}
-	return false;
+	return 0;
 }
 
 #endif

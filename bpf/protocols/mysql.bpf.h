@@ -31,10 +31,10 @@ static __always_inline int mysql_detect(const struct detect_ctx *d)
 	/* MySQL speaks first: its greeting is an exchange of its own (the
 	 * agent learns MariaDB vs MySQL from it). */
 	if (d->dir == DIR_READ)
-		return d->first && d->c->role == WEFT_ROLE_CLIENT && mysql_is_greeting(d->head, d->hn)
+		return d->first && d->role == WEFT_ROLE_CLIENT && mysql_is_greeting(d->head, d->hn)
 			       ? DETECT_GREETING
 			       : DETECT_NONE;
-	if (client_write(d) && d->c->role == WEFT_ROLE_UNKNOWN && mysql_is_query(d->head, d->hn, d->ret))
+	if (client_write(d) && d->role == WEFT_ROLE_UNKNOWN && mysql_is_query(d->head, d->hn, d->ret))
 		return DETECT_REQUEST;
 	return DETECT_NONE;
 }

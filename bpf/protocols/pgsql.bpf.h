@@ -27,7 +27,7 @@ static __always_inline int pgsql_detect(const struct detect_ctx *d)
 	if (!client_write(d))
 		return DETECT_NONE;
 	if ((d->first && pg_is_startup(d->head, d->hn)) ||
-	    (d->c->role == WEFT_ROLE_UNKNOWN && pg_is_query(d->head, d->hn, d->ret)))
+	    (d->role == WEFT_ROLE_UNKNOWN && pg_is_query(d->head, d->hn, d->ret)))
 		return DETECT_REQUEST;
 	return DETECT_NONE;
 }

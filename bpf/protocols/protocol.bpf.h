@@ -16,9 +16,12 @@
  *       Does this read (the response so far) end the exchange? (A known
  *       total size, t->resp_expected, ends it without asking.)
  *
- * Large code (loops, unrolled tests) goes into global functions of the
- * protocol's file: the verifier checks each once (docs/ARCHITECTURE.md,
- * "Verifier budget"). */
+ * The hooks are inlined into the dispatch's global functions (proto_detect,
+ * proto_response_ends), which the verifier checks once each: a protocol
+ * adds its own instructions, it does not multiply on_data's. Large code
+ * (loops, unrolled tests) goes into global functions of the protocol's
+ * file (docs/ARCHITECTURE.md, "Verifier budget"). detect_ctx holds no
+ * pointer: a global function's argument is plain memory to the verifier. */
 #ifndef WEFT_PROTOCOLS_PROTOCOL_BPF_H
 #define WEFT_PROTOCOLS_PROTOCOL_BPF_H
 
@@ -35,13 +38,14 @@ enum detect_result {
 };
 
 struct detect_ctx {
-	struct conn_info *c;
-	const __u8 *head; /* the first 8 bytes of the data, zero-padded */
-	__u32 hn;         /* valid bytes in head */
+	__u8 head[16];    /* the first bytes of the data, zero-padded */
+	__u32 hn;         /* valid bytes in head (at most 8, or 15 when joined) */
 	__u32 avail;      /* bytes of the call contiguous at its buffer */
 	long ret;         /* bytes the call moved */
 	__u8 dir;         /* DIR_READ or DIR_WRITE */
 	bool first;       /* the connection's first bytes that weft sees */
+	__u8 role;        /* the connection's enum weft_role */
+	__u8 conn_proto;  /* the protocol that claimed the connection, if any */
 };
 
 /* The response's first n bytes (sb->b) into t, after the request's. */
@@ -65,7 +69,7 @@ static __always_inline __u32 be32(const __u8 *b)
 /* A client's write on a connection weft may take for a client's. */
 static __always_inline bool client_write(const struct detect_ctx *d)
 {
-	return d->dir == DIR_WRITE && d->c->role != WEFT_ROLE_SERVER;
+	return d->dir == DIR_WRITE && d->role != WEFT_ROLE_SERVER;
 }
 
 #endif

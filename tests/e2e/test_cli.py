@@ -64,6 +64,8 @@ def test_bad_option_refused_at_once(args, message):
     (f"authorization=Bearer {SECRET}%00tail", "%00 is not allowed"),  # was cut silently at %00
     (f"authorization=Bearer {SECRET}%0d%0aX-Injected:%201", "has a control character"),
     (f"ok=1,{SECRET}", "member 2"),
+    (f"=Bearer {SECRET}", "member 1 has an empty key"),  # found by fuzz_otlp_config
+    (f"authorization:Bearer {SECRET}=x%01y", "is not an HTTP token"),  # ditto: the name was shown
 ])
 def test_otlp_header_values_never_echoed(headers, message):
     for r, _ in (weft("attach", "-p", str(os.getpid()), "-o", "otlp", "--otlp-headers", headers),

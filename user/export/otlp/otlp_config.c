@@ -343,6 +343,9 @@ static int parse_kv_list(const char *name, const char *v, kv_cb cb, void *ctx, b
 		if (!*key) {
 			free(key);
 			free(val);
+			if (secret)
+				return fail(err, errlen, "%s: member %u has an empty key (its value is not shown)",
+					    name, member);
 			return fail(err, errlen, "%s: empty key in '%.*s'", name, (int)n, p);
 		}
 		ret = cb(ctx, key, val);
@@ -382,7 +385,8 @@ static int header_add(void *vctx, char *key, char *value)
 	for (const unsigned char *c = (const unsigned char *)value; *c; c++)
 		ctl |= (*c < 0x20 && *c != '\t') || *c == 0x7f;
 	if (!header_name_ok(key) || ctl) {
-		int ret = ctl ? fail(ctx->err, ctx->errlen, "%s: the value of header '%s' has a control "
+		/* a name is shown only if it is a token: else it may be a mistyped value */
+		int ret = ctl && header_name_ok(key) ? fail(ctx->err, ctx->errlen, "%s: the value of header '%s' has a control "
 				     "character (not shown)", ctx->name, key)
 			      : fail(ctx->err, ctx->errlen, "%s: a header name (%zu bytes, not shown: it may "
 				     "be a mistyped value) is not an HTTP token (letters, digits, !#$%%&'*+-.^_`|~)",

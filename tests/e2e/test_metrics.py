@@ -11,6 +11,7 @@ import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
 from conftest import free_port
+from db_servers import redis_server  # noqa: F401 (fixture)
 
 LINE = re.compile(r'^([a-zA-Z_:][a-zA-Z0-9_:]*)(?:\{(.*)\})? (\S+)(?: # .*)?$')
 LABEL = re.compile(r'([a-zA-Z_][a-zA-Z0-9_]*)="((?:[^"\\]|\\.)*)"')
@@ -263,3 +264,44 @@ def test_otlp_metrics_delta(weft_factory, py_service):
     assert counts == 30
     # Intervals follow each other without overlap.
     assert all(s < t for s, t in starts) and all(t0 <= s1 for (_, t0), (s1, _) in zip(starts, starts[1:]))
+
+
+REDIS_CLIENT = """
+import sys, redis
+sys.stdin.readline()
+r = redis.Redis(host="127.0.0.1", port=int(sys.argv[1]))
+for i in range(20):
+    r.set(f"k{i}", "v")
+for i in range(10):
+    r.get(f"k{i}")
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_database_metrics_and_edges(weft_factory, redis_server):  # noqa: F811 (fixture)
+    import subprocess
+
+    from conftest import PY
+
+    env = dict(os.environ, OTEL_SERVICE_NAME="cache-user")
+    client = subprocess.Popen([PY, "-c", REDIS_CLIENT, str(redis_server.port)], stdin=subprocess.PIPE,
+                              stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        port = free_port()
+        weft_factory(["attach", "-p", str(client.pid), "--prometheus", f"127.0.0.1:{port}"])
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        assert client.stdout.readline() == "done\n"
+        db = "db_client_operation_duration_seconds_count"
+        samples = wait_for(port, lambda s: total(s, db) >= 30)
+        common = dict(service_name="cache-user", db_system_name="redis", server_address="127.0.0.1",
+                      server_port=str(redis_server.port))
+        assert total(samples, db, db_operation_name="SET", **common) == 20
+        assert total(samples, db, db_operation_name="GET", **common) == 10
+        # The database is a node of the service graph, by its address.
+        assert total(samples, "traces_service_graph_request_total", client="cache-user", server="127.0.0.1",
+                     connection_type="database") == total(samples, db)
+    finally:
+        client.stdin.close()
+        client.wait(10)

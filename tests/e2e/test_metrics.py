@@ -305,3 +305,41 @@ def test_database_metrics_and_edges(weft_factory, redis_server):  # noqa: F811 (
     finally:
         client.stdin.close()
         client.wait(10)
+
+
+def test_otlp_metrics_over_grpc(weft_factory, py_service):
+    """OTEL_EXPORTER_OTLP_METRICS_PROTOCOL=grpc: MetricsService/Export over
+    h2c, received by grpcio with Debian's generated service."""
+    from concurrent import futures
+
+    import grpc
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2 as ms_pb2
+    from opentelemetry.proto.collector.metrics.v1 import metrics_service_pb2_grpc as ms_grpc
+
+    got = []
+
+    class Servicer(ms_grpc.MetricsServiceServicer):
+        def Export(self, request, context):
+            got.append(request)
+            return ms_pb2.ExportMetricsServiceResponse()
+
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=2))
+    ms_grpc.add_MetricsServiceServicer_to_server(Servicer(), server)
+    gport = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        a = py_service(name="svc-g")
+        env = dict(os.environ, OTEL_METRICS_EXPORTER="otlp", OTEL_METRIC_EXPORT_INTERVAL="200",
+                   OTEL_EXPORTER_OTLP_METRICS_PROTOCOL="grpc",
+                   OTEL_EXPORTER_OTLP_ENDPOINT=f"http://127.0.0.1:{gport}")
+        w = weft_factory(["attach", "-p", str(a.pid)], env=env)
+        for _ in range(12):
+            assert get(a.url("/g")) == 200
+        w.stop()
+        assert got, w.stderr
+        recv = MetricsReceiver.__new__(MetricsReceiver)
+        pts = [p for p in recv.points(got[-1]) if p[1] == "http.server.request.duration"]
+        assert [(p[0], p[3].count) for p in pts] == [("svc-g", 12)]
+        assert "0 failed" in w.stderr, w.stderr
+    finally:
+        server.stop(0)

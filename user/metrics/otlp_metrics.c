@@ -57,16 +57,30 @@ int otlp_metrics_config(const struct otlp_config *traces, struct otlp_metrics_co
 		}
 	}
 	const char *proto = env("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
-	if (proto ? strcmp(proto, "http/protobuf") : traces->protocol != OTLP_PROTOCOL_HTTP_PROTOBUF) {
-		if (out->enabled) {
-			snprintf(err, errlen, "%s: weft exports metrics over http/protobuf only",
-				 proto ? "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL" : "OTEL_EXPORTER_OTLP_PROTOCOL");
+	if (proto) {
+		if (!strcmp(proto, "grpc")) {
+			out->grpc = true;
+		} else if (strcmp(proto, "http/protobuf")) {
+			snprintf(err, errlen, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: '%s' is not one of: http/protobuf, grpc",
+				 proto);
 			return -EINVAL;
 		}
+	} else {
+		out->grpc = traces->protocol == OTLP_PROTOCOL_GRPC;
 	}
 	const char *ep = env("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
 	int n;
-	if (ep) {
+	if (out->grpc) {
+		/* gRPC: scheme://host:port of the endpoint, its path ignored. */
+		const char *e = ep ? ep : traces->endpoint ? traces->endpoint : "http://localhost:4317";
+		const char *scheme = traces->insecure ? "http://" : "https://", *host = e;
+		if (strstr(e, "://")) {
+			scheme = !strncasecmp(e, "https", 5) ? "https://" : "http://";
+			host = strstr(e, "://") + 3;
+		}
+		n = snprintf(out->url, sizeof(out->url), "%s%.*s/opentelemetry.proto.collector.metrics.v1.MetricsService/Export",
+			     scheme, (int)strcspn(host, "/?#"), host);
+	} else if (ep) {
 		n = snprintf(out->url, sizeof(out->url), "%s", ep);
 	} else if (traces->endpoint) {
 		size_t l = strlen(traces->endpoint);
@@ -97,9 +111,14 @@ int otlp_metrics_config(const struct otlp_config *traces, struct otlp_metrics_co
 			return -EINVAL;
 		}
 	}
+	if (traces->certificate)
+		snprintf(out->certificate, sizeof(out->certificate), "%s", traces->certificate);
 	if (!out->enabled)
 		return 0;
-	out->headers = curl_slist_append(NULL, "Content-Type: application/x-protobuf");
+	out->headers = curl_slist_append(NULL, out->grpc ? "Content-Type: application/grpc"
+							 : "Content-Type: application/x-protobuf");
+	if (out->grpc)
+		out->headers = curl_slist_append(out->headers, "TE: trailers");
 	out->headers = curl_slist_append(out->headers, "User-Agent: weft/" WEFT_VERSION);
 	for (size_t i = 0; out->headers && i < traces->n_headers; i++) {
 		char h[1024];
@@ -459,12 +478,23 @@ struct otlp_metrics_exporter {
 	pthread_cond_t cond;
 	bool stop;
 	bool failing;
+	int grpc_status; /* -1: none in the answer */
 	uint64_t exports, errors;
 };
 
 static size_t discard(char *p, size_t size, size_t n, void *ud)
 {
 	return size * n;
+}
+
+/* gRPC's status comes in the trailers, which libcurl hands over as headers. */
+static size_t on_header(char *p, size_t size, size_t n, void *ud)
+{
+	struct otlp_metrics_exporter *e = ud;
+	size_t len = size * n;
+	if (len > 12 && !strncasecmp(p, "grpc-status:", 12))
+		e->grpc_status = atoi(p + 12);
+	return len;
 }
 
 static void export_once(struct otlp_metrics_exporter *e)
@@ -475,6 +505,22 @@ static void export_once(struct otlp_metrics_exporter *e)
 		log_warn("otlp metrics: out of memory encoding a request");
 		return;
 	}
+	if (e->cfg.grpc) {
+		/* A length-prefixed message: no compression flag, big-endian length. */
+		uint8_t *framed = malloc(len + 5);
+		if (!framed) {
+			free(body);
+			return;
+		}
+		framed[0] = 0;
+		for (int i = 0; i < 4; i++)
+			framed[1 + i] = len >> (24 - 8 * i);
+		memcpy(framed + 5, body, len);
+		free(body);
+		body = framed;
+		len += 5;
+	}
+	e->grpc_status = -1;
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDS, body);
 	curl_easy_setopt(e->curl, CURLOPT_POSTFIELDSIZE_LARGE, (curl_off_t)len);
 	CURLcode rc = curl_easy_perform(e->curl);
@@ -482,12 +528,14 @@ static void export_once(struct otlp_metrics_exporter *e)
 	curl_easy_getinfo(e->curl, CURLINFO_RESPONSE_CODE, &status);
 	free(body);
 	e->exports++;
-	if (rc != CURLE_OK || status < 200 || status > 299) {
+	bool ok = rc == CURLE_OK && status >= 200 && status <= 299 && (!e->cfg.grpc || e->grpc_status == 0);
+	if (!ok) {
 		e->errors++;
 		if (!e->failing)
-			log_warn("otlp metrics: export to %s failed (%s%ld); will try again at the next interval",
+			log_warn("otlp metrics: export to %s failed (%s%ld%s%d); will try again at the next interval",
 				 e->cfg.url, rc != CURLE_OK ? curl_easy_strerror(rc) : "HTTP ",
-				 rc != CURLE_OK ? 0L : status);
+				 rc != CURLE_OK ? 0L : status, e->cfg.grpc ? ", grpc-status " : "",
+				 e->cfg.grpc ? e->grpc_status : 0);
 		e->failing = true;
 	} else if (e->failing) {
 		log_info("otlp metrics: export to %s works again", e->cfg.url);
@@ -536,6 +584,17 @@ int otlp_metrics_start(struct otlp_metrics_config *cfg, const struct metrics *m,
 	curl_easy_setopt(e->curl, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(e->curl, CURLOPT_TIMEOUT_MS, (long)cfg->timeout_ms);
 	curl_easy_setopt(e->curl, CURLOPT_WRITEFUNCTION, discard);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERFUNCTION, on_header);
+	curl_easy_setopt(e->curl, CURLOPT_HEADERDATA, e);
+	if (cfg->grpc) {
+		bool tls = !strncasecmp(e->cfg.url, "https", 5);
+		curl_easy_setopt(e->curl, CURLOPT_HTTP_VERSION,
+				 tls ? (long)CURL_HTTP_VERSION_2TLS : (long)CURL_HTTP_VERSION_2_PRIOR_KNOWLEDGE);
+		/* libcurl < 8 fails on reused prior-knowledge connections (docs/OTLP.md) */
+		curl_easy_setopt(e->curl, CURLOPT_FORBID_REUSE, 1L);
+	}
+	if (e->cfg.certificate[0])
+		curl_easy_setopt(e->curl, CURLOPT_CAINFO, e->cfg.certificate);
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_condattr_t ca;
 	pthread_condattr_init(&ca);

@@ -22,6 +22,8 @@ struct otlp_metrics_config {
 	char url[2048];
 	unsigned interval_ms, timeout_ms;
 	bool delta;
+	bool grpc;                  /* MetricsService/Export over HTTP/2, else OTLP/HTTP */
+	char certificate[1024];     /* CA file of the trace config, or "" */
 	struct curl_slist *headers; /* owned: the trace config's headers, as request lines */
 };
 

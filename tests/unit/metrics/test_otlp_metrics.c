@@ -71,9 +71,17 @@ static void test_config(void **state)
 	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), -EINVAL);
 	assert_non_null(strstr(err, "TEMPORALITY_PREFERENCE: 'sometimes'"));
 	unsetenv("OTEL_EXPORTER_OTLP_METRICS_TEMPORALITY_PREFERENCE");
-	setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", 1);
+	setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "http/json", 1);
 	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), -EINVAL);
-	assert_non_null(strstr(err, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL"));
+	assert_non_null(strstr(err, "OTEL_EXPORTER_OTLP_METRICS_PROTOCOL: 'http/json'"));
+	/* gRPC: scheme://host:port of the endpoint and the service's path */
+	setenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL", "grpc", 1);
+	setenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT", "http://m:4317/ignored", 1);
+	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), 0);
+	assert_true(c.grpc);
+	assert_string_equal(c.url, "http://m:4317/opentelemetry.proto.collector.metrics.v1.MetricsService/Export");
+	otlp_metrics_config_free(&c);
+	unsetenv("OTEL_EXPORTER_OTLP_METRICS_ENDPOINT");
 	unsetenv("OTEL_EXPORTER_OTLP_METRICS_PROTOCOL");
 	setenv("OTEL_METRICS_EXPORTER", "otlp,bogus", 1);
 	assert_int_equal(otlp_metrics_config(&t, &c, err, sizeof(err)), -EINVAL);

@@ -253,6 +253,8 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
  * close come from sock:inet_sock_set_state. */
 
 #define MSG_PEEK 2
+#define PF_IO_WORKER 0x00000010
+#define PF_KTHREAD 0x00200000
 #define TCP_SYN_SENT 2
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
@@ -263,6 +265,13 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 {
 	if (ctx->flags & MSG_PEEK)
 		return 0;
+	/* Kernel threads and io_uring workers have no syscall registers of
+	 * their own to read the call's fd and buffer from. */
+	if (bpf_get_current_task_btf()->flags & (PF_KTHREAD | PF_IO_WORKER)) {
+		if (ctx->ret > 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+			count(WEFT_CNT_IO_UNREACHABLE);
+		return 0;
+	}
 	long nr = user_regs()->orig_ax, ret = ctx->ret;
 	struct io_args *io = io_scratch();
 	if (!io)

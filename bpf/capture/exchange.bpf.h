@@ -24,6 +24,11 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	if (__sync_lock_test_and_set(&t->claimed, 1))
 		return;
 	t->end_reason = reason;
+	if (drop_sampled_out && !(t->trace_flags & 1) && !(weft_proto_flags(t->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		count(WEFT_CNT_SAMPLED_OUT);
+		txn_delete(key, t);
+		return;
+	}
 	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
 	if (bpf_ringbuf_output(&events, t, size, rb_flags(size)))

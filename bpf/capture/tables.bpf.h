@@ -10,6 +10,10 @@
 
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
+/* Set when nothing in the agent wants the exchanges of sampled-out traces
+ * (no metrics, no --keep-errors): they are dropped here, before the ring
+ * buffer, unless their protocol keeps per-connection state in the agent. */
+const volatile __u8 drop_sampled_out = 0;
 const volatile __u32 resp_capture = WEFT_RESP_CAP_DEFAULT;
 
 struct {

@@ -218,10 +218,12 @@ static void report_counters(struct agent *a)
 	uint64_t c[WEFT_CNT_MAX] = {};
 	if (capture_read_counters(a->capture, c))
 		return;
-	if (a->sampled_out || a->kept_errors)
-		log_info("sampler: %llu spans sampled out (not exported); %llu error spans of sampled-out traces "
-			 "exported alone (--keep-errors)",
-			 (unsigned long long)a->sampled_out, (unsigned long long)a->kept_errors);
+	uint64_t sampled_out = a->sampled_out + c[WEFT_CNT_SAMPLED_OUT]; /* here, or dropped in the kernel */
+	if (sampled_out || a->kept_errors)
+		log_info("sampler: %llu spans sampled out (not exported; %llu of them dropped in the kernel); %llu "
+			 "error spans of sampled-out traces exported alone (--keep-errors)",
+			 (unsigned long long)sampled_out, (unsigned long long)c[WEFT_CNT_SAMPLED_OUT],
+			 (unsigned long long)a->kept_errors);
 	log_info("%llu spans; kernel sent %llu exchanges; dropped: %llu ring buffer full, %llu connection table "
 		 "full, %llu exchange table full; %llu not parsable; %llu connections of "
 		 "no known protocol skipped; traceparent injected %llu, left alone %llu; %llu client requests not "
@@ -277,6 +279,8 @@ int agent_run(struct agent_opts *o)
 		.req_capture = o->req_capture,
 		.resp_capture = o->resp_capture,
 		.ringbuf_bytes = o->ringbuf_bytes,
+		/* Sampled-out exchanges that nothing here wants never leave the kernel. */
+		.drop_sampled_out = !o->prometheus && !o->otlp_metrics.enabled && !o->keep_errors,
 	};
 	err = capture_load(&so, &a.capture);
 	if (err)

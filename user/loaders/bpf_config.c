@@ -105,6 +105,7 @@ int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o
 	skel->rodata->self_tgid = o->self_tgid;
 	skel->rodata->trace_all = o->trace_all;
 	skel->rodata->req_capture = o->req_capture;
+	skel->rodata->drop_sampled_out = o->drop_sampled_out;
 	skel->rodata->resp_capture = o->resp_capture;
 	if (o->ringbuf_bytes) {
 		int err = bpf_map__set_max_entries(skel->maps.events, o->ringbuf_bytes);

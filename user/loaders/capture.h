@@ -14,6 +14,7 @@ struct capture_opts {
 	uint32_t req_capture;   /* bytes of each request kept */
 	uint32_t resp_capture;  /* bytes of each response kept */
 	uint32_t ringbuf_bytes; /* power of two, >= page size */
+	bool drop_sampled_out;  /* the kernel drops sampled-out exchanges (no metrics, no --keep-errors) */
 };
 
 struct capture_tracer;

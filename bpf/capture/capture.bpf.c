@@ -259,6 +259,41 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
+/* When this thread's send on TCP socket sk began (tcp_send_start noted it
+ * on this CPU), else now. A server's response is out once its first bytes
+ * are pushed: the peer may read it before sock_sendmsg returns, and a
+ * response must not end after the request that reads it. */
+static __always_inline __u64 send_start_time(__u64 id, __u64 sk)
+{
+	struct write_enter *w = write_enter_of(id);
+	if (w && w->sk == sk) {
+		w->pid_tgid = 0;
+		return w->enter_ns;
+	}
+	return bpf_ktime_get_ns();
+}
+
+/* Socket front, TCP: a send of a traced thread begins (tcp_sendmsg_locked
+ * runs once per segment it fills, before pushing them). The first segment's
+ * time is kept until the send's sock_send_length takes it. Loaded only
+ * where the tracepoint exists (6.5+); elsewhere a send is timed at its end. */
+SEC("raw_tracepoint/tcp_sendmsg_locked")
+int tcp_send_start(struct bpf_raw_tracepoint_args *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid(), sk = ctx->args[0];
+	if (!tgid_traced(id >> 32))
+		return 0;
+	__u32 zero = 0;
+	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
+	if (!w || (w->pid_tgid == id && w->sk == sk))
+		return 0; /* a later segment of the same send */
+	w->pid_tgid = id;
+	w->sk = sk;
+	w->fd = 0;
+	w->enter_ns = bpf_ktime_get_ns();
+	return 0;
+}
+
 /* ret bytes moved on socket sk by the current task: its syscall's
  * arguments, as at the syscall's exit. */
 static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
@@ -282,6 +317,8 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 		return 0;
 	}
 	io->sk = (__u64)ctx->sk;
+	if (dir == DIR_WRITE)
+		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
 	if (ret > 0)
 		on_data(io, ret);
 	else if (dir == DIR_READ)

@@ -376,8 +376,11 @@ int agent_run(struct agent_opts *o)
 		if (o->duration_s > 0 && now - started >= (uint64_t)(o->duration_s * 1e9))
 			break;
 	}
-	/* Drain what the kernel already sent. */
+	/* Drain what the kernel already sent, then the answered exchanges it
+	 * still holds (a keep-alive connection's last response, a connection
+	 * whose close the kernel has not seen yet). */
 	ring_buffer__consume(rb);
+	capture_deliver_answered(a.capture, deliver_txn, &a);
 	if (stop_signal)
 		log_info("stopping on signal %d", (int)stop_signal);
 	/* Detach first (nothing new arrives), then flush sinks, then counters. */

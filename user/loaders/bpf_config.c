@@ -38,6 +38,19 @@ bool bpf_config_sockops_has_pid(void)
 	return has;
 }
 
+/* Does tracefs list the tracepoint group/name? */
+static bool tracefs_event(const char *group, const char *name)
+{
+	static const char *const roots[] = { "/sys/kernel/tracing/events", "/sys/kernel/debug/tracing/events" };
+	for (size_t i = 0; i < sizeof(roots) / sizeof(roots[0]); i++) {
+		char path[160];
+		snprintf(path, sizeof(path), "%s/%s/%s", roots[i], group, name);
+		if (access(path, F_OK) == 0)
+			return true;
+	}
+	return false;
+}
+
 /* The socket-layer tracepoints (Linux 6.3+), as tracefs lists them. */
 static bool socket_tracepoints(void)
 {
@@ -99,6 +112,8 @@ int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o
 	bpf_program__set_autoload(skel->progs.sock_recv, sock);
 	bpf_program__set_autoload(skel->progs.sock_send, sock);
 	bpf_program__set_autoload(skel->progs.sock_state, sock);
+	/* Where the kernel has it, a TCP send is timed at its start (docs/ARCHITECTURE.md). */
+	bpf_program__set_autoload(skel->progs.tcp_send_start, sock && tracefs_event("tcp", "tcp_sendmsg_locked"));
 	skel->rodata->socket_front = sock;
 	/* connect()'s entry is only needed by the sockops fallback. */
 	bpf_program__set_autoload(skel->progs.sys_enter_connect, !bpf_config_sockops_has_pid());

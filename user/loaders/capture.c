@@ -193,6 +193,12 @@ void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, 
 	delete_tgid_keys(t->skel->maps.txns, tgid);
 }
 
+void capture_deliver_answered(struct capture_tracer *t, txn_cb cb, void *ctx)
+{
+	struct txn_pick p = { 0 }; /* every process, however recent */
+	deliver_answered(t, &p, cb, ctx);
+}
+
 int capture_events_fd(struct capture_tracer *t)
 {
 	return bpf_map__fd(t->skel->maps.events);

@@ -28,6 +28,9 @@ typedef void (*txn_cb)(void *ctx, const struct txn_event *ev, size_t len);
 /* The process exited: delete its connections and exchanges, handing the
  * answered ones to cb first. */
 void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, void *ctx);
+/* Every exchange whose response has begun goes to cb and is deleted (at
+ * exit: what was answered is not lost with the kernel's table). */
+void capture_deliver_answered(struct capture_tracer *t, txn_cb cb, void *ctx);
 int capture_events_fd(struct capture_tracer *t);
 /* Sums the per-CPU counters into out[WEFT_CNT_MAX]. */
 int capture_read_counters(struct capture_tracer *t, uint64_t *out);

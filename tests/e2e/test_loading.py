@@ -91,3 +91,25 @@ def test_capture_front(weft_factory, py_service, front):
     (span,) = served(w, svc, f"/front-{front}")
     assert span["attributes"]["http.response.status_code"] == 200
     assert span["attributes"]["network.peer.address"] == "127.0.0.1"
+
+
+def test_doctor_checks_weft_own_programs():
+    """weft doctor loads each of weft's own programs and says what this kernel
+    accepts; a refused capture program means weft cannot run here."""
+    release = platform.release()
+    r = subprocess.run([WEFT, "doctor", "--programs", "--strict"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert f"weft's own programs on this kernel ({release})" in r.stdout
+    progs = {m.group(2): (m.group(1), int(m.group(3)))
+             for m in re.finditer(r"^\s+(ok|no)\s+(\S+/\S+)\s+(\d+) insns", r.stdout, re.M)}
+    assert progs["capture/sock_recv" if os.path.exists("/sys/kernel/tracing/events/sock/sock_recv_length")
+                 else "capture/sys_exit_io"][0] == "ok", r.stdout
+    assert all(ok == "ok" and 0 < insns <= 500000 for ok, insns in progs.values()), r.stdout
+    assert {"propagation/weft_sk_msg", "go/probe_go_persistconn_roundtrip"} <= set(progs)
+
+    r = subprocess.run([WEFT, "doctor"], env=refuse("sock_recv"), capture_output=True, text=True, timeout=120)
+    if "capture/sock_recv" in r.stdout:
+        assert r.returncode == 1
+        assert re.search(r"^\s+no\s+capture/sock_recv", r.stdout, re.M), r.stdout
+        assert "weft captures no traffic" in r.stdout
+        assert r.stdout.strip().endswith("weft cannot run here: see the lines above.")

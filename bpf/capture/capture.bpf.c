@@ -92,7 +92,8 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 		return false;
 	}
 	io->dir = DIR_WRITE;
-	io->enter_ns = socket_front ? bpf_ktime_get_ns() : write_enter_time(id, io->fd);
+	/* The socket front times its writes itself (send_start_time). */
+	io->enter_ns = socket_front ? 0 : write_enter_time(id, io->fd);
 	return true;
 }
 

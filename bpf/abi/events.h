@@ -12,6 +12,8 @@ enum weft_event_type {
 	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd */
 	WEFT_EV_CONN_CLOSE = 4, /* struct conn_close_event: a connection whose
 				 * protocol keeps agent-side state closed */
+	WEFT_EV_STREAM_CHUNK = 5, /* struct stream_chunk_event (abi/stream.h) */
+	WEFT_EV_STREAM_INJECT = 6, /* struct stream_inject_event (abi/stream.h) */
 };
 
 struct proc_exit_event {

@@ -97,15 +97,6 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 	return true;
 }
 
-/* The arguments of the call being captured, off the stack (the chain from
- * here through on_data must fit 512 bytes on 6.1's rules). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct io_args);
-} io_scratch_map SEC(".maps");
-
 static __always_inline struct io_args *io_scratch(void)
 {
 	__u32 zero = 0;
@@ -144,7 +135,7 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
 	if (ret > 0)
-		on_data(io, ret);
+		stream_forward(ctx, on_data(io, ret));
 	else if (io->dir == DIR_READ)
 		read_nothing(io->fd);
 	return 0;
@@ -230,6 +221,8 @@ static __always_inline void conn_closed(struct conn_key *key)
 		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
 			count(WEFT_CNT_RINGBUF_FULL);
 	}
+	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM))
+		bpf_map_delete_elem(&stream_states, key);
 	bpf_map_delete_elem(&conns, key);
 }
 
@@ -321,7 +314,7 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
 	if (ret > 0)
-		on_data(io, ret);
+		stream_forward(ctx, on_data(io, ret));
 	else if (dir == DIR_READ)
 		read_nothing(io->fd);
 	return 0;

@@ -78,41 +78,12 @@ static void vet_process(struct agent *a, uint32_t pid)
 		capture_set_proc_flags(a->capture, pid, PROC_THREAD_CTX);
 }
 
-static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
+/* A span a protocol built: metrics, the sampler's verdict, the sinks.
+ * Takes s. */
+static void deliver_span(void *ctx, struct span *s, uint32_t pid)
 {
 	struct agent *a = ctx;
-	vet_process(a, ev->pid);
-	/* Sampled out (the kernel decided at the trace's root) and wanted by
-	 * nothing else (no metrics, no per-connection state to follow): not
-	 * even parsed. */
-	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
-	    !a->o->keep_errors && !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
-		a->sampled_out++;
-		return;
-	}
-	struct span *s = span_new();
-	if (!s)
-		return;
-	struct protocol_ctx pc = { .mono_to_real = a->mono_to_real, .db_statement = a->o->db_statement };
-	int rc = protocol_span(ev, len, &pc, s);
-	if (rc != 0) {
-		if (rc < 0) {
-			a->unparsed++;
-			if (log_threshold >= LOG_DEBUG) {
-				char shown[200];
-				size_t n = ev->req_len < 96 ? ev->req_len : 96, o = 0;
-				for (size_t i = 0; i < n; i++)
-					o += snprintf(shown + o, sizeof(shown) - o, "%c",
-						      ev->data[i] >= 32 && ev->data[i] < 127 ? ev->data[i] : '.');
-				shown[o] = '\0';
-				log_debug("pid %u fd %u: exchange not parsable (proto %u, %u request bytes): %s", ev->pid,
-					  ev->fd, ev->proto, ev->req_len, shown);
-			}
-		}
-		span_free(s);
-		return;
-	}
-	s->resource = proc_resource(ev->pid);
+	s->resource = proc_resource(pid);
 	if (a->metrics) /* every exchange, whatever the sampler decided */
 		metrics_record(a->metrics, s, clock_ns(CLOCK_MONOTONIC));
 	if (!(s->trace_flags & 1) && a->o->keep_errors && s->status == SPAN_STATUS_ERROR) {
@@ -132,6 +103,62 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		a->o->sinks[i]->emit(a->o->sinks[i], s);
 	a->spans++;
 	span_free(s);
+}
+
+static struct protocol_ctx protocol_ctx_of(struct agent *a)
+{
+	return (struct protocol_ctx){ .mono_to_real = a->mono_to_real,
+				      .db_statement = a->o->db_statement,
+				      .emit = deliver_span,
+				      .emit_ctx = a,
+				      .sampler_word = sampler_word(&a->o->sampler) };
+}
+
+static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
+{
+	struct agent *a = ctx;
+	vet_process(a, ev->pid);
+	/* Sampled out (the kernel decided at the trace's root) and wanted by
+	 * nothing else (no metrics, no per-connection state to follow): not
+	 * even parsed. */
+	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
+	    !a->o->keep_errors && !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		a->sampled_out++;
+		return;
+	}
+	struct span *s = span_new();
+	if (!s)
+		return;
+	struct protocol_ctx pc = protocol_ctx_of(a);
+	int rc = protocol_span(ev, len, &pc, s);
+	if (rc != 0) {
+		if (rc < 0) {
+			a->unparsed++;
+			if (log_threshold >= LOG_DEBUG) {
+				char shown[200];
+				size_t n = ev->req_len < 96 ? ev->req_len : 96, o = 0;
+				for (size_t i = 0; i < n; i++)
+					o += snprintf(shown + o, sizeof(shown) - o, "%c",
+						      ev->data[i] >= 32 && ev->data[i] < 127 ? ev->data[i] : '.');
+				shown[o] = '\0';
+				log_debug("pid %u fd %u: exchange not parsable (proto %u, %u request bytes): %s", ev->pid,
+					  ev->fd, ev->proto, ev->req_len, shown);
+			}
+		}
+		span_free(s);
+		return;
+	}
+	deliver_span(a, s, ev->pid);
+}
+
+/* A stream protocol's bytes (HTTP/2): its spans come through deliver_span. */
+static void deliver_stream_event(struct agent *a, const void *ev, size_t len)
+{
+	if (len >= 8)
+		vet_process(a, ((const uint32_t *)ev)[1]);
+	struct protocol_ctx pc = protocol_ctx_of(a);
+	if (protocol_stream_event(ev, len, &pc) < 0)
+		a->unparsed++;
 }
 
 /* The kernel decides at each trace's root (bpf/context/assign.bpf.h). */
@@ -192,6 +219,10 @@ static int on_event(void *ctx, void *data, size_t len)
 	case WEFT_EV_TXN:
 		deliver_txn(a, data, len);
 		break;
+	case WEFT_EV_STREAM_CHUNK:
+	case WEFT_EV_STREAM_INJECT:
+		deliver_stream_event(a, data, len);
+		break;
 	case WEFT_EV_PROC_EXIT:
 		if (len >= sizeof(struct proc_exit_event))
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
@@ -236,6 +267,10 @@ static void report_counters(struct agent *a)
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
 		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL],
 		 (unsigned long long)c[WEFT_CNT_IO_UNREACHABLE]);
+	if (c[WEFT_CNT_STREAM_EVENTS] || c[WEFT_CNT_STREAM_GAP])
+		log_info("stream protocols (HTTP/2): kernel sent %llu frame events; %llu gaps (connections given up)",
+			 (unsigned long long)c[WEFT_CNT_STREAM_EVENTS], (unsigned long long)c[WEFT_CNT_STREAM_GAP]);
+	protocol_report_all();
 }
 
 static void report_go_worker(struct go_worker *gw)

@@ -42,13 +42,13 @@ static void evict_one(void)
 	}
 }
 
-void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, const void *first)
 {
 	if (!p->conn_new)
 		return NULL;
-	struct conn_state **b = &buckets[bucket_of(ev->pid, ev->fd)];
+	struct conn_state **b = &buckets[bucket_of(pid, fd)];
 	for (struct conn_state **q = b; *q; q = &(*q)->next) {
-		if ((*q)->pid == ev->pid && (*q)->fd == ev->fd) {
+		if ((*q)->pid == pid && (*q)->fd == fd) {
 			if ((*q)->proto == p)
 				return (*q)->state;
 			struct conn_state *stale = *q;
@@ -62,10 +62,10 @@ void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
 	struct conn_state *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->pid = ev->pid;
-	c->fd = ev->fd;
+	c->pid = pid;
+	c->fd = fd;
 	c->proto = p;
-	c->state = p->conn_new(ev);
+	c->state = p->conn_new(first);
 	if (!c->state) {
 		free(c);
 		return NULL;

@@ -55,6 +55,8 @@ struct agent {
 	size_t live_pids;
 };
 
+static void process_exited(struct agent *a, uint32_t pid);
+
 /* A process's executable was analysed: tell the kernel whether a thread's
  * requests may parent the requests it sends (not in Go, whose goroutines
  * move between threads), and follow a Go program's goroutines. */
@@ -63,6 +65,14 @@ static void apply_analysis(void *ctx, const struct go_result *r)
 	struct agent *a = ctx;
 	if (r->err || !proc_exists(r->pid))
 		return; /* gone meanwhile */
+	if (!proc_same_process(r->pid)) {
+		/* Gone meanwhile and its PID taken by another process (no exit
+		 * event: weft looked at it before the kernel knew it): the
+		 * analysis, Go offsets included, is not the new process's. */
+		log_debug("pid %u: reused by another process before its analysis was applied", r->pid);
+		process_exited(a, r->pid);
+		return;
+	}
 	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
 	if (r->bin->is_go)
 		go_tracer_apply(a->go, r); /* goroutines stand in for threads */

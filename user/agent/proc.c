@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "proc.h"
+#include "proc_parse.h"
 #include "version.h"
 
 #define PROC_BUCKETS 1024
@@ -16,6 +17,7 @@
 struct proc_entry {
 	uint32_t pid;
 	bool vetted; /* its executable was handed to the Go analysis */
+	uint64_t start_time; /* /proc/PID/stat starttime: tells a reused PID */
 	struct resource *res;
 	struct proc_entry *next;
 };
@@ -54,17 +56,14 @@ int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen)
 	ssize_t n = read_proc_file(pid, "environ", env, sizeof(env));
 	if (n < 0)
 		return n;
-	size_t nl = strlen(name);
-	for (ssize_t i = 0; i < n;) {
-		const char *e = env + i;
-		size_t el = strnlen(e, n - i);
-		if (el > nl && memcmp(e, name, nl) == 0 && e[nl] == '=') {
-			snprintf(out, outlen, "%.*s", (int)(el - nl - 1), e + nl + 1);
-			return 0;
-		}
-		i += el + 1;
-	}
-	return -ENOENT;
+	return proc_environ_find(env, n, name, out, outlen);
+}
+
+uint64_t proc_read_start_time(uint32_t pid)
+{
+	char buf[1024];
+	ssize_t n = read_proc_file(pid, "stat", buf, sizeof(buf));
+	return n > 0 ? proc_stat_start_time(buf, n) : 0;
 }
 
 int proc_exists(uint32_t pid)
@@ -111,13 +110,7 @@ static void fill_resource(struct resource *r, uint32_t pid)
 
 	n = read_proc_file(pid, "cmdline", buf, sizeof(buf) - 1);
 	if (n > 0) {
-		/* NUL-separated arguments, joined with spaces. */
-		while (n > 0 && buf[n - 1] == '\0')
-			n--;
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[n] = '\0';
+		proc_cmdline_join(buf, n);
 		attrs_set_str(&r->attrs, "process.command_line", buf);
 	}
 	char host[256];
@@ -144,6 +137,7 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 	}
 	r->refs = 1; /* the cache's reference */
 	r->pid = pid;
+	e->start_time = proc_read_start_time(pid); /* before the rest: never newer than them */
 	fill_resource(r, pid);
 	e->pid = pid;
 	e->res = r;
@@ -165,6 +159,14 @@ bool proc_vet_first(uint32_t pid)
 		return false;
 	e->vetted = true;
 	return true;
+}
+
+bool proc_same_process(uint32_t pid)
+{
+	for (struct proc_entry *e = buckets[pid % PROC_BUCKETS]; e; e = e->next)
+		if (e->pid == pid)
+			return e->start_time && e->start_time == proc_read_start_time(pid);
+	return false;
 }
 
 size_t proc_gone(uint32_t *out, size_t max)

@@ -20,7 +20,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -MMD -MP
-LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lpthread -lm
+LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lyaml -ljansson -lpthread -lm
 
 BPF_CFLAGS := $(BPF_EXTRA) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
 	$(WARN) -Wno-compare-distinct-pointer-types -MMD -MP

@@ -9,6 +9,7 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "capture.h"
 #include "clock.h"
 #include "discovery.h"
@@ -287,6 +288,9 @@ int agent_run(struct agent_opts *o)
 	}
 	a.live_pids = o->n_pids;
 
+	err = caps_check(caps_effective(), &o->propagation);
+	if (err)
+		goto cleanup;
 	err = mounts_ensure();
 	if (err)
 		goto cleanup;

@@ -209,8 +209,9 @@ int k8s_api_config(const char *kubeconfig, struct k8s_api *out, char *err, size_
 	size_t len;
 	char *text = read_file(kubeconfig, KUBECONFIG_MAX, &len);
 	if (!text) {
-		snprintf(err, errlen, "kubeconfig %s: %s", kubeconfig, strerror(errno));
-		return -errno;
+		int e = errno;
+		snprintf(err, errlen, "kubeconfig %s: %s", kubeconfig, strerror(e));
+		return -e;
 	}
 	char *dir = strdup(kubeconfig), *slash = dir ? strrchr(dir, '/') : NULL;
 	if (slash)

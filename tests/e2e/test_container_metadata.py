@@ -223,3 +223,41 @@ def test_select_by_container_id_in_run(weft_factory, cgroups, tmp_path):
     finally:
         stop_process(p)
         stop_process(q)
+
+
+def test_runtime_api_names_containers_and_selects(weft_factory, cgroups, tmp_path):
+    """container.name and image from a Docker-compatible API on a unix socket
+    (tests/e2e/runtime_api_peer.py, a protocol peer), the kubelet's pod
+    labels where no Kubernetes API is configured, selection by container name."""
+    from runtime_api_peer import RuntimeApiPeer
+    peer = RuntimeApiPeer(str(tmp_path / "docker.sock"))
+    web, api_c, other = (secrets.token_hex(32) for _ in range(3))
+    peer.add(web, "shop-web-1", "registry.local/shop/web:2.0")
+    peer.add(api_c, "k8s_api_orders-5f7c9-abcde_shop_1234_0", "orders:7", labels={
+        "io.kubernetes.pod.name": "orders-5f7c9-abcde", "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.pod.uid": "1234", "io.kubernetes.container.name": "api"})
+    peer.add(other, "batch-1", "busybox")
+    procs = []
+    try:
+        for cid in (web, api_c, other):
+            procs.append(server_in(cgroups(cgroup2_root(), f"system.slice/docker-{cid}.scope")))
+        env = dict(os.environ, WEFT_CONTAINER_RUNTIME_SOCKET=peer.path,
+                   WEFT_DISCOVERY_CONTAINER_NAME="shop-web-.*|k8s_api_.*", WEFT_KUBERNETES_ENABLE="false")
+        w = weft_factory(["run"], env=env)
+        assert "ready: tracing 2 running processes selected" in w.stderr, w.stderr
+        for _, port in procs:
+            assert curl(f"http://127.0.0.1:{port}/")[0] == 200
+        r1 = one_server_span(w, procs[0][0].pid)["resource"]
+        assert r1["container.name"] == "shop-web-1"
+        assert r1["container.image.name"] == "registry.local/shop/web" and r1["container.image.tag"] == "2.0"
+        assert r1["service.name"] == "shop-web-1"
+        r2 = one_server_span(w, procs[1][0].pid)["resource"]
+        assert r2["k8s.pod.name"] == "orders-5f7c9-abcde" and r2["k8s.namespace.name"] == "shop"
+        assert r2["k8s.container.name"] == "api" and r2["service.name"] == "api"
+        assert r2["service.namespace"] == "shop"
+        assert not [s for s in w.spans() if s["resource"]["process.pid"] == procs[2][0].pid]
+        assert f"/containers/{web}/json" in peer.requests
+    finally:
+        for p, _ in procs:
+            stop_process(p)
+        peer.close()

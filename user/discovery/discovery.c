@@ -16,6 +16,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "proc.h"
+#include "runtime_api.h"
 
 #define DISC_BUCKETS 4096
 #define DISC_MAX_PROCS 65536 /* processes with state kept (traced, listening, waiting for their pod) */
@@ -99,6 +100,7 @@ static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh)
 	uint16_t ports[DISC_PORTS + 1];
 	size_t n_ports = 0;
 	struct cgroup_container cg;
+	struct runtime_info ri;
 	struct proc_facts f = {};
 	struct pod_meta *pod = NULL;
 	const struct pod_container *pc = NULL;
@@ -147,6 +149,8 @@ static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh)
 			f.pod = pod;
 			f.k8s_container_name = pc->name;
 			f.container_name = pc->name;
+		} else if (runtime_api_container(cg.id, &ri)) {
+			f.container_name = ri.name;
 		}
 	}
 	bool want = config_wants(d->cfg, &f);

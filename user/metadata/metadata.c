@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "proc.h"
+#include "runtime_api.h"
 
 static struct k8s_watch *k8s;
 
@@ -19,6 +20,7 @@ int metadata_start(const struct weft_config *cfg)
 {
 	struct k8s_api api = {};
 	char err[512], host[256];
+	runtime_api_configure(cfg->runtime_socket);
 	if (cfg->k8s_enable == K8S_ENABLE_OFF) {
 		if (config_needs_k8s(cfg))
 			log_warn("kubernetes: disabled, yet selectors name pods: they match nothing");
@@ -60,6 +62,7 @@ void metadata_stop(void)
 	}
 	k8s_watch_stop(k8s);
 	k8s = NULL;
+	runtime_api_clear();
 }
 
 bool metadata_k8s_on(void)
@@ -191,6 +194,33 @@ static void pod_attrs(struct attr_list *attrs, const struct pod_meta *pod, const
 		attrs_set_str(attrs, "service.namespace", pod->ns);
 }
 
+/* What the runtime says (after the API's pod, which wins). */
+static void runtime_attrs(struct attr_list *attrs, const struct runtime_info *ri, bool *own)
+{
+	if (ri->name[0])
+		attrs_set_str(attrs, "container.name", ri->name);
+	if (ri->image[0] && !attrs_get(attrs, "container.image.name"))
+		image_attrs(attrs, ri->image);
+	/* The kubelet's labels, where the pod is not known from the API. */
+	if (ri->pod_name[0] && !attrs_get(attrs, "k8s.pod.name")) {
+		attrs_set_str(attrs, "k8s.pod.name", ri->pod_name);
+		if (ri->pod_namespace[0]) {
+			attrs_set_str(attrs, "k8s.namespace.name", ri->pod_namespace);
+			if (!attrs_get(attrs, "service.namespace"))
+				attrs_set_str(attrs, "service.namespace", ri->pod_namespace);
+		}
+		if (ri->pod_uid[0])
+			attrs_set_str(attrs, "k8s.pod.uid", ri->pod_uid);
+		if (ri->k8s_container[0])
+			attrs_set_str(attrs, "k8s.container.name", ri->k8s_container);
+	}
+	const char *name = ri->k8s_container[0] ? ri->k8s_container : ri->name;
+	if (!*own && name[0]) {
+		attrs_set_str(attrs, "service.name", name);
+		*own = true;
+	}
+}
+
 /* FNV-1a, 64 bits, from seed. */
 static uint64_t fnv1a(uint64_t h, const void *data, size_t n)
 {
@@ -265,6 +295,9 @@ bool metadata_resource(struct attr_list *attrs, uint32_t pid)
 				attrs_set_str(attrs, "k8s.pod.uid", cg.pod_uid);
 			complete = !k8s;
 		}
+		struct runtime_info ri;
+		if (runtime_api_container(cg.id, &ri))
+			runtime_attrs(attrs, &ri, &own);
 	}
 	if (!attrs_get(attrs, "service.instance.id"))
 		instance_id(attrs, pid);

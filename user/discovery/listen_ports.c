@@ -95,40 +95,43 @@ static void read_net_file(uint32_t pid, const char *name, struct listeners *ls)
 int listen_ports_of_pid(uint32_t pid, uint16_t *out, size_t max)
 {
 	static struct listeners ls;
+	uint64_t socks[LISTENERS_MAX];
+	size_t n_socks = 0, n = 0;
 	char path[64], link[64];
-	size_t n = 0;
-	ls.n = 0;
-	read_net_file(pid, "tcp", &ls);
-	read_net_file(pid, "tcp6", &ls);
+	/* The process's sockets first: most have none (a program just
+	 * exec'd), and then the namespace's tables are not read at all. */
 	snprintf(path, sizeof(path), "/proc/%u/fd", pid);
 	DIR *d = opendir(path);
 	if (!d)
 		return -errno;
-	if (!ls.n) {
-		closedir(d);
-		return 0;
-	}
 	struct dirent *de;
-	while ((de = readdir(d)) && n < max) {
+	while ((de = readdir(d)) && n_socks < LISTENERS_MAX) {
 		char fdpath[96];
+		unsigned long long inode;
 		snprintf(fdpath, sizeof(fdpath), "%s/%s", path, de->d_name);
 		ssize_t l = readlink(fdpath, link, sizeof(link) - 1);
-		unsigned long long inode;
 		if (l <= 0)
 			continue;
 		link[l] = '\0';
-		if (sscanf(link, "socket:[%llu]", &inode) != 1)
-			continue;
-		for (size_t i = 0; i < ls.n; i++) {
-			if (ls.l[i].inode != inode)
+		if (sscanf(link, "socket:[%llu]", &inode) == 1)
+			socks[n_socks++] = inode;
+	}
+	closedir(d);
+	if (!n_socks)
+		return 0;
+	ls.n = 0;
+	read_net_file(pid, "tcp", &ls);
+	read_net_file(pid, "tcp6", &ls);
+	for (size_t i = 0; i < ls.n; i++) {
+		for (size_t j = 0; j < n_socks && n < max; j++) {
+			if (ls.l[i].inode != socks[j])
 				continue;
 			bool dup = false;
-			for (size_t j = 0; j < n; j++)
-				dup |= out[j] == ls.l[i].port;
+			for (size_t k = 0; k < n; k++)
+				dup |= out[k] == ls.l[i].port;
 			if (!dup)
 				out[n++] = ls.l[i].port;
 		}
 	}
-	closedir(d);
 	return n;
 }

@@ -20,7 +20,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -MMD -MP
-LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lnghttp2 -lpthread -lm
+LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lyaml -ljansson -lnghttp2 -lpthread -lm
 
 BPF_CFLAGS := $(BPF_EXTRA) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
 	$(WARN) -Wno-compare-distinct-pointer-types -MMD -MP
@@ -52,7 +52,7 @@ UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRCS)))
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
-.PHONY: all test unit e2e e2e-syscall demo clean bench
+.PHONY: all test unit e2e e2e-syscall demo clean bench image test-image
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 all: $(BUILD)/weft
 
@@ -107,6 +107,13 @@ e2e: $(BUILD)/weft
 # before 6.3 (where the socket front is the default), so that it stays tested.
 e2e-syscall: $(BUILD)/weft
 	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+
+# The container image (scripts/build-image: Debian minbase from the archive
+# + weft, OCI archive in build/image/; minutes) and its test (docs/DEPLOY.md).
+image: $(BUILD)/weft
+	$(Q)scripts/build-image
+test-image: image
+	$(Q)$(PYTHON) -m pytest -q tests/e2e/test_image.py $(PYTEST_ARGS)
 
 # Unit tests, the kernel matrix (every program on 6.1, 6.12 and this kernel),
 # then end-to-end tests against real processes (needs root), on both capture

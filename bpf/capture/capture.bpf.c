@@ -250,6 +250,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD 0x00200000
 #define TCP_SYN_SENT 2
+#define TCP_LISTEN 10
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
@@ -423,12 +424,32 @@ int sched_process_exit(void *ctx)
 	return 0;
 }
 
+/* Set by the loader: weft run with a selection (user/discovery/). */
+const volatile __u8 discovery = 0;
+
+/* Discovery selects by listening port: a socket starts listening (in the
+ * listening task; rare). Loaded only then, on either front. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_listen(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != TCP_LISTEN)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	struct proc_listen_event e = { .type = WEFT_EV_PROC_LISTEN, .pid = tgid, .port = ctx->sport };
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	/* A new program: what the agent knew of the old one (Go or not) is void. */
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!tgid_traced(tgid))
+	/* Discovery: the agent decides about every new program. */
+	if (!tgid_traced(tgid) && !discovery)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
 	bpf_map_delete_elem(&go_procs, &tgid);

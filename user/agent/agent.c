@@ -9,12 +9,15 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "capture.h"
 #include "clock.h"
+#include "discovery.h"
 #include "go_user.h"
 #include "go_worker.h"
 #include "log.h"
 #include "map_sweep.h"
+#include "metadata.h"
 #include "metrics.h"
 #include "mounts.h"
 #include "proc.h"
@@ -47,6 +50,7 @@ struct agent {
 	struct propagation *propagation;
 	struct go_tracer *go;
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
+	struct discovery *discovery;   /* weft run with a selection, else NULL */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
 	struct prometheus *prometheus;
 	struct otlp_metrics_exporter *otlp_metrics;
@@ -195,6 +199,8 @@ static void process_exited(struct agent *a, uint32_t pid)
 	go_tracer_forget(a->go, pid);
 	protocol_forget_pid(pid);
 	proc_forget(pid);
+	if (a->discovery)
+		discovery_forget(a->discovery, pid);
 	a->exited++;
 	for (size_t i = 0; i < a->o->n_pids; i++) {
 		if (a->o->pids[i] == pid) {
@@ -244,10 +250,23 @@ static int on_event(void *ctx, void *data, size_t len)
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {
 			uint32_t pid = ((struct proc_exit_event *)data)->pid;
+			/* With a selection, every exec comes here: is it wanted? */
+			int look = a->discovery ? discovery_look(a->discovery, pid) : 1;
+			if (look < 0)
+				process_exited(a, pid); /* traced until now: what weft knew goes */
+			if (look <= 0)
+				break;
 			proc_forget(pid); /* a new program: new resource, new language */
 			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
 			vet_process(a, pid);
+		}
+		break;
+	case WEFT_EV_PROC_LISTEN:
+		if (len >= sizeof(struct proc_listen_event) && a->discovery) {
+			const struct proc_listen_event *l = data;
+			if (discovery_on_listen(a->discovery, l->pid, l->port) < 0)
+				process_exited(a, l->pid);
 		}
 		break;
 	}
@@ -314,12 +333,19 @@ int agent_run(struct agent_opts *o)
 	}
 	a.live_pids = o->n_pids;
 
+	err = caps_check(caps_effective(), &o->propagation);
+	if (err)
+		goto cleanup;
 	err = mounts_ensure();
 	if (err)
 		goto cleanup;
+	bool selecting = o->config && config_selects(o->config);
+	if (o->config && (err = metadata_start(o->config)))
+		goto cleanup;
 
 	struct capture_opts so = {
-		.trace_all = o->trace_all,
+		.trace_all = o->trace_all && !selecting,
+		.discovery = selecting,
 		.self_tgid = getpid(),
 		.req_capture = o->req_capture,
 		.resp_capture = o->resp_capture,
@@ -376,9 +402,19 @@ int agent_run(struct agent_opts *o)
 	err = capture_attach(a.capture);
 	if (err)
 		goto cleanup;
+	size_t selected = 0;
+	if (selecting) {
+		/* After attaching: a process that execs meanwhile is reported. */
+		if ((err = discovery_create(o->config, a.capture, &a.discovery)))
+			goto cleanup;
+		selected = discovery_scan(a.discovery);
+	}
 
 	a.mono_to_real = clock_mono_to_real_offset();
-	if (o->trace_all)
+	if (a.discovery)
+		log_info("ready: tracing %zu running process%s selected by the configuration, and those that "
+			 "start later", selected, selected == 1 ? "" : "es");
+	else if (o->trace_all)
 		log_info("ready: tracing every process on this host");
 	else
 		log_info("ready: tracing %zu process%s", o->n_pids, o->n_pids == 1 ? "" : "es");
@@ -403,6 +439,8 @@ int agent_run(struct agent_opts *o)
 				if (o->sinks[i]->tick)
 					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
 			capture_sweep_stale(a.capture, now, deliver_txn, &a);
+			if (a.discovery)
+				discovery_tick(a.discovery);
 			if (a.metrics)
 				metrics_tick(a.metrics, now);
 			/* Exit events can be lost to a full ring buffer: check too. */
@@ -414,7 +452,7 @@ int agent_run(struct agent_opts *o)
 				sweep_gone(&a);
 			}
 		}
-		if (!o->trace_all && a.live_pids == 0) {
+		if (!o->trace_all && !a.discovery && a.live_pids == 0) {
 			log_info("every traced process has exited");
 			break;
 		}
@@ -440,6 +478,13 @@ int agent_run(struct agent_opts *o)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
 	report_counters(&a);
+	if (a.discovery) {
+		struct discovery_stats ds;
+		discovery_get_stats(a.discovery, &ds);
+		log_info("discovery: %llu looks at processes, %llu selected, %llu no longer traced after exec; %llu "
+			 "not kept (table full)", (unsigned long long)ds.looked_at, (unsigned long long)ds.selected,
+			 (unsigned long long)ds.unselected, (unsigned long long)ds.not_kept);
+	}
 	err = err == -EINTR ? 0 : err;
 
 cleanup:
@@ -452,6 +497,8 @@ cleanup:
 	go_worker_stop(a.gw);
 	go_tracer_destroy(a.go);
 	capture_destroy(a.capture);
+	discovery_destroy(a.discovery);
+	metadata_stop();
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;

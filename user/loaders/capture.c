@@ -148,6 +148,21 @@ int capture_trace_pid(struct capture_tracer *t, uint32_t pid)
 	return 0;
 }
 
+void capture_untrace_pid(struct capture_tracer *t, uint32_t pid)
+{
+	if (pid / 64 >= TRACED_BITS_WORDS)
+		return;
+	__atomic_fetch_and(&t->traced_bits[pid / 64], ~(1ull << (pid % 64)), __ATOMIC_SEQ_CST);
+	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);
+}
+
+bool capture_pid_traced(struct capture_tracer *t, uint32_t pid)
+{
+	if (pid / 64 >= TRACED_BITS_WORDS)
+		return false;
+	return (__atomic_load_n(&t->traced_bits[pid / 64], __ATOMIC_RELAXED) >> (pid % 64)) & 1;
+}
+
 /* Deletes every key of map whose first u32 (the tgid) matches. */
 static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 {

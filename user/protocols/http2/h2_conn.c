@@ -531,6 +531,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	c->info.pid = ev->pid;
 	c->info.addr = ev->addr;
 	d->ts = ev->ts_ns;
-	if (buffer_append(d, ev->data, ev->len) || parse(c, dir, ctx))
+	/* An empty event (a chunk of DATA payload the kernel cut away) adds
+	 * nothing to parse; buf may not exist yet. */
+	if (ev->len && (buffer_append(d, ev->data, ev->len) || parse(c, dir, ctx)))
 		give_up(c);
 }

@@ -293,7 +293,8 @@ static int header_block(struct h2_conn *c, int dir, const struct protocol_ctx *c
 	}
 	if (!d->hd && nghttp2_hd_inflate_new(&d->hd))
 		return -ENOMEM;
-	const uint8_t *in = d->block;
+	static const uint8_t empty[1];
+	const uint8_t *in = d->block_len ? d->block : empty; /* an empty block has no buffer */
 	size_t left = d->block_len;
 	for (;;) {
 		nghttp2_nv nv;
@@ -335,6 +336,8 @@ static int block_append(struct h2_dir *d, const uint8_t *p, size_t n)
 {
 	if (d->block_len + n > H2_BLOCK_MAX)
 		return -E2BIG;
+	if (!n) /* an empty fragment: block may not exist yet */
+		return 0;
 	if (d->block_len + n > d->block_cap) {
 		size_t cap = d->block_cap ? d->block_cap : 4096;
 		while (cap < d->block_len + n)

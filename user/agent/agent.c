@@ -131,6 +131,10 @@ static struct protocol_ctx protocol_ctx_of(struct agent *a)
 static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 {
 	struct agent *a = ctx;
+	if (len < WEFT_TXN_HDR_SIZE) {
+		a->unparsed++;
+		return;
+	}
 	vet_process(a, ev->pid);
 	/* Sampled out (the kernel decided at the trace's root) and wanted by
 	 * nothing else (no metrics, no per-connection state to follow): not

@@ -65,7 +65,7 @@ void protocol_report_all(void);
 
 /* The span of an exchange, through its protocol (with its connection's
  * state): as struct protocol's span(); -EPROTONOSUPPORT for an unknown
- * protocol. */
+ * protocol, -EINVAL for an event shorter than its header. */
 int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_ctx *ctx, struct span *s);
 
 /* Per-connection state (conn_state.c): a connection closed, a process

@@ -31,6 +31,8 @@ void protocol_report_all(void)
 
 int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_ctx *ctx, struct span *s)
 {
+	if (len < WEFT_TXN_HDR_SIZE) /* the header's fields (proto, conn_opened) are read before span() */
+		return -EINVAL;
 	const struct protocol *p = protocol_get(ev->proto);
 	if (!p || !p->span)
 		return -EPROTONOSUPPORT;
@@ -45,6 +47,8 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 
 int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx *ctx)
 {
+	if (len < sizeof(uint32_t))
+		return -EINVAL;
 	uint32_t type = *(const uint32_t *)ev;
 	if (type == WEFT_EV_STREAM_CHUNK) {
 		const struct stream_chunk_event *c = ev;

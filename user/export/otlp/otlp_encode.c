@@ -127,6 +127,46 @@ static uint8_t *put_fixed(uint8_t *o, uint64_t v, int bytes)
 	return o;
 }
 
+/* Length of the valid UTF-8 sequence at p (RFC 3629: no overlong forms,
+ * surrogates or code points above U+10FFFF), 0 if there is none. */
+static size_t utf8_seq_len(const uint8_t *p, size_t n)
+{
+	uint8_t c = p[0];
+	size_t len = c >= 0xc2 && c <= 0xdf ? 2 : c >= 0xe0 && c <= 0xef ? 3 : c >= 0xf0 && c <= 0xf4 ? 4 : 0;
+	if (!len || len > n)
+		return 0;
+	for (size_t i = 1; i < len; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 0;
+	if ((c == 0xe0 && p[1] < 0xa0) || (c == 0xed && p[1] > 0x9f) || (c == 0xf0 && p[1] < 0x90) ||
+	    (c == 0xf4 && p[1] > 0x8f))
+		return 0;
+	return len;
+}
+
+/* A protobuf string holds UTF-8, and a collector rejects the whole request
+ * (every span of the batch) over one invalid byte; traced processes put
+ * any bytes in URLs, headers, SQL or their service name. Each byte that
+ * does not begin a valid sequence becomes '?' (the length stays). */
+static uint8_t *put_text(uint8_t *o, unsigned field, const char *s, size_t n)
+{
+	o = put_bytes(o, field, s, n);
+	uint8_t *p = o - n;
+	for (size_t i = 0; i < n;) {
+		if (p[i] < 0x80) {
+			i++;
+			continue;
+		}
+		size_t k = utf8_seq_len(p + i, n - i);
+		if (!k) {
+			p[i++] = '?';
+			continue;
+		}
+		i += k;
+	}
+	return o;
+}
+
 /* A proto3 string field: absent when NULL or empty. */
 static size_t str_field_len(unsigned field, const char *s)
 {
@@ -135,7 +175,7 @@ static size_t str_field_len(unsigned field, const char *s)
 
 static uint8_t *put_str_field(uint8_t *o, unsigned field, const char *s)
 {
-	return s && *s ? put_bytes(o, field, s, strlen(s)) : o;
+	return s && *s ? put_text(o, field, s, strlen(s)) : o;
 }
 
 /* ---- AnyValue, KeyValue ------------------------------------------------------ */
@@ -166,7 +206,7 @@ static uint8_t *put_any_value(uint8_t *o, const struct attr *a, size_t str_len)
 	uint64_t bits;
 	switch (a->type) {
 	case ATTR_STR: /* a oneof member: written even when empty */
-		return put_bytes(o, F_ANY_STRING, a->str ? a->str : "", str_len);
+		return put_text(o, F_ANY_STRING, a->str ? a->str : "", str_len);
 	case ATTR_BOOL:
 		o = put_tag(o, F_ANY_BOOL, WT_VARINT);
 		*o++ = a->b ? 1 : 0;
@@ -199,7 +239,7 @@ static uint8_t *put_attrs(uint8_t *o, const struct attr_list *l, bool resource, 
 		struct kv_lens n = kv_measure(a);
 		o = put_len_prefix(o, field, n.kv);
 		if (n.key) /* proto3: an empty key is left out */
-			o = put_bytes(o, F_KV_KEY, a->key, n.key);
+			o = put_text(o, F_KV_KEY, a->key, n.key);
 		o = put_len_prefix(o, F_KV_VALUE, n.any);
 		o = put_any_value(o, a, n.str);
 	}

@@ -227,6 +227,42 @@ static void test_wire_edge_values(void **state)
 	resource_put(r);
 }
 
+/* A collector rejects a whole request for one string that is not UTF-8
+ * (Go's protobuf does): each byte that begins no valid sequence is sent
+ * as '?', valid multi-byte text as it is. */
+static void test_invalid_utf8_replaced(void **state)
+{
+	struct resource *r = make_resource(7, "svc\xff\xfe");
+	struct span *s = make_span(r, 1, true);
+	free(s->name);
+	s->name = strdup("GET /caf\xc3\xa9|\xc3(|\xed\xa0\x80|\xf0\x9f\x98\x80|\xc0\xaf|\xe2\x82");
+	free(s->status_message);
+	s->status_message = strdup("bad \x80 byte");
+	s->trace_state = strdup("k=\xf5v");
+	assert_int_equal(attrs_set_str(&s->attrs, "url.path", "/\xf4\x90\x80\x80|ok"), 0);
+	assert_int_equal(attrs_set_str(&s->attrs, "key\xff", "v"), 0);
+	Request *req = roundtrip((const struct span *const *)&s, 1);
+	const Span *p = req->resource_spans[0]->scope_spans[0]->spans[0];
+	/* é and the emoji stay; a lone lead, a surrogate, an overlong form and
+	 * a cut sequence do not */
+	assert_string_equal(p->name, "GET /caf\xc3\xa9|?(|???|\xf0\x9f\x98\x80|??|??");
+	assert_string_equal(p->status->message, "bad ? byte");
+	assert_string_equal(p->trace_state, "k=?v");
+	const KeyValue *kv = kv_find(p->attributes, p->n_attributes, "url.path");
+	assert_non_null(kv);
+	assert_string_equal(kv->value->string_value, "/????|ok");
+	assert_non_null(kv_find(p->attributes, p->n_attributes, "key?"));
+	kv = kv_find(req->resource_spans[0]->resource->attributes, req->resource_spans[0]->resource->n_attributes,
+		     "service.name");
+	assert_non_null(kv);
+	assert_string_equal(kv->value->string_value, "svc??");
+	/* the span itself is left as it was (other sinks escape on their own) */
+	assert_int_equal((unsigned char)s->status_message[4], 0x80);
+	opentelemetry__proto__collector__trace__v1__export_trace_service_request__free_unpacked(req, NULL);
+	span_free(s);
+	resource_put(r);
+}
+
 static void test_large_batch_and_edge_cases(void **state)
 {
 	enum { N = 2000, PROCS = 7 };
@@ -316,6 +352,7 @@ int main(void)
 		cmocka_unit_test(test_roundtrip),
 		cmocka_unit_test(test_wire_edge_values),
 		cmocka_unit_test(test_large_batch_and_edge_cases),
+		cmocka_unit_test(test_invalid_utf8_replaced),
 		cmocka_unit_test(test_resource_merge),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

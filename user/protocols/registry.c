@@ -33,6 +33,8 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 {
 	if (len < WEFT_TXN_HDR_SIZE) /* the header's fields (proto, conn_opened) are read before span() */
 		return -EINVAL;
+	if (len > sizeof(*ev)) /* lengths past data[] would index beyond it */
+		len = sizeof(*ev);
 	const struct protocol *p = protocol_get(ev->proto);
 	if (!p || !p->span)
 		return -EPROTONOSUPPORT;

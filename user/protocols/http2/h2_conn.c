@@ -535,7 +535,19 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	c->info.addr = ev->addr;
 	d->ts = ev->ts_ns;
 	/* An empty event (a chunk of DATA payload the kernel cut away) adds
-	 * nothing to parse; buf may not exist yet. */
-	if (ev->len && (buffer_append(d, ev->data, ev->len) || parse(c, dir, ctx)))
-		give_up(c);
+	 * nothing to parse; buf may not exist yet. The bytes go in as far as
+	 * they fit and are parsed at once: a frame of up to 16 KiB cut before
+	 * its last byte plus a whole event is more than the buffer holds, yet
+	 * completes in it. Only a frame larger than the buffer is given up. */
+	const uint8_t *p = ev->data;
+	size_t left = ev->len;
+	while (left && !c->dead) {
+		size_t k = H2_BUF_MAX - d->len < left ? H2_BUF_MAX - d->len : left;
+		if (!k || buffer_append(d, p, k) || parse(c, dir, ctx)) {
+			give_up(c);
+			return;
+		}
+		p += k;
+		left -= k;
+	}
 }

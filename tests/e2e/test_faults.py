@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port
+from conftest import PY, Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port
 
 
 def held_bpf_ids(pid):
@@ -178,4 +178,118 @@ def test_short_lived_processes_leak_no_map_entry(nginx):
         m = re.search(r"executables: (\d+) processes looked at, (\d+) binaries analysed", w.stderr)
         assert m and int(m.group(1)) >= 450 and int(m.group(2)) < int(m.group(1)) / 4, w.stderr
     finally:
+        w.close()
+
+
+HANG_SERVER = r"""
+import socket, sys, time
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", int(sys.argv[1])))
+s.listen(16)
+print("listening", flush=True)
+conns = []
+while True:  # reads requests and never answers them
+    c, _ = s.accept()
+    c.recv(65536)
+    conns.append(c)
+    print("got", len(conns), flush=True)
+"""
+
+# An HTTP/1 request, and an HTTP/2 one (preface, SETTINGS, HEADERS of GET /
+# http localhost from HPACK's static table): both stay unanswered.
+HANG_CLIENT = r"""
+import socket, sys, time
+port = int(sys.argv[1])
+a = socket.create_connection(("127.0.0.1", port))
+a.sendall(b"GET /k/killed HTTP/1.1\r\nHost: x\r\n\r\n")
+b = socket.create_connection(("127.0.0.1", port))
+b.sendall(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + b"\0\0\0\x04\0\0\0\0\0"
+          + b"\0\0\x0e\x01\x05\0\0\0\x01" + b"\x82\x84\x86\x41\x09localhost")
+print("sent", flush=True)
+time.sleep(600)
+"""
+
+# Maps whose key starts with a tgid (struct conn_key, or the tgid itself).
+TGID_MAPS = ("conns", "txns", "stream_states", "proc_flags", "traced_pids", "go_procs")
+
+
+def map_entries(weft_pid, names):
+    """{map name: [key tgid of each entry]} of the maps weft_pid holds."""
+    out = {}
+    for fd in os.listdir(f"/proc/{weft_pid}/fdinfo"):
+        try:
+            with open(f"/proc/{weft_pid}/fdinfo/{fd}") as f:
+                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if not m:
+            continue
+        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", m.group(1), "--json"],
+                                         capture_output=True, text=True).stdout or "{}")
+        if info.get("name") not in names:
+            continue
+        dump = subprocess.run(["bpftool", "map", "dump", "id", m.group(1), "--json"], capture_output=True, text=True)
+        out[info["name"]] = [int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little")
+                             for e in json.loads(dump.stdout or "[]")]
+    return out
+
+
+def test_sigkill_mid_request_leaks_no_map_entry(tmp_path):
+    """A traced server and a traced client, each with an HTTP/1 and an
+    HTTP/2 exchange in flight (the kernel holds their connections, the
+    unanswered HTTP/1 exchange, the HTTP/2 stream states), are killed with
+    SIGKILL: every entry of theirs leaves the kernel's tables (occupancy back
+    to what it was before they started) and weft keeps tracing."""
+    port = free_port()
+    (tmp_path / "server.py").write_text(HANG_SERVER)
+    (tmp_path / "client.py").write_text(HANG_CLIENT)
+    server = subprocess.Popen([PY, str(tmp_path / "server.py"), str(port)], stdout=subprocess.PIPE, text=True)
+    assert server.stdout.readline().strip() == "listening"
+    # the client waits for weft (stdin) before it connects
+    client = subprocess.Popen(["bash", "-c", f'read _; exec {PY} {tmp_path / "client.py"} {port}'],
+                              stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    keeper = subprocess.Popen(["sleep", "600"])  # traced too: weft stays when the others are gone
+    w = Weft(["attach", "-p", str(server.pid), "-p", str(client.pid), "-p", str(keeper.pid)]).wait_ready()
+    try:
+        baseline = map_entries(w.proc.pid, TGID_MAPS)
+        mine = {server.pid, client.pid}
+        assert not any(k in mine for n in ("conns", "txns", "stream_states") for k in baseline[n]), baseline
+        client.stdin.write("go\n")
+        client.stdin.flush()
+        assert client.stdout.readline().strip() == "sent"
+        assert server.stdout.readline().startswith("got")
+        assert server.stdout.readline().startswith("got")
+        # the kernel follows both processes' exchanges now
+        deadline = time.time() + 5
+        while time.time() < deadline:
+            held = map_entries(w.proc.pid, TGID_MAPS)
+            ours = {n: sorted(k for k in keys if k in mine) for n, keys in held.items()}
+            if len(ours["conns"]) >= 4 and ours["txns"] and len(ours["stream_states"]) >= 2:
+                break
+            time.sleep(0.1)
+        assert len(ours["conns"]) >= 4 and ours["txns"] and len(ours["stream_states"]) >= 2, ours
+        server.kill()
+        client.kill()
+        server.wait()
+        client.wait()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            held = map_entries(w.proc.pid, TGID_MAPS)
+            left = {n: sorted(k for k in keys if k in mine) for n, keys in held.items()}
+            if not any(left.values()):
+                break
+            time.sleep(0.2)
+        print(f"in flight before SIGKILL: {ours}; entries of the killed processes after: {left}")
+        assert not any(left.values()), left
+        for n in ("conns", "txns", "stream_states"):
+            assert len(held[n]) <= len(baseline[n]), (n, held[n], baseline[n])
+        assert w.proc.poll() is None, w.stderr
+        assert w.stop() == 0
+        assert "process %d exited" % server.pid in w.stderr, w.stderr
+    finally:
+        for p in (server, client, keeper):
+            if p.poll() is None:
+                p.kill()
+                p.wait()
         w.close()

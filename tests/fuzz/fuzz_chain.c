@@ -204,16 +204,24 @@ static void encode_and_check(struct chain *ch)
 	CHECK(otlp_encode_spans((const struct span *const *)ch->spans, ch->n, &out, &outlen) == 0);
 	Req *req = opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(NULL, outlen, out);
 	CHECK(req);
-	size_t seen = 0;
-	for (size_t k = 0; k < req->n_resource_spans; k++) {
+	/* one ResourceSpans per resource, in order of first appearance */
+	const struct resource *order[PIDS + 1];
+	size_t norder = 0, seen = 0;
+	for (size_t i = 0; i < ch->n; i++) {
+		size_t k = 0;
+		while (k < norder && order[k] != ch->spans[i]->resource)
+			k++;
+		if (k == norder)
+			order[norder++] = ch->spans[i]->resource;
+	}
+	CHECK(req->n_resource_spans == norder);
+	for (size_t k = 0; k < norder; k++) {
 		Opentelemetry__Proto__Trace__V1__ResourceSpans *rs = req->resource_spans[k];
 		CHECK(rs->n_scope_spans == 1);
 		Opentelemetry__Proto__Trace__V1__ScopeSpans *ss = rs->scope_spans[0];
-		const struct resource *r = NULL;
+		const struct resource *r = order[k];
 		size_t j = 0;
 		for (size_t i = 0; i < ch->n; i++) {
-			if (j == 0 && seen == i) /* the group's first span is the next one in order */
-				r = ch->spans[i]->resource;
 			if (ch->spans[i]->resource != r)
 				continue;
 			CHECK(j < ss->n_spans);

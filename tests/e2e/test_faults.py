@@ -9,6 +9,7 @@ import subprocess
 import time
 
 from conftest import PY, Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port
+from test_metrics import total, wait_for
 
 
 def held_bpf_ids(pid):
@@ -89,9 +90,12 @@ def counters(stderr):
 
 def test_ring_buffer_overflow_counted(nginx):
     """weft stopped (SIGSTOP) while nginx serves thousands of requests: the
-    1 MiB ring buffer fills, every exchange that finds it full is counted,
+    1 MiB ring buffer fills, every exchange that finds it full is counted
+    (at exit, and as weft_dropped_total{cause="ringbuf_full"} on /metrics),
     and once weft runs again it reads on and traces new requests."""
-    w = Weft(["attach", "--ringbuf-mb", "1"] + sum((["-p", str(p)] for p in nginx.pids), [])).wait_ready()
+    mport = free_port()
+    w = Weft(["attach", "--ringbuf-mb", "1", "--prometheus", f"127.0.0.1:{mport}"]
+             + sum((["-p", str(p)] for p in nginx.pids), [])).wait_ready()
     try:
         os.kill(w.proc.pid, signal.SIGSTOP)
         r = subprocess.run(["wrk", "-t1", "-c4", "-d2s", nginx.url("/k/burst")], capture_output=True, text=True)
@@ -103,8 +107,12 @@ def test_ring_buffer_overflow_counted(nginx):
         time.sleep(0.5)
         assert curl(nginx.url("/k/after"))[0] == 200
         assert w.wait_spans(lambda s: s["attributes"].get("url.path") == "/k/after", timeout=10), w.stderr
+        samples = wait_for(mport, lambda m: total(m, "weft_dropped_total", cause="ringbuf_full") > 0, timeout=5)
+        metric = total(samples, "weft_dropped_total", cause="ringbuf_full")
+        assert total(samples, "weft_dropped_total", cause="txn_table_full") == 0
         assert w.stop() == 0
         spans, sent, ringbuf_full = counters(w.stderr)
+        assert metric == ringbuf_full, (metric, ringbuf_full)
         print(f"burst of {burst} requests into a stopped weft: {spans} spans, {ringbuf_full} lost (ring buffer full)")
         assert ringbuf_full > 0, w.stderr
         # every exchange of the burst is a span or a counted loss (a few may

@@ -15,11 +15,13 @@
 #include "discovery.h"
 #include "go_user.h"
 #include "go_worker.h"
+#include "h2_conn.h"
 #include "log.h"
 #include "map_sweep.h"
 #include "metadata.h"
 #include "metrics.h"
 #include "mounts.h"
+#include "otlp.h"
 #include "proc.h"
 #include "prometheus.h"
 #include "propagation.h"
@@ -306,6 +308,38 @@ static void report_counters(struct agent *a)
 	protocol_report_all();
 }
 
+/* Every loss counted so far, kernel's and agent's, into weft.dropped. */
+static void update_drop_metrics(struct agent *a)
+{
+	uint64_t c[WEFT_CNT_MAX] = {}, d[DROP_CAUSE_COUNT] = {};
+	struct go_worker_stats gs = {};
+	struct h2_stats hs;
+	struct otlp_counters oc;
+	if (!a->metrics || capture_read_counters(a->capture, c))
+		return;
+	if (a->gw)
+		go_worker_get_stats(a->gw, &gs);
+	h2_get_stats(&hs);
+	otlp_counters_get(&oc);
+	d[DROP_RINGBUF_FULL] = c[WEFT_CNT_RINGBUF_FULL];
+	d[DROP_CONN_TABLE_FULL] = c[WEFT_CNT_CONN_MAP_FULL];
+	d[DROP_TXN_TABLE_FULL] = c[WEFT_CNT_TXN_MAP_FULL];
+	d[DROP_STREAM_GAP] = c[WEFT_CNT_STREAM_GAP];
+	d[DROP_IO_UNREACHABLE] = c[WEFT_CNT_IO_UNREACHABLE];
+	d[DROP_GO_CONTEXT_TABLE_FULL] = c[WEFT_CNT_GO_SERVING_FULL];
+	d[DROP_NOT_PARSABLE] = a->unparsed;
+	d[DROP_ANALYSIS_QUEUE_FULL] = gs.queue_full;
+	d[DROP_HTTP2_CONN_LOST] = hs.conns_lost;
+	d[DROP_HTTP2_CONN_MIDWAY] = hs.conns_midway;
+	d[DROP_HTTP2_STREAM_UNFINISHED] = hs.streams_dropped;
+	d[DROP_OTLP_QUEUE_FULL] = oc.dropped_queue_full;
+	d[DROP_OTLP_REJECTED] = oc.dropped_rejected;
+	d[DROP_OTLP_PARTIAL] = oc.dropped_partial;
+	d[DROP_OTLP_SHUTDOWN] = oc.dropped_shutdown;
+	d[DROP_OTLP_OTHER] = oc.dropped_other;
+	metrics_drops(a->metrics, d);
+}
+
 static void report_go_worker(struct go_worker *gw)
 {
 	struct go_worker_stats st;
@@ -445,8 +479,10 @@ int agent_run(struct agent_opts *o)
 			capture_sweep_stale(a.capture, now, deliver_txn, &a);
 			if (a.discovery)
 				discovery_tick(a.discovery);
-			if (a.metrics)
+			if (a.metrics) {
 				metrics_tick(a.metrics, now);
+				update_drop_metrics(&a);
+			}
 			/* Exit events can be lost to a full ring buffer: check too. */
 			for (size_t i = 0; i < o->n_pids; i++)
 				if (o->pids[i] && !proc_exists(o->pids[i]))
@@ -474,6 +510,7 @@ int agent_run(struct agent_opts *o)
 	propagation_stop(a.propagation);
 	a.propagation = NULL;
 	report_go_worker(a.gw);
+	update_drop_metrics(&a); /* the worker's count, before it goes */
 	go_worker_stop(a.gw);
 	a.gw = NULL;
 	go_tracer_destroy(a.go);
@@ -482,6 +519,7 @@ int agent_run(struct agent_opts *o)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
 	report_counters(&a);
+	update_drop_metrics(&a); /* the final counts (OTLP shutdown drops included) for the last export */
 	if (a.discovery) {
 		struct discovery_stats ds;
 		discovery_get_stats(a.discovery, &ds);

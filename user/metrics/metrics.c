@@ -17,6 +17,30 @@ static const char *const http_client_keys[] = { "service.name", "http.request.me
 static const char *const db_keys[] = { "service.name", "db.system.name", "db.operation.name", "server.address",
 				       "server.port", "error.type" };
 static const char *const sg_keys[] = { "client", "server", "connection_type" };
+static const char *const drop_keys[] = { "cause" };
+static const char *const drop_names[DROP_CAUSE_COUNT] = {
+	[DROP_RINGBUF_FULL] = "ringbuf_full",
+	[DROP_CONN_TABLE_FULL] = "conn_table_full",
+	[DROP_TXN_TABLE_FULL] = "txn_table_full",
+	[DROP_STREAM_GAP] = "stream_gap",
+	[DROP_IO_UNREACHABLE] = "io_unreachable",
+	[DROP_GO_CONTEXT_TABLE_FULL] = "go_context_table_full",
+	[DROP_NOT_PARSABLE] = "not_parsable",
+	[DROP_ANALYSIS_QUEUE_FULL] = "analysis_queue_full",
+	[DROP_HTTP2_CONN_LOST] = "http2_conn_lost",
+	[DROP_HTTP2_CONN_MIDWAY] = "http2_conn_midway",
+	[DROP_HTTP2_STREAM_UNFINISHED] = "http2_stream_unfinished",
+	[DROP_OTLP_QUEUE_FULL] = "otlp_queue_full",
+	[DROP_OTLP_REJECTED] = "otlp_rejected",
+	[DROP_OTLP_PARTIAL] = "otlp_partial",
+	[DROP_OTLP_SHUTDOWN] = "otlp_shutdown",
+	[DROP_OTLP_OTHER] = "otlp_other",
+};
+
+const char *drop_cause_name(enum drop_cause c)
+{
+	return (unsigned)c < DROP_CAUSE_COUNT ? drop_names[c] : "unknown";
+}
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -48,6 +72,14 @@ struct metrics *metrics_create(uint64_t now_ns)
 	err = err ?: instrument_init(&m->in[METRIC_SG_CLIENT], "traces_service_graph_request_client", "s",
 				     "Duration of requests between two nodes, seen by the client.", INSTR_HISTOGRAM,
 				     sg_bounds, N(sg_bounds), sg_keys, N(sg_keys));
+	err = err ?: instrument_init(&m->in[METRIC_DROPPED], "weft.dropped", "",
+				     "Exchanges, events, connections or spans weft lost, by cause.", INSTR_COUNTER,
+				     NULL, 0, drop_keys, N(drop_keys));
+	/* Every cause is a series from the start, at 0: a loss shows as a rise,
+	 * and an alert on it needs no series to appear first. */
+	for (int c = 0; !err && c < DROP_CAUSE_COUNT; c++)
+		if (!instrument_series(&m->in[METRIC_DROPPED], &drop_names[c]))
+			err = -ENOMEM;
 	if (!err && !(m->graph = service_graph_create()))
 		err = -ENOMEM;
 	if (err) {
@@ -77,4 +109,14 @@ void metrics_record(struct metrics *m, const struct span *s, uint64_t now_mono)
 void metrics_tick(struct metrics *m, uint64_t now_mono)
 {
 	service_graph_expire(m, now_mono);
+}
+
+void metrics_drops(struct metrics *m, const uint64_t totals[DROP_CAUSE_COUNT])
+{
+	for (int c = 0; c < DROP_CAUSE_COUNT; c++) {
+		if (totals[c] <= m->drops[c]) /* a counter never goes back */
+			continue;
+		instrument_add(&m->in[METRIC_DROPPED], &drop_names[c], totals[c] - m->drops[c]);
+		m->drops[c] = totals[c];
+	}
 }

@@ -240,6 +240,39 @@ static void test_service_graph_joins(void **state)
 	metrics_free(m);
 }
 
+/* weft.dropped: every cause is a series at 0 from the start; cumulative
+ * totals from the counters become increments; a total that goes back (a
+ * counter read from a component that is gone) changes nothing. */
+static void test_dropped_per_cause(void **state)
+{
+	struct metrics *m = metrics_create(1000);
+	assert_non_null(m);
+	char *text = render(m, false);
+	assert_has(text, "# TYPE weft_dropped_total counter\n");
+	for (int c = 0; c < DROP_CAUSE_COUNT; c++) {
+		char line[96];
+		snprintf(line, sizeof(line), "weft_dropped_total{cause=\"%s\"} 0\n", drop_cause_name(c));
+		assert_has(text, line);
+	}
+	free(text);
+	uint64_t t[DROP_CAUSE_COUNT] = {};
+	t[DROP_RINGBUF_FULL] = 5;
+	t[DROP_OTLP_QUEUE_FULL] = 2;
+	metrics_drops(m, t);
+	t[DROP_RINGBUF_FULL] = 12;
+	metrics_drops(m, t);
+	t[DROP_OTLP_QUEUE_FULL] = 0; /* went back: ignored */
+	t[DROP_HTTP2_CONN_LOST] = 1;
+	metrics_drops(m, t);
+	text = render(m, false);
+	assert_has(text, "weft_dropped_total{cause=\"ringbuf_full\"} 12\n");
+	assert_has(text, "weft_dropped_total{cause=\"otlp_queue_full\"} 2\n");
+	assert_has(text, "weft_dropped_total{cause=\"http2_conn_lost\"} 1\n");
+	assert_has(text, "weft_dropped_total{cause=\"txn_table_full\"} 0\n");
+	free(text);
+	metrics_free(m);
+}
+
 static void test_listen_addresses(void **state)
 {
 	assert_int_equal(prometheus_check_listen("127.0.0.1:9400"), 0);
@@ -260,6 +293,7 @@ int main(void)
 		cmocka_unit_test(test_red_attributes),
 		cmocka_unit_test(test_service_graph_joins),
 		cmocka_unit_test(test_listen_addresses),
+		cmocka_unit_test(test_dropped_per_cause),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -3,8 +3,9 @@
  * program puts the client sockets of traced processes into a sockhash, and
  * an sk_msg program on that sockhash inserts
  *     traceparent: 00-<trace id>-<client span id>-<flags>\r\n
- * right after the request line of each HTTP/1 request they send. Owned by
- * user/loaders/propagation.c.
+ * right after the request line of each HTTP/1 request they send, and an
+ * HPACK traceparent field into the HEADERS frame of each HTTP/2 request
+ * (inject/http2_inject.bpf.h). Owned by user/loaders/propagation.c.
  *
  * Only sockets that a traced process connects are ever added (sockmap
  * membership changes socket behaviour); they leave the sockhash when they
@@ -124,9 +125,15 @@ static __always_inline __u8 hexdigit(__u8 v)
  * not from sys_enter_io's note. */
 const volatile __u8 fd_from_regs = 0;
 
+/* The fd of the write sk_msg runs in (negative: unknown). */
+static __always_inline long msg_write_fd(__u64 id)
+{
+	return fd_from_regs ? (long)(__u32)user_regs()->di : write_enter_fd(id);
+}
+
 static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 {
-	long fd = fd_from_regs ? (long)(__u32)user_regs()->di : write_enter_fd(id);
+	long fd = msg_write_fd(id);
 	if (fd < 0)
 		return false;
 	struct conn_key k = { .tgid = id >> 32, .fd = fd };
@@ -139,6 +146,8 @@ static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 	bpf_map_delete_elem(&go_fd_ctx, &k);
 	return true;
 }
+
+#include "inject/http2_inject.bpf.h"
 
 SEC("sk_msg")
 int weft_sk_msg(struct sk_msg_md *msg)
@@ -154,8 +163,12 @@ int weft_sk_msg(struct sk_msg_md *msg)
 	if (bpf_msg_pull_data(msg, 0, want, 0))
 		return SK_PASS;
 	__u8 *d = msg->data, *e = msg->data_end;
-	if (d + 8 > e || !http_is_request_start(d, 8))
+	if (d + 8 > e)
 		return SK_PASS;
+	if (!http_is_request_start(d, 8)) {
+		h2_msg(msg, id);
+		return SK_PASS;
+	}
 
 	struct scan_buf *sb = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sb)

@@ -183,14 +183,18 @@ def test_plain_http2_spans(weft_factory, services, tmp_path):
 def test_plain_http2_client_span(weft_factory, services, tmp_path, test_cgroup):
     (tmp_path / "index.html").write_text("hello\n")
     port = free_port()
-    services(["nghttpd", "--no-tls", "-d", str(tmp_path), str(port)], port)
+    server = services(["nghttpd", "--no-tls", "-d", str(tmp_path), str(port)], port)
     url = f"http://127.0.0.1:{port}/index.html?page=2&Signature=secret"
     curl = subprocess.Popen(in_cgroup(["curl", "-s", "--http2-prior-knowledge", "-o", "/dev/null", "-w", "%{http_code}",
                                        url], test_cgroup, wait_stdin=True),
                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    w = weft_factory(["attach", "-p", str(curl.pid)])
+    # curl (libnghttp2's encoder) in the cgroup: its HEADERS get traceparent.
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(curl.pid), "-p", str(server.pid)])
     assert curl.communicate("go\n", timeout=10)[0] == "200"
     (c,) = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=1)
+    (srv,) = w.wait_spans(lambda s: s["kind"] == "SERVER", count=1)
+    assert srv["trace_id"] == c["trace_id"] and srv["parent_span_id"] == c["span_id"]
+    assert srv["attributes"]["url.query"] == "page=2&Signature=REDACTED"
     a = c["attributes"]
     assert c["name"] == "GET /index.html" and c["status"] == "UNSET"
     assert a["http.request.method"] == "GET" and a["http.response.status_code"] == 200
@@ -198,3 +202,53 @@ def test_plain_http2_client_span(weft_factory, services, tmp_path, test_cgroup):
     assert a["server.address"] == "127.0.0.1" and a["server.port"] == port
     assert a["network.protocol.version"] == "2" and a["user_agent.original"].startswith("curl/")
     assert c["resource"]["process.executable.name"] == "curl"
+
+
+def test_grpc_chain_joined_by_injected_header(weft_factory, grpc_servers, test_cgroup):
+    """client -> A -> B, all traced with sockops on the test's cgroup: sk_msg
+    appends a traceparent field to each request's HEADERS frame; each
+    server span joins the client span whose id went on the wire."""
+    b = grpc_servers(cgroup=test_cgroup)
+    a = grpc_servers("--next", str(b.port), cgroup=test_cgroup)
+    client = GrpcClient(a.port, ["ping:one", "ping:tp?", "list"], cgroup=test_cgroup)
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(a.pid), "-p", str(b.pid), "-p", str(client.pid)])
+    out = client.go()
+    assert out["ping:one"] == "via:pong:one" and out["list"] == "item0,item1,item2"
+    spans = w.wait_spans(lambda s: s["attributes"].get("rpc.system") == "grpc", count=10)
+    assert len(spans) == 10, w.stderr
+    pid = lambda s: s["resource"]["process.pid"]
+    by_id = {s["span_id"]: s for s in spans}
+    # Every server span's parent is a client span of the caller, same trace.
+    for s in spans:
+        if s["kind"] != "SERVER":
+            continue
+        parent = by_id.get(s["parent_span_id"])
+        assert parent and parent["kind"] == "CLIENT" and parent["trace_id"] == s["trace_id"], (s, w.stderr)
+        assert parent["attributes"]["rpc.method"] == s["attributes"]["rpc.method"]
+        assert parent["attributes"]["server.port"] == (a.port if pid(s) == a.pid else b.port)
+        assert pid(parent) == (client.pid if pid(s) == a.pid else a.pid)
+    # What B received for "tp?" (answered through A) is the id weft exported
+    # for A's client span of that call.
+    (tp,) = [v for k, v in out.items() if k == "ping:tp?"]
+    got = tp.removeprefix("via:")
+    m = re.fullmatch(r"00-([0-9a-f]{32})-([0-9a-f]{16})-01", got)
+    assert m, got
+    assert by_id[m.group(2)]["kind"] == "CLIENT" and pid(by_id[m.group(2)]) == a.pid
+    assert by_id[m.group(2)]["trace_id"] == m.group(1)
+    w.stop()
+    assert re.search(r"traceparent injected ([4-9]|\d\d)", w.stderr), w.stderr
+
+
+def test_grpc_app_traceparent_is_not_doubled(weft_factory, grpc_servers, test_cgroup):
+    server = grpc_servers(cgroup=test_cgroup)
+    client = GrpcClient(server.port, [f"traceparent:{TP}", "ping:tp?"], cgroup=test_cgroup)
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(server.pid), "-p", str(client.pid)])
+    out = client.go()
+    # The app's own header arrives alone; once a client sends its own, weft
+    # leaves the connection alone (a later request may carry it by index).
+    assert out[f"traceparent:{TP}"] == TP
+    assert out["ping:tp?"] == ""
+    srv = sorted(grpc_spans(w, "SERVER", 2), key=lambda s: s["start_ns"])
+    cli = sorted(grpc_spans(w, "CLIENT", 2), key=lambda s: s["start_ns"])
+    assert srv[0]["trace_id"] == TP.split("-")[1] and srv[0]["parent_span_id"] == TP.split("-")[2]
+    assert cli[0]["trace_id"] == TP.split("-")[1]

@@ -2,13 +2,14 @@
 generic handlers and raw bytes: no generated code.
 
   grpc_app.py server [--next PORT]   prints its port, serves demo.Echo:
-      Ping (unary; b"fail" -> INTERNAL, b"nf" -> NOT_FOUND, b"slow" sleeps 2 s;
-            with --next, calls Ping on that port first: a chain)
+      Ping (unary; b"fail" -> INTERNAL, b"nf" -> NOT_FOUND, b"slow" sleeps 2 s,
+            b"tp?" answers the traceparent values it received; with --next,
+            calls Ping on that port first: a chain)
       List (server-streaming: 3 messages), Sum (client-streaming)
   grpc_app.py client PORT CALL...    waits for a line on stdin (so that a
       tracer can attach first), then makes the calls and prints one line each:
       ping:ARG list sum:N nope slow traceparent:TP (a Ping carrying that
-      traceparent as metadata)
+      traceparent as metadata: prints what the server received)
 """
 import sys
 import time
@@ -37,6 +38,8 @@ class Echo(grpc.GenericRpcHandler):
             time.sleep(2)
         if self.next:
             return b"via:" + self.next(req)
+        if req == b"tp?":  # the traceparent values this call arrived with
+            return ",".join(v for k, v in ctx.invocation_metadata() if k == "traceparent").encode()
         return b"pong:" + req
 
     def list(self, req, ctx):
@@ -75,8 +78,8 @@ def client(port, calls):
                 out = ping(arg.encode()).decode()
             elif name == "slow":
                 out = ping(b"slow", timeout=0.3).decode()
-            elif name == "traceparent":
-                out = ping(b"tp", metadata=(("traceparent", arg),)).decode()
+            elif name == "traceparent":  # sent with its own traceparent: what the server got
+                out = ping(b"tp?", metadata=(("traceparent", arg),)).decode()
             elif name == "list":
                 out = ",".join(m.decode() for m in ch.unary_stream("/demo.Echo/List", ident, ident)(b""))
             elif name == "sum":

@@ -154,6 +154,7 @@ bench: $(BUILD)/weft
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
 	$(Q)bench/sampling
+	$(Q)bench/h2_overhead
 
 clean:
 	rm -rf $(BUILD)

@@ -109,11 +109,6 @@ static long h2_scan_step(__u64 i, void *ctx)
 	return 0;
 }
 
-static __always_inline __u8 h2_hex(__u8 v)
-{
-	return v < 10 ? '0' + v : 'a' + v - 10;
-}
-
 /* The context of the stream sid a traced thread is writing: the Go
  * probes' record for it, the thread's request, or a new root. */
 static __always_inline void h2_stream_context(struct sk_msg_md *msg, __u64 id, __u32 sid, struct injected_ctx *inj)
@@ -195,21 +190,7 @@ __attribute__((noinline)) int h2_inject_headers(struct sk_msg_md *msg, __u32 off
 	d[1] = 11;
 	__builtin_memcpy(&d[2], "traceparent", 11);
 	d[13] = 55;
-	__builtin_memcpy(&d[14], "00-", 3);
-#pragma unroll
-	for (int k = 0; k < 16; k++) {
-		d[17 + 2 * k] = h2_hex(inj->trace_id[k] >> 4);
-		d[18 + 2 * k] = h2_hex(inj->trace_id[k] & 15);
-	}
-	d[49] = '-';
-#pragma unroll
-	for (int k = 0; k < 8; k++) {
-		d[50 + 2 * k] = h2_hex(inj->span_id[k] >> 4);
-		d[51 + 2 * k] = h2_hex(inj->span_id[k] & 15);
-	}
-	d[66] = '-';
-	d[67] = h2_hex(inj->trace_flags >> 4);
-	d[68] = h2_hex(inj->trace_flags & 15);
+	put_traceparent_value(d + 14, inj);
 
 	/* The frame's new length. */
 	if (bpf_msg_pull_data(msg, off, off + 3, 0)) {

@@ -117,6 +117,27 @@ static __always_inline __u8 hexdigit(__u8 v)
 	return v < 10 ? '0' + v : 'a' + v - 10;
 }
 
+/* "00-<trace id>-<span id>-<flags>" (55 bytes) at d, which the caller made
+ * writable and checked against the message's end. */
+static __always_inline void put_traceparent_value(__u8 *d, const struct injected_ctx *inj)
+{
+	__builtin_memcpy(d, "00-", 3);
+#pragma unroll
+	for (int k = 0; k < 16; k++) {
+		d[3 + 2 * k] = hexdigit(inj->trace_id[k] >> 4);
+		d[4 + 2 * k] = hexdigit(inj->trace_id[k] & 15);
+	}
+	d[35] = '-';
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		d[36 + 2 * k] = hexdigit(inj->span_id[k] >> 4);
+		d[37 + 2 * k] = hexdigit(inj->span_id[k] & 15);
+	}
+	d[52] = '-';
+	d[53] = hexdigit(inj->trace_flags >> 4);
+	d[54] = hexdigit(inj->trace_flags & 15);
+}
+
 /* Go: the context the roundTrip probe bound to the connection this write
  * is on (Transport's writer goroutine writes what another goroutine asked
  * for). The fd comes from the write syscall the capture front saw enter. */
@@ -214,21 +235,8 @@ int weft_sk_msg(struct sk_msg_md *msg)
 		bpf_msg_pop_data(msg, line_end, TRACEPARENT_LINE, 0);
 		return SK_PASS;
 	}
-	__builtin_memcpy(d, "traceparent: 00-", 16);
-#pragma unroll
-	for (int k = 0; k < 16; k++) {
-		d[16 + 2 * k] = hexdigit(inj.trace_id[k] >> 4);
-		d[17 + 2 * k] = hexdigit(inj.trace_id[k] & 15);
-	}
-	d[48] = '-';
-#pragma unroll
-	for (int k = 0; k < 8; k++) {
-		d[49 + 2 * k] = hexdigit(inj.span_id[k] >> 4);
-		d[50 + 2 * k] = hexdigit(inj.span_id[k] & 15);
-	}
-	d[65] = '-';
-	d[66] = hexdigit(inj.trace_flags >> 4);
-	d[67] = hexdigit(inj.trace_flags & 15);
+	__builtin_memcpy(d, "traceparent: ", 13);
+	put_traceparent_value(d + 13, &inj);
 	d[68] = '\r';
 	d[69] = '\n';
 	bpf_map_update_elem(&injected, &id, &inj, BPF_ANY);

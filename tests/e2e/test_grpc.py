@@ -1,6 +1,7 @@
 """HTTP/2 and gRPC: Python grpcio (gRPC C-core's own HTTP/2) server and
 client, and nghttpd/curl for plain HTTP/2 (h2c), traced by weft: one span
 per stream on each side, checked field by field."""
+import os
 import re
 import subprocess
 
@@ -13,11 +14,12 @@ TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
 
 class GrpcServer:
-    def __init__(self, *extra, cgroup=None):
+    def __init__(self, *extra, cgroup=None, name=None):
         argv = [PY, GRPC_APP, "server", *extra]
         if cgroup:
             argv = in_cgroup(argv, cgroup)
-        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        env = dict(os.environ, OTEL_SERVICE_NAME=name) if name else None
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
         line = self.proc.stdout.readline()
         assert line.strip().isdigit(), (line, self.proc.stderr.read() if self.proc.poll() is not None else "")
         self.port = int(line)
@@ -52,8 +54,8 @@ class GrpcClient:
 def grpc_servers():
     started = []
 
-    def start(*extra, cgroup=None):
-        s = GrpcServer(*extra, cgroup=cgroup)
+    def start(*extra, cgroup=None, name=None):
+        s = GrpcServer(*extra, cgroup=cgroup, name=name)
         started.append(s)
         return s
 
@@ -252,3 +254,35 @@ def test_grpc_app_traceparent_is_not_doubled(weft_factory, grpc_servers, test_cg
     cli = sorted(grpc_spans(w, "CLIENT", 2), key=lambda s: s["start_ns"])
     assert srv[0]["trace_id"] == TP.split("-")[1] and srv[0]["parent_span_id"] == TP.split("-")[2]
     assert cli[0]["trace_id"] == TP.split("-")[1]
+
+
+def test_grpc_rpc_metrics_and_service_graph(weft_factory, grpc_servers, test_cgroup):
+    from test_metrics import parse, scrape, total
+
+    b = grpc_servers(cgroup=test_cgroup, name="grpc-b")
+    a = grpc_servers("--next", str(b.port), cgroup=test_cgroup, name="grpc-a")
+    calls = ["ping:x"] * 20 + ["ping:fail"] * 5 + ["list"] * 3
+    client = GrpcClient(a.port, calls, cgroup=test_cgroup)
+    port = free_port()
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(a.pid), "-p", str(b.pid),
+                      "--prometheus", f"127.0.0.1:{port}"])
+    client.go()
+    srv = "rpc_server_duration_seconds_count"
+    w.wait_spans(lambda s: s["kind"] == "SERVER", count=48)
+    samples = parse(scrape(port)[1])
+    # Every call of A (28; "fail" fails in A) and every call A made to B (20).
+    assert total(samples, srv, service_name="grpc-a", rpc_system="grpc", rpc_service="demo.Echo",
+                 rpc_method="Ping") == 25, samples
+    assert total(samples, srv, service_name="grpc-a", rpc_method="Ping", rpc_grpc_status_code="13") == 5
+    assert total(samples, srv, service_name="grpc-a", rpc_method="List", rpc_grpc_status_code="0") == 3
+    assert total(samples, srv, service_name="grpc-b", rpc_method="Ping", rpc_grpc_status_code="0") == 20
+    assert total(samples, srv, service_name="grpc-b") == 20
+    assert total(samples, "rpc_client_duration_seconds_count", service_name="grpc-a", rpc_method="Ping",
+                 rpc_grpc_status_code="0", server_address="127.0.0.1", server_port=str(b.port)) == 20
+    assert not [n for n, l, v in samples if n.startswith("http_")]
+    # The edge A -> B, joined through the injected traceparent; the untraced
+    # client is "user".
+    sg = "traces_service_graph_request_total"
+    assert total(samples, sg, client="grpc-a", server="grpc-b", connection_type="") == 20
+    assert total(samples, sg, client="user", server="grpc-a", connection_type="virtual_node") == 28
+    assert total(samples, "traces_service_graph_request_failed_total", client="user", server="grpc-a") == 5

@@ -286,3 +286,34 @@ def test_grpc_rpc_metrics_and_service_graph(weft_factory, grpc_servers, test_cgr
     assert total(samples, sg, client="grpc-a", server="grpc-b", connection_type="") == 20
     assert total(samples, sg, client="user", server="grpc-a", connection_type="virtual_node") == 28
     assert total(samples, "traces_service_graph_request_failed_total", client="user", server="grpc-a") == 5
+
+
+def test_http_handler_grpc_call_is_its_child(weft_factory, grpc_servers, services, test_cgroup):
+    """An HTTP/1 request served by a thread that makes a gRPC call: the
+    client span is the request's child where the thread writes the call's
+    HEADERS itself (gRPC C-core does, once its connection is up), never a
+    wrong parent, and the next service joins through the injected header."""
+    b = grpc_servers(cgroup=test_cgroup)
+    port = free_port()
+    front = services(in_cgroup([PY, f"{APPS}/grpc_py/http_to_grpc.py", str(port), str(b.port)], test_cgroup), port)
+    w = weft_factory(["attach", "--cgroup", test_cgroup, "-p", str(front.pid), "-p", str(b.pid)])
+    for _ in range(4):
+        out = subprocess.run(["curl", "-s", front.url("/")], capture_output=True, text=True, timeout=10).stdout
+        assert out == "pong:from-http"
+    spans = w.wait_spans(count=12)
+    assert len(spans) == 12, w.stderr
+    by_id = {s["span_id"]: s for s in spans}
+    gets = [s for s in spans if s["name"] == "GET /"]
+    clients = [s for s in spans if s["kind"] == "CLIENT"]
+    assert len(gets) == 4 and len(clients) == 4
+    parented = 0
+    for c in clients:
+        if c["parent_span_id"]:
+            parent = by_id[c["parent_span_id"]]
+            assert parent["name"] == "GET /" and parent["trace_id"] == c["trace_id"]
+            assert parent["start_ns"] <= c["start_ns"] and c["end_ns"] <= parent["end_ns"]
+            parented += 1
+        (server,) = [s for s in spans if s["kind"] == "SERVER" and s["parent_span_id"] == c["span_id"]]
+        assert server["resource"]["process.pid"] == b.pid and server["trace_id"] == c["trace_id"]
+    # The first call connects, and C-core writes it from its own thread.
+    assert parented >= 3, [c["parent_span_id"] for c in clients]

@@ -11,6 +11,7 @@
 
 #include "exchange.h"
 #include "h2_span.h"
+#include "http_span.h"
 #include "route.h"
 #include "sampler.h"
 
@@ -202,12 +203,35 @@ static int http_span(const struct h2_conn_info *ci, const struct h2_stream *st, 
 	size_t plen = strcspn(path, "?#");
 	char route[256], name[300];
 	route_from_path(path, plen, route, sizeof(route));
-	const char *method = st->method[0] ? st->method : "_OTHER";
-	snprintf(name, sizeof(name), "%s %s", method, route);
+	bool known = http_method_is_known(st->method, strlen(st->method));
+	if (known)
+		snprintf(name, sizeof(name), "%s %s", st->method, route);
+	else
+		snprintf(name, sizeof(name), "HTTP");
 	s->name = strdup(name);
-	attrs_add_str(a, "http.request.method", method);
+	attrs_add_str(a, "http.request.method", known ? st->method : "_OTHER");
+	if (!known && st->method[0])
+		attrs_add_str(a, "http.request.method_original", st->method);
 	attrs_add_strn(a, "url.path", path, plen);
-	attrs_add_str(a, "url.scheme", st->scheme[0] ? st->scheme : "http");
+	const char *scheme = st->scheme[0] ? st->scheme : "http";
+	if (!ci->client && path[plen] == '?')
+		http_set_url_query(a, path + plen + 1, strcspn(path + plen + 1, "#"));
+	attrs_add_str(a, "url.scheme", scheme);
+	if (ci->client) {
+		/* url.full: scheme://authority/path?query, the authority as sent
+		 * (else the peer's address and port). */
+		char full[H2_PATH_MAX + 320], remote[INET6_ADDRSTRLEN] = "";
+		if (!st->authority[0] && ci->addr.family != AF_UNIX)
+			conn_addr_format(ci->addr.raddr, ci->addr.family, remote, sizeof(remote));
+		if (st->authority[0])
+			snprintf(full, sizeof(full), "%s://%s%s", scheme, st->authority, path[0] == '/' ? path : "/");
+		else if (strchr(remote, ':'))
+			snprintf(full, sizeof(full), "%s://[%s]:%u%s", scheme, remote, ci->addr.rport, path);
+		else
+			snprintf(full, sizeof(full), "%s://%s:%u%s", scheme, remote[0] ? remote : "localhost",
+				 ci->addr.rport, path);
+		attrs_add_str(a, "url.full", full);
+	}
 	if (st->status > 0) {
 		attrs_add_int(a, "http.response.status_code", st->status);
 		if (st->status >= 500 || (ci->client && st->status >= 400)) {

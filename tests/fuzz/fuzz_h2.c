@@ -170,6 +170,8 @@ static void inject(struct conn *c, uint32_t pid, uint32_t fd, const struct rec *
 	memcpy(ev->span_id, b + 20, 8);
 	memcpy(ev->parent_span_id, b + 28, 8);
 	ev->trace_flags = b[36];
+	ev->trace_id[0] |= 1; /* the kernel's ids are random, never all zero */
+	ev->span_id[0] |= 1;
 	h2_conn_injected(c->h, ev);
 	free(ev);
 }

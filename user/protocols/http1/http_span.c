@@ -180,8 +180,9 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		/* HTTP over a Unix socket (Docker's API, sidecars): no ports. */
 		const char *path = ev->addr.unix_path[0] ? ev->addr.unix_path : "unix";
 		attrs_add_str(a, "network.transport", "unix");
-		attrs_add_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
-		attrs_add_str(a, "server.address", host[0] ? host : path);
+		size_t plen = strnlen(path, WEFT_UNIX_PATH_MAX); /* a path of the field's length has no NUL */
+		attrs_add_strn(a, "network.peer.address", path, plen);
+		attrs_add_strn(a, "server.address", host[0] ? host : path, host[0] ? strlen(host) : plen);
 		if (host_port)
 			attrs_add_int(a, "server.port", host_port);
 		if (!server) {

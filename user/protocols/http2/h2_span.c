@@ -142,8 +142,9 @@ static void set_addresses(const struct h2_conn_info *ci, const struct h2_stream 
 	if (ci->addr.family == AF_UNIX) {
 		const char *path = ci->addr.unix_path[0] ? ci->addr.unix_path : "unix";
 		attrs_add_str(a, "network.transport", "unix");
-		attrs_add_strn(a, "network.peer.address", path, strnlen(path, WEFT_UNIX_PATH_MAX));
-		attrs_add_str(a, "server.address", host[0] ? host : path);
+		size_t plen = strnlen(path, WEFT_UNIX_PATH_MAX); /* a path of the field's length has no NUL */
+		attrs_add_strn(a, "network.peer.address", path, plen);
+		attrs_add_strn(a, "server.address", host[0] ? host : path, host[0] ? strlen(host) : plen);
 		if (port)
 			attrs_add_int(a, "server.port", port);
 		return;

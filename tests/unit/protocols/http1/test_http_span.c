@@ -213,6 +213,17 @@ static void test_unix_socket(void **state)
 	assert_string_equal(str_attr(s, "server.address"), "unix");
 	assert_string_equal(str_attr(s, "url.full"), "http://localhost/x");
 	span_free(s);
+
+	/* A path of the field's whole length has no NUL: nothing past it is read
+	 * (the event's next fields, role and protocol, are not zero). */
+	len = make_txn(WEFT_ROLE_CLIENT, "GET /x HTTP/1.1\r\n\r\n", "HTTP/1.1 200 OK\r\n\r\n", WEFT_END_COMPLETE);
+	ev.addr.family = AF_UNIX;
+	memset(ev.addr.unix_path, 'p', WEFT_UNIX_PATH_MAX);
+	s = span_new();
+	assert_int_equal(http_span_from_txn(&ev, len, 0, s), 0);
+	assert_int_equal(strlen(str_attr(s, "network.peer.address")), WEFT_UNIX_PATH_MAX);
+	assert_int_equal(strlen(str_attr(s, "server.address")), WEFT_UNIX_PATH_MAX);
+	span_free(s);
 }
 
 int main(void)

@@ -26,6 +26,7 @@
 #include "prometheus.h"
 #include "propagation.h"
 #include "protocol.h"
+#include "sinks.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
 #define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
@@ -337,6 +338,7 @@ static void update_drop_metrics(struct agent *a)
 	d[DROP_OTLP_PARTIAL] = oc.dropped_partial;
 	d[DROP_OTLP_SHUTDOWN] = oc.dropped_shutdown;
 	d[DROP_OTLP_OTHER] = oc.dropped_other;
+	d[DROP_CONSOLE_OMITTED] = console_sink_omitted();
 	metrics_drops(a->metrics, d);
 }
 

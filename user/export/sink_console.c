@@ -11,6 +11,8 @@
 #define CONSOLE_QUIET_NS 1000000000ull
 #define CONSOLE_MAX_TRACES 1024
 #define CONSOLE_MAX_SPANS 256
+
+static uint64_t omitted; /* spans left out of a waterfall (weft.dropped) */
 #define BAR_CELLS 28
 #define LABEL_W 18
 #define NAME_W 32
@@ -178,8 +180,15 @@ static void console_emit(struct span_sink *sink, const struct span *s)
 	struct span *copy = t->n < CONSOLE_MAX_SPANS ? span_clone(s) : NULL;
 	if (copy)
 		t->spans[t->n++] = copy;
-	else
+	else {
 		t->dropped++;
+		omitted++;
+	}
+}
+
+uint64_t console_sink_omitted(void)
+{
+	return omitted;
 }
 
 static void console_tick(struct span_sink *sink, uint64_t now)

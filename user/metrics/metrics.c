@@ -39,6 +39,7 @@ static const char *const drop_names[DROP_CAUSE_COUNT] = {
 	[DROP_OTLP_PARTIAL] = "otlp_partial",
 	[DROP_OTLP_SHUTDOWN] = "otlp_shutdown",
 	[DROP_OTLP_OTHER] = "otlp_other",
+	[DROP_CONSOLE_OMITTED] = "console_omitted",
 };
 
 const char *drop_cause_name(enum drop_cause c)

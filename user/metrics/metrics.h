@@ -48,6 +48,7 @@ enum drop_cause {
 	DROP_OTLP_PARTIAL,
 	DROP_OTLP_SHUTDOWN,
 	DROP_OTLP_OTHER,
+	DROP_CONSOLE_OMITTED,	   /* spans left out of a console waterfall (over 256 in one trace) */
 	DROP_CAUSE_COUNT,
 };
 

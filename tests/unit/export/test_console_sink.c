@@ -97,11 +97,33 @@ static void test_console_output_has_no_control_sequences(void **state)
 	free(buf);
 }
 
+/* A trace of 300 spans: 256 drawn, 44 counted omitted (weft.dropped). */
+static void test_spans_omitted_counted(void **state)
+{
+	char *buf = NULL;
+	size_t len = 0;
+	FILE *f = open_memstream(&buf, &len);
+	assert_non_null(f);
+	struct span_sink *sink = console_sink_create(f);
+	uint64_t before = console_sink_omitted();
+	for (int i = 0; i < 300; i++) {
+		struct span *s = hostile_span("GET /", "svc", (uint8_t)i);
+		sink->emit(sink, s);
+		span_free(s);
+	}
+	sink->close(sink);
+	fclose(f);
+	assert_int_equal(console_sink_omitted() - before, 44);
+	assert_non_null(strstr(buf, "(spans omitted)"));
+	free(buf);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_escape),
 		cmocka_unit_test(test_console_output_has_no_control_sequences),
+		cmocka_unit_test(test_spans_omitted_counted),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

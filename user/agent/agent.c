@@ -244,8 +244,11 @@ static int on_event(void *ctx, void *data, size_t len)
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
 		break;
 	case WEFT_EV_CONN_CLOSE:
-		if (len >= sizeof(struct conn_close_event))
-			protocol_conn_closed(((struct conn_close_event *)data)->pid, ((struct conn_close_event *)data)->fd);
+		if (len >= sizeof(struct conn_close_event)) {
+			struct protocol_ctx pc = protocol_ctx_of(a);
+			protocol_conn_closed(((struct conn_close_event *)data)->pid,
+					     ((struct conn_close_event *)data)->fd, &pc);
+		}
 		break;
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {

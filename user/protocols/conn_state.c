@@ -76,12 +76,14 @@ void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, c
 	return c->state;
 }
 
-void protocol_conn_closed(uint32_t pid, uint32_t fd)
+void protocol_conn_closed(uint32_t pid, uint32_t fd, const struct protocol_ctx *ctx)
 {
 	for (struct conn_state **p = &buckets[bucket_of(pid, fd)]; *p; p = &(*p)->next) {
 		if ((*p)->pid == pid && (*p)->fd == fd) {
 			struct conn_state *c = *p;
 			*p = c->next;
+			if (c->proto->conn_closed && ctx)
+				c->proto->conn_closed(c->state, ctx);
 			conn_free(c);
 			return;
 		}

@@ -42,6 +42,9 @@ struct protocol {
 	void *(*conn_new)(const void *first); /* the connection's first event: a struct txn_event,
 					       * or for stream protocols a struct stream_chunk_event */
 	void (*conn_free)(void *state);
+	/* The connection closed (before conn_free): what it left unfinished
+	 * may still make spans (ctx->emit). NULL: nothing to do. */
+	void (*conn_closed)(void *state, const struct protocol_ctx *ctx);
 	/* The span of one exchange (ev of len bytes) into s (new, from
 	 * span_new): 0, PROTOCOL_NO_SPAN, or a negative errno when the bytes
 	 * are not parsable (the agent counts it). state: conn_new's. */
@@ -70,7 +73,7 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 
 /* Per-connection state (conn_state.c): a connection closed, a process
  * exited, or everything (tests, exit). */
-void protocol_conn_closed(uint32_t pid, uint32_t fd);
+void protocol_conn_closed(uint32_t pid, uint32_t fd, const struct protocol_ctx *ctx);
 void protocol_forget_pid(uint32_t pid);
 void protocol_conns_clear(void);
 size_t protocol_conns_count(void);

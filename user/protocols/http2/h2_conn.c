@@ -536,3 +536,22 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	if (buffer_append(d, ev->data, ev->len) || parse(c, dir, ctx))
 		give_up(c);
 }
+
+void h2_conn_closed(struct h2_conn *c, const struct protocol_ctx *ctx)
+{
+	if (c->dead)
+		return;
+	uint64_t last = c->dir[0].ts > c->dir[1].ts ? c->dir[0].ts : c->dir[1].ts;
+	while (c->streams) {
+		struct h2_stream *st = c->streams;
+		if (!st->start_ns) { /* nothing of its request: no span */
+			c->streams = st->next;
+			c->n_streams--;
+			stats.streams_dropped++;
+			free(st);
+			continue;
+		}
+		st->closed = true;
+		stream_finish(c, st, last > st->start_ns ? last : st->start_ns, ctx);
+	}
+}

@@ -18,6 +18,9 @@ struct h2_conn *h2_conn_new(void);
 void h2_conn_free(struct h2_conn *c);
 /* The next chunk of one direction (ev: len bytes, checked by the caller). */
 void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const struct protocol_ctx *ctx);
+/* The connection closed: streams whose request weft saw and whose response
+ * did not end become ERROR spans (error.type no_response). */
+void h2_conn_closed(struct h2_conn *c, const struct protocol_ctx *ctx);
 /* sk_msg injected a traceparent into the HEADERS of a stream to come. */
 void h2_conn_injected(struct h2_conn *c, const struct stream_inject_event *ev);
 

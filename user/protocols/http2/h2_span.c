@@ -262,6 +262,13 @@ int h2_span_build(const struct h2_conn_info *ci, const struct h2_stream *st, con
 	set_addresses(ci, st, a);
 	if (st->user_agent[0])
 		attrs_add_str(a, "user_agent.original", st->user_agent);
+	if (st->closed && s->status != SPAN_STATUS_ERROR) {
+		/* As HTTP/1's request left unanswered by a closed connection. */
+		s->status = SPAN_STATUS_ERROR;
+		attrs_add_str(a, "error.type", "no_response");
+		free(s->status_message);
+		s->status_message = strdup("connection closed before the response ended");
+	}
 	if (st->reset) {
 		if (s->status != SPAN_STATUS_ERROR) {
 			s->status = SPAN_STATUS_ERROR;

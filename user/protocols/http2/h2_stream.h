@@ -28,6 +28,7 @@ struct h2_stream {
 	uint64_t req_body, resp_body; /* DATA payload bytes */
 	bool req_end, resp_headers, resp_end;
 	bool reset;          /* RST_STREAM ended it */
+	bool closed;         /* the connection closed before it ended */
 	uint32_t rst_code;
 	bool injected;       /* sk_msg put the client span's ids on the wire */
 	uint8_t inj_trace_id[16], inj_span_id[8], inj_parent[8], inj_flags;

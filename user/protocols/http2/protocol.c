@@ -15,6 +15,11 @@ static void http2_conn_free(void *state)
 	h2_conn_free(state);
 }
 
+static void http2_closed(void *state, const struct protocol_ctx *ctx)
+{
+	h2_conn_closed(state, ctx);
+}
+
 static void http2_chunk(const struct stream_chunk_event *ev, size_t len, void *state, const struct protocol_ctx *ctx)
 {
 	h2_conn_chunk(state, ev, ctx);
@@ -41,6 +46,7 @@ const struct protocol protocol_http2 = {
 	.id = WEFT_PROTO_HTTP2,
 	.conn_new = http2_conn_new,
 	.conn_free = http2_conn_free,
+	.conn_closed = http2_closed,
 	.stream_chunk = http2_chunk,
 	.stream_injected = http2_injected,
 	.report = http2_report,

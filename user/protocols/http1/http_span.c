@@ -82,7 +82,7 @@ port:
 
 /* url.query with the values of parameters known to carry credentials
  * replaced (OpenTelemetry semantic conventions: AWS and Google signed URLs). */
-static void set_query(struct attr_list *a, struct http_str q)
+void http_set_query(struct attr_list *a, struct http_str q)
 {
 	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
 	static const char redacted[] = "=REDACTED";
@@ -165,7 +165,7 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		attrs_add_str(a, "http.request.method_original", method);
 	attrs_add_strn(a, "url.path", path.p, path.len);
 	if (server)
-		set_query(a, query);
+		http_set_query(a, query);
 	attrs_add_str(a, "url.scheme", "http");
 	attrs_add_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 

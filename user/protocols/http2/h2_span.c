@@ -11,6 +11,7 @@
 
 #include "exchange.h"
 #include "h2_span.h"
+#include "http_span.h"
 #include "route.h"
 #include "sampler.h"
 
@@ -207,7 +208,26 @@ static int http_span(const struct h2_conn_info *ci, const struct h2_stream *st, 
 	s->name = strdup(name);
 	attrs_add_str(a, "http.request.method", method);
 	attrs_add_strn(a, "url.path", path, plen);
-	attrs_add_str(a, "url.scheme", st->scheme[0] ? st->scheme : "http");
+	const char *scheme = st->scheme[0] ? st->scheme : "http";
+	attrs_add_str(a, "url.scheme", scheme);
+	if (!ci->client && path[plen] == '?') {
+		/* As HTTP/1's: the query without its fragment, credentials redacted. */
+		const char *q = path + plen + 1;
+		http_set_query(a, (struct http_str){ q, strcspn(q, "#") });
+	} else if (ci->client) {
+		/* url.full from :scheme, :authority (else the peer) and :path. */
+		char full[H2_PATH_MAX + 300], remote[INET6_ADDRSTRLEN] = "", peer[INET6_ADDRSTRLEN + 8] = "";
+		const char *host = st->authority;
+		if (!host[0] && ci->addr.family != AF_UNIX) {
+			conn_addr_format(ci->addr.raddr, ci->addr.family, remote, sizeof(remote));
+			bool v6 = strchr(remote, ':') != NULL;
+			snprintf(peer, sizeof(peer), v6 ? "[%s]:%u" : "%s:%u", remote, ci->addr.rport);
+			host = peer;
+		}
+		snprintf(full, sizeof(full), "%s://%s%s", scheme, host[0] ? host : "localhost",
+			 path[0] == '/' ? path : "/");
+		attrs_add_str(a, "url.full", full);
+	}
 	if (st->status > 0) {
 		attrs_add_int(a, "http.response.status_code", st->status);
 		if (st->status >= 500 || (ci->client && st->status >= 400)) {

@@ -26,8 +26,8 @@
 //	    reads URLs from stdin, GETs each over h2c on one connection, prints
 //	    "STATUS body" per URL.
 //	grpcgo load -addr A -c C -d D [-warm W]
-//	    C goroutines call Hello for D on one connection; prints "calls N
-//	    seconds S rate R errors E".
+//	    C goroutines call Hello for D on one connection after W of warm-up;
+//	    prints "calls N seconds S rate R errors E total T" (T: warm-up included).
 package main
 
 import (
@@ -353,7 +353,7 @@ func load(args []string) {
 	if err != nil {
 		die(err)
 	}
-	var calls, errs int64
+	var calls, errs, total int64
 	var counting int32
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
@@ -370,6 +370,7 @@ func load(args []string) {
 				}
 				var out []byte
 				err := cc.Invoke(context.Background(), "/"+service+"/Hello", &in, &out)
+				atomic.AddInt64(&total, 1)
 				if atomic.LoadInt32(&counting) == 1 {
 					atomic.AddInt64(&calls, 1)
 					if err != nil {
@@ -388,7 +389,8 @@ func load(args []string) {
 	n := atomic.LoadInt64(&calls)
 	close(stop)
 	wg.Wait()
-	fmt.Printf("calls %d seconds %.3f rate %.1f errors %d\n", n, secs, float64(n)/secs, atomic.LoadInt64(&errs))
+	fmt.Printf("calls %d seconds %.3f rate %.1f errors %d total %d\n", n, secs, float64(n)/secs,
+		atomic.LoadInt64(&errs), atomic.LoadInt64(&total))
 }
 
 func main() {

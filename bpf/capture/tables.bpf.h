@@ -8,6 +8,7 @@
 #include "lib/scan.bpf.h"
 #include "protocols/protocol.bpf.h"
 #include "capture/io.bpf.h"
+#include "context/h2_parent.bpf.h"
 
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;

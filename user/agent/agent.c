@@ -237,6 +237,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		break;
 	case WEFT_EV_STREAM_CHUNK:
 	case WEFT_EV_STREAM_INJECT:
+	case WEFT_EV_H2_PARENT:
 		deliver_stream_event(a, data, len);
 		break;
 	case WEFT_EV_PROC_EXIT:

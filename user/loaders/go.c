@@ -188,6 +188,17 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 		log_info("go: pid %u: no net/http client (or its offsets) in this program", pid);
 	}
 
+	bool grpc = false;
+	if (b->grpc_rc == 0) {
+		for (size_t i = 0; i < b->grpc.n_rets; i++)
+			grpc |= attach_at(gt, p, gt->skel->progs.probe_go_grpc_newstream, exe, b->grpc.rets[i],
+					  GRPC_NEWSTREAM_FUNC " (RET)") == 0;
+		if (!grpc)
+			info.grpc_stream_id = -1;
+	} else if (b->grpc_rc != -ENOENT) {
+		log_info("go: pid %u: gRPC client calls are not parented: %s", pid, b->grpc.why);
+	}
+
 	const char *ancestry = info.g_parent_goid >= 0 ? (info.allgs ? "g.parentGoid and runtime.allgs"
 								    : "g.parentGoid")
 						       : "nothing";
@@ -200,9 +211,10 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 		go_tracer_forget(gt, pid);
 		return err;
 	}
-	log_info("go: pid %u: %s, %zu uprobe%s (%s), goroutine ancestry from %s", pid,
+	log_info("go: pid %u: %s, %zu uprobe%s (%s%s), goroutine ancestry from %s", pid,
 		 b->version[0] ? b->version : "Go version unknown", p->n_links, p->n_links == 1 ? "" : "s",
-		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client", ancestry);
+		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client",
+		 grpc ? ", grpc-go client" : "", ancestry);
 	return 0;
 }
 

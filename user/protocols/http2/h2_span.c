@@ -107,6 +107,14 @@ static void set_ids(const struct h2_conn_info *ci, const struct h2_stream *st, c
 			s->trace_state = strdup(st->tracestate);
 		return;
 	}
+	if (ci->client && st->has_parent) {
+		/* The request the calling goroutine serves (a Go uprobe), when
+		 * the app sent no traceparent of its own. */
+		memcpy(s->trace_id, st->parent.trace_id, 16);
+		memcpy(s->parent_span_id, st->parent.span_id, 8);
+		s->trace_flags = st->parent.trace_flags;
+		return;
+	}
 	random_id(s->trace_id, 16);
 	s->trace_flags = sampler_flags(ctx->sampler_word, s->trace_id, 1, false);
 }

@@ -31,6 +31,8 @@ struct h2_stream {
 	uint32_t rst_code;
 	bool injected;       /* sk_msg put the client span's ids on the wire */
 	uint8_t inj_trace_id[16], inj_span_id[8], inj_parent[8], inj_flags;
+	bool has_parent;     /* the request this client stream is made for (h2_conn_parent) */
+	struct h2_parent parent;
 	struct h2_stream *next;
 };
 

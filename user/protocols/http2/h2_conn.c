@@ -23,6 +23,8 @@
 #define H2_BUF_MAX (2 * WEFT_STREAM_CAP) /* unparsed bytes of a direction */
 #define H2_BLOCK_MAX (64 * 1024)       /* one header block, CONTINUATIONs included */
 #define H2_INJECTS 8
+#define H2_PARENTS 128 /* in-process parents of streams still to come (grpc-go
+			 * batches the HEADERS of concurrent calls into one write) */
 
 enum h2_frame_type {
 	H2_DATA = 0,
@@ -65,6 +67,13 @@ struct h2_inject {
 	uint8_t trace_id[16], span_id[8], parent[8], flags;
 };
 
+/* A Go uprobe's finding for a client stream whose HEADERS were not seen yet. */
+struct h2_pending_parent {
+	uint64_t sk;
+	uint32_t stream_id;
+	struct h2_parent parent;
+};
+
 struct h2_conn {
 	struct h2_conn_info info;
 	uint64_t sk;
@@ -74,6 +83,8 @@ struct h2_conn {
 	size_t n_streams;
 	struct h2_inject inj[H2_INJECTS];
 	size_t n_inj;
+	struct h2_pending_parent par[H2_PARENTS];
+	size_t n_par;
 };
 
 static struct h2_stats stats;
@@ -165,6 +176,49 @@ static void take_injection(struct h2_conn *c, struct h2_stream *s)
 		s->inj_flags = c->inj[i].flags;
 		memmove(&c->inj[i], &c->inj[i + 1], sizeof(c->inj[0]) * (c->n_inj - i - 1));
 		c->n_inj--;
+		return;
+	}
+}
+
+static struct h2_stream *stream_find(struct h2_conn *c, uint32_t id, struct h2_stream ***link);
+
+/* --- in-process parents (bpf/abi/h2_parent.h) --- */
+
+static void parent_set(struct h2_stream *s, const struct h2_parent *p, bool late)
+{
+	s->has_parent = true;
+	s->parent = *p;
+	stats.parents++;
+	if (late)
+		stats.parents_late++;
+}
+
+void h2_conn_parent(struct h2_conn *c, const struct h2_parent_event *ev)
+{
+	/* The uprobe runs when the call's stream id is assigned, which may be
+	 * after its HEADERS were written and decoded: then the stream is here. */
+	struct h2_stream *s = c->sk == ev->sk && !c->dead ? stream_find(c, ev->stream_id, NULL) : NULL;
+	if (s) {
+		if (c->info.client && !s->has_parent)
+			parent_set(s, &ev->parent, true);
+		return;
+	}
+	if (c->n_par == H2_PARENTS) { /* the oldest was for a stream never seen */
+		memmove(c->par, c->par + 1, sizeof(c->par[0]) * (H2_PARENTS - 1));
+		c->n_par--;
+	}
+	c->par[c->n_par++] = (struct h2_pending_parent){ .sk = ev->sk, .stream_id = ev->stream_id,
+							 .parent = ev->parent };
+}
+
+static void take_parent(struct h2_conn *c, struct h2_stream *s)
+{
+	for (size_t i = 0; i < c->n_par; i++) {
+		if (c->par[i].stream_id != s->id || c->par[i].sk != c->sk)
+			continue;
+		parent_set(s, &c->par[i].parent, false);
+		memmove(&c->par[i], &c->par[i + 1], sizeof(c->par[0]) * (c->n_par - i - 1));
+		c->n_par--;
 		return;
 	}
 }
@@ -288,6 +342,8 @@ static int header_block(struct h2_conn *c, int dir, const struct protocol_ctx *c
 				fresh = true;
 				if (c->info.client)
 					take_injection(c, st);
+				if (c->info.client)
+					take_parent(c, st);
 			}
 		}
 	}

@@ -12,10 +12,12 @@ grpc-go's server writes its SETTINGS before it reads the client's preface
 (seen with strace: write(fd, "\\0\\0\\6\\4...") then read(fd, "PRI * ...", 24)):
 every server span here comes from a connection the kernel recognised by that
 SETTINGS frame (DETECT_STREAM_FRAMES), with the preface expected from the peer."""
+import concurrent.futures
 import os
 import re
 import subprocess
 import time
+import urllib.request
 
 import pytest
 
@@ -286,6 +288,77 @@ def test_h2c(env, path, status, route):
     assert srv["parent_span_id"] in ("", cli["span_id"])
 
 
+def relay(env, ident, method="Hello"):
+    url = f"http://127.0.0.1:{env.http_port}/relay?id={ident}&method={method}"
+    with urllib.request.urlopen(url, timeout=20) as r:
+        return r.status, r.read().decode()
+
+
+def query_is(ident):
+    return lambda s: s["attributes"].get("url.query", "").startswith(f"id={ident}&")
+
+
+def test_http_request_parents_its_grpc_call(env):
+    """A gRPC call made by the goroutine serving an HTTP/1 request is that
+    request's child: grpc-go's writer goroutine writes the HEADERS, so the
+    parent comes from a uprobe on (*http2Client).NewStream's returns in
+    the calling goroutine (DWARF offsets, or weft's table for grpc-go 1.33
+    in stripped builds)."""
+    mark, t0 = env.mark(), time.time_ns()
+    assert relay(env, "p1") == (200, "hello p1\n")
+    t1 = time.time_ns()
+    (front,) = env.spans_since(mark, query_is("p1"), 1)
+    hello = f"{SERVICE}/Hello"
+    cli = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "CLIENT" and pid_of(s) == env.a.pid, 1)
+    srv = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "SERVER" and pid_of(s) == env.b.pid, 1)
+    assert len(cli) == 1 and len(srv) == 1, (cli, srv, env.weft.stderr)
+    cli, srv = cli[0], srv[0]
+    assert front["kind"] == "SERVER" and pid_of(front) == env.a.pid and front["name"] == "GET /relay"
+    assert front["parent_span_id"] == ""
+    assert cli["parent_span_id"] == front["span_id"] and cli["trace_id"] == front["trace_id"]
+    check_grpc(cli, "Hello", 0, False, env.b_port)
+    check_grpc(srv, "Hello", 0, False, env.b_port)
+    assert srv["parent_span_id"] in ("", cli["span_id"])
+    assert t0 <= front["start_ns"] <= cli["start_ns"] <= srv["start_ns"] <= srv["end_ns"] <= cli["end_ns"] \
+        <= front["end_ns"] <= t1
+
+
+def test_concurrent_http_requests_each_parent_their_own_call(env):
+    """60 requests at once, 20 in flight: each calls a method of its own
+    name (Echo<i>), so each gRPC client span tells which request it was
+    made for: its parent must be that request, never another."""
+    n = 60
+    mark = env.mark()
+    with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
+        results = list(ex.map(lambda i: relay(env, f"c{i}", f"Echo{i}"), range(n)))
+    assert results == [(200, f"echo c{i}\n") for i in range(n)]
+    fronts = env.spans_since(mark, lambda s: s["name"] == "GET /relay" and pid_of(s) == env.a.pid, n)
+    calls = env.spans_since(mark, lambda s: s["name"].startswith(f"{SERVICE}/Echo") and s["kind"] == "CLIENT"
+                            and pid_of(s) == env.a.pid, n)
+    assert len(fronts) == n and len(calls) == n, (len(fronts), len(calls), env.weft.stderr)
+    by_query = {s["attributes"]["url.query"].split("&")[0][len("id="):]: s for s in fronts}
+    bad = []
+    for c in calls:
+        i = int(c["name"].rsplit("Echo", 1)[1])
+        f = by_query[f"c{i}"]
+        if c["parent_span_id"] != f["span_id"] or c["trace_id"] != f["trace_id"]:
+            bad.append((i, c["parent_span_id"], f["span_id"]))
+    assert not bad, bad
+
+
+def test_grpc_handler_call_never_a_wrong_parent(env):
+    """A gRPC server stream is not (yet) an in-process parent (its span ids
+    are the agent's, docs/GO.md): the call its handler makes is a root or
+    that stream's child, never anything else."""
+    mark = env.mark()
+    assert env.c.ask("Relay r1") == "0 relay hello r1"
+    (front,), _ = pair(env, "Relay", mark)
+    cli = env.spans_since(mark, lambda s: s["name"] == f"{SERVICE}/Hello" and s["kind"] == "CLIENT"
+                          and pid_of(s) == env.a.pid, 1)
+    assert len(cli) == 1, cli
+    assert cli[0]["parent_span_id"] in ("", front["span_id"])
+
+
 def test_no_connection_given_up(env):
     """Nothing above lost framing or HPACK state (the agent's report at exit
     is checked by the last test of each build, before the env closes)."""
@@ -296,3 +369,6 @@ def test_no_connection_given_up(env):
     assert m, err
     assert int(m.group(1)) > 0 and m.group(2) == "0" and m.group(3) == "0", m.group(0)
     assert re.search(r"kernel sent \d+ frame events; 0 gaps", err), err
+    # The /relay tests' calls (1 + 60) were parented in-process.
+    m = re.search(r"HTTP/2: (\d+) client streams parented in-process", err)
+    assert m and int(m.group(1)) >= 61, err

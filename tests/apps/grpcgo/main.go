@@ -13,8 +13,10 @@
 //	                      if the call's deadline comes first)
 //	      Relay(s)        unary: calls Hello(s) at -next, replies "relay <reply>"
 //	      RelayStream(s)  server streaming: calls Hello(s) at -next, sends its reply
-//	    -http H: an HTTP/1 server too, GET /relay?id=S calls Hello(S) at -next
-//	    (in the handler goroutine) and replies with its answer.
+//	      Echo*(s)        any method named Echo...: "echo s"
+//	    -http H: an HTTP/1 server too, GET /relay?id=S[&method=M] calls M(S)
+//	    (default Hello) at -next in the handler goroutine and replies with its
+//	    answer.
 //	    Prints "listening on A" when both listen.
 //	grpcgo client -addr A
 //	    reads calls from stdin, one a line: METHOD ARG [TIMEOUT_MS], all on one
@@ -131,6 +133,11 @@ func stream(name string, f func(s *server, in string, send func(string) error) e
 }
 
 func (s *server) hello(ctx context.Context, in string) (string, error) {
+	return s.call(ctx, "Hello", in)
+}
+
+// call calls method of the Greeter at -next with in.
+func (s *server) call(ctx context.Context, method, in string) (string, error) {
 	var out []byte
 	b := []byte(in)
 	if s.nextAddr == "" {
@@ -140,7 +147,7 @@ func (s *server) hello(ctx context.Context, in string) (string, error) {
 	if s.nextErr != nil {
 		return "", s.nextErr
 	}
-	if err := s.next.Invoke(ctx, "/"+service+"/Hello", &b, &out); err != nil {
+	if err := s.next.Invoke(ctx, "/"+service+"/"+method, &b, &out); err != nil {
 		return "", err
 	}
 	return string(out), nil
@@ -195,6 +202,22 @@ var desc = grpc.ServiceDesc{
 	Metadata: "grpcgo",
 }
 
+// echo answers any method named Echo<something> (so that tests can tell
+// calls apart by their span names): "echo <in>"; other unknown methods are
+// UNIMPLEMENTED, as grpc-go's own answer.
+func echo(_ interface{}, ss grpc.ServerStream) error {
+	method, _ := grpc.MethodFromServerStream(ss)
+	if !strings.HasPrefix(method, "/"+service+"/Echo") {
+		return status.Errorf(codes.Unimplemented, "unknown method %s", method)
+	}
+	var in []byte
+	if err := ss.RecvMsg(&in); err != nil {
+		return err
+	}
+	out := []byte("echo " + string(in))
+	return ss.SendMsg(&out)
+}
+
 func serve(args []string) {
 	fs := flag.NewFlagSet("serve", flag.ExitOnError)
 	addr := fs.String("addr", "127.0.0.1:50051", "gRPC listen address")
@@ -213,7 +236,11 @@ func serve(args []string) {
 		}
 		mux := http.NewServeMux()
 		mux.HandleFunc("/relay", func(w http.ResponseWriter, r *http.Request) {
-			out, err := s.hello(r.Context(), r.URL.Query().Get("id"))
+			method := r.URL.Query().Get("method")
+			if method == "" {
+				method = "Hello"
+			}
+			out, err := s.call(r.Context(), method, r.URL.Query().Get("id"))
 			if err != nil {
 				http.Error(w, err.Error(), http.StatusBadGateway)
 				return
@@ -222,7 +249,7 @@ func serve(args []string) {
 		})
 		go func() { die(http.Serve(hl, mux)) }()
 	}
-	gs := grpc.NewServer()
+	gs := grpc.NewServer(grpc.UnknownServiceHandler(echo))
 	gs.RegisterService(&desc, s)
 	fmt.Printf("listening on %s\n", ln.Addr())
 	die(gs.Serve(ln))

@@ -268,6 +268,28 @@ static bool name_is(const nghttp2_nv *nv, const char *name)
 	return nv->namelen == n && memcmp(nv->name, name, n) == 0;
 }
 
+/* grpc-timeout: at most 8 digits and a unit (gRPC over HTTP/2). 0 if not that. */
+static uint64_t grpc_timeout_ns(const nghttp2_nv *nv)
+{
+	static const struct {
+		char unit;
+		uint64_t ns;
+	} units[] = { { 'H', 3600000000000ull }, { 'M', 60000000000ull }, { 'S', 1000000000ull },
+		      { 'm', 1000000ull },	 { 'u', 1000ull },	      { 'n', 1 } };
+	if (nv->valuelen < 2 || nv->valuelen > 9)
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = 0; i + 1 < nv->valuelen; i++) {
+		if (nv->value[i] < '0' || nv->value[i] > '9')
+			return 0;
+		v = v * 10 + (nv->value[i] - '0');
+	}
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (nv->value[nv->valuelen - 1] == units[u].unit)
+			return v * units[u].ns;
+	return 0;
+}
+
 static void request_header(struct h2_stream *st, const nghttp2_nv *nv)
 {
 	if (name_is(nv, ":method"))
@@ -286,6 +308,8 @@ static void request_header(struct h2_stream *st, const nghttp2_nv *nv)
 		copy_value(st->traceparent, sizeof(st->traceparent), nv);
 	else if (name_is(nv, "tracestate"))
 		copy_value(st->tracestate, sizeof(st->tracestate), nv);
+	else if (name_is(nv, "grpc-timeout"))
+		st->grpc_timeout_ns = grpc_timeout_ns(nv);
 }
 
 static int parse_int(const nghttp2_nv *nv)
@@ -472,6 +496,7 @@ static int frame(struct h2_conn *c, int dir, uint8_t type, uint8_t flags, uint32
 		struct h2_stream *st = stream_find(c, sid, NULL);
 		if (st) {
 			st->reset = true;
+			st->reset_by_client = is_request_dir(c, dir);
 			st->rst_code = n >= 4 ? be32(p) : 0;
 			stream_finish(c, st, d->ts, ctx);
 		}

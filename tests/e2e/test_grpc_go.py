@@ -232,7 +232,9 @@ def test_client_deadline(env):
     assert len(got) == 2, got
     for s in got:
         assert s["status"] == "ERROR", s
-        assert 90e6 <= s["end_ns"] - s["start_ns"] < 2e9, s
+        # The 100 ms run from before the HEADERS are made (a busy machine may
+        # take a while to write them).
+        assert 50e6 <= s["end_ns"] - s["start_ns"] < 2e9, s
         assert s["attributes"]["rpc.grpc.status_code"] == 4, s
         assert s["attributes"]["error.type"] == "4", s
 

@@ -302,6 +302,19 @@ def relay(env, ident, method="Hello"):
         return r.status, r.read().decode()
 
 
+def serving(env):
+    """The NewStream probe is attached once a process serves a request (its
+    first request's calls go unparented): one request first, then the log."""
+    if getattr(env, "serving", False):
+        return
+    assert relay(env, "warm") == (200, "hello warm\n")
+    deadline = time.time() + 10
+    while f"go: pid {env.a.pid} serves requests: its gRPC calls are parented" not in env.weft.stderr:
+        assert time.time() < deadline, env.weft.stderr
+        time.sleep(0.05)
+    env.serving = True
+
+
 def query_is(ident):
     return lambda s: s["attributes"].get("url.query", "").startswith(f"id={ident}&")
 
@@ -312,6 +325,7 @@ def test_http_request_parents_its_grpc_call(env):
     parent comes from a uprobe on (*http2Client).NewStream's returns in
     the calling goroutine (DWARF offsets, or weft's table for grpc-go 1.33
     in stripped builds)."""
+    serving(env)
     mark, t0 = env.mark(), time.time_ns()
     assert relay(env, "p1") == (200, "hello p1\n")
     t1 = time.time_ns()
@@ -336,6 +350,7 @@ def test_concurrent_http_requests_each_parent_their_own_call(env):
     name (Echo<i>), so each gRPC client span tells which request it was
     made for: its parent must be that request, never another."""
     n = 60
+    serving(env)
     mark = env.mark()
     with concurrent.futures.ThreadPoolExecutor(max_workers=20) as ex:
         results = list(ex.map(lambda i: relay(env, f"c{i}", f"Echo{i}"), range(n)))
@@ -358,6 +373,7 @@ def test_grpc_handler_call_never_a_wrong_parent(env):
     """A gRPC server stream is not (yet) an in-process parent (its span ids
     are the agent's, docs/GO.md): the call its handler makes is a root or
     that stream's child, never anything else."""
+    serving(env)
     mark = env.mark()
     assert env.c.ask("Relay r1") == "0 relay hello r1"
     (front,), _ = pair(env, "Relay", mark)
@@ -365,6 +381,15 @@ def test_grpc_handler_call_never_a_wrong_parent(env):
                           and pid_of(s) == env.a.pid, 1)
     assert len(cli) == 1, cli
     assert cli[0]["parent_span_id"] in ("", front["span_id"])
+
+
+def test_pure_client_pays_no_grpc_probe(env):
+    """A process that serves nothing cannot parent its calls: its NewStream
+    probe is never attached (each hit would cost two traps per call)."""
+    assert env.c.ask("Hello pure") == "0 hello pure"
+    err = env.weft.stderr
+    assert re.search(rf"go: pid {env.c.proc.pid}: .*grpc-go client: probed once it serves a request", err), err
+    assert f"go: pid {env.c.proc.pid} serves requests" not in err
 
 
 def test_no_connection_given_up(env):
@@ -380,3 +405,6 @@ def test_no_connection_given_up(env):
     # The /relay tests' calls (1 + 60) were parented in-process.
     m = re.search(r"HTTP/2: (\d+) client streams parented in-process", err)
     assert m and int(m.group(1)) >= 61, err
+    # Neither the first /relay's call (the probe came after) nor Relay's (a gRPC
+    # server stream is no parent) is counted: the rest is exact.
+    assert int(m.group(1)) == 61, err

@@ -132,6 +132,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 {
 	struct agent *a = ctx;
 	vet_process(a, ev->pid);
+	if (len >= offsetof(struct txn_event, data) && ev->role == WEFT_ROLE_SERVER)
+		go_tracer_served(a->go, ev->pid);
 	/* Sampled out (the kernel decided at the trace's root) and wanted by
 	 * nothing else (no metrics, no per-connection state to follow): not
 	 * even parsed. */

@@ -153,6 +153,7 @@ bench: $(BUILD)/weft
 	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
+	$(Q)bench/grpc_overhead
 	$(Q)bench/sampling
 
 clean:

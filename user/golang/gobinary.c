@@ -68,6 +68,16 @@ static void find_grpc(struct go_binary *b, struct go_elf *ge)
 	b->grpc_rc = go_grpc_analyse(ge, &b->grpc);
 	if (b->grpc_rc)
 		return;
+	/* The probe reads NewStream's result in AX: Go's register ABI (1.17+). */
+	int major = 0, minor = 0, patch = 0;
+	if (!ge->go_version || go_version_parse(ge->go_version, &major, &minor, &patch) ||
+	    (major == 1 && minor < 17)) {
+		snprintf(b->grpc.why, sizeof(b->grpc.why), "Go %s: results are not in registers before 1.17",
+			 ge->go_version ? ge->go_version : "version unknown");
+		go_grpc_free(&b->grpc);
+		b->grpc_rc = -ENODATA;
+		return;
+	}
 	if (i->tcpconn_conn < 0 || i->conn_fd < 0 || i->netfd_pfd < 0 || i->pfd_sysfd < 0) {
 		snprintf(b->grpc.why, sizeof(b->grpc.why), "offsets of net.TCPConn's fd unknown");
 		go_grpc_free(&b->grpc);

@@ -8,8 +8,8 @@
  *   - the agent gets the same record as an h2_parent_event, so the client
  *     span has that parent even when nothing is injected.
  * An entry whose stream's HEADERS went out first is simply not used
- * (stream ids are never reused on a connection): a parent can be missed,
- * never wrong. */
+ * (stream ids are never reused on a connection, and the key names the
+ * connection, not just its socket): a parent can be missed, never wrong. */
 #ifndef WEFT_ABI_H2_PARENT_H
 #define WEFT_ABI_H2_PARENT_H
 
@@ -18,7 +18,10 @@
 struct h2_parent_key {
 	__u64 sk;        /* struct sock * of the client's connection */
 	__u32 stream_id; /* the HTTP/2 stream (odd: client-initiated) */
-	__u32 pad;
+	/* The connection's stream_states nonce (random per connection): a
+	 * struct sock freed and reused by a later connection, whose stream
+	 * ids start again at 1, never matches a record left from the first. */
+	__u32 conn_nonce;
 };
 
 struct h2_parent {

@@ -93,7 +93,9 @@ struct stream_state {
 	__u64 sk;                 /* the socket: a reused fd has another */
 	__u8 prefix[8];           /* a request's first bytes an earlier read took */
 	__u8 midway;              /* joined mid-way: the agent cannot decode it */
-	__u8 pad[7];
+	__u8 pad[3];
+	__u32 nonce;              /* random, per connection: tells apart connections that
+				   * reuse a struct sock (abi/h2_parent.h) */
 };
 
 struct {

@@ -104,9 +104,13 @@ e2e: $(BUILD)/weft
 	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 # The same suite on the syscall capture front, the fallback of kernels
-# before 6.3 (where the socket front is the default), so that it stays tested.
+# before 6.3 (where the socket front is the default), so that it stays tested;
+# without the files that test nothing of the capture (export, configuration,
+# metadata, deployment, the command line): they ran once in e2e.
+E2E_FRONT_INDEPENDENT := build cli collector_faults container_metadata deploy image kubernetes otlp metrics
 e2e-syscall: $(BUILD)/weft
-	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e \
+	  $(foreach t,$(E2E_FRONT_INDEPENDENT),--ignore=tests/e2e/test_$(t).py) $(PYTEST_ARGS)
 
 # The container image (scripts/build-image: Debian minbase from the archive
 # + weft, OCI archive in build/image/; minutes) and its test (docs/DEPLOY.md).
@@ -155,6 +159,7 @@ bench: $(BUILD)/weft
 	$(Q)bench/go_overhead
 	$(Q)bench/grpc_overhead
 	$(Q)bench/sampling
+	$(Q)bench/h2_overhead
 
 clean:
 	rm -rf $(BUILD)

@@ -1,32 +1,26 @@
-/* In-process parents of HTTP/2 client streams (gRPC calls). A Go uprobe
- * (bpf/uprobes/go.bpf.c: grpc-go's http2Client.NewStream, in the calling
- * goroutine) finds the request the caller is serving and records it here
- * under the connection's socket and the new stream's id, before or while
- * the stream's HEADERS frame is written by grpc-go's writer goroutine:
- *   - sk_msg (bpf/inject/) looks it up when it injects traceparent into that
- *     HEADERS frame: the injected context is that request's child;
- *   - the agent gets the same record as an h2_parent_event, so the client
- *     span has that parent even when nothing is injected.
- * An entry whose stream's HEADERS went out first is simply not used
- * (stream ids are never reused on a connection, and the key names the
- * connection, not just its socket): a parent can be missed, never wrong. */
+/* The context an HTTP/2 client stream is made in, where the thread that
+ * writes its HEADERS frame is not the one that asked for the call (Go:
+ * grpc-go's writer goroutine). Filled by whoever knows it: the Go uprobe
+ * on grpc-go's (*http2Client).NewStream (bpf/uprobes/go.bpf.c), in the
+ * calling goroutine, when the stream has its id; read by sk_msg when it
+ * injects traceparent into that stream's HEADERS frame
+ * (bpf/inject/http2_inject.bpf.h). The agent gets the same record as an
+ * h2_parent_event, so the client span has that parent even when nothing is
+ * injected (or the HEADERS went out before the uprobe ran: docs/GO.md). */
 #ifndef WEFT_ABI_H2_PARENT_H
 #define WEFT_ABI_H2_PARENT_H
 
 #include "abi/types.h"
 
 struct h2_parent_key {
-	__u64 sk;        /* struct sock * of the client's connection */
+	__u64 sk;        /* the client's struct sock (kernel address) */
 	__u32 stream_id; /* the HTTP/2 stream (odd: client-initiated) */
-	/* The connection's stream_states nonce (random per connection): a
-	 * struct sock freed and reused by a later connection, whose stream
-	 * ids start again at 1, never matches a record left from the first. */
-	__u32 conn_nonce;
+	__u32 pad;
 };
 
 struct h2_parent {
 	__u8 trace_id[16];
-	__u8 span_id[8]; /* the parent span: the request the caller serves */
+	__u8 span_id[8]; /* the parent span: the request being served */
 	__u8 trace_flags;
 	__u8 pad[7];
 };

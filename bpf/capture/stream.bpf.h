@@ -24,7 +24,6 @@ static __always_inline int stream_begin(struct conn_key *key, struct conn_info *
 	if (!st)
 		return 0;
 	st->sk = c->sk;
-	st->nonce = bpf_get_prandom_u32();
 	__builtin_memcpy(st->prefix, c->pending, 8);
 	proto_stream_begin(proto, st, c, io->dir, what, prefix_len);
 	c->proto = proto;

@@ -8,7 +8,6 @@
 #include "lib/scan.bpf.h"
 #include "protocols/protocol.bpf.h"
 #include "capture/io.bpf.h"
-#include "context/h2_parent.bpf.h"
 
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
@@ -93,9 +92,7 @@ struct stream_state {
 	__u64 sk;                 /* the socket: a reused fd has another */
 	__u8 prefix[8];           /* a request's first bytes an earlier read took */
 	__u8 midway;              /* joined mid-way: the agent cannot decode it */
-	__u8 pad[3];
-	__u32 nonce;              /* random, per connection: tells apart connections that
-				   * reuse a struct sock (abi/h2_parent.h) */
+	__u8 pad[7];
 };
 
 struct {

@@ -1,9 +1,10 @@
 /* h2_client_parents (abi/h2_parent.h): the request an HTTP/2 client stream
- * is made for, by (socket, stream id). Created with the capture object (its
- * tables include this file) and shared by the Go uprobes, which fill it,
- * and by sk_msg, which reads it when injecting into a HEADERS frame. LRU:
- * entries nobody consumed (a stream whose HEADERS went out first, a call
- * that failed) age out. */
+ * is made for, by (socket, stream id). Created by the capture object
+ * (capture.bpf.c includes this file) and shared by name with the Go
+ * uprobes, which fill it, and with sk_msg (bpf/inject/http2_inject.bpf.h
+ * declares the same map), which reads and deletes it when injecting into a
+ * HEADERS frame. LRU: entries nobody consumed (a stream whose HEADERS went
+ * out first) age out. */
 #ifndef WEFT_CONTEXT_H2_PARENT_BPF_H
 #define WEFT_CONTEXT_H2_PARENT_BPF_H
 

@@ -3,8 +3,9 @@
  * program puts the client sockets of traced processes into a sockhash, and
  * an sk_msg program on that sockhash inserts
  *     traceparent: 00-<trace id>-<client span id>-<flags>\r\n
- * right after the request line of each HTTP/1 request they send. Owned by
- * user/loaders/propagation.c.
+ * right after the request line of each HTTP/1 request they send, and an
+ * HPACK traceparent field into the HEADERS frame of each HTTP/2 request
+ * (inject/http2_inject.bpf.h). Owned by user/loaders/propagation.c.
  *
  * Only sockets that a traced process connects are ever added (sockmap
  * membership changes socket behaviour); they leave the sockhash when they
@@ -116,6 +117,27 @@ static __always_inline __u8 hexdigit(__u8 v)
 	return v < 10 ? '0' + v : 'a' + v - 10;
 }
 
+/* "00-<trace id>-<span id>-<flags>" (55 bytes) at d, which the caller made
+ * writable and checked against the message's end. */
+static __always_inline void put_traceparent_value(__u8 *d, const struct injected_ctx *inj)
+{
+	__builtin_memcpy(d, "00-", 3);
+#pragma unroll
+	for (int k = 0; k < 16; k++) {
+		d[3 + 2 * k] = hexdigit(inj->trace_id[k] >> 4);
+		d[4 + 2 * k] = hexdigit(inj->trace_id[k] & 15);
+	}
+	d[35] = '-';
+#pragma unroll
+	for (int k = 0; k < 8; k++) {
+		d[36 + 2 * k] = hexdigit(inj->span_id[k] >> 4);
+		d[37 + 2 * k] = hexdigit(inj->span_id[k] & 15);
+	}
+	d[52] = '-';
+	d[53] = hexdigit(inj->trace_flags >> 4);
+	d[54] = hexdigit(inj->trace_flags & 15);
+}
+
 /* Go: the context the roundTrip probe bound to the connection this write
  * is on (Transport's writer goroutine writes what another goroutine asked
  * for). The fd comes from the write syscall the capture front saw enter. */
@@ -124,9 +146,15 @@ static __always_inline __u8 hexdigit(__u8 v)
  * not from sys_enter_io's note. */
 const volatile __u8 fd_from_regs = 0;
 
+/* The fd of the write sk_msg runs in (negative: unknown). */
+static __always_inline long msg_write_fd(__u64 id)
+{
+	return fd_from_regs ? (long)(__u32)user_regs()->di : write_enter_fd(id);
+}
+
 static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 {
-	long fd = fd_from_regs ? (long)(__u32)user_regs()->di : write_enter_fd(id);
+	long fd = msg_write_fd(id);
 	if (fd < 0)
 		return false;
 	struct conn_key k = { .tgid = id >> 32, .fd = fd };
@@ -139,6 +167,8 @@ static __always_inline bool go_fd_context(__u64 id, struct injected_ctx *inj)
 	bpf_map_delete_elem(&go_fd_ctx, &k);
 	return true;
 }
+
+#include "inject/http2_inject.bpf.h"
 
 SEC("sk_msg")
 int weft_sk_msg(struct sk_msg_md *msg)
@@ -154,8 +184,12 @@ int weft_sk_msg(struct sk_msg_md *msg)
 	if (bpf_msg_pull_data(msg, 0, want, 0))
 		return SK_PASS;
 	__u8 *d = msg->data, *e = msg->data_end;
-	if (d + 8 > e || !http_is_request_start(d, 8))
+	if (d + 8 > e)
 		return SK_PASS;
+	if (!http_is_request_start(d, 8)) {
+		h2_msg(msg, id);
+		return SK_PASS;
+	}
 
 	struct scan_buf *sb = bpf_map_lookup_elem(&msg_scratch, &zero);
 	if (!sb)
@@ -201,21 +235,8 @@ int weft_sk_msg(struct sk_msg_md *msg)
 		bpf_msg_pop_data(msg, line_end, TRACEPARENT_LINE, 0);
 		return SK_PASS;
 	}
-	__builtin_memcpy(d, "traceparent: 00-", 16);
-#pragma unroll
-	for (int k = 0; k < 16; k++) {
-		d[16 + 2 * k] = hexdigit(inj.trace_id[k] >> 4);
-		d[17 + 2 * k] = hexdigit(inj.trace_id[k] & 15);
-	}
-	d[48] = '-';
-#pragma unroll
-	for (int k = 0; k < 8; k++) {
-		d[49 + 2 * k] = hexdigit(inj.span_id[k] >> 4);
-		d[50 + 2 * k] = hexdigit(inj.span_id[k] & 15);
-	}
-	d[65] = '-';
-	d[66] = hexdigit(inj.trace_flags >> 4);
-	d[67] = hexdigit(inj.trace_flags & 15);
+	__builtin_memcpy(d, "traceparent: ", 13);
+	put_traceparent_value(d + 13, &inj);
 	d[68] = '\r';
 	d[69] = '\n';
 	bpf_map_update_elem(&injected, &id, &inj, BPF_ANY);

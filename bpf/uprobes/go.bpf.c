@@ -151,7 +151,7 @@ int probe_go_grpc_newstream(struct pt_regs *ctx)
 	struct stream_state *st = bpf_map_lookup_elem(&stream_states, &k);
 	if (!sk || !st || st->sk != (__u64)sk || st->midway)
 		return 0;
-	struct h2_parent_key pk = { .sk = (__u64)sk, .stream_id = id, .conn_nonce = st->nonce };
+	struct h2_parent_key pk = { .sk = (__u64)sk, .stream_id = id };
 	struct go_ctx c;
 	if (!go_ctx_resolve(tgid, ctx->r14, &c))
 		return 0;

@@ -90,7 +90,7 @@ int propagation_start(struct capture_tracer *st, const char *cgroup, struct prop
 		log_error("propagation: cannot attach sockops to cgroup %s: %s", cgroup, strerror(-err));
 		goto fail;
 	}
-	log_info("propagation: injecting traceparent into HTTP/1 requests of traced processes in cgroup %s%s",
+	log_info("propagation: injecting traceparent into the HTTP/1 requests and HTTP/2 request HEADERS of traced processes in cgroup %s%s",
 		 cgroup,
 		 bpf_config_sockops_has_pid() ? ""
 					      : " (sockops cannot tell the process on this kernel: its owner "

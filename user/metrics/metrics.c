@@ -16,6 +16,10 @@ static const char *const http_client_keys[] = { "service.name", "http.request.me
 						"server.address", "server.port", "error.type" };
 static const char *const db_keys[] = { "service.name", "db.system.name", "db.operation.name", "server.address",
 				       "server.port", "error.type" };
+static const char *const rpc_server_keys[] = { "service.name", "rpc.system", "rpc.service", "rpc.method",
+						"rpc.grpc.status_code" };
+static const char *const rpc_client_keys[] = { "service.name", "rpc.system", "rpc.service", "rpc.method",
+						"rpc.grpc.status_code", "server.address", "server.port" };
 static const char *const sg_keys[] = { "client", "server", "connection_type" };
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -36,6 +40,14 @@ struct metrics *metrics_create(uint64_t now_ns)
 	err = err ?: instrument_init(&m->in[METRIC_DB_CLIENT], "db.client.operation.duration", "s",
 				     "Duration of database client operations.", INSTR_HISTOGRAM, db_bounds,
 				     N(db_bounds), db_keys, N(db_keys));
+	/* Seconds, as the HTTP ones (and Beyla/OBI's); the RPC conventions'
+	 * older text says milliseconds. */
+	err = err ?: instrument_init(&m->in[METRIC_RPC_SERVER], "rpc.server.duration", "s",
+				     "Duration of RPCs served (gRPC: from the request's HEADERS to the end of both streams).",
+				     INSTR_HISTOGRAM, http_bounds, N(http_bounds), rpc_server_keys, N(rpc_server_keys));
+	err = err ?: instrument_init(&m->in[METRIC_RPC_CLIENT], "rpc.client.duration", "s",
+				     "Duration of RPCs made.", INSTR_HISTOGRAM, http_bounds, N(http_bounds),
+				     rpc_client_keys, N(rpc_client_keys));
 	err = err ?: instrument_init(&m->in[METRIC_SG_REQUESTS], "traces_service_graph_request", "",
 				     "Requests between two nodes of the service graph.", INSTR_COUNTER, NULL, 0,
 				     sg_keys, N(sg_keys));

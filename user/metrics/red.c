@@ -1,5 +1,5 @@
-/* RED metrics: one histogram measurement per HTTP server, HTTP client and
- * database client span, with the semantic conventions' low-cardinality
+/* RED metrics: one histogram measurement per HTTP server, HTTP client, RPC
+ * server, RPC client and database client span, with the semantic conventions' low-cardinality
  * attributes only (http.route, never the path). */
 #include <inttypes.h>
 #include <stdio.h>
@@ -46,6 +46,18 @@ void red_record(struct metrics *m, const struct span *s)
 		v[3] = str_attr(s, "server.address");
 		v[4] = int_attr(s, "server.port", port, sizeof(port));
 		v[5] = str_attr(s, "error.type");
+	} else if (str_attr(s, "rpc.system")) {
+		if (s->kind != SPAN_KIND_SERVER && s->kind != SPAN_KIND_CLIENT)
+			return;
+		in = &m->in[s->kind == SPAN_KIND_SERVER ? METRIC_RPC_SERVER : METRIC_RPC_CLIENT];
+		v[1] = str_attr(s, "rpc.system");
+		v[2] = str_attr(s, "rpc.service");
+		v[3] = str_attr(s, "rpc.method");
+		v[4] = int_attr(s, "rpc.grpc.status_code", status, sizeof(status));
+		if (s->kind == SPAN_KIND_CLIENT) {
+			v[5] = str_attr(s, "server.address");
+			v[6] = int_attr(s, "server.port", port, sizeof(port));
+		}
 	} else if (str_attr(s, "http.request.method")) {
 		v[1] = str_attr(s, "http.request.method");
 		v[2] = int_attr(s, "http.response.status_code", status, sizeof(status));

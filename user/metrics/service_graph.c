@@ -161,7 +161,10 @@ static void wait_for_other(struct metrics *m, const struct span *s, uint64_t key
 void service_graph_record(struct metrics *m, const struct span *s, uint64_t now_mono)
 {
 	const struct attr *db = attrs_get(&s->attrs, "db.system.name");
+	/* HTTP and RPC spans: requests from one service to another. */
 	const struct attr *http = attrs_get(&s->attrs, "http.request.method");
+	if (!http)
+		http = attrs_get(&s->attrs, "rpc.system");
 	const struct attr *addr = attrs_get(&s->attrs, "server.address");
 	const char *peer = addr && addr->type == ATTR_STR ? addr->str : NULL;
 	uint64_t dur = s->end_ns > s->start_ns ? s->end_ns - s->start_ns : 0;

@@ -42,12 +42,12 @@ static void sb_uint(struct strbuf *b, unsigned long v)
 	sb_put(b, o, tmp + sizeof(tmp) - o);
 }
 
-static bool method_is_known(struct http_str m)
+bool http_method_is_known(const char *p, size_t len)
 {
 	static const char *const known[] = { "GET", "HEAD", "POST", "PUT", "DELETE",
 					     "CONNECT", "OPTIONS", "TRACE", "PATCH" };
 	for (size_t i = 0; i < sizeof(known) / sizeof(known[0]); i++)
-		if (strlen(known[i]) == m.len && memcmp(known[i], m.p, m.len) == 0)
+		if (strlen(known[i]) == len && memcmp(known[i], p, len) == 0)
 			return true;
 	return false;
 }
@@ -82,8 +82,9 @@ port:
 
 /* url.query with the values of parameters known to carry credentials
  * replaced (OpenTelemetry semantic conventions: AWS and Google signed URLs). */
-void http_set_query(struct attr_list *a, struct http_str q)
+void http_set_url_query(struct attr_list *a, const char *query, size_t len)
 {
+	struct http_str q = { query, len };
 	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
 	static const char redacted[] = "=REDACTED";
 	char out[2048];
@@ -144,7 +145,7 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	route_from_path(path.p, path.len, route, sizeof(route));
 
 	char method[32];
-	bool known = method_is_known(req.method);
+	bool known = http_method_is_known(req.method.p, req.method.len);
 	struct strbuf mb = { method, 0, sizeof(method) };
 	sb_put(&mb, req.method.p, strnlen(req.method.p, req.method.len));
 	char name[300];
@@ -165,7 +166,7 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		attrs_add_str(a, "http.request.method_original", method);
 	attrs_add_strn(a, "url.path", path.p, path.len);
 	if (server)
-		http_set_query(a, query);
+		http_set_url_query(a, query.p, query.len);
 	attrs_add_str(a, "url.scheme", "http");
 	attrs_add_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 

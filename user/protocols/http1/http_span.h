@@ -3,11 +3,11 @@
 #ifndef WEFT_HTTP_SPAN_H
 #define WEFT_HTTP_SPAN_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "abi/weft.h"
-#include "http_parser.h"
 #include "span.h"
 
 /* Fills s, a new span from span_new (ids, name, kind, times, status,
@@ -16,8 +16,11 @@
  * or -EINVAL when the captured request is not HTTP (the caller counts it). */
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s);
 
-/* url.query (q: the target's query, without '?') with the values of
- * parameters that carry credentials redacted; HTTP/2 spans use it too. */
-void http_set_query(struct attr_list *a, struct http_str q);
+/* HTTP semantics shared with HTTP/2 (user/protocols/http2/h2_span.c). */
+/* One of the methods of RFC 9110 and PATCH: else "_OTHER" by the conventions. */
+bool http_method_is_known(const char *p, size_t len);
+/* url.query from a request's query string (len bytes, no '?'): the values
+ * of parameters known to carry credentials redacted. Nothing when empty. */
+void http_set_url_query(struct attr_list *a, const char *query, size_t len);
 
 #endif

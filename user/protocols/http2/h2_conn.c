@@ -570,9 +570,11 @@ static int buffer_append(struct h2_dir *d, const uint8_t *p, size_t n)
 	return 0;
 }
 
+/* The client preface, or its first bytes (a frame never starts with 'P':
+ * its length's high byte is 0 for any frame under 5 MB). */
 static bool starts_preface(const uint8_t *p, size_t n)
 {
-	return n >= 4 && memcmp(p, "PRI ", 4) == 0;
+	return n > 0 && memcmp(p, H2_PREFACE, n < H2_PREFACE_LEN ? n : H2_PREFACE_LEN) == 0;
 }
 
 void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const struct protocol_ctx *ctx)

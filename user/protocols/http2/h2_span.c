@@ -220,29 +220,33 @@ static int http_span(const struct h2_conn_info *ci, const struct h2_stream *st, 
 	size_t plen = strcspn(path, "?#");
 	char route[256], name[300];
 	route_from_path(path, plen, route, sizeof(route));
-	const char *method = st->method[0] ? st->method : "_OTHER";
-	snprintf(name, sizeof(name), "%s %s", method, route);
+	bool known = http_method_is_known(st->method, strlen(st->method));
+	if (known)
+		snprintf(name, sizeof(name), "%s %s", st->method, route);
+	else
+		snprintf(name, sizeof(name), "HTTP");
 	s->name = strdup(name);
-	attrs_add_str(a, "http.request.method", method);
+	attrs_add_str(a, "http.request.method", known ? st->method : "_OTHER");
+	if (!known && st->method[0])
+		attrs_add_str(a, "http.request.method_original", st->method);
 	attrs_add_strn(a, "url.path", path, plen);
 	const char *scheme = st->scheme[0] ? st->scheme : "http";
+	if (!ci->client && path[plen] == '?')
+		http_set_url_query(a, path + plen + 1, strcspn(path + plen + 1, "#"));
 	attrs_add_str(a, "url.scheme", scheme);
-	if (!ci->client && path[plen] == '?') {
-		/* As HTTP/1's: the query without its fragment, credentials redacted. */
-		const char *q = path + plen + 1;
-		http_set_query(a, (struct http_str){ q, strcspn(q, "#") });
-	} else if (ci->client) {
-		/* url.full from :scheme, :authority (else the peer) and :path. */
-		char full[H2_PATH_MAX + 300], remote[INET6_ADDRSTRLEN] = "", peer[INET6_ADDRSTRLEN + 8] = "";
-		const char *host = st->authority;
-		if (!host[0] && ci->addr.family != AF_UNIX) {
+	if (ci->client) {
+		/* url.full: scheme://authority/path?query, the authority as sent
+		 * (else the peer's address and port). */
+		char full[H2_PATH_MAX + 320], remote[INET6_ADDRSTRLEN] = "";
+		if (!st->authority[0] && ci->addr.family != AF_UNIX)
 			conn_addr_format(ci->addr.raddr, ci->addr.family, remote, sizeof(remote));
-			bool v6 = strchr(remote, ':') != NULL;
-			snprintf(peer, sizeof(peer), v6 ? "[%s]:%u" : "%s:%u", remote, ci->addr.rport);
-			host = peer;
-		}
-		snprintf(full, sizeof(full), "%s://%s%s", scheme, host[0] ? host : "localhost",
-			 path[0] == '/' ? path : "/");
+		if (st->authority[0])
+			snprintf(full, sizeof(full), "%s://%s%s", scheme, st->authority, path[0] == '/' ? path : "/");
+		else if (strchr(remote, ':'))
+			snprintf(full, sizeof(full), "%s://[%s]:%u%s", scheme, remote, ci->addr.rport, path);
+		else
+			snprintf(full, sizeof(full), "%s://%s:%u%s", scheme, remote[0] ? remote : "localhost",
+				 ci->addr.rport, path);
 		attrs_add_str(a, "url.full", full);
 	}
 	if (st->status > 0) {

@@ -171,11 +171,9 @@ def check_pair(env, srv, cli, method, code, t0, t1, server_error=None, client_er
     # The client's HEADERS go out before the server reads them; the server's
     # END_STREAM goes out before the client reads it.
     assert t0 <= cli["start_ns"] <= srv["start_ns"] <= srv["end_ns"] <= cli["end_ns"] <= t1
-    # A server span is a root or, with traceparent injected into HEADERS
-    # (docs/PROPAGATION.md), the client span's child.
-    assert srv["parent_span_id"] in ("", cli["span_id"])
-    if srv["parent_span_id"]:
-        assert srv["trace_id"] == cli["trace_id"]
+    # traceparent injected into the HEADERS (docs/PROPAGATION.md): the
+    # server span is the client span's child.
+    assert srv["parent_span_id"] == cli["span_id"] and srv["trace_id"] == cli["trace_id"]
     assert cli["parent_span_id"] == ""  # the client's call serves nothing
 
 
@@ -293,7 +291,7 @@ def test_h2c(env, path, status, route):
     if status >= 400:
         assert cli["attributes"]["error.type"] == str(status)
     assert t0 <= cli["start_ns"] <= srv["start_ns"] <= srv["end_ns"] <= cli["end_ns"] <= t1
-    assert srv["parent_span_id"] in ("", cli["span_id"])
+    assert srv["parent_span_id"] == cli["span_id"] and srv["trace_id"] == cli["trace_id"]
 
 
 def relay(env, ident, method="Hello"):
@@ -324,31 +322,45 @@ def test_http_request_parents_its_grpc_call(env):
     request's child: grpc-go's writer goroutine writes the HEADERS, so the
     parent comes from a uprobe on (*http2Client).NewStream's returns in
     the calling goroutine (DWARF offsets, or weft's table for grpc-go 1.33
-    in stripped builds)."""
+    in stripped builds), and sk_msg injects it: one trace from the HTTP
+    request to the next service. About 1 call in 200 has its HEADERS
+    written before the probe runs (docs/GO.md): then it is a root, never
+    another request's child; a second request is then made."""
     serving(env)
-    mark, t0 = env.mark(), time.time_ns()
-    assert relay(env, "p1") == (200, "hello p1\n")
-    t1 = time.time_ns()
-    (front,) = env.spans_since(mark, query_is("p1"), 1)
     hello = f"{SERVICE}/Hello"
-    cli = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "CLIENT" and pid_of(s) == env.a.pid, 1)
-    srv = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "SERVER" and pid_of(s) == env.b.pid, 1)
-    assert len(cli) == 1 and len(srv) == 1, (cli, srv, env.weft.stderr)
-    cli, srv = cli[0], srv[0]
-    assert front["kind"] == "SERVER" and pid_of(front) == env.a.pid and front["name"] == "GET /relay"
-    assert front["parent_span_id"] == ""
-    assert cli["parent_span_id"] == front["span_id"] and cli["trace_id"] == front["trace_id"]
-    check_grpc(cli, "Hello", 0, False, env.b_port)
-    check_grpc(srv, "Hello", 0, False, env.b_port)
-    assert srv["parent_span_id"] in ("", cli["span_id"])
-    assert t0 <= front["start_ns"] <= cli["start_ns"] <= srv["start_ns"] <= srv["end_ns"] <= cli["end_ns"] \
-        <= front["end_ns"] <= t1
+    for attempt in range(3):
+        ident = f"p{attempt}"
+        mark, t0 = env.mark(), time.time_ns()
+        assert relay(env, ident) == (200, f"hello {ident}\n")
+        t1 = time.time_ns()
+        (front,) = env.spans_since(mark, query_is(ident), 1)
+        cli = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "CLIENT"
+                              and pid_of(s) == env.a.pid, 1)
+        srv = env.spans_since(mark, lambda s: s["name"] == hello and s["kind"] == "SERVER"
+                              and pid_of(s) == env.b.pid, 1)
+        assert len(cli) == 1 and len(srv) == 1, (cli, srv, env.weft.stderr)
+        cli, srv = cli[0], srv[0]
+        assert front["kind"] == "SERVER" and pid_of(front) == env.a.pid and front["name"] == "GET /relay"
+        assert front["parent_span_id"] == ""
+        check_grpc(cli, "Hello", 0, False, env.b_port)
+        check_grpc(srv, "Hello", 0, False, env.b_port)
+        assert srv["parent_span_id"] == cli["span_id"] and srv["trace_id"] == cli["trace_id"]
+        assert t0 <= front["start_ns"] <= cli["start_ns"] <= srv["start_ns"] <= srv["end_ns"] \
+            <= cli["end_ns"] <= front["end_ns"] <= t1
+        if cli["parent_span_id"] == "":
+            continue  # missed (a root), not wrong
+        # One chain: HTTP request -> its gRPC call -> the next service.
+        assert cli["parent_span_id"] == front["span_id"] and cli["trace_id"] == front["trace_id"]
+        assert srv["trace_id"] == front["trace_id"]
+        return
+    raise AssertionError("3 calls in a row missed their parent")
 
 
 def test_concurrent_http_requests_each_parent_their_own_call(env):
     """60 requests at once, 20 in flight: each calls a method of its own
     name (Echo<i>), so each gRPC client span tells which request it was
-    made for: its parent must be that request, never another."""
+    made for: its parent must be that request, never another (a few may
+    have none: the probe can come after the HEADERS were written)."""
     n = 60
     serving(env)
     mark = env.mark()
@@ -360,13 +372,18 @@ def test_concurrent_http_requests_each_parent_their_own_call(env):
                             and pid_of(s) == env.a.pid, n)
     assert len(fronts) == n and len(calls) == n, (len(fronts), len(calls), env.weft.stderr)
     by_query = {s["attributes"]["url.query"].split("&")[0][len("id="):]: s for s in fronts}
-    bad = []
+    wrong, missed = [], []
     for c in calls:
         i = int(c["name"].rsplit("Echo", 1)[1])
         f = by_query[f"c{i}"]
-        if c["parent_span_id"] != f["span_id"] or c["trace_id"] != f["trace_id"]:
-            bad.append((i, c["parent_span_id"], f["span_id"]))
-    assert not bad, bad
+        if c["parent_span_id"] == "":
+            # grpc-go's writer goroutine wrote the HEADERS before the probe
+            # ran and sk_msg injected a root (docs/GO.md): missed, not wrong.
+            missed.append(i)
+        elif c["parent_span_id"] != f["span_id"] or c["trace_id"] != f["trace_id"]:
+            wrong.append((i, c["parent_span_id"], f["span_id"]))
+    assert not wrong, wrong
+    assert len(missed) <= n // 10, missed
 
 
 def test_grpc_handler_call_never_a_wrong_parent(env):
@@ -402,9 +419,8 @@ def test_no_connection_given_up(env):
     assert m, err
     assert int(m.group(1)) > 0 and m.group(2) == "0" and m.group(3) == "0", m.group(0)
     assert re.search(r"kernel sent \d+ frame events; 0 gaps", err), err
-    # The /relay tests' calls (1 + 60) were parented in-process.
+    # The /relay tests' calls (1 to 3, and 60) were parented in-process;
+    # neither the first /relay's call (the probe came after) nor Relay's (a
+    # gRPC server stream is no parent) is counted.
     m = re.search(r"HTTP/2: (\d+) client streams parented in-process", err)
-    assert m and int(m.group(1)) >= 61, err
-    # Neither the first /relay's call (the probe came after) nor Relay's (a gRPC
-    # server stream is no parent) is counted: the rest is exact.
-    assert int(m.group(1)) == 61, err
+    assert m and 61 <= int(m.group(1)) <= 63, err

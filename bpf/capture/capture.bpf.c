@@ -10,6 +10,7 @@
  * user/loaders/capture.c. */
 #include "lib/common.bpf.h"
 #include "capture/data.bpf.h"
+#include "context/h2_parent.bpf.h" /* created here, shared with the Go uprobes and sk_msg */
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 

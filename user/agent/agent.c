@@ -132,6 +132,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 {
 	struct agent *a = ctx;
 	vet_process(a, ev->pid);
+	if (len >= offsetof(struct txn_event, data) && ev->role == WEFT_ROLE_SERVER)
+		go_tracer_served(a->go, ev->pid);
 	/* Sampled out (the kernel decided at the trace's root) and wanted by
 	 * nothing else (no metrics, no per-connection state to follow): not
 	 * even parsed. */
@@ -237,6 +239,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		break;
 	case WEFT_EV_STREAM_CHUNK:
 	case WEFT_EV_STREAM_INJECT:
+	case WEFT_EV_H2_PARENT:
 		deliver_stream_event(a, data, len);
 		break;
 	case WEFT_EV_PROC_EXIT:

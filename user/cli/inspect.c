@@ -10,6 +10,7 @@
 
 #include "goasm.h"
 #include "goelf.h"
+#include "gogrpc.h"
 #include "go_offsets.h"
 #include "inspect.h"
 
@@ -132,6 +133,26 @@ static void report_goroutine_creation(struct go_elf *ge, const struct go_offsets
 	else
 		kv("goroutines", "%s; fallback: a uprobe on each RET of runtime.newproc1 (two traps "
 				 "per goroutine created)", ge->err);
+}
+
+/* grpc-go's client: where gRPC calls get their in-process parent. */
+static void report_grpc(struct go_elf *ge)
+{
+	struct go_grpc g;
+	int rc = go_grpc_analyse(ge, &g);
+	if (rc == -ENOENT) {
+		kv("grpc-go", "no grpc-go client");
+		return;
+	}
+	if (rc) {
+		kv("grpc-go", "%s%s: %s", g.version[0] ? "" : "version unknown", g.version, g.why);
+		return;
+	}
+	kv("grpc-go", "%s; 1 uprobe hit per call, on the %zu RETs of (*http2Client).NewStream; offsets from "
+		      "%s: Stream.id %d, Stream.ct %d, http2Client.conn %d",
+	   g.version[0] ? g.version : "version unknown", g.n_rets, g.source, g.stream_id, g.stream_ct,
+	   g.client_conn);
+	go_grpc_free(&g);
 }
 
 static void report_offsets(const struct go_offsets *o, int *known)
@@ -276,6 +297,7 @@ int inspect_main(int argc, char **argv)
 	report_offsets(&o, &known);
 	printf("\n");
 	report_goroutine_creation(ge, &o);
+	report_grpc(ge);
 	printf("\nsummary: %d/%d functions resolved, %d/%d offsets known\n", resolved,
 	       GO_PROBE_NFUNCS, known, (int)GO_FIELD__COUNT);
 	go_elf_close(ge);

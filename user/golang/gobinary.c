@@ -60,6 +60,35 @@ static void find_roundtrip(struct go_binary *b, struct go_elf *ge)
 	b->roundtrip = true;
 }
 
+/* grpc-go's client streams, when the fd behind a net.Conn can be read. */
+static void find_grpc(struct go_binary *b, struct go_elf *ge)
+{
+	struct go_proc_info *i = &b->info;
+	i->grpc_stream_id = i->grpc_stream_ct = i->grpc_client_conn = -1;
+	b->grpc_rc = go_grpc_analyse(ge, &b->grpc);
+	if (b->grpc_rc)
+		return;
+	/* The probe reads NewStream's result in AX: Go's register ABI (1.17+). */
+	int major = 0, minor = 0, patch = 0;
+	if (!ge->go_version || go_version_parse(ge->go_version, &major, &minor, &patch) ||
+	    (major == 1 && minor < 17)) {
+		snprintf(b->grpc.why, sizeof(b->grpc.why), "Go %s: results are not in registers before 1.17",
+			 ge->go_version ? ge->go_version : "version unknown");
+		go_grpc_free(&b->grpc);
+		b->grpc_rc = -ENODATA;
+		return;
+	}
+	if (i->tcpconn_conn < 0 || i->conn_fd < 0 || i->netfd_pfd < 0 || i->pfd_sysfd < 0) {
+		snprintf(b->grpc.why, sizeof(b->grpc.why), "offsets of net.TCPConn's fd unknown");
+		go_grpc_free(&b->grpc);
+		b->grpc_rc = -ENODATA;
+		return;
+	}
+	i->grpc_stream_id = b->grpc.stream_id;
+	i->grpc_stream_ct = b->grpc.stream_ct;
+	i->grpc_client_conn = b->grpc.client_conn;
+}
+
 /* Go < 1.21: where goroutine creation can be watched. */
 static int find_newproc(struct go_binary *b, struct go_elf *ge)
 {
@@ -90,6 +119,8 @@ static int analyse(int fd, const char *path, struct go_binary *b)
 
 	memset(b, 0, sizeof(*b));
 	b->call_rc = -ENOENT;
+	b->grpc_rc = -ENOENT;
+	b->info.grpc_stream_id = b->info.grpc_stream_ct = b->info.grpc_client_conn = -1;
 	err = fd >= 0 ? go_elf_open_fd(fd, path, &ge, b->why, sizeof(b->why))
 		      : go_elf_open(path, &ge, b->why, sizeof(b->why));
 	if (err)
@@ -123,6 +154,7 @@ static int analyse(int fd, const char *path, struct go_binary *b)
 		snprintf(b->allgs_why, sizeof(b->allgs_why), "%.250s", ge->err);
 	}
 	find_roundtrip(b, ge);
+	find_grpc(b, ge);
 	err = find_newproc(b, ge);
 out:
 	go_elf_close(ge);
@@ -147,4 +179,5 @@ void go_binary_free(struct go_binary *b)
 	free(b->rets);
 	b->rets = NULL;
 	b->n_rets = 0;
+	go_grpc_free(&b->grpc);
 }

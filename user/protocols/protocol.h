@@ -56,6 +56,8 @@ struct protocol {
 	void (*stream_chunk)(const struct stream_chunk_event *ev, size_t len, void *state,
 			     const struct protocol_ctx *ctx);
 	void (*stream_injected)(const struct stream_inject_event *ev, void *state);
+	/* The request a client stream is made for (a Go uprobe's finding). */
+	void (*stream_parent)(const struct h2_parent_event *ev, void *state);
 	/* Logs what the protocol counted, at exit; NULL: nothing to say. */
 	void (*report)(void);
 };

@@ -59,6 +59,19 @@ int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx 
 		p->stream_chunk(c, len, state, ctx);
 		return 0;
 	}
+	if (type == WEFT_EV_H2_PARENT) {
+		const struct h2_parent_event *e = ev;
+		if (len < sizeof(*e))
+			return -EINVAL;
+		const struct protocol *p = protocol_get(WEFT_PROTO_HTTP2);
+		if (!p || !p->stream_parent)
+			return -EPROTONOSUPPORT;
+		void *state = protocol_conn_state(p, e->pid, e->fd, NULL);
+		if (!state)
+			return -ENOMEM;
+		p->stream_parent(e, state);
+		return 0;
+	}
 	const struct stream_inject_event *i = ev;
 	if (len < sizeof(*i))
 		return -EINVAL;

@@ -23,6 +23,9 @@ struct h2_parent {
 	__u8 span_id[8]; /* the parent span: the request being served */
 	__u8 trace_flags;
 	__u8 pad[7];
+	__u64 at_ns; /* CLOCK_MONOTONIC when recorded: a record older than its
+		      * connection is a late one of an earlier connection that
+		      * had the same socket address, never used */
 };
 
 /* The same record for the agent (WEFT_EV_H2_PARENT). */
@@ -36,7 +39,7 @@ struct h2_parent_event {
 };
 
 _Static_assert(sizeof(struct h2_parent_key) == 16, "h2_parent_key layout");
-_Static_assert(sizeof(struct h2_parent) == 32, "h2_parent layout");
-_Static_assert(sizeof(struct h2_parent_event) == 56, "h2_parent_event layout");
+_Static_assert(sizeof(struct h2_parent) == 40, "h2_parent layout");
+_Static_assert(sizeof(struct h2_parent_event) == 64, "h2_parent_event layout");
 
 #endif

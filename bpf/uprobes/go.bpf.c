@@ -160,6 +160,7 @@ int probe_go_grpc_newstream(struct pt_regs *ctx)
 	__builtin_memcpy(ev.parent.trace_id, c.trace_id, 16);
 	__builtin_memcpy(ev.parent.span_id, c.span_id, 8);
 	ev.parent.trace_flags = c.trace_flags;
+	ev.parent.at_ns = bpf_ktime_get_ns();
 	bpf_map_update_elem(&h2_client_parents, &pk, &ev.parent, BPF_ANY);
 	if (bpf_ringbuf_output(&events, &ev, sizeof(ev), 0))
 		count(WEFT_CNT_RINGBUF_FULL);

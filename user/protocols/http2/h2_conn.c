@@ -22,7 +22,7 @@
 #define H2_STREAMS_MAX 1024	       /* in flight per connection */
 #define H2_BUF_MAX (2 * WEFT_STREAM_CAP) /* unparsed bytes of a direction */
 #define H2_BLOCK_MAX (64 * 1024)       /* one header block, CONTINUATIONs included */
-#define H2_INJECTS 8
+#define H2_INJECTS 128 /* ids sk_msg injected for streams still to come (one write may open many) */
 #define H2_PARENTS 128 /* in-process parents of streams still to come (grpc-go
 			 * batches the HEADERS of concurrent calls into one write) */
 
@@ -77,6 +77,7 @@ struct h2_pending_parent {
 struct h2_conn {
 	struct h2_conn_info info;
 	uint64_t sk;
+	uint64_t start_ns; /* the connection's first event: older parent records are an earlier one's */
 	bool role_known, dead;
 	struct h2_dir dir[2]; /* by enum io_dir: 0 read, 1 write */
 	struct h2_stream *streams;
@@ -129,6 +130,7 @@ static void conn_reset(struct h2_conn *c)
 		dir_reset(&c->dir[i]);
 	c->role_known = c->dead = false;
 	c->sk = 0;
+	c->start_ns = 0;
 }
 
 void h2_conn_free(struct h2_conn *c)
@@ -197,6 +199,8 @@ void h2_conn_parent(struct h2_conn *c, const struct h2_parent_event *ev)
 {
 	/* The uprobe runs when the call's stream id is assigned, which may be
 	 * after its HEADERS were written and decoded: then the stream is here. */
+	if (ev->parent.at_ns < c->start_ns)
+		return; /* recorded before this connection began: an earlier one's */
 	struct h2_stream *s = c->sk == ev->sk && !c->dead ? stream_find(c, ev->stream_id, NULL) : NULL;
 	if (s) {
 		if (c->info.client && !s->has_parent)
@@ -214,7 +218,7 @@ void h2_conn_parent(struct h2_conn *c, const struct h2_parent_event *ev)
 static void take_parent(struct h2_conn *c, struct h2_stream *s)
 {
 	for (size_t i = 0; i < c->n_par; i++) {
-		if (c->par[i].stream_id != s->id || c->par[i].sk != c->sk)
+		if (c->par[i].stream_id != s->id || c->par[i].sk != c->sk || c->par[i].parent.at_ns < c->start_ns)
 			continue;
 		parent_set(s, &c->par[i].parent, false);
 		memmove(&c->par[i], &c->par[i + 1], sizeof(c->par[0]) * (c->n_par - i - 1));
@@ -582,6 +586,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	if (c->sk && c->sk != ev->sk)
 		conn_reset(c); /* the fd now names another socket */
 	c->sk = ev->sk;
+	if (!c->start_ns)
+		c->start_ns = ev->ts_ns;
 	if (c->dead)
 		return;
 	if (ev->flags & STREAM_F_MIDWAY) {

@@ -148,6 +148,7 @@ static struct h2_parent_event parent_event(uint64_t sk, uint32_t sid, uint8_t ta
 	memset(e.parent.trace_id, tag, 16);
 	memset(e.parent.span_id, tag + 1, 8);
 	e.parent.trace_flags = 1;
+	e.parent.at_ns = 1 * MS + 500; /* after the connection began (setup_conn) */
 	return e;
 }
 
@@ -277,10 +278,28 @@ static void test_reset_at_deadline(void **state)
 	assert_int_equal(reset_code("123456789m", 1000), 1); /* 9 digits: not one */
 }
 
+/* A record made before the connection began is a late one of an earlier
+ * connection that had the same socket address: never a parent. */
+static void test_parent_older_than_connection(void **state)
+{
+	struct conn k;
+	setup_conn(&k);
+	struct h2_parent_event e = parent_event(SK, 1, 0x71);
+	e.parent.at_ns = 1 * MS - 1;
+	h2_conn_parent(k.c, &e);
+	request(&k, 1, 2 * MS, NULL, NULL);
+	h2_conn_parent(k.c, &e); /* and not once the stream is in flight */
+	response(&k, 1, 3 * MS, "0");
+	assert_int_equal(k.n, 1);
+	assert_root(k.spans[0]);
+	teardown_conn(&k);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_parent_before_headers),
+		cmocka_unit_test(test_parent_older_than_connection),
 		cmocka_unit_test(test_parent_after_headers),
 		cmocka_unit_test(test_parent_of_other_socket_or_stream),
 		cmocka_unit_test(test_parent_after_the_stream_ended),

@@ -65,7 +65,8 @@ struct txn_event {
 	__u16 resp_len; /* captured response bytes in data[req_len..) */
 	__u32 claimed;  /* set atomically by the one CPU that sends it */
 	__u8 req_header_seen; /* the request header's end was captured */
-	__u8 pad3[7];
+	__u8 tls;       /* the bytes are TLS plaintext (HTTP: https) */
+	__u8 pad3[6];
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u64 sk;       /* the connection's struct sock (kernel address) */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];

@@ -21,6 +21,7 @@
 #include "prometheus.h"
 #include "propagation.h"
 #include "protocol.h"
+#include "tls.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
 #define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
@@ -46,6 +47,7 @@ struct agent {
 	struct capture_tracer *capture;
 	struct propagation *propagation;
 	struct go_tracer *go;
+	struct tls_tracer *tls;	/* OpenSSL's plaintext; NULL if refused */
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
 	struct prometheus *prometheus;
@@ -156,6 +158,7 @@ static void process_exited(struct agent *a, uint32_t pid)
 	capture_forget_process(a->capture, pid, deliver_txn, a);
 	go_worker_cancel(a->gw, pid);
 	go_tracer_forget(a->go, pid);
+	tls_tracer_forget(a->tls, pid);
 	protocol_forget_pid(pid);
 	proc_forget(pid);
 	a->exited++;
@@ -179,6 +182,7 @@ static void sweep_gone(struct agent *a)
 		process_exited(a, gone[i]);
 	int f = map_sweep_dead_tgids(capture_map_fd(a->capture, "proc_flags"));
 	int g = go_tracer_sweep(a->go);
+	tls_tracer_sync(a->tls, a->capture); /* processes forked by traced ones */
 	if (n || f > 0 || g > 0)
 		log_debug("sweep: %zu processes gone, %d + %d stale kernel entries", n, f > 0 ? f : 0, g > 0 ? g : 0);
 }
@@ -206,6 +210,7 @@ static int on_event(void *ctx, void *data, size_t len)
 			proc_forget(pid); /* a new program: new resource, new language */
 			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
+			tls_tracer_exec(a->tls, pid);
 			vet_process(a, pid);
 		}
 		break;
@@ -316,6 +321,13 @@ int agent_run(struct agent_opts *o)
 	err = go_worker_start(NULL, &a.gw);
 	if (err)
 		goto cleanup;
+	err = tls_tracer_load(a.capture, &so, &a.tls);
+	if (err)
+		goto cleanup;
+	if (o->trace_all)
+		tls_tracer_add(a.tls, getpid()); /* the host's libssl, for every process */
+	for (size_t i = 0; i < o->n_pids; i++)
+		tls_tracer_add(a.tls, o->pids[i]);
 	/* The processes named on the command line are followed before "ready". */
 	for (size_t i = 0; i < o->n_pids; i++)
 		vet_process(&a, o->pids[i]);
@@ -391,6 +403,8 @@ int agent_run(struct agent_opts *o)
 	a.gw = NULL;
 	go_tracer_destroy(a.go);
 	a.go = NULL;
+	tls_tracer_destroy(a.tls);
+	a.tls = NULL;
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
@@ -406,6 +420,7 @@ cleanup:
 	propagation_stop(a.propagation);
 	go_worker_stop(a.gw);
 	go_tracer_destroy(a.go);
+	tls_tracer_destroy(a.tls);
 	capture_destroy(a.capture);
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);

@@ -9,6 +9,7 @@
 
 #include "bpf_config.h"
 #include "go.skel.h"
+#include "tls.skel.h"
 #include "log.h"
 #include "propagation.skel.h"
 #include "capture.skel.h"
@@ -156,6 +157,19 @@ int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid)
 	test_refusal(skel->obj);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
+	return 0;
+}
+
+int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o)
+{
+	/* The plaintext runs the capture front's own on_data: the same settings. */
+	test_refusal(skel->obj);
+	skel->rodata->socket_front = bpf_config_capture_front(NULL) == CAPTURE_FRONT_SOCKET;
+	skel->rodata->self_tgid = o->self_tgid;
+	skel->rodata->trace_all = o->trace_all;
+	skel->rodata->req_capture = o->req_capture;
+	skel->rodata->drop_sampled_out = o->drop_sampled_out;
+	skel->rodata->resp_capture = o->resp_capture;
 	return 0;
 }
 

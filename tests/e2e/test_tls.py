@@ -1,0 +1,201 @@
+"""TLS plaintext capture (docs/TLS.md): OpenSSL's SSL_read/SSL_write entry
+probes feed the same parsers as plaintext sockets. Real programs: nginx with
+ssl (server spans), curl and Python's http.client/urllib (client spans),
+certificates made here with openssl."""
+import json
+import os
+import signal
+import subprocess
+import time
+
+import pytest
+
+from conftest import APPS, PY, free_port, stop_process, wait_port
+from test_http import check_ids
+
+
+@pytest.fixture(scope="module")
+def cert(tmp_path_factory):
+    d = tmp_path_factory.mktemp("tls")
+    key, crt = str(d / "key.pem"), str(d / "cert.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return crt, key
+
+
+class NginxTLS:
+    """nginx serving HTTPS (and plain HTTP on a second port)."""
+
+    def __init__(self, tmpdir, cert):
+        self.port, self.plain_port = free_port(), free_port()
+        crt, key = cert
+        os.makedirs(os.path.join(tmpdir, "www"), exist_ok=True)
+        with open(os.path.join(tmpdir, "www", "index.html"), "w") as f:
+            f.write("<html>weft tls test</html>\n")
+        conf = os.path.join(tmpdir, "nginx.conf")
+        temps = "\n".join(f"    {t}_temp_path {tmpdir}/{t};" for t in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi"))
+        with open(conf, "w") as f:
+            f.write(f"""
+user root;
+worker_processes 1;
+daemon off;
+pid {tmpdir}/nginx.pid;
+error_log {tmpdir}/error.log;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    keepalive_requests 10000;
+{temps}
+    server {{
+        listen 127.0.0.1:{self.port} ssl;
+        listen 127.0.0.1:{self.plain_port};
+        ssl_certificate {crt};
+        ssl_certificate_key {key};
+        location /k/ {{ return 200 "ok\\n"; }}
+        location /fail/ {{ return 503 "fail\\n"; }}
+        location / {{ root {tmpdir}/www; }}
+    }}
+}}
+""")
+        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmpdir], stderr=subprocess.PIPE)
+        wait_port(self.port, proc=self.proc)
+        self.worker_pids = []
+        deadline = time.time() + 5
+        while not self.worker_pids and time.time() < deadline:
+            out = subprocess.run(["pgrep", "-P", str(self.proc.pid)], capture_output=True, text=True).stdout
+            self.worker_pids = [int(p) for p in out.split()]
+        assert self.worker_pids, "nginx started no worker"
+
+    @property
+    def pids(self):
+        return [self.proc.pid] + self.worker_pids
+
+    def url(self, path, tls=True):
+        return f"https://127.0.0.1:{self.port}{path}" if tls else f"http://127.0.0.1:{self.plain_port}{path}"
+
+    def stop(self):
+        stop_process(self.proc, signal.SIGQUIT)
+
+
+@pytest.fixture
+def nginx_tls(tmp_path, cert):
+    n = NginxTLS(str(tmp_path), cert)
+    yield n
+    n.stop()
+
+
+def attach_args(pids):
+    return ["attach"] + [a for pid in pids for a in ("-p", str(pid))]
+
+
+def test_nginx_https_server_spans(weft_factory, nginx_tls):
+    w = weft_factory(attach_args(nginx_tls.pids))
+    tp = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
+    t0 = time.time_ns()
+    out = ""
+    for url, extra in ((nginx_tls.url("/k/1?x=1"), []), (nginx_tls.url("/fail/2"), ["-H", f"traceparent: {tp}"])):
+        out += subprocess.run(["curl", "-sk", "-o", "/dev/null", "-w", "%{http_code}", "-A", "weft-tls/1.0", *extra,
+                               url], capture_output=True, text=True).stdout
+    t1 = time.time_ns()
+    assert out == "200503"
+    spans = w.wait_spans(lambda s: s["kind"] == "SERVER", count=2)
+    assert len(spans) == 2, w.stderr
+    by_path = {s["attributes"]["url.path"]: s for s in spans}
+    ok, fail = by_path["/k/1"], by_path["/fail/2"]
+    for s in spans:
+        check_ids(s)
+        assert s["resource"]["process.pid"] == nginx_tls.worker_pids[0]
+        assert t0 <= s["start_ns"] <= s["end_ns"] <= t1
+        a = s["attributes"]
+        assert a["url.scheme"] == "https"
+        assert a["http.request.method"] == "GET"
+        assert a["server.port"] == nginx_tls.port
+        assert a["network.peer.address"] == "127.0.0.1"
+        assert a["user_agent.original"] == "weft-tls/1.0"
+        assert a["network.protocol.version"] == "1.1"
+    assert ok["name"] == "GET /k/*" or ok["name"].startswith("GET /k")
+    assert ok["attributes"]["http.response.status_code"] == 200 and ok["status"] == "UNSET"
+    assert ok["attributes"]["url.query"] == "x=1"
+    assert ok["parent_span_id"] == ""
+    # A traceparent inside TLS is read like a plaintext one.
+    assert fail["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
+    assert fail["parent_span_id"] == "b7ad6b7169203331"
+    assert fail["attributes"]["http.response.status_code"] == 503 and fail["status"] == "ERROR"
+    assert ok["end_ns"] <= fail["start_ns"]
+
+
+def test_nginx_https_keepalive_and_plain_side_by_side(weft_factory, nginx_tls):
+    """50 requests over one TLS connection and 5 over plain HTTP on the same
+    worker: one span each, https only for the TLS ones."""
+    w = weft_factory(attach_args(nginx_tls.pids))
+    urls = [f"GET {nginx_tls.url(f'/k/{i}')}" for i in range(50)]
+    urls += [f"GET {nginx_tls.url(f'/k/p{i}', tls=False)}" for i in range(5)]
+    p = subprocess.run([PY, os.path.join(APPS, "py", "http_client.py"), *urls],
+                       input="go\n", capture_output=True, text=True, timeout=60)
+    lines = [json.loads(l) for l in p.stdout.splitlines()]
+    assert len(lines) == 55 and {l["status"] for l in lines} == {200}, p.stderr
+    spans = w.wait_spans(lambda s: s["kind"] == "SERVER", count=55)
+    paths = sorted(s["attributes"]["url.path"] for s in spans)
+    assert paths == sorted([f"/k/{i}" for i in range(50)] + [f"/k/p{i}" for i in range(5)]), w.stderr
+    for s in spans:
+        https = not s["attributes"]["url.path"].startswith("/k/p")
+        assert s["attributes"]["url.scheme"] == ("https" if https else "http")
+        assert s["attributes"]["http.response.status_code"] == 200
+
+
+def test_curl_https_client_spans(weft_factory, nginx_tls):
+    # curl is short-lived: paused in a shell while weft attaches, then exec'd
+    # (libssl is mapped after weft attached: probed by file, for this pid).
+    p = subprocess.Popen(
+        ["bash", "-c", f"read; exec curl -sk -o /dev/null {nginx_tls.url('/fail/x')} -o /dev/null "
+                       f"{nginx_tls.url('/index.html')}"],
+        stdin=subprocess.PIPE, text=True,
+    )
+    w = weft_factory(["attach", "-p", str(p.pid)])
+    t0 = time.time_ns()
+    p.stdin.write("go\n")
+    p.stdin.close()
+    assert p.wait(10) == 0
+    t1 = time.time_ns()
+    spans = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=2)
+    assert len(spans) == 2, w.stderr
+    by_path = {s["attributes"]["url.path"]: s for s in spans}
+    fail, page = by_path["/fail/x"], by_path["/index.html"]
+    for s in spans:
+        check_ids(s)
+        assert s["resource"]["process.executable.name"] == "curl"
+        assert t0 <= s["start_ns"] <= s["end_ns"] <= t1
+        a = s["attributes"]
+        assert a["url.scheme"] == "https"
+        assert a["server.address"] == "127.0.0.1" and a["server.port"] == nginx_tls.port
+        assert a["network.peer.port"] == nginx_tls.port
+    assert fail["status"] == "ERROR" and fail["attributes"]["http.response.status_code"] == 503
+    assert page["status"] == "UNSET" and page["attributes"]["http.response.status_code"] == 200
+    assert page["attributes"]["url.full"] == f"https://127.0.0.1:{nginx_tls.port}/index.html"
+    assert fail["end_ns"] <= page["start_ns"]
+
+
+def test_python_https_clients_and_nginx_join_one_trace(weft_factory, nginx_tls):
+    """Python's http.client (keep-alive) and urllib over TLS, both sides
+    traced: client spans from the Python process, server spans from nginx."""
+    urls = [f"GET {nginx_tls.url(f'/k/{i}')}" for i in range(5)] + [f"URLOPEN {nginx_tls.url('/index.html')}"]
+    p = subprocess.Popen([PY, os.path.join(APPS, "py", "http_client.py"), *urls],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    w = weft_factory(attach_args([p.pid] + nginx_tls.pids))
+    out, _ = p.communicate("go\n", timeout=30)
+    assert [json.loads(l)["status"] for l in out.splitlines()] == [200] * 6
+    client = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=6)
+    server = w.wait_spans(lambda s: s["kind"] == "SERVER", count=6)
+    want = sorted([f"/k/{i}" for i in range(5)] + ["/index.html"])
+    assert sorted(s["attributes"]["url.path"] for s in client) == want, w.stderr
+    assert sorted(s["attributes"]["url.path"] for s in server) == want, w.stderr
+    cs = {s["attributes"]["url.path"]: s for s in client}
+    for s in server:
+        c = cs[s["attributes"]["url.path"]]
+        assert c["resource"]["process.pid"] == p.pid
+        assert c["attributes"]["url.scheme"] == "https" and s["attributes"]["url.scheme"] == "https"
+        assert c["attributes"]["http.response.status_code"] == 200
+        assert c["start_ns"] <= s["start_ns"] <= s["end_ns"] <= c["end_ns"]

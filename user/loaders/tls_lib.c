@@ -1,0 +1,107 @@
+/* Finding a process's libssl and its probed symbols (tls_lib.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <gelf.h>
+#include <libelf.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "tls_lib.h"
+
+const char *const tls_fn_names[TLS_FN_N] = { "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex" };
+
+/* Where distributions install libssl, newest soname first. */
+static const char *const default_paths[] = {
+	"/usr/lib/x86_64-linux-gnu/libssl.so.3", "/usr/lib64/libssl.so.3",     "/usr/lib/libssl.so.3",
+	"/lib/libssl.so.3",			 "/usr/lib/x86_64-linux-gnu/libssl.so.1.1",
+	"/usr/lib64/libssl.so.1.1",		 "/usr/lib/libssl.so.1.1",
+};
+
+/* Is this mapped file name a libssl (libssl.so.3, libssl.so.1.1, libssl-abc.so.3)? */
+static bool is_libssl(const char *name)
+{
+	const char *base = strrchr(name, '/');
+	base = base ? base + 1 : name;
+	return strncmp(base, "libssl", 6) == 0 && strstr(base, ".so");
+}
+
+static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *out)
+{
+	struct stat st;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->path, sizeof(out->path), "/proc/%u/root%s", pid, shown);
+	snprintf(out->shown, sizeof(out->shown), "%s", shown);
+	out->mapped = mapped;
+	if (stat(out->path, &st))
+		return -errno;
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	int n = tls_lib_symbols(out->path, out->has);
+	return n < 0 ? n : 0;
+}
+
+int tls_lib_find(uint32_t pid, struct tls_lib *out)
+{
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int err = -ENOENT;
+	while (fgets(line, sizeof(line), f)) {
+		char *name = strchr(line, '/');
+		if (!name)
+			continue;
+		name[strcspn(name, "\n")] = '\0';
+		if (is_libssl(name) && !strstr(name, " (deleted)")) {
+			err = fill(pid, name, true, out);
+			break;
+		}
+	}
+	fclose(f);
+	if (err != -ENOENT)
+		return err;
+	for (size_t i = 0; i < sizeof(default_paths) / sizeof(default_paths[0]); i++)
+		if (fill(pid, default_paths[i], false, out) == 0)
+			return 0;
+	return -ENOENT;
+}
+
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N])
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
+	if (fd < 0)
+		return -errno;
+	memset(has, 0, sizeof(bool) * TLS_FN_N);
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	if (!e) {
+		close(fd);
+		return -ENOEXEC;
+	}
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh) || (sh.sh_type != SHT_DYNSYM && sh.sh_type != SHT_SYMTAB) || !sh.sh_entsize)
+			continue;
+		Elf_Data *d = elf_getdata(scn, NULL);
+		size_t n = d ? sh.sh_size / sh.sh_entsize : 0;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Sym sym;
+			if (!gelf_getsym(d, i, &sym) || sym.st_shndx == SHN_UNDEF || GELF_ST_TYPE(sym.st_info) != STT_FUNC)
+				continue;
+			const char *s = elf_strptr(e, sh.sh_link, sym.st_name);
+			for (int k = 0; s && k < TLS_FN_N; k++) {
+				if (!has[k] && strcmp(s, tls_fn_names[k]) == 0) {
+					has[k] = true;
+					found++;
+				}
+			}
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return found;
+}

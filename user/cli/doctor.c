@@ -264,6 +264,8 @@ static const char *without(const char *object, bool *fatal)
 		return "weft captures no traffic";
 	if (strcmp(object, "propagation") == 0)
 		return "weft runs without injecting traceparent";
+	if (strcmp(object, "tls") == 0)
+		return "weft runs without its TLS probes (HTTPS and TLS database sessions get no spans)";
 	return "weft runs without its Go uprobes (no goroutine-aware parents)";
 }
 

@@ -11,6 +11,7 @@
 struct conn_state {
 	uint32_t pid, fd;
 	const struct protocol *proto;
+	uint8_t tls; /* built from TLS plaintext: what came before TLS began is another state */
 	void *state;
 	struct conn_state *next;
 };
@@ -49,7 +50,7 @@ void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
 	struct conn_state **b = &buckets[bucket_of(ev->pid, ev->fd)];
 	for (struct conn_state **q = b; *q; q = &(*q)->next) {
 		if ((*q)->pid == ev->pid && (*q)->fd == ev->fd) {
-			if ((*q)->proto == p)
+			if ((*q)->proto == p && (*q)->tls == ev->tls)
 				return (*q)->state;
 			struct conn_state *stale = *q;
 			*q = stale->next;
@@ -65,6 +66,7 @@ void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
 	c->pid = ev->pid;
 	c->fd = ev->fd;
 	c->proto = p;
+	c->tls = ev->tls;
 	c->state = p->conn_new(ev);
 	if (!c->state) {
 		free(c);

@@ -20,7 +20,7 @@ endif
 WARN := -Wall -Wextra -Werror -Wno-unused-parameter -Wno-missing-field-initializers
 CFLAGS ?= -O2 -g
 CFLAGS += $(WARN) -Wno-format-truncation -std=gnu11 -D_GNU_SOURCE -I$(BUILD) -Ibpf -MMD -MP
-LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lpthread -lm
+LDLIBS += $(LIBBPF_A) -lelf -lz -lzstd -lcurl -lprotobuf-c -ldw -lcapstone -lmicrohttpd -lyaml -ljansson -lnghttp2 -lpthread -lm
 
 BPF_CFLAGS := $(BPF_EXTRA) -g -O2 -target bpf -mcpu=v3 -D__TARGET_ARCH_$(ARCH) -I$(BUILD) -Ivmlinux -Ibpf \
 	$(WARN) -Wno-compare-distinct-pointer-types -MMD -MP
@@ -52,7 +52,7 @@ UNIT_SRCS := $(shell find tests/unit -name 'test_*.c' | sort)
 UNIT_BINS := $(patsubst %.c,$(BUILD)/tests/%,$(notdir $(UNIT_SRCS)))
 vpath test_%.c $(sort $(dir $(UNIT_SRCS)))
 
-.PHONY: all test unit e2e e2e-syscall demo clean bench
+.PHONY: all test unit e2e e2e-syscall demo clean bench image test-image
 .SECONDARY: $(BPF_OBJS) $(SKELS)
 all: $(BUILD)/weft
 
@@ -108,6 +108,13 @@ e2e: $(BUILD)/weft
 e2e-syscall: $(BUILD)/weft
 	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
+# The container image (scripts/build-image: Debian minbase from the archive
+# + weft, OCI archive in build/image/; minutes) and its test (docs/DEPLOY.md).
+image: $(BUILD)/weft
+	$(Q)scripts/build-image
+test-image: image
+	$(Q)$(PYTHON) -m pytest -q tests/e2e/test_image.py $(PYTEST_ARGS)
+
 # Unit tests, the kernel matrix (every program on 6.1, 6.12 and this kernel),
 # then end-to-end tests against real processes (needs root), on both capture
 # fronts.
@@ -116,7 +123,7 @@ test: unit test-kernels e2e e2e-syscall fuzz-short
 # Fuzzers (tests/fuzz/run*: libFuzzer + ASan + UBSan, clang), each for
 # FUZZ_SECONDS in make test, FUZZ_LONG_SECONDS in make fuzz. Every fuzzer
 # runs; all failures are named (the crashing input is in build/fuzz-*/).
-FUZZERS := tests/fuzz/run tests/fuzz/run_db tests/fuzz/run_go tests/fuzz/run_escape tests/fuzz/run_otlp_config
+FUZZERS := tests/fuzz/run tests/fuzz/run_db tests/fuzz/run_go tests/fuzz/run_escape tests/fuzz/run_otlp_config tests/fuzz/run_proc tests/fuzz/run_otlp_encode tests/fuzz/run_dwarf
 FUZZ_SECONDS ?= 15
 FUZZ_LONG_SECONDS ?= 3600
 .PHONY: fuzz fuzz-short

@@ -72,8 +72,10 @@ class Request:
 class Receiver:
     """fail_times: answer `fail_status` to this many requests, then accept.
     fail_status with fail_times=None: always. hang: never answer (until stop).
-    retry_after: Retry-After seconds sent with 429/503 (HTTP only).
-    reject: partial_success.rejected_spans in each OK answer."""
+    retry_after: Retry-After sent with 429/503 (HTTP only), as given (seconds
+    or an HTTP date). reject: partial_success.rejected_spans in each OK
+    answer. delay: seconds to wait before answering (a slow collector).
+    ok_body: bytes sent instead of an ExportTraceServiceResponse (HTTP)."""
 
     def __init__(self, protocol="http", port=0, count_only=False, tls=None):
         self.protocol = protocol
@@ -90,7 +92,10 @@ class Receiver:
         self.hang = False
         self.retry_after = None
         self.reject = 0
+        self.delay = 0
+        self.ok_body = None
         self._stopping = threading.Event()
+        self._conns = set()  # open HTTP connections
         self._server = None
         self._thread = None
 
@@ -102,6 +107,10 @@ class Receiver:
             self.attempt_times.append(time.time())
             if self.hang:
                 return "hang"
+            delay = self.delay
+        if delay and self._stopping.wait(delay):
+            return "hang"
+        with self.lock:
             if self.fail_status is not None:
                 if self.fail_times is None:
                     return self.fail_status
@@ -165,6 +174,15 @@ class Receiver:
         if self.protocol == "http":
             self._server.shutdown()
             self._server.server_close()
+            # a stopped collector keeps no connection open (keep-alive
+            # connections would otherwise still be served)
+            with self.lock:
+                conns = list(self._conns)
+            for c in conns:
+                try:
+                    c.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._thread.join(5)
         else:
             self._server.stop(0).wait(5)
@@ -185,6 +203,19 @@ class Receiver:
 
             def log_message(self, *args):
                 pass
+
+            def setup(self):
+                super().setup()
+                with receiver.lock:
+                    receiver._conns.add(self.connection)
+
+            def finish(self):
+                with receiver.lock:
+                    receiver._conns.discard(self.connection)
+                try:
+                    super().finish()
+                except OSError:
+                    pass
 
             def do_POST(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
@@ -210,6 +241,8 @@ class Receiver:
                 except Exception:
                     return self._reply(400, b"bad protobuf", "text/plain")
                 receiver._record({k.lower(): v for k, v in self.headers.items()}, size, msg)
+                if receiver.ok_body is not None:
+                    return self._reply(200, receiver.ok_body, "text/html")
                 self._reply(200, receiver._response().SerializeToString(), "application/x-protobuf")
 
             def _reply(self, status, body, ctype, extra=None):

@@ -9,9 +9,14 @@
 enum weft_event_type {
 	WEFT_EV_TXN = 1,       /* struct txn_event */
 	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
-	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd */
+	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd
+				 * (any process, with discovery) */
 	WEFT_EV_CONN_CLOSE = 4, /* struct conn_close_event: a connection whose
 				 * protocol keeps agent-side state closed */
+	WEFT_EV_PROC_LISTEN = 5, /* struct proc_listen_event: discovery (weft run
+				  * with a selection): a process listens */
+	WEFT_EV_STREAM_CHUNK = 6, /* struct stream_chunk_event (abi/stream.h) */
+	WEFT_EV_STREAM_INJECT = 7, /* struct stream_inject_event (abi/stream.h) */
 };
 
 struct proc_exit_event {
@@ -26,6 +31,15 @@ struct conn_close_event {
 	__u32 pad;
 };
 
+struct proc_listen_event {
+	__u32 type; /* WEFT_EV_PROC_LISTEN */
+	__u32 pid;
+	__u16 port; /* host order; 0 when the socket was not bound first */
+	__u16 pad;
+	__u32 pad2;
+};
+
+_Static_assert(sizeof(struct proc_listen_event) == 16, "proc_listen_event layout");
 _Static_assert(sizeof(struct proc_exit_event) == 8, "proc_exit_event layout");
 _Static_assert(sizeof(struct conn_close_event) == 16, "conn_close_event layout");
 

@@ -9,6 +9,7 @@
 #define WEFT_PROTO_F_GO_ROUNDTRIP 0x04 /* Go net/http requests take their context from the roundTrip uprobe */
 #define WEFT_PROTO_F_STICKY 0x08       /* once detected, every client write starts a request of it */
 #define WEFT_PROTO_F_CONN_STATE 0x10   /* the agent keeps per-connection state: tell it of closes */
+#define WEFT_PROTO_F_STREAM 0x20       /* exchanges interleave: forward the bytes (abi/stream.h), the agent cuts them */
 
 enum weft_proto {
 	WEFT_PROTO_UNKNOWN = 0,

@@ -9,5 +9,6 @@
 #include "abi/go.h"
 #include "abi/process.h"
 #include "abi/protocols.h"
+#include "abi/stream.h"
 
 #endif

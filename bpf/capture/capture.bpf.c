@@ -99,15 +99,6 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 	return true;
 }
 
-/* The arguments of the call being captured, off the stack (the chain from
- * here through on_data must fit 512 bytes on 6.1's rules). */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct io_args);
-} io_scratch_map SEC(".maps");
-
 static __always_inline struct io_args *io_scratch(void)
 {
 	__u32 zero = 0;
@@ -148,7 +139,7 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	if (tls_io(io, ret))
 		return 0; /* TLS ciphertext inside an SSL call */
 	if (ret > 0)
-		on_data(io, ret);
+		stream_forward(ctx, on_data(io, ret));
 	else if (io->dir == DIR_READ)
 		read_nothing(io->fd);
 	return 0;
@@ -234,6 +225,8 @@ static __always_inline void conn_closed(struct conn_key *key)
 		if (bpf_ringbuf_output(&events, &e, sizeof(e), rb_flags(sizeof(e))))
 			count(WEFT_CNT_RINGBUF_FULL);
 	}
+	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM))
+		bpf_map_delete_elem(&stream_states, key);
 	bpf_map_delete_elem(&conns, key);
 }
 
@@ -261,6 +254,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 #define PF_IO_WORKER 0x00000010
 #define PF_KTHREAD 0x00200000
 #define TCP_SYN_SENT 2
+#define TCP_LISTEN 10
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
@@ -327,7 +321,7 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	if (tls_io(io, ret))
 		return 0; /* TLS ciphertext inside an SSL call */
 	if (ret > 0)
-		on_data(io, ret);
+		stream_forward(ctx, on_data(io, ret));
 	else if (dir == DIR_READ)
 		read_nothing(io->fd);
 	return 0;
@@ -437,12 +431,32 @@ int sched_process_exit(void *ctx)
 	return 0;
 }
 
+/* Set by the loader: weft run with a selection (user/discovery/). */
+const volatile __u8 discovery = 0;
+
+/* Discovery selects by listening port: a socket starts listening (in the
+ * listening task; rare). Loaded only then, on either front. */
+SEC("tracepoint/sock/inet_sock_set_state")
+int sock_listen(struct trace_event_raw_inet_sock_set_state *ctx)
+{
+	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != TCP_LISTEN)
+		return 0;
+	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
+	if (tgid == self_tgid)
+		return 0;
+	struct proc_listen_event e = { .type = WEFT_EV_PROC_LISTEN, .pid = tgid, .port = ctx->sport };
+	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
+		count(WEFT_CNT_RINGBUF_FULL);
+	return 0;
+}
+
 SEC("tracepoint/sched/sched_process_exec")
 int sched_process_exec(void *ctx)
 {
 	/* A new program: what the agent knew of the old one (Go or not) is void. */
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
-	if (!tgid_traced(tgid))
+	/* Discovery: the agent decides about every new program. */
+	if (!tgid_traced(tgid) && !discovery)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
 	bpf_map_delete_elem(&go_procs, &tgid);

@@ -5,9 +5,12 @@
 
 #include "capture/conns.bpf.h"
 #include "capture/exchange.bpf.h"
+#include "capture/stream.bpf.h"
 
 /* Data moved on fd: ret bytes, read or written. A global function: the
- * verifier checks it once, whatever the caller knows about io. */
+ * verifier checks it once, whatever the caller knows about io. Returns 0,
+ * or the stream protocol whose forwarding program the caller tail-calls
+ * (capture/stream.bpf.h) with io. */
 __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 {
 	if (!io)
@@ -61,6 +64,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	if (c->ignored || (c->tls && !io->tls))
 		return 0;
 	/* --- */
+	if (weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM)
+		return stream_more(c, io, ret);
 	/* What the protocols are asked about, in per-CPU memory: off the stack
 	 * of the deepest call chain (512 bytes by 6.1's rules). */
 	__u32 zero = 0;
@@ -100,13 +105,18 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 			__u8 proto = c->pending_proto;
 			dp->hn = pl + dp->hn;
 			__u8 again;
-			if (src && proto_detect(dp, &again) == DETECT_REQUEST && again == proto)
+			int what = src ? proto_detect(dp, &again) : DETECT_NONE;
+			if (what == DETECT_REQUEST && again == proto)
 				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, proto);
+			else if (what == DETECT_STREAM)
+				return stream_begin(&key, c, io, ret, what, again, pl);
 			return 0;
 		}
 	}
 	__u8 proto = WEFT_PROTO_UNKNOWN;
 	int what = src ? proto_detect(dp, &proto) : DETECT_NONE;
+	if (what == DETECT_STREAM || what == DETECT_STREAM_FRAMES)
+		return stream_begin(&key, c, io, ret, what, proto, 0);
 	if (io->dir == DIR_READ) {
 		switch (what) {
 		case DETECT_REQUEST:

@@ -21,6 +21,7 @@ struct io_args {
 	__u64 buf;
 	__u64 enter_ns;
 	__u64 sk; /* the socket, when the front knows it (socket front); else 0 */
+	__u64 ret; /* bytes moved: for the programs a front tail-calls (stream protocols) */
 	__u32 fd;
 	__u8 kind;
 	__u8 dir;

@@ -7,6 +7,7 @@
 #include "lib/common.bpf.h"
 #include "lib/scan.bpf.h"
 #include "protocols/protocol.bpf.h"
+#include "capture/io.bpf.h"
 
 /* Run-time capture limits, at most the compile-time maxima. */
 const volatile __u32 req_capture = WEFT_REQ_CAP_DEFAULT;
@@ -71,6 +72,54 @@ struct {
 	__type(key, __u64); /* struct sock * */
 	__type(value, struct conn_key);
 } sock_conns SEC(".maps");
+
+/* Stream protocols (abi/stream.h): where a connection's framing stands in
+ * each direction, between calls. */
+struct stream_dir {
+	__u32 frame_left; /* bytes of the current frame (or preface) still to come */
+	__u32 keep_left;  /* of those, bytes still to forward */
+	__u32 seq;        /* events sent */
+	__u8 hdr_have;    /* bytes of a frame header the last call ended in */
+	__u8 started;     /* an event was sent */
+	__u8 gap;         /* an event was lost: say so in the next */
+	__u8 lost;        /* framing lost: nothing more is forwarded */
+	__u8 prefix_len;  /* bytes of st->prefix that start this direction */
+	__u8 hdr[19];     /* a frame header being gathered (9 bytes used; room for the verifier) */
+};
+
+struct stream_state {
+	struct stream_dir dir[2]; /* by enum io_dir */
+	__u64 sk;                 /* the socket: a reused fd has another */
+	__u8 prefix[8];           /* a request's first bytes an earlier read took */
+	__u8 midway;              /* joined mid-way: the agent cannot decode it */
+	__u8 pad[7];
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct conn_key);
+	__type(value, struct stream_state);
+} stream_states SEC(".maps");
+
+/* The stream protocols' forwarding programs, by enum weft_proto: the
+ * capture front tail-calls them (each is verified on its own). */
+struct {
+	__uint(type, BPF_MAP_TYPE_PROG_ARRAY);
+	__uint(max_entries, 16);
+	__type(key, __u32);
+	__type(value, __u32);
+} stream_progs SEC(".maps");
+
+/* The arguments of the call being captured, off the stack (the chain from
+ * a front's program through on_data must fit 512 bytes on 6.1's rules),
+ * and for the program a stream protocol's bytes are tail-called to. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct io_args);
+} io_scratch_map SEC(".maps");
 
 /* What on_data asks the protocols about (protocols/protocol.bpf.h). */
 struct {

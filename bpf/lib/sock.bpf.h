@@ -61,8 +61,9 @@ static __always_inline void sock_read_addr(struct sock *sk, struct conn_addr *a)
 		__builtin_memcpy(a->laddr, &l, 4);
 		__builtin_memcpy(a->raddr, &r, 4);
 	} else {
-		BPF_CORE_READ_INTO(a->laddr, sk, __sk_common.skc_v6_rcv_saddr);
-		BPF_CORE_READ_INTO(a->raddr, sk, __sk_common.skc_v6_daddr);
+		/* &a->laddr: the size read is that of *dst, the whole array. */
+		BPF_CORE_READ_INTO(&a->laddr, sk, __sk_common.skc_v6_rcv_saddr);
+		BPF_CORE_READ_INTO(&a->raddr, sk, __sk_common.skc_v6_daddr);
 	}
 }
 

@@ -59,4 +59,12 @@ __attribute__((noinline)) int proto_response_ends(struct txn_event *t, struct io
 	return 0;
 }
 
+/* A stream protocol's connection starts (capture/stream.bpf.h). */
+static __always_inline void proto_stream_begin(__u8 proto, struct stream_state *st, struct conn_info *c, __u8 dir,
+					       int what, __u32 prefix_len)
+{
+	if (proto == WEFT_PROTO_HTTP2)
+		http2_begin(st, c, dir, what, prefix_len);
+}
+
 #endif

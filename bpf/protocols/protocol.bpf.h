@@ -35,6 +35,8 @@ enum detect_result {
 	DETECT_GREETING, /* the server speaks first (read by a client): an exchange of its own */
 	DETECT_PARTIAL,  /* fewer than 8 bytes that may start a request: joined with the next read */
 	DETECT_OTHER,    /* this protocol, but no request start: keep watching the connection */
+	DETECT_STREAM,   /* a stream protocol's connection starts here (HTTP/2: the client preface) */
+	DETECT_STREAM_FRAMES, /* a stream protocol's frames, its start unseen or the peer's to come */
 };
 
 struct detect_ctx {

@@ -9,12 +9,15 @@
 #include <bpf/libbpf.h>
 
 #include "agent.h"
+#include "caps.h"
 #include "capture.h"
 #include "clock.h"
+#include "discovery.h"
 #include "go_user.h"
 #include "go_worker.h"
 #include "log.h"
 #include "map_sweep.h"
+#include "metadata.h"
 #include "metrics.h"
 #include "mounts.h"
 #include "proc.h"
@@ -49,6 +52,7 @@ struct agent {
 	struct go_tracer *go;
 	struct tls_tracer *tls;	/* OpenSSL's plaintext; NULL if refused */
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
+	struct discovery *discovery;   /* weft run with a selection, else NULL */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
 	struct prometheus *prometheus;
 	struct otlp_metrics_exporter *otlp_metrics;
@@ -56,6 +60,8 @@ struct agent {
 	uint64_t spans, unparsed, exited, sampled_out, kept_errors;
 	size_t live_pids;
 };
+
+static void process_exited(struct agent *a, uint32_t pid);
 
 /* A process's executable was analysed: tell the kernel whether a thread's
  * requests may parent the requests it sends (not in Go, whose goroutines
@@ -65,6 +71,14 @@ static void apply_analysis(void *ctx, const struct go_result *r)
 	struct agent *a = ctx;
 	if (r->err || !proc_exists(r->pid))
 		return; /* gone meanwhile */
+	if (!proc_same_process(r->pid)) {
+		/* Gone meanwhile and its PID taken by another process (no exit
+		 * event: weft looked at it before the kernel knew it): the
+		 * analysis, Go offsets included, is not the new process's. */
+		log_debug("pid %u: reused by another process before its analysis was applied", r->pid);
+		process_exited(a, r->pid);
+		return;
+	}
 	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
 	if (r->bin->is_go)
 		go_tracer_apply(a->go, r); /* goroutines stand in for threads */
@@ -80,41 +94,12 @@ static void vet_process(struct agent *a, uint32_t pid)
 		capture_set_proc_flags(a->capture, pid, PROC_THREAD_CTX);
 }
 
-static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
+/* A span a protocol built: metrics, the sampler's verdict, the sinks.
+ * Takes s. */
+static void deliver_span(void *ctx, struct span *s, uint32_t pid)
 {
 	struct agent *a = ctx;
-	vet_process(a, ev->pid);
-	/* Sampled out (the kernel decided at the trace's root) and wanted by
-	 * nothing else (no metrics, no per-connection state to follow): not
-	 * even parsed. */
-	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
-	    !a->o->keep_errors && !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
-		a->sampled_out++;
-		return;
-	}
-	struct span *s = span_new();
-	if (!s)
-		return;
-	struct protocol_ctx pc = { .mono_to_real = a->mono_to_real, .db_statement = a->o->db_statement };
-	int rc = protocol_span(ev, len, &pc, s);
-	if (rc != 0) {
-		if (rc < 0) {
-			a->unparsed++;
-			if (log_threshold >= LOG_DEBUG) {
-				char shown[200];
-				size_t n = ev->req_len < 96 ? ev->req_len : 96, o = 0;
-				for (size_t i = 0; i < n; i++)
-					o += snprintf(shown + o, sizeof(shown) - o, "%c",
-						      ev->data[i] >= 32 && ev->data[i] < 127 ? ev->data[i] : '.');
-				shown[o] = '\0';
-				log_debug("pid %u fd %u: exchange not parsable (proto %u, %u request bytes): %s", ev->pid,
-					  ev->fd, ev->proto, ev->req_len, shown);
-			}
-		}
-		span_free(s);
-		return;
-	}
-	s->resource = proc_resource(ev->pid);
+	s->resource = proc_resource(pid);
 	if (a->metrics) /* every exchange, whatever the sampler decided */
 		metrics_record(a->metrics, s, clock_ns(CLOCK_MONOTONIC));
 	if (!(s->trace_flags & 1) && a->o->keep_errors && s->status == SPAN_STATUS_ERROR) {
@@ -134,6 +119,62 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		a->o->sinks[i]->emit(a->o->sinks[i], s);
 	a->spans++;
 	span_free(s);
+}
+
+static struct protocol_ctx protocol_ctx_of(struct agent *a)
+{
+	return (struct protocol_ctx){ .mono_to_real = a->mono_to_real,
+				      .db_statement = a->o->db_statement,
+				      .emit = deliver_span,
+				      .emit_ctx = a,
+				      .sampler_word = sampler_word(&a->o->sampler) };
+}
+
+static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
+{
+	struct agent *a = ctx;
+	vet_process(a, ev->pid);
+	/* Sampled out (the kernel decided at the trace's root) and wanted by
+	 * nothing else (no metrics, no per-connection state to follow): not
+	 * even parsed. */
+	if (len >= offsetof(struct txn_event, data) && !(ev->trace_flags & 1) && !a->metrics &&
+	    !a->o->keep_errors && !(weft_proto_flags(ev->proto) & WEFT_PROTO_F_CONN_STATE)) {
+		a->sampled_out++;
+		return;
+	}
+	struct span *s = span_new();
+	if (!s)
+		return;
+	struct protocol_ctx pc = protocol_ctx_of(a);
+	int rc = protocol_span(ev, len, &pc, s);
+	if (rc != 0) {
+		if (rc < 0) {
+			a->unparsed++;
+			if (log_threshold >= LOG_DEBUG) {
+				char shown[200];
+				size_t n = ev->req_len < 96 ? ev->req_len : 96, o = 0;
+				for (size_t i = 0; i < n; i++)
+					o += snprintf(shown + o, sizeof(shown) - o, "%c",
+						      ev->data[i] >= 32 && ev->data[i] < 127 ? ev->data[i] : '.');
+				shown[o] = '\0';
+				log_debug("pid %u fd %u: exchange not parsable (proto %u, %u request bytes): %s", ev->pid,
+					  ev->fd, ev->proto, ev->req_len, shown);
+			}
+		}
+		span_free(s);
+		return;
+	}
+	deliver_span(a, s, ev->pid);
+}
+
+/* A stream protocol's bytes (HTTP/2): its spans come through deliver_span. */
+static void deliver_stream_event(struct agent *a, const void *ev, size_t len)
+{
+	if (len >= 8)
+		vet_process(a, ((const uint32_t *)ev)[1]);
+	struct protocol_ctx pc = protocol_ctx_of(a);
+	if (protocol_stream_event(ev, len, &pc) < 0)
+		a->unparsed++;
 }
 
 /* The kernel decides at each trace's root (bpf/context/assign.bpf.h). */
@@ -161,6 +202,8 @@ static void process_exited(struct agent *a, uint32_t pid)
 	tls_tracer_forget(a->tls, pid);
 	protocol_forget_pid(pid);
 	proc_forget(pid);
+	if (a->discovery)
+		discovery_forget(a->discovery, pid);
 	a->exited++;
 	for (size_t i = 0; i < a->o->n_pids; i++) {
 		if (a->o->pids[i] == pid) {
@@ -196,6 +239,10 @@ static int on_event(void *ctx, void *data, size_t len)
 	case WEFT_EV_TXN:
 		deliver_txn(a, data, len);
 		break;
+	case WEFT_EV_STREAM_CHUNK:
+	case WEFT_EV_STREAM_INJECT:
+		deliver_stream_event(a, data, len);
+		break;
 	case WEFT_EV_PROC_EXIT:
 		if (len >= sizeof(struct proc_exit_event))
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
@@ -207,11 +254,24 @@ static int on_event(void *ctx, void *data, size_t len)
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {
 			uint32_t pid = ((struct proc_exit_event *)data)->pid;
+			/* With a selection, every exec comes here: is it wanted? */
+			int look = a->discovery ? discovery_look(a->discovery, pid) : 1;
+			if (look < 0)
+				process_exited(a, pid); /* traced until now: what weft knew goes */
+			if (look <= 0)
+				break;
 			proc_forget(pid); /* a new program: new resource, new language */
 			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
 			tls_tracer_exec(a->tls, pid);
 			vet_process(a, pid);
+		}
+		break;
+	case WEFT_EV_PROC_LISTEN:
+		if (len >= sizeof(struct proc_listen_event) && a->discovery) {
+			const struct proc_listen_event *l = data;
+			if (discovery_on_listen(a->discovery, l->pid, l->port) < 0)
+				process_exited(a, l->pid);
 		}
 		break;
 	}
@@ -241,6 +301,10 @@ static void report_counters(struct agent *a)
 		 (unsigned long long)c[WEFT_CNT_INJECTED], (unsigned long long)c[WEFT_CNT_INJECT_SKIPPED],
 		 (unsigned long long)c[WEFT_CNT_CTX_AMBIGUOUS], (unsigned long long)c[WEFT_CNT_GO_SERVING_FULL],
 		 (unsigned long long)c[WEFT_CNT_IO_UNREACHABLE]);
+	if (c[WEFT_CNT_STREAM_EVENTS] || c[WEFT_CNT_STREAM_GAP])
+		log_info("stream protocols (HTTP/2): kernel sent %llu frame events; %llu gaps (connections given up)",
+			 (unsigned long long)c[WEFT_CNT_STREAM_EVENTS], (unsigned long long)c[WEFT_CNT_STREAM_GAP]);
+	protocol_report_all();
 }
 
 static void report_go_worker(struct go_worker *gw)
@@ -274,12 +338,19 @@ int agent_run(struct agent_opts *o)
 	}
 	a.live_pids = o->n_pids;
 
+	err = caps_check(caps_effective(), &o->propagation);
+	if (err)
+		goto cleanup;
 	err = mounts_ensure();
 	if (err)
 		goto cleanup;
+	bool selecting = o->config && config_selects(o->config);
+	if (o->config && (err = metadata_start(o->config)))
+		goto cleanup;
 
 	struct capture_opts so = {
-		.trace_all = o->trace_all,
+		.trace_all = o->trace_all && !selecting,
+		.discovery = selecting,
 		.self_tgid = getpid(),
 		.req_capture = o->req_capture,
 		.resp_capture = o->resp_capture,
@@ -343,9 +414,19 @@ int agent_run(struct agent_opts *o)
 	err = capture_attach(a.capture);
 	if (err)
 		goto cleanup;
+	size_t selected = 0;
+	if (selecting) {
+		/* After attaching: a process that execs meanwhile is reported. */
+		if ((err = discovery_create(o->config, a.capture, &a.discovery)))
+			goto cleanup;
+		selected = discovery_scan(a.discovery);
+	}
 
 	a.mono_to_real = clock_mono_to_real_offset();
-	if (o->trace_all)
+	if (a.discovery)
+		log_info("ready: tracing %zu running process%s selected by the configuration, and those that "
+			 "start later", selected, selected == 1 ? "" : "es");
+	else if (o->trace_all)
 		log_info("ready: tracing every process on this host");
 	else
 		log_info("ready: tracing %zu process%s", o->n_pids, o->n_pids == 1 ? "" : "es");
@@ -370,6 +451,8 @@ int agent_run(struct agent_opts *o)
 				if (o->sinks[i]->tick)
 					o->sinks[i]->tick(o->sinks[i], clock_ns(CLOCK_MONOTONIC));
 			capture_sweep_stale(a.capture, now, deliver_txn, &a);
+			if (a.discovery)
+				discovery_tick(a.discovery);
 			if (a.metrics)
 				metrics_tick(a.metrics, now);
 			/* Exit events can be lost to a full ring buffer: check too. */
@@ -381,7 +464,7 @@ int agent_run(struct agent_opts *o)
 				sweep_gone(&a);
 			}
 		}
-		if (!o->trace_all && a.live_pids == 0) {
+		if (!o->trace_all && !a.discovery && a.live_pids == 0) {
 			log_info("every traced process has exited");
 			break;
 		}
@@ -409,6 +492,13 @@ int agent_run(struct agent_opts *o)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
 	report_counters(&a);
+	if (a.discovery) {
+		struct discovery_stats ds;
+		discovery_get_stats(a.discovery, &ds);
+		log_info("discovery: %llu looks at processes, %llu selected, %llu no longer traced after exec; %llu "
+			 "not kept (table full)", (unsigned long long)ds.looked_at, (unsigned long long)ds.selected,
+			 (unsigned long long)ds.unselected, (unsigned long long)ds.not_kept);
+	}
 	err = err == -EINTR ? 0 : err;
 
 cleanup:
@@ -422,6 +512,8 @@ cleanup:
 	go_tracer_destroy(a.go);
 	tls_tracer_destroy(a.tls);
 	capture_destroy(a.capture);
+	discovery_destroy(a.discovery);
+	metadata_stop();
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;

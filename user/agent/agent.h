@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "config.h"
 #include "db.h"
 #include "otlp_metrics.h"
 #include "sampler.h"
@@ -29,6 +30,7 @@ struct agent_opts {
 	bool keep_errors;       /* export error spans of sampled-out traces, alone */
 	const char *prometheus; /* ADDR:PORT of /metrics, or NULL */
 	struct otlp_metrics_config otlp_metrics; /* .enabled: OTEL_METRICS_EXPORTER=otlp */
+	const struct weft_config *config; /* weft run: selection, Kubernetes (NULL: none) */
 	struct span_sink *sinks[AGENT_MAX_SINKS];
 	size_t n_sinks;
 };

@@ -8,7 +8,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "metadata.h"
 #include "proc.h"
+#include "proc_parse.h"
 #include "version.h"
 
 #define PROC_BUCKETS 1024
@@ -16,6 +18,9 @@
 struct proc_entry {
 	uint32_t pid;
 	bool vetted; /* its executable was handed to the Go analysis */
+	uint64_t start_time; /* /proc/PID/stat starttime: tells a reused PID */
+	bool complete; /* nothing more to learn (else: its pod may become known) */
+	uint64_t meta_gen; /* metadata_generation() when res was built */
 	struct resource *res;
 	struct proc_entry *next;
 };
@@ -54,17 +59,14 @@ int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen)
 	ssize_t n = read_proc_file(pid, "environ", env, sizeof(env));
 	if (n < 0)
 		return n;
-	size_t nl = strlen(name);
-	for (ssize_t i = 0; i < n;) {
-		const char *e = env + i;
-		size_t el = strnlen(e, n - i);
-		if (el > nl && memcmp(e, name, nl) == 0 && e[nl] == '=') {
-			snprintf(out, outlen, "%.*s", (int)(el - nl - 1), e + nl + 1);
-			return 0;
-		}
-		i += el + 1;
-	}
-	return -ENOENT;
+	return proc_environ_find(env, n, name, out, outlen);
+}
+
+uint64_t proc_read_start_time(uint32_t pid)
+{
+	char buf[1024];
+	ssize_t n = read_proc_file(pid, "stat", buf, sizeof(buf));
+	return n > 0 ? proc_stat_start_time(buf, n) : 0;
 }
 
 int proc_exists(uint32_t pid)
@@ -72,7 +74,7 @@ int proc_exists(uint32_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-static void fill_resource(struct resource *r, uint32_t pid)
+static bool fill_resource(struct resource *r, uint32_t pid)
 {
 	char exe[PATH_MAX], path[64], buf[4096], svc[256];
 	const char *exe_name = NULL;
@@ -111,13 +113,7 @@ static void fill_resource(struct resource *r, uint32_t pid)
 
 	n = read_proc_file(pid, "cmdline", buf, sizeof(buf) - 1);
 	if (n > 0) {
-		/* NUL-separated arguments, joined with spaces. */
-		while (n > 0 && buf[n - 1] == '\0')
-			n--;
-		for (ssize_t i = 0; i < n; i++)
-			if (buf[i] == '\0')
-				buf[i] = ' ';
-		buf[n] = '\0';
+		proc_cmdline_join(buf, n);
 		attrs_set_str(&r->attrs, "process.command_line", buf);
 	}
 	char host[256];
@@ -127,6 +123,18 @@ static void fill_resource(struct resource *r, uint32_t pid)
 	}
 	attrs_set_str(&r->attrs, "telemetry.sdk.name", "weft");
 	attrs_set_str(&r->attrs, "telemetry.sdk.version", WEFT_VERSION);
+	return metadata_resource(&r->attrs, pid);
+}
+
+static struct resource *resource_build(uint32_t pid, bool *complete)
+{
+	struct resource *r = calloc(1, sizeof(*r));
+	if (!r)
+		return NULL;
+	r->refs = 1; /* the cache's reference */
+	r->pid = pid;
+	*complete = fill_resource(r, pid);
+	return r;
 }
 
 static struct proc_entry *proc_entry_get(uint32_t pid)
@@ -136,15 +144,15 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 		if (e->pid == pid)
 			return e;
 	struct proc_entry *e = calloc(1, sizeof(*e));
-	struct resource *r = calloc(1, sizeof(*r));
-	if (!e || !r) {
+	if (!e)
+		return NULL;
+	e->start_time = proc_read_start_time(pid); /* before the rest: never newer than them */
+	e->meta_gen = metadata_generation();
+	struct resource *r = resource_build(pid, &e->complete);
+	if (!r) {
 		free(e);
-		free(r);
 		return NULL;
 	}
-	r->refs = 1; /* the cache's reference */
-	r->pid = pid;
-	fill_resource(r, pid);
 	e->pid = pid;
 	e->res = r;
 	e->next = *b;
@@ -155,7 +163,21 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 struct resource *proc_resource(uint32_t pid)
 {
 	struct proc_entry *e = proc_entry_get(pid);
-	return e ? resource_get(e->res) : NULL;
+	if (!e)
+		return NULL;
+	uint64_t gen;
+	if (!e->complete && (gen = metadata_generation()) != e->meta_gen) {
+		/* Its pod may be known now: spans from here on carry it. */
+		bool complete;
+		struct resource *r = resource_build(pid, &complete);
+		if (r) {
+			resource_put(e->res);
+			e->res = r;
+			e->complete = complete;
+			e->meta_gen = gen;
+		}
+	}
+	return resource_get(e->res);
 }
 
 bool proc_vet_first(uint32_t pid)
@@ -165,6 +187,14 @@ bool proc_vet_first(uint32_t pid)
 		return false;
 	e->vetted = true;
 	return true;
+}
+
+bool proc_same_process(uint32_t pid)
+{
+	for (struct proc_entry *e = buckets[pid % PROC_BUCKETS]; e; e = e->next)
+		if (e->pid == pid)
+			return e->start_time && e->start_time == proc_read_start_time(pid);
+	return false;
 }
 
 size_t proc_gone(uint32_t *out, size_t max)

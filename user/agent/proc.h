@@ -28,6 +28,11 @@ size_t proc_gone(uint32_t *out, size_t max);
 
 /* Value of NAME in /proc/PID/environ into out; 0, or -ENOENT / -errno. */
 int proc_environ_get(uint32_t pid, const char *name, char *out, size_t outlen);
+/* True if pid is still the process whose facts are cached (not gone, and
+ * its PID not reused by another: same start time). */
+bool proc_same_process(uint32_t pid);
+/* Start time of pid (clock ticks since boot), 0 if unreadable. */
+uint64_t proc_read_start_time(uint32_t pid);
 /* True if the process exists (and is not a zombie we could not read). */
 int proc_exists(uint32_t pid);
 

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "agent.h"
+#include "config.h"
 #include "doctor.h"
 #include "inspect.h"
 #include "log.h"
@@ -33,7 +34,8 @@ static const char usage_text[] =
 	"\n"
 	"Commands:\n"
 	"  attach -p PID ...  trace these processes (all their threads, and processes they fork)\n"
-	"  run                trace every process on this host except weft itself\n"
+	"  run                trace every process on this host except weft itself, or those\n"
+	"                     that --config selects (executable, port, container, pod)\n"
 	"  doctor             check, by loading tiny programs, what this kernel allows, and\n"
 	"                     whether it accepts each of weft's programs (--programs: only\n"
 	"                     that; --strict: fail above half the verifier's limit too)\n"
@@ -73,6 +75,16 @@ static const char usage_text[] =
 	"                         http://ADDR:PORT/metrics, e.g. --prometheus :9400\n"
 	"                         OTEL_METRICS_EXPORTER=otlp: the same metrics to the OTLP\n"
 	"                         endpoint's /v1/metrics (docs/METRICS.md)\n"
+	"      --config FILE      weft run: YAML file choosing what to trace (discovery:\n"
+	"                         instrument / exclude_instrument selectors by exe_path glob,\n"
+	"                         open_ports, container_name, k8s_namespace, k8s_pod_name,\n"
+	"                         k8s_deployment_name, k8s_pod_labels, ...) and the Kubernetes\n"
+	"                         API to ask; WEFT_DISCOVERY_* variables set the same keys\n"
+	"                         (docs/DEPLOY.md). Processes started later are picked up\n"
+	"      --kubeconfig FILE  weft run: Kubernetes API outside a cluster (default:\n"
+	"                         $KUBECONFIG; in a pod, its service account). Spans get\n"
+	"                         k8s.pod.name, k8s.deployment.name, ...; service.name is the\n"
+	"                         workload's (OTEL_SERVICE_NAME of the process first)\n"
 	"  -v, --verbose          more logs; twice for libbpf's debug output\n"
 	"  -q, --quiet            log errors only\n"
 	"\n"
@@ -246,7 +258,7 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 
 enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT,
 		 OPT_SAMPLER, OPT_SAMPLER_ARG, OPT_PROMETHEUS,
-		 OPT_KEEP_ERRORS };
+		 OPT_KEEP_ERRORS, OPT_CONFIG, OPT_KUBECONFIG };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -264,6 +276,8 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "sampler-arg", required_argument, NULL, OPT_SAMPLER_ARG },
 		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
 		{ "keep-errors", no_argument, NULL, OPT_KEEP_ERRORS },
+		{ "config", required_argument, NULL, OPT_CONFIG },
+		{ "kubeconfig", required_argument, NULL, OPT_KUBECONFIG },
 		{ "otlp-endpoint", required_argument, NULL, OPT_OTLP },
 		{ "otlp-protocol", required_argument, NULL, OPT_OTLP },
 		{ "otlp-headers", required_argument, NULL, OPT_OTLP },
@@ -277,7 +291,9 @@ static int trace_main(int argc, char **argv, bool run)
 		{},
 	};
 	static struct agent_opts o;
+	static struct weft_config cfg;
 	struct otlp_config otlp;
+	const char *config_path = NULL, *kubeconfig = NULL;
 	const char *outputs = NULL, *sampler = NULL, *sampler_arg = NULL;
 	char otlp_err[256], otlp_flag[64];
 	bool otlp_flags = false;
@@ -323,6 +339,8 @@ static int trace_main(int argc, char **argv, bool run)
 		case OPT_SAMPLER: sampler = optarg; break;
 		case OPT_SAMPLER_ARG: sampler_arg = optarg; break;
 		case OPT_KEEP_ERRORS: o.keep_errors = true; break;
+		case OPT_CONFIG: config_path = optarg; break;
+		case OPT_KUBECONFIG: kubeconfig = optarg; break;
 		case OPT_PROMETHEUS:
 			o.prometheus = optarg;
 			if (prometheus_check_listen(optarg)) {
@@ -373,6 +391,10 @@ static int trace_main(int argc, char **argv, bool run)
 		log_error("weft run traces every process: use weft attach -p PID to choose");
 		return 2;
 	}
+	if (!run && (config_path || kubeconfig)) {
+		log_error("--config and --kubeconfig are options of weft run");
+		return 2;
+	}
 	if (!run && !o.n_pids) {
 		log_error("weft attach needs at least one -p PID (or use weft run for every process)");
 		return 2;
@@ -383,6 +405,18 @@ static int trace_main(int argc, char **argv, bool run)
 		otlp_config_free(&otlp);
 		return 2;
 	}
+	if (run) {
+		if (config_load(&cfg, config_path, otlp_err, sizeof(otlp_err))) {
+			log_error("%s", otlp_err);
+			otlp_config_free(&otlp);
+			return 2;
+		}
+		if (kubeconfig) {
+			free(cfg.kubeconfig);
+			cfg.kubeconfig = strdup(kubeconfig);
+		}
+		o.config = &cfg;
+	}
 	if (geteuid() != 0)
 		log_warn("not running as root: loading BPF programs will likely fail");
 	o.ringbuf_bytes = mb << 20;
@@ -391,10 +425,12 @@ static int trace_main(int argc, char **argv, bool run)
 	if (ret) {
 		for (size_t i = 0; i < o.n_sinks; i++)
 			o.sinks[i]->close(o.sinks[i]);
+		config_free(&cfg);
 		return 2;
 	}
 	log_setup_libbpf();
 	err = agent_run(&o);
+	config_free(&cfg);
 	return err ? 1 : 0;
 }
 

@@ -120,6 +120,8 @@ int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o
 	bpf_program__set_autoload(skel->progs.sys_enter_connect, !bpf_config_sockops_has_pid());
 	skel->rodata->self_tgid = o->self_tgid;
 	skel->rodata->trace_all = o->trace_all;
+	skel->rodata->discovery = o->discovery;
+	bpf_program__set_autoload(skel->progs.sock_listen, o->discovery);
 	skel->rodata->req_capture = o->req_capture;
 	skel->rodata->drop_sampled_out = o->drop_sampled_out;
 	skel->rodata->resp_capture = o->resp_capture;

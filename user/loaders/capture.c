@@ -51,6 +51,27 @@ static int attach_syscall_tracepoints(struct bpf_program *prog, const char *cons
 	return 0;
 }
 
+/* The stream protocols' forwarding programs (<id>_forward in
+ * bpf/protocols/<id>.bpf.h) into the table the capture front tail-calls. */
+static int set_stream_programs(struct capture_bpf *skel)
+{
+	int map_fd = bpf_map__fd(skel->maps.stream_progs);
+#define WEFT_PROTOCOL(NAME, id, value, flags)                                                       \
+	if ((flags) & WEFT_PROTO_F_STREAM) {                                                        \
+		__u32 key = value;                                                                  \
+		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, #id "_forward"); \
+		int prog_fd = p ? bpf_program__fd(p) : -1;                                          \
+		if (bpf_map_update_elem(map_fd, &key, &prog_fd, BPF_ANY)) {                         \
+			int err = -errno;                                                           \
+			log_error("cannot install the %s forwarding program: %s", #id, strerror(-err)); \
+			return err;                                                                 \
+		}                                                                                   \
+	}
+#include "abi/protocols.def"
+#undef WEFT_PROTOCOL
+	return 0;
+}
+
 int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 {
 	struct capture_tracer *t = calloc(1, sizeof(*t));
@@ -73,6 +94,9 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 					   "without it weft captures no traffic: it stops here");
 		goto fail;
 	}
+	err = set_stream_programs(t->skel);
+	if (err)
+		goto fail;
 	t->traced_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
 			      bpf_map__fd(t->skel->maps.traced_bits), 0);
 	if (t->traced_bits == MAP_FAILED) {
@@ -122,6 +146,21 @@ int capture_trace_pid(struct capture_tracer *t, uint32_t pid)
 	/* The kernel side sets and clears other bits of this word meanwhile. */
 	__atomic_fetch_or(&t->traced_bits[pid / 64], 1ull << (pid % 64), __ATOMIC_SEQ_CST);
 	return 0;
+}
+
+void capture_untrace_pid(struct capture_tracer *t, uint32_t pid)
+{
+	if (pid / 64 >= TRACED_BITS_WORDS)
+		return;
+	__atomic_fetch_and(&t->traced_bits[pid / 64], ~(1ull << (pid % 64)), __ATOMIC_SEQ_CST);
+	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);
+}
+
+bool capture_pid_traced(struct capture_tracer *t, uint32_t pid)
+{
+	if (pid / 64 >= TRACED_BITS_WORDS)
+		return false;
+	return (__atomic_load_n(&t->traced_bits[pid / 64], __ATOMIC_RELAXED) >> (pid % 64)) & 1;
 }
 
 /* Deletes every key of map whose first u32 (the tgid) matches. */
@@ -191,6 +230,7 @@ void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, 
 	 * still has its last answered exchange delivered. */
 	deliver_answered(t, &p, cb, ctx);
 	delete_tgid_keys(t->skel->maps.txns, tgid);
+	delete_tgid_keys(t->skel->maps.stream_states, tgid);
 }
 
 void capture_deliver_answered(struct capture_tracer *t, txn_cb cb, void *ctx)

@@ -10,6 +10,7 @@
 
 struct capture_opts {
 	bool trace_all;         /* weft run */
+	bool discovery;         /* weft run with a selection: exec and listen events of every process */
 	uint32_t self_tgid;     /* never traced */
 	uint32_t req_capture;   /* bytes of each request kept */
 	uint32_t resp_capture;  /* bytes of each response kept */
@@ -24,6 +25,10 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out);
 int capture_attach(struct capture_tracer *t);
 /* Selects a process (all its threads, and processes it forks). */
 int capture_trace_pid(struct capture_tracer *t, uint32_t pid);
+/* Unselects a process the agent selected (a new program it does not want). */
+void capture_untrace_pid(struct capture_tracer *t, uint32_t pid);
+/* Is pid's bit set in the kernel's process filter? */
+bool capture_pid_traced(struct capture_tracer *t, uint32_t pid);
 typedef void (*txn_cb)(void *ctx, const struct txn_event *ev, size_t len);
 /* The process exited: delete its connections and exchanges, handing the
  * answered ones to cb first. */

@@ -45,6 +45,7 @@ static int capture_obj_configure(void *skel)
 {
 	struct capture_opts o = {
 		.trace_all = false,
+		.discovery = true, /* weft run --config's program is checked too */
 		.self_tgid = getpid(),
 		.req_capture = WEFT_REQ_CAP_DEFAULT,
 		.resp_capture = WEFT_RESP_CAP_DEFAULT,

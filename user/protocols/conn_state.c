@@ -43,14 +43,14 @@ static void evict_one(void)
 	}
 }
 
-void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, bool tls, const void *first)
 {
 	if (!p->conn_new)
 		return NULL;
-	struct conn_state **b = &buckets[bucket_of(ev->pid, ev->fd)];
+	struct conn_state **b = &buckets[bucket_of(pid, fd)];
 	for (struct conn_state **q = b; *q; q = &(*q)->next) {
-		if ((*q)->pid == ev->pid && (*q)->fd == ev->fd) {
-			if ((*q)->proto == p && (*q)->tls == ev->tls)
+		if ((*q)->pid == pid && (*q)->fd == fd) {
+			if ((*q)->proto == p && (*q)->tls == tls)
 				return (*q)->state;
 			struct conn_state *stale = *q;
 			*q = stale->next;
@@ -63,11 +63,11 @@ void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev)
 	struct conn_state *c = calloc(1, sizeof(*c));
 	if (!c)
 		return NULL;
-	c->pid = ev->pid;
-	c->fd = ev->fd;
+	c->pid = pid;
+	c->fd = fd;
 	c->proto = p;
-	c->tls = ev->tls;
-	c->state = p->conn_new(ev);
+	c->tls = tls;
+	c->state = p->conn_new(first);
 	if (!c->state) {
 		free(c);
 		return NULL;

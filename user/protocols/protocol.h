@@ -6,6 +6,7 @@
 #define WEFT_PROTOCOLS_PROTOCOL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "abi/weft.h"
@@ -16,6 +17,12 @@
 struct protocol_ctx {
 	int64_t mono_to_real;                /* CLOCK_MONOTONIC -> unix time, ns */
 	enum db_statement_mode db_statement; /* --db-statement */
+	/* Stream protocols: where the spans they complete go (owned by the
+	 * callee from then on), and the sampler's word (user/sampling) for the
+	 * roots they start (the kernel decides for the other protocols). */
+	void (*emit)(void *emit_ctx, struct span *s, uint32_t pid);
+	void *emit_ctx;
+	uint64_t sampler_word;
 };
 
 /* span() returns this when the bytes were understood and only changed the
@@ -33,17 +40,29 @@ struct protocol {
 	 * order (prepared statements, the database in use); NULL: stateless.
 	 * The kernel reports the connection's close for protocols with
 	 * WEFT_PROTO_F_CONN_STATE in protocols.def. */
-	void *(*conn_new)(const struct txn_event *ev);
+	void *(*conn_new)(const void *first); /* the connection's first event: a struct txn_event,
+					       * or for stream protocols a struct stream_chunk_event */
 	void (*conn_free)(void *state);
 	/* The span of one exchange (ev of len bytes) into s (new, from
 	 * span_new): 0, PROTOCOL_NO_SPAN, or a negative errno when the bytes
 	 * are not parsable (the agent counts it). state: conn_new's. */
 	int (*span)(const struct txn_event *ev, size_t len, void *state, const struct protocol_ctx *ctx,
 		    struct span *s);
+	/* Stream protocols (WEFT_PROTO_F_STREAM), instead of span: a
+	 * connection's bytes in order (abi/stream.h) and what sk_msg injected
+	 * into its requests; spans go to ctx->emit. */
+	void (*stream_chunk)(const struct stream_chunk_event *ev, size_t len, void *state,
+			     const struct protocol_ctx *ctx);
+	void (*stream_injected)(const struct stream_inject_event *ev, void *state);
+	/* Logs what the protocol counted, at exit; NULL: nothing to say. */
+	void (*report)(void);
 };
 
 /* The protocol of id (enum weft_proto), or NULL. */
 const struct protocol *protocol_get(unsigned int id);
+
+/* Each protocol's report(), at exit. */
+void protocol_report_all(void);
 
 /* The span of an exchange, through its protocol (with its connection's
  * state): as struct protocol's span(); -EPROTONOSUPPORT for an unknown
@@ -58,7 +77,13 @@ void protocol_conns_clear(void);
 size_t protocol_conns_count(void);
 /* The state of connection (pid, fd) for protocol p: a new one when there
  * is none or it belongs to another protocol (the fd was reused). NULL when
- * p is stateless or on allocation failure. */
-void *protocol_conn_state(const struct protocol *p, const struct txn_event *ev);
+ * p is stateless or on allocation failure. tls: the connection's bytes are
+ * TLS plaintext (the state of what came before TLS began is another). */
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, bool tls, const void *first);
+
+/* A stream protocol's event (WEFT_EV_STREAM_CHUNK or _INJECT) to its
+ * protocol, with its connection's state. -EPROTONOSUPPORT for an unknown
+ * or not-stream protocol, -EINVAL for a short event. */
+int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx *ctx);
 
 #endif

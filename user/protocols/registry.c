@@ -22,16 +22,52 @@ const struct protocol *protocol_get(unsigned int id)
 	return NULL;
 }
 
+void protocol_report_all(void)
+{
+	for (size_t i = 0; i < sizeof(protocols) / sizeof(protocols[0]); i++)
+		if (protocols[i]->report)
+			protocols[i]->report();
+}
+
 int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_ctx *ctx, struct span *s)
 {
 	const struct protocol *p = protocol_get(ev->proto);
-	if (!p)
+	if (!p || !p->span)
 		return -EPROTONOSUPPORT;
 	void *state = NULL;
 	if (p->conn_new) {
-		state = protocol_conn_state(p, ev);
+		state = protocol_conn_state(p, ev->pid, ev->fd, ev->tls, ev);
 		if (!state)
 			return -ENOMEM;
 	}
 	return p->span(ev, len, state, ctx, s);
+}
+
+int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx *ctx)
+{
+	uint32_t type = *(const uint32_t *)ev;
+	if (type == WEFT_EV_STREAM_CHUNK) {
+		const struct stream_chunk_event *c = ev;
+		if (len < WEFT_STREAM_HDR_SIZE || c->len > len - WEFT_STREAM_HDR_SIZE)
+			return -EINVAL;
+		const struct protocol *p = protocol_get(c->proto);
+		if (!p || !p->stream_chunk || !p->conn_new)
+			return -EPROTONOSUPPORT;
+		void *state = protocol_conn_state(p, c->pid, c->fd, false /* a stream starts its state at STREAM_F_START */, c);
+		if (!state)
+			return -ENOMEM;
+		p->stream_chunk(c, len, state, ctx);
+		return 0;
+	}
+	const struct stream_inject_event *i = ev;
+	if (len < sizeof(*i))
+		return -EINVAL;
+	const struct protocol *p = protocol_get(WEFT_PROTO_HTTP2);
+	if (!p || !p->stream_injected)
+		return -EPROTONOSUPPORT;
+	void *state = protocol_conn_state(p, i->pid, i->fd, false, NULL) /* sk_msg never injects into TLS */;
+	if (!state)
+		return -ENOMEM;
+	p->stream_injected(i, state);
+	return 0;
 }

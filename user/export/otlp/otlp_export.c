@@ -25,6 +25,7 @@
 #define BACKOFF_INITIAL_MS 1000
 #define BACKOFF_MAX_MS 5000
 #define RETRY_AFTER_MAX_MS 60000
+#define OUTAGE_REPORT_NS (60 * 1000000000ull) /* a line a minute while exports fail */
 #define RES_BUCKETS 64
 #define RES_IDLE_TICKS 300 /* ~30 s of ticks without spans: forget a resource */
 #define RES_GC_TICKS 50
@@ -126,7 +127,10 @@ struct otlp_sink {
 	/* export thread: error logging state */
 	char last_err_key[64];
 	uint64_t failed_attempts;
+	uint64_t outage_start_ns, outage_report_ns; /* first failure, last line */
+	uint64_t outage_dropped;                    /* drops counted before it */
 	char last_partial[256];
+	bool warned_not_otlp;
 	unsigned rnd;
 };
 
@@ -412,12 +416,32 @@ static bool flush_deadline_passed(struct otlp_sink *o)
 	return passed;
 }
 
-/* Logs an export error once per kind, not once per batch. */
+static uint64_t dropped_total(void)
+{
+	struct otlp_counters c;
+
+	otlp_counters_get(&c);
+	return otlp_counters_dropped(&c);
+}
+
+/* Logs an export error once per kind, not once per batch; while exports
+ * keep failing, a line a minute says what it has cost so far. */
 static void log_failure(struct otlp_sink *o, const struct otlp_result *res)
 {
+	uint64_t now = otlp_now_ns();
 	char key[64];
 
-	o->failed_attempts++;
+	if (!o->failed_attempts++) {
+		o->outage_start_ns = o->outage_report_ns = now;
+		o->outage_dropped = dropped_total();
+	} else if (now - o->outage_report_ns >= OUTAGE_REPORT_NS) {
+		o->outage_report_ns = now;
+		log_warn("otlp: exports failing for %llu s (%llu attempts): %llu spans dropped meanwhile, "
+			 "%zu queued", (unsigned long long)((now - o->outage_start_ns) / 1000000000ull),
+			 (unsigned long long)o->failed_attempts,
+			 (unsigned long long)(dropped_total() - o->outage_dropped),
+			 atomic_load_explicit(&o->qlen, memory_order_relaxed));
+	}
 	/* the kind of error: not its text, which may vary ("after 3 ms") */
 	snprintf(key, sizeof(key), "%d/%ld/%d/%d", res->outcome, res->http_status,
 		 res->grpc_status, res->curl_code);
@@ -434,8 +458,9 @@ static void log_failure(struct otlp_sink *o, const struct otlp_result *res)
 static void log_success(struct otlp_sink *o)
 {
 	if (o->last_err_key[0] && o->failed_attempts)
-		log_info("otlp: export succeeded after %llu failed attempt%s",
-			 (unsigned long long)o->failed_attempts, o->failed_attempts > 1 ? "s" : "");
+		log_info("otlp: export succeeded after %llu failed attempt%s; %llu spans dropped meanwhile",
+			 (unsigned long long)o->failed_attempts, o->failed_attempts > 1 ? "s" : "",
+			 (unsigned long long)(dropped_total() - o->outage_dropped));
 	o->last_err_key[0] = '\0';
 	o->failed_attempts = 0;
 }
@@ -478,6 +503,11 @@ static void export_batch(struct otlp_sink *o, struct qspan *batch, const struct 
 			CTR_ADD(spans_exported, n - rejected);
 			CTR_ADD(dropped_partial, rejected);
 			log_success(o);
+			if (res.not_otlp[0] && !o->warned_not_otlp) {
+				o->warned_not_otlp = true;
+				log_warn("otlp: the collector's answer is not an OTLP response (%s): spans "
+					 "count as exported, but is the endpoint an OTLP receiver?", res.not_otlp);
+			}
 			if (rejected && strcmp(res.partial_msg, o->last_partial)) {
 				snprintf(o->last_partial, sizeof(o->last_partial), "%s", res.partial_msg);
 				log_warn("otlp: collector rejected %llu of %zu spans: %s",
@@ -496,11 +526,13 @@ static void export_batch(struct otlp_sink *o, struct qspan *batch, const struct 
 			CTR_ADD(dropped_rejected, n);
 			break;
 		}
-		/* transient: wait (Retry-After, else backoff with jitter), retry */
-		unsigned wait = res.retry_after_ms >= 0
-				? (unsigned)(res.retry_after_ms < RETRY_AFTER_MAX_MS ? res.retry_after_ms
-										       : RETRY_AFTER_MAX_MS)
-				: jitter_ms(o, backoff);
+		/* transient: wait the backoff with jitter, or longer if the
+		 * collector's Retry-After says so (never shorter: "Retry-After: 0"
+		 * to every request would be a busy loop), then retry */
+		unsigned wait = jitter_ms(o, backoff);
+		if (res.retry_after_ms > (long)wait)
+			wait = res.retry_after_ms < RETRY_AFTER_MAX_MS ? (unsigned)res.retry_after_ms
+								       : RETRY_AFTER_MAX_MS;
 		backoff = backoff * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : backoff * 2;
 		if (!backoff_wait(o, wait)) {
 			CTR_ADD(dropped_shutdown, n);

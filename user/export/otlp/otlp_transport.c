@@ -20,6 +20,9 @@
 #include "otlp_transport.h"
 
 #define MAX_RESPONSE (1u << 20)
+/* Longer Retry-After values are cut here (the exporter caps them lower);
+ * keeps seconds * 1000 far from overflowing. */
+#define RETRY_AFTER_MAX_S (24 * 3600L)
 
 struct buf {
 	uint8_t *data;
@@ -135,13 +138,15 @@ static size_t on_header(char *ptr, size_t size, size_t nmemb, void *ud)
 
 	if (!strcasecmp(line, "retry-after")) {
 		char *end;
-		long secs = strtol(v, &end, 10);
+		long secs = strtol(v, &end, 10); /* LONG_MAX on overflow */
 		if (end != v && !*end && secs >= 0) {
-			t->retry_after_ms = secs * 1000;
+			t->retry_after_ms = (secs < RETRY_AFTER_MAX_S ? secs : RETRY_AFTER_MAX_S) * 1000;
 		} else {
-			time_t at = curl_getdate(v, NULL);
+			time_t at = curl_getdate(v, NULL), now = time(NULL);
 			if (at != -1)
-				t->retry_after_ms = at > time(NULL) ? (long)(at - time(NULL)) * 1000 : 0;
+				t->retry_after_ms = at <= now ? 0
+						    : at - now < RETRY_AFTER_MAX_S ? (long)(at - now) * 1000
+						    : RETRY_AFTER_MAX_S * 1000;
 		}
 	} else if (!strcasecmp(line, "grpc-status")) {
 		t->grpc_status = atoi(v);
@@ -352,16 +357,17 @@ static bool http_retryable(long status)
 	return status == 429 || status == 502 || status == 503 || status == 504;
 }
 
-static void parse_response(struct otlp_result *res, const uint8_t *data, size_t len)
+/* Returns false if data is not an ExportTraceServiceResponse. */
+static bool parse_response(struct otlp_result *res, const uint8_t *data, size_t len)
 {
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceResponse *r;
 
 	if (!len)
-		return;
+		return true;
 	r = opentelemetry__proto__collector__trace__v1__export_trace_service_response__unpack(
 		NULL, len, data);
 	if (!r)
-		return; /* not ours to judge: the request succeeded */
+		return false;
 	if (r->partial_success) {
 		res->rejected = r->partial_success->rejected_spans;
 		if (r->partial_success->error_message)
@@ -369,6 +375,7 @@ static void parse_response(struct otlp_result *res, const uint8_t *data, size_t 
 				 r->partial_success->error_message);
 	}
 	opentelemetry__proto__collector__trace__v1__export_trace_service_response__free_unpacked(r, NULL);
+	return true;
 }
 
 /* A short printable excerpt of an error response body, for logs. */
@@ -421,7 +428,21 @@ static void classify(struct otlp_transport *t, CURLcode cc, bool aborted, struct
 		return;
 	}
 	if (!grpc) {
-		parse_response(res, t->resp.data, t->resp.len);
+		const char *ctype = NULL;
+		curl_easy_getinfo(t->easy, CURLINFO_CONTENT_TYPE, &ctype);
+		/* the collector said yes: the spans count as exported, but an
+		 * answer that is not OTLP hints at an endpoint that is not a
+		 * collector (a web page answering every path) */
+		if (t->resp.len && (!ctype || strncasecmp(ctype, "application/x-protobuf", 22) ||
+				    !parse_response(res, t->resp.data, t->resp.len))) {
+			char shown[64];
+			size_t n = 0;
+			for (const char *c = ctype ? ctype : "no Content-Type"; *c && n + 1 < sizeof(shown); c++)
+				shown[n++] = isprint((unsigned char)*c) ? *c : '?';
+			shown[n] = '\0';
+			snprintf(res->not_otlp, sizeof(res->not_otlp), "HTTP %ld, %s, %zu bytes", status,
+				 shown, t->resp.len);
+		}
 		res->outcome = OTLP_OUTCOME_OK;
 		return;
 	}

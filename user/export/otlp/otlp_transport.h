@@ -25,6 +25,9 @@ struct otlp_result {
 	int64_t rejected;      /* partial_success.rejected_spans */
 	char error[256];       /* what failed, for logs; "" on success */
 	char partial_msg[256]; /* partial_success.error_message */
+	/* a 2xx answer whose body is not an ExportTraceServiceResponse (a web
+	 * page, a proxy's form): what it was, for a warning; "" otherwise */
+	char not_otlp[128];
 };
 
 struct otlp_transport;

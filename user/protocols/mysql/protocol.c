@@ -5,7 +5,7 @@
 #include "mysql_proto.h"
 #include "protocol.h"
 
-static void *mysql_conn_new(const struct txn_event *ev)
+static void *mysql_conn_new(const void *first)
 {
 	return mysql_conn_state_new();
 }

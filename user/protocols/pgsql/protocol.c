@@ -5,7 +5,7 @@
 #include "pg_proto.h"
 #include "protocol.h"
 
-static void *pgsql_conn_new(const struct txn_event *ev)
+static void *pgsql_conn_new(const void *first)
 {
 	return pg_conn_state_new();
 }

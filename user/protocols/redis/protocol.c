@@ -5,8 +5,9 @@
 #include "redis_proto.h"
 #include "protocol.h"
 
-static void *redis_conn_new(const struct txn_event *ev)
+static void *redis_conn_new(const void *first)
 {
+	const struct txn_event *ev = first;
 	return redis_conn_state_new(ev->conn_opened);
 }
 

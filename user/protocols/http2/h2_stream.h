@@ -1,0 +1,44 @@
+/* One HTTP/2 stream as the agent follows it (an exchange of HTTP/2 is a
+ * stream, not a connection): what its request and response headers said,
+ * when it began and ended, and where its trace context comes from. */
+#ifndef WEFT_H2_STREAM_H
+#define WEFT_H2_STREAM_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "abi/weft.h"
+
+#define H2_PATH_MAX 2048
+
+struct h2_stream {
+	uint32_t id;
+	uint64_t start_ns, end_ns; /* CLOCK_MONOTONIC */
+	char method[16];
+	char scheme[8];
+	char authority[256];
+	char path[H2_PATH_MAX];
+	char content_type[64];
+	char user_agent[256];
+	char traceparent[64]; /* the request's own, if any */
+	char tracestate[256];
+	int status;      /* :status of the response, 0 until known */
+	int grpc_status; /* -1 until known */
+	char grpc_message[256];
+	uint64_t req_body, resp_body; /* DATA payload bytes */
+	bool req_end, resp_headers, resp_end;
+	bool reset;          /* RST_STREAM ended it */
+	uint32_t rst_code;
+	bool injected;       /* sk_msg put the client span's ids on the wire */
+	uint8_t inj_trace_id[16], inj_span_id[8], inj_parent[8], inj_flags;
+	struct h2_stream *next;
+};
+
+/* The connection a stream belongs to, as its spans need it. */
+struct h2_conn_info {
+	uint32_t pid;
+	bool client; /* the traced process is the HTTP/2 client */
+	struct conn_addr addr;
+};
+
+#endif

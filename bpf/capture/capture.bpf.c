@@ -136,8 +136,13 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct io_args *io = io_scratch();
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
-	if (tls_io(io, ret))
-		return 0; /* TLS ciphertext inside an SSL call */
+	int tls_proto;
+	if (tls_io(io, ret, &tls_proto)) {
+		/* TLS ciphertext inside an SSL call (its plaintext may go on to
+		 * a stream protocol) */
+		stream_forward(ctx, tls_proto);
+		return 0;
+	}
 	if (ret > 0)
 		stream_forward(ctx, on_data(io, ret));
 	else if (io->dir == DIR_READ)
@@ -318,8 +323,13 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	io->sk = (__u64)ctx->sk;
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
-	if (tls_io(io, ret))
-		return 0; /* TLS ciphertext inside an SSL call */
+	int tls_proto;
+	if (tls_io(io, ret, &tls_proto)) {
+		/* TLS ciphertext inside an SSL call (its plaintext may go on to
+		 * a stream protocol) */
+		stream_forward(ctx, tls_proto);
+		return 0;
+	}
 	if (ret > 0)
 		stream_forward(ctx, on_data(io, ret));
 	else if (dir == DIR_READ)

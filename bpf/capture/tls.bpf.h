@@ -71,14 +71,6 @@ struct {
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
 
-/* The io_args of plaintext handed to on_data. */
-struct {
-	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct io_args);
-} tls_io_scratch SEC(".maps");
-
 static __always_inline bool tls_enabled(void)
 {
 	__u32 zero = 0;
@@ -86,13 +78,19 @@ static __always_inline bool tls_enabled(void)
 	return on && *on;
 }
 
-/* n plaintext bytes at buf, moved in direction dir on the call's socket. */
-static __always_inline void tls_plain(struct tls_call *call, __u8 dir, __u64 ts, long n)
+/* n plaintext bytes at buf, moved in direction dir on the call's socket.
+ * Returns on_data's answer: the stream protocol (HTTP/2) whose forwarding
+ * program the caller tail-calls. The io_args go in the capture front's own
+ * io_scratch_map, where that program reads them (io->buf: the SSL call's
+ * buffer, IO_PLAIN). Called from the capture front, this overwrites the
+ * socket event's io_args: that event is the call's ciphertext, which the
+ * front drops once tls_io answers. */
+static __always_inline int tls_plain(struct tls_call *call, __u8 dir, __u64 ts, long n)
 {
 	__u32 zero = 0;
-	struct io_args *io = bpf_map_lookup_elem(&tls_io_scratch, &zero);
+	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
 	if (!io || n <= 0)
-		return;
+		return 0;
 	io->buf = call->buf;
 	io->enter_ns = ts;
 	io->sk = call->sk;
@@ -101,37 +99,38 @@ static __always_inline void tls_plain(struct tls_call *call, __u8 dir, __u64 ts,
 	io->dir = dir;
 	io->tls = 1;
 	io->pad = 0;
-	on_data(io, n);
+	return on_data(io, n);
 }
 
 /* The thread's SSL_read returned ret (SSL_read: the length, or <= 0;
  * SSL_read_ex: 1 and the length in *readbytes). A global function:
- * verified once. */
+ * verified once. Returns as tls_plain. */
 __attribute__((noinline)) int tls_read_return(__u64 id, long ret)
 {
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!call)
 		return 0;
+	int proto = 0;
 	if (call->dir == DIR_READ && call->has_fd && ret > 0) {
 		__u64 n = ret;
 		if (call->readbytes && (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call->readbytes)))
 			n = 0;
 		if (n > call->num)
 			n = call->num;
-		tls_plain(call, DIR_READ, bpf_ktime_get_ns(), n);
+		proto = tls_plain(call, DIR_READ, bpf_ktime_get_ns(), n);
 	}
 	bpf_map_delete_elem(&tls_calls, &id);
-	return 0;
+	return proto;
 }
 
 /* The thread's SSL_write: its plaintext goes to on_data, once. A global
- * function: verified once. */
+ * function: verified once. Returns as tls_plain. */
 __attribute__((noinline)) int tls_call_send(__u64 id)
 {
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (call && call->dir == DIR_WRITE && !call->sent) {
 		call->sent = 1;
-		tls_plain(call, DIR_WRITE, call->ts, call->num);
+		return tls_plain(call, DIR_WRITE, call->ts, call->num);
 	}
 	return 0;
 }
@@ -175,14 +174,17 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 }
 
 /* The capture front's question: true when the event is TLS ciphertext
- * that on_data must not see. */
-static __always_inline bool tls_io(struct io_args *io, long ret)
+ * that on_data must not see. *proto: the stream protocol whose forwarding
+ * program the front tail-calls for the plaintext sent meanwhile (its
+ * io_args replaced the event's in io_scratch_map). */
+static __always_inline bool tls_io(struct io_args *io, long ret, int *proto)
 {
+	*proto = 0;
 	if (!tls_enabled())
 		return false;
 	int r = tls_sock_event(io, ret);
 	if (r & TLS_EV_SEND)
-		tls_call_send(bpf_get_current_pid_tgid());
+		*proto = tls_call_send(bpf_get_current_pid_tgid());
 	return r & TLS_EV_CIPHER;
 }
 

@@ -3,7 +3,10 @@
  * SSL_write_ex, and returns of the two reads (capture/tls.bpf.h, docs/TLS.md:
  * hits per exchange). Owned by user/loaders/tls.c, which attaches them per
  * traced process and reuses the capture object's maps: the plaintext goes
- * through the capture front's own on_data. */
+ * through the capture front's own on_data, and a stream protocol's bytes
+ * (HTTP/2 over TLS) to its forwarding program, which this object carries
+ * as a kprobe-type copy in its own stream_progs (a tail call stays within
+ * one program type: user/loaders/tls.c). */
 #include "lib/common.bpf.h"
 #include "capture/tls.bpf.h"
 
@@ -54,7 +57,8 @@ static __always_inline int tls_probe(struct pt_regs *ctx, __u64 readbytes, __u32
 	if (!tgid_traced(id >> 32))
 		return 0;
 	if (tls_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), readbytes, dir))
-		tls_call_send(id); /* the socket is known: the plaintext goes now, timed at entry */
+		/* the socket is known: the plaintext goes now, timed at entry */
+		stream_forward(ctx, tls_call_send(id));
 	return 0;
 }
 
@@ -84,6 +88,6 @@ int probe_ssl_read_ret(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_traced(id >> 32))
 		return 0;
-	tls_read_return(id, (int)PT_REGS_RC(ctx));
+	stream_forward(ctx, tls_read_return(id, (int)PT_REGS_RC(ctx)));
 	return 0;
 }

@@ -30,7 +30,7 @@ class NginxTLS:
     """nginx serving HTTPS (and plain HTTP on a second port)."""
 
     def __init__(self, tmpdir, cert):
-        self.port, self.plain_port = free_port(), free_port()
+        self.port, self.plain_port, self.h2_port = free_port(), free_port(), free_port()
         crt, key = cert
         os.makedirs(os.path.join(tmpdir, "www"), exist_ok=True)
         with open(os.path.join(tmpdir, "www", "index.html"), "w") as f:
@@ -52,6 +52,7 @@ http {{
     server {{
         listen 127.0.0.1:{self.port} ssl;
         listen 127.0.0.1:{self.plain_port};
+        listen 127.0.0.1:{self.h2_port} ssl http2;
         ssl_certificate {crt};
         ssl_certificate_key {key};
         location /k/ {{ return 200 "ok\\n"; }}
@@ -75,6 +76,9 @@ http {{
 
     def url(self, path, tls=True):
         return f"https://127.0.0.1:{self.port}{path}" if tls else f"http://127.0.0.1:{self.plain_port}{path}"
+
+    def h2_url(self, path):
+        return f"https://127.0.0.1:{self.h2_port}{path}"
 
     def stop(self):
         stop_process(self.proc, signal.SIGQUIT)
@@ -267,3 +271,46 @@ def test_psycopg2_sslmode_require_spans(weft_factory, pg_tls):
     assert spans[2]["attributes"]["db.query.text"] == "INSERT INTO notes (id, body) VALUES (?, ?)"
     # The SSLRequest and the handshake before TLS began are exchanges the
     # parser refuses (counted, no span): docs/TLS.md.
+
+
+def test_http2_over_tls_curl_and_nginx(weft_factory, nginx_tls):
+    """HTTP/2 negotiated by ALPN: the plaintext of both ends reaches the
+    HTTP/2 forwarding program (tail call from the TLS probes, or from the
+    capture front for a write whose socket was learnt inside the call).
+    curl makes three requests on one connection; both sides traced."""
+    urls = [nginx_tls.h2_url("/k/a?q=1"), nginx_tls.h2_url("/fail/b"), nginx_tls.h2_url("/index.html")]
+    args = ["curl", "-sk", "--http2", "-A", "weft-h2/1.0", "-w", "%{http_version} %{http_code}\\n"]
+    for u in urls:
+        args += ["-o", "/dev/null", u]
+    p = subprocess.Popen(["bash", "-c", "read; exec " + " ".join(f"'{a}'" for a in args)],
+                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    w = weft_factory(attach_args([p.pid] + nginx_tls.pids))
+    t0 = time.time_ns()
+    out, _ = p.communicate("go\n", timeout=20)
+    t1 = time.time_ns()
+    assert out.split("\n")[:3] == ["2 200", "2 503", "2 200"], out
+    client = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=3)
+    server = w.wait_spans(lambda s: s["kind"] == "SERVER", count=3)
+    assert len(client) == 3 and len(server) == 3, w.stderr
+    want = {"/k/a": 200, "/fail/b": 503, "/index.html": 200}
+    for side, spans, pid in (("client", client, p.pid), ("server", server, nginx_tls.worker_pids[0])):
+        by_path = {s["attributes"]["url.path"]: s for s in spans}
+        assert set(by_path) == set(want), (side, w.stderr)
+        for path, code in want.items():
+            s = by_path[path]
+            check_ids(s)
+            a = s["attributes"]
+            assert s["resource"]["process.pid"] == pid
+            assert t0 <= s["start_ns"] <= s["end_ns"] <= t1
+            assert a["network.protocol.version"] == "2"
+            assert a["url.scheme"] == "https"
+            assert a["http.request.method"] == "GET"
+            assert a["http.response.status_code"] == code
+            assert a["server.port"] == nginx_tls.h2_port
+            assert a["user_agent.original"] == "weft-h2/1.0"
+            assert s["status"] == ("ERROR" if code >= 500 else "UNSET")
+            assert s["name"].startswith("GET /")
+    cs = {s["attributes"]["url.path"]: s for s in client}
+    for s in server:
+        c = cs[s["attributes"]["url.path"]]
+        assert c["start_ns"] <= s["start_ns"] and s["end_ns"] <= c["end_ns"] + 1_000_000

@@ -172,6 +172,18 @@ int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o)
 	skel->rodata->req_capture = o->req_capture;
 	skel->rodata->drop_sampled_out = o->drop_sampled_out;
 	skel->rodata->resp_capture = o->resp_capture;
+	/* The uprobes tail-call the stream protocols' forwarding programs
+	 * (HTTP/2 over TLS), and a tail call stays within one program type:
+	 * this object's copies are kprobe programs (they read nothing of
+	 * their context). */
+#define WEFT_PROTOCOL(NAME, id, value, flags)                                                  \
+	if ((flags) & WEFT_PROTO_F_STREAM) {                                                   \
+		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, #id "_forward"); \
+		if (p)                                                                         \
+			bpf_program__set_type(p, BPF_PROG_TYPE_KPROBE);                        \
+	}
+#include "abi/protocols.def"
+#undef WEFT_PROTOCOL
 	return 0;
 }
 

@@ -61,6 +61,8 @@ int tls_tracer_load(struct capture_tracer *ct, const struct capture_opts *o, str
 		tls_tracer_destroy(tt);
 		return 0;
 	}
+	if ((err = capture_set_stream_programs(tt->skel->obj, bpf_map__fd(tt->skel->maps.stream_progs))))
+		goto fail;
 	*out = tt;
 	return 0;
 fail:

@@ -25,7 +25,7 @@ struct go_proc_info {
 	__s16 conn_fd;     /* net.conn.fd (*netFD) */
 	__s16 netfd_pfd;   /* net.netFD.pfd */
 	__s16 pfd_sysfd;   /* internal/poll.FD.Sysfd */
-	__u16 pad;
+	__s16 tlsconn_conn; /* crypto/tls.Conn.conn (a net.Conn interface) */
 	__u32 flags;       /* GO_PROC_* */
 	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
 };

@@ -8,11 +8,13 @@
  * as a kprobe-type copy in its own stream_progs (a tail call stays within
  * one program type: user/loaders/tls.c). */
 #include "lib/common.bpf.h"
-#include "capture/tls.bpf.h"
-
-char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 #define TLS_NUM_MAX (1u << 30)
+
+#include "capture/tls.bpf.h"
+#include "uprobes/go_tls.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 /* SSL_read*(ssl, buf, num, [readbytes]) or SSL_write*(ssl, buf, num, ...)
  * entered: the thread's note of the call. 1 when a write's plaintext can go
@@ -89,5 +91,37 @@ int probe_ssl_read_ret(struct pt_regs *ctx)
 	if (!tgid_traced(id >> 32))
 		return 0;
 	stream_forward(ctx, tls_read_return(id, (int)PT_REGS_RC(ctx)));
+	return 0;
+}
+
+/* --- Go's crypto/tls (uprobes/go_tls.bpf.h) --- */
+
+/* crypto/tls.(*Conn).Write: AX = the *Conn, BX/CX = the slice. */
+SEC("uprobe")
+int probe_go_tls_write(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	stream_forward(ctx, go_tls_write(ctx->ax, ctx->bx, ctx->cx));
+	return 0;
+}
+
+/* crypto/tls.(*Conn).Read entered: R14 = the goroutine. */
+SEC("uprobe")
+int probe_go_tls_read(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	go_tls_read_enter(ctx->r14, ctx->ax, ctx->bx, ctx->cx);
+	return 0;
+}
+
+/* At a RET of crypto/tls.(*Conn).Read: AX = n. */
+SEC("uprobe")
+int probe_go_tls_read_ret(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	stream_forward(ctx, go_tls_read_ret(ctx->r14, (long)ctx->ax));
 	return 0;
 }

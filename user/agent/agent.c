@@ -80,8 +80,10 @@ static void apply_analysis(void *ctx, const struct go_result *r)
 		return;
 	}
 	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
-	if (r->bin->is_go)
-		go_tracer_apply(a->go, r); /* goroutines stand in for threads */
+	/* goroutines stand in for threads; crypto/tls needs the offsets
+	 * go_tracer_apply registers */
+	if (r->bin->is_go && go_tracer_apply(a->go, r) == 0)
+		tls_tracer_add_go(a->tls, r->pid, r->bin);
 }
 
 /* First sight of a process: its executable goes to the analysis worker

@@ -37,6 +37,15 @@ struct go_binary {
 	uint64_t *rets;
 	size_t n_rets;
 	char rets_why[256];
+	/* crypto/tls (docs/TLS.md): (*Conn).Write's entry, (*Conn).Read's
+	 * entry and every RET. tls: all found, with the offsets from the
+	 * tls.Conn to its socket's fd; else tls_why says what is missing. */
+	bool tls;
+	uint64_t tls_write_at;
+	uint64_t tls_read_at;
+	uint64_t *tls_read_rets;
+	size_t n_tls_read_rets;
+	char tls_why[256];
 };
 
 /* Analyses the executable at path into b (always filled: b->err says what

@@ -17,6 +17,7 @@
 #include "tls.h"
 #include "tls.skel.h"
 #include "tls_lib.h"
+#include "gobinary.h"
 
 struct tls_proc {
 	uint32_t pid;		  /* 0: every process (weft run) */
@@ -26,9 +27,18 @@ struct tls_proc {
 	struct tls_proc *next;
 };
 
+/* A Go process's crypto/tls probes (on its executable, for it only). */
+struct go_tls_proc {
+	uint32_t pid;
+	struct bpf_link **links;
+	size_t n_links;
+	struct go_tls_proc *next;
+};
+
 struct tls_tracer {
 	struct tls_bpf *skel;
 	struct tls_proc *procs;
+	struct go_tls_proc *go_procs;
 	unsigned probes;
 	bool trace_all;
 };
@@ -166,10 +176,81 @@ int tls_tracer_add(struct tls_tracer *tt, uint32_t pid)
 	return attach_lib(tt, who, &lib);
 }
 
+static void go_forget(struct tls_tracer *tt, uint32_t pid)
+{
+	for (struct go_tls_proc **pp = &tt->go_procs; *pp;) {
+		struct go_tls_proc *p = *pp;
+		if (pid && p->pid != pid) {
+			pp = &p->next;
+			continue;
+		}
+		*pp = p->next;
+		for (size_t i = 0; i < p->n_links; i++)
+			bpf_link__destroy(p->links[i]);
+		tt->probes -= p->n_links;
+		free(p->links);
+		free(p);
+	}
+}
+
+static int go_attach(struct tls_tracer *tt, struct go_tls_proc *p, struct bpf_program *prog, const char *exe,
+		     uint64_t at, const char *what)
+{
+	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, (int)p->pid, exe, at);
+	if (!l) {
+		int err = -errno;
+		log_warn("tls: pid %u: cannot probe %s (file offset 0x%llx): %s", p->pid, what,
+			 (unsigned long long)at, strerror(-err));
+		return err;
+	}
+	p->links[p->n_links++] = l;
+	tt->probes++;
+	return 0;
+}
+
+int tls_tracer_add_go(struct tls_tracer *tt, uint32_t pid, const struct go_binary *b)
+{
+	if (!tt || !b)
+		return -EINVAL;
+	go_forget(tt, pid); /* an exec'd process starts afresh */
+	if (!b->tls) {
+		log_info("tls: pid %u: Go, crypto/tls not probed: %s", pid, b->tls_why[0] ? b->tls_why : "not found");
+		return -ENOENT;
+	}
+	struct go_tls_proc *p = calloc(1, sizeof(*p));
+	if (!p || !(p->links = calloc(2 + b->n_tls_read_rets, sizeof(*p->links)))) {
+		free(p);
+		return -ENOMEM;
+	}
+	p->pid = pid;
+	p->next = tt->go_procs;
+	tt->go_procs = p;
+	char exe[64];
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	int err = go_attach(tt, p, tt->skel->progs.probe_go_tls_write, exe, b->tls_write_at,
+			    "crypto/tls.(*Conn).Write");
+	if (!err)
+		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read, exe, b->tls_read_at,
+				"crypto/tls.(*Conn).Read");
+	for (size_t i = 0; !err && i < b->n_tls_read_rets; i++)
+		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read_ret, exe, b->tls_read_rets[i],
+				"crypto/tls.(*Conn).Read (RET)");
+	if (err) {
+		go_forget(tt, pid); /* all or nothing: a read without its returns sends nothing */
+		return err;
+	}
+	uint32_t zero = 0, on = 1;
+	bpf_map__update_elem(tt->skel->maps.tls_on, &zero, sizeof(zero), &on, sizeof(on), BPF_ANY);
+	log_info("tls: pid %u: Go crypto/tls (%s): probed (*Conn).Write, (*Conn).Read and its %zu RETs", pid,
+		 b->version[0] ? b->version : "Go version unknown", b->n_tls_read_rets);
+	return 0;
+}
+
 void tls_tracer_exec(struct tls_tracer *tt, uint32_t pid)
 {
 	if (!tt)
 		return;
+	go_forget(tt, pid); /* the new program's analysis brings its own */
 	/* Probes on a library stay (a file's probes survive exec); the record
 	 * of a process without one goes: the new program may have one. */
 	for (struct tls_proc **pp = &tt->procs; *pp;) {
@@ -230,6 +311,7 @@ void tls_tracer_forget(struct tls_tracer *tt, uint32_t pid)
 		tt->probes -= p->n_links;
 		free(p);
 	}
+	go_forget(tt, pid);
 	forget_conns(tt, pid);
 }
 
@@ -249,6 +331,7 @@ void tls_tracer_destroy(struct tls_tracer *tt)
 			bpf_link__destroy(p->links[i]);
 		free(p);
 	}
+	go_forget(tt, 0);
 	tls_bpf__destroy(tt->skel);
 	free(tt);
 }

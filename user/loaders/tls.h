@@ -17,6 +17,12 @@ int tls_tracer_load(struct capture_tracer *ct, const struct capture_opts *o, str
 /* Probes pid's libssl, unless already probed (a library loaded since is
  * probed too). 0, -ENOENT (no libssl: nothing to do), or -errno (logged). */
 int tls_tracer_add(struct tls_tracer *tt, uint32_t pid);
+/* Go process pid runs the executable b analysed (user/golang/gobinary.h):
+ * probes its crypto/tls.(*Conn).Write and Read (entry and RETs), replacing
+ * any probes of an earlier executable. 0, -ENOENT (no crypto/tls or its
+ * offsets: logged), or -errno. */
+struct go_binary;
+int tls_tracer_add_go(struct tls_tracer *tt, uint32_t pid, const struct go_binary *b);
 /* pid exec'd: a library the new program loads is probed too. */
 void tls_tracer_exec(struct tls_tracer *tt, uint32_t pid);
 /* Probes every traced process not probed yet (processes forked by traced

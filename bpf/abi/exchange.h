@@ -28,6 +28,7 @@ enum weft_ctx_source {
 	WEFT_CTX_THREAD = 2,   /* the request this thread is serving */
 	WEFT_CTX_INJECTED = 3, /* weft injected traceparent into this request */
 	WEFT_CTX_GOROUTINE = 4, /* the request this goroutine (or an ancestor) serves */
+	WEFT_CTX_TCPOPT = 5,   /* the TCP option that came with a TLS request (context/tcpopt.bpf.h) */
 };
 
 enum txn_phase {

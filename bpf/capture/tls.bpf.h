@@ -173,6 +173,17 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 	return TLS_EV_CIPHER;
 }
 
+/* SSL_set_fd: the SSL* of process tgid is on socket fd. */
+static __always_inline void tls_set_fd(__u32 tgid, __u64 ssl, __u64 fd)
+{
+	if (!ssl || (__s64)fd < 0 || fd > 0x7fffffff)
+		return;
+	struct tls_conn_key k = { .tgid = tgid, .ssl = ssl };
+	struct tls_conn tc = { .sk = (__u64)stream_sock_from_fd((__u32)fd), .fd = (__u32)fd };
+	if (tc.sk)
+		bpf_map_update_elem(&tls_conns, &k, &tc, BPF_ANY);
+}
+
 /* The capture front's question: true when the event is TLS ciphertext
  * that on_data must not see. *proto: the stream protocol whose forwarding
  * program the front tail-calls for the plaintext sent meanwhile (its

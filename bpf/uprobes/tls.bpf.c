@@ -83,6 +83,20 @@ int probe_ssl_write(struct pt_regs *ctx)
 	return tls_probe(ctx, 0, DIR_WRITE);
 }
 
+/* SSL_set_fd(ssl, fd): the SSL's socket, known before its first write
+ * (whose plaintext then goes at its entry, before its first segment: the
+ * TCP option of a TLS request, inject/propagation.bpf.c, needs that). One
+ * hit per connection. */
+SEC("uprobe")
+int probe_ssl_set_fd(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
+		return 0;
+	tls_set_fd(id >> 32, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx));
+	return 0;
+}
+
 /* SSL_read or SSL_read_ex returned: the plaintext is in the buffer. */
 SEC("uretprobe")
 int probe_ssl_read_ret(struct pt_regs *ctx)

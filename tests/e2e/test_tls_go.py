@@ -43,7 +43,8 @@ class GoTLSEnv:
         self.b_port, self.a_port = free_port(), free_port()
         self.b = self._start(binary, self.b_port, {})
         self.a = self._start(binary, self.a_port, {"GODEBUG": "http2client=0"})
-        self.weft = Weft(["attach", "--cgroup", self.cgroup, "-p", str(self.a.pid), "-p", str(self.b.pid)])
+        self.weft = Weft(["attach", "--cgroup", self.cgroup, "--propagation", "headers,tcp",
+                          "-p", str(self.a.pid), "-p", str(self.b.pid)])
         self.weft.wait_ready()
         deadline = time.time() + 10
         while "Go crypto/tls" not in self.weft.stderr and time.time() < deadline:
@@ -106,7 +107,9 @@ def test_probes_found_in_stripped_binary(gotls):
 @pytest.mark.parametrize("mode", ["direct", "goroutine"])
 def test_go_https_chain_parenting(gotls, mode):
     """An untraced client -> A (HTTPS) -> A's handler (HTTP/1.1 over TLS) ->
-    B (HTTPS): A's client span is the child of A's server span."""
+    B (HTTPS): A's client span is the child of A's server span, and B's
+    server span the child of A's client span (the context crossed TLS in a
+    TCP option)."""
     ident = f"tls-{mode}"
     inner = gotls.b_url(f"/hello?id={ident}")
     path = "/call?" + urllib.parse.urlencode({"url": inner, "mode": mode, "id": ident})
@@ -122,6 +125,7 @@ def test_go_https_chain_parenting(gotls, mode):
     assert a_srv["trace_id"] == "4bf92f3577b34da6a3ce929d0e0e4736"
     assert a_srv["parent_span_id"] == "00f067aa0ba902b7"
     assert a_cli["trace_id"] == a_srv["trace_id"] and a_cli["parent_span_id"] == a_srv["span_id"], mode
+    assert b_srv["trace_id"] == a_cli["trace_id"] and b_srv["parent_span_id"] == a_cli["span_id"], mode
     for s in (a_srv, a_cli, b_srv):
         a = s["attributes"]
         assert a["url.scheme"] == "https"
@@ -166,22 +170,52 @@ def test_go_http2_client_and_server_over_tls(gotls):
         w.close()
 
 
-def test_python_https_client_to_go_server(gotls):
-    """Python (OpenSSL) -> A (crypto/tls), both traced, HTTP/1.1."""
-    url = gotls.a_url("/status/404?id=pygo")
-    p = subprocess.Popen([PY, os.path.join(APPS, "py", "http_client.py"), f"GET {url}"],
-                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-    w = Weft(["attach", "-p", str(p.pid), "-p", str(gotls.a.pid)])
+def test_python_https_client_joins_go_server_across_tls(gotls, cert):
+    """Python (OpenSSL) -> a Go crypto/tls server, both traced, in a cgroup
+    of their own with --propagation headers,tcp: the server span joins the
+    client's trace across TLS (TCP option), for each request of a
+    keep-alive connection; and a connection whose client weft does not
+    trace carries nothing (its server span starts a trace)."""
+    crt, key = cert
+    cg = os.path.join(cgroup2_root(), f"weft-gotls-py-{os.getpid()}-{time.monotonic_ns()}")
+    os.mkdir(cg)
+    port = free_port()
+    srv = subprocess.Popen(in_cgroup([gotls.binary, "-addr", f"127.0.0.1:{port}", "-tls-cert", crt, "-tls-key", key], cg),
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    urls = [f"GET https://127.0.0.1:{port}/status/{code}?id=pygo{i}" for i, code in enumerate((200, 404, 200))]
+    cli = subprocess.Popen(in_cgroup([PY, os.path.join(APPS, "py", "http_client.py"), *urls], cg),
+                           stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+    w = None
     try:
+        wait_port(port, proc=srv)
+        w = Weft(["attach", "--cgroup", cg, "--propagation", "headers,tcp", "-p", str(cli.pid), "-p", str(srv.pid)])
         w.wait_ready()
-        out, _ = p.communicate("go\n", timeout=20)
-        assert json.loads(out.splitlines()[0])["status"] == 404
-        spans = w.wait_spans(lambda s: query_id(s) == "pygo", count=2)
-        c, s = one(spans, "CLIENT", p.pid), one(spans, "SERVER", gotls.a.pid)
-        for x in (c, s):
-            assert x["attributes"]["url.scheme"] == "https"
-            assert x["attributes"]["http.response.status_code"] == 404
-        assert c["status"] == "ERROR" and s["status"] != "ERROR"
-        assert c["start_ns"] <= s["start_ns"] <= s["end_ns"] <= c["end_ns"]
+        deadline = time.time() + 10
+        while "Go crypto/tls" not in w.stderr and time.time() < deadline:
+            time.sleep(0.05)
+        out, _ = cli.communicate("go\n", timeout=20)
+        assert [json.loads(l)["status"] for l in out.splitlines()] == [200, 404, 200]
+        # An untraced client (this test, outside the cgroup's traced set).
+        assert https_get(f"https://127.0.0.1:{port}/hello?id=untraced") == (200, b"hello\n")
+        for i in range(3):
+            spans = w.wait_spans(lambda s, i=i: query_id(s) == f"pygo{i}", count=2)
+            c, s = one(spans, "CLIENT", cli.pid), one(spans, "SERVER", srv.pid)
+            assert c["attributes"]["url.scheme"] == s["attributes"]["url.scheme"] == "https"
+            assert s["trace_id"] == c["trace_id"] and s["parent_span_id"] == c["span_id"], (i, w.stderr)
+            assert c["start_ns"] <= s["start_ns"] <= s["end_ns"] <= c["end_ns"]
+        (u,) = w.wait_spans(lambda s: query_id(s) == "untraced")
+        assert u["parent_span_id"] == ""
+        w.stop()
+        assert "TLS context in TCP options: 3 sent, 0 left out (no room in the segment), 3 received" in w.stderr
     finally:
-        w.close()
+        if w:
+            w.close()
+        for p in (cli, srv):
+            p.kill()
+            p.wait()
+        for _ in range(100):
+            try:
+                os.rmdir(cg)
+                break
+            except OSError:
+                time.sleep(0.05)

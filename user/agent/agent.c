@@ -306,6 +306,10 @@ static void report_counters(struct agent *a)
 	if (c[WEFT_CNT_STREAM_EVENTS] || c[WEFT_CNT_STREAM_GAP])
 		log_info("stream protocols (HTTP/2): kernel sent %llu frame events; %llu gaps (connections given up)",
 			 (unsigned long long)c[WEFT_CNT_STREAM_EVENTS], (unsigned long long)c[WEFT_CNT_STREAM_GAP]);
+	if (c[WEFT_CNT_TCPOPT_SENT] || c[WEFT_CNT_TCPOPT_NO_ROOM] || c[WEFT_CNT_TCPOPT_RECEIVED])
+		log_info("TLS context in TCP options: %llu sent, %llu left out (no room in the segment), %llu received",
+			 (unsigned long long)c[WEFT_CNT_TCPOPT_SENT], (unsigned long long)c[WEFT_CNT_TCPOPT_NO_ROOM],
+			 (unsigned long long)c[WEFT_CNT_TCPOPT_RECEIVED]);
 	protocol_report_all();
 }
 
@@ -409,7 +413,7 @@ int agent_run(struct agent_opts *o)
 			 GO_STARTUP_WAIT_MS / 1000);
 	go_worker_collect(a.gw, apply_analysis, &a);
 	if (o->propagation) {
-		err = propagation_start(a.capture, o->cgroup, &a.propagation);
+		err = propagation_start(a.capture, o->cgroup, o->propagation_tcp, &a.propagation);
 		if (err)
 			goto cleanup;
 	}

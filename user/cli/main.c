@@ -55,7 +55,9 @@ static const char usage_text[] =
 	"      --ringbuf-mb N     kernel-to-weft event buffer in MiB, a power of two (default 8)\n"
 	"      --propagation MODE headers (default): inject W3C traceparent into the HTTP/1\n"
 	"                         requests traced processes send, so the next service joins\n"
-	"                         the trace; off: never touch traffic\n"
+	"                         the trace; headers,tcp: also carry the context of TLS\n"
+	"                         requests in a TCP header option between traced processes\n"
+	"                         (docs/PROPAGATION.md); off: never touch traffic\n"
 	"      --db-statement M   db.query.text of database spans: redacted (default: literals\n"
 	"                         and values become ?), raw, or off\n"
 	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
@@ -328,10 +330,15 @@ static int trace_main(int argc, char **argv, bool run)
 		case OPT_PROPAGATION:
 			if (strcmp(optarg, "headers") == 0) {
 				o.propagation = true;
+				o.propagation_tcp = false;
+			} else if (strcmp(optarg, "headers,tcp") == 0 || strcmp(optarg, "tcp,headers") == 0) {
+				o.propagation = true;
+				o.propagation_tcp = true;
 			} else if (strcmp(optarg, "off") == 0) {
 				o.propagation = false;
+				o.propagation_tcp = false;
 			} else {
-				log_error("--propagation: '%s' is not one of: headers, off", optarg);
+				log_error("--propagation: '%s' is not one of: headers, headers,tcp, off", optarg);
 				err = -EINVAL;
 			}
 			break;

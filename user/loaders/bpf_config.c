@@ -140,7 +140,7 @@ struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel)
 	return bpf_config_sockops_has_pid() ? skel->progs.weft_sockops : skel->progs.weft_sockops_cpu;
 }
 
-int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid)
+int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid, bool tcp)
 {
 	bool pid = bpf_config_sockops_has_pid();
 	test_refusal(skel->obj);
@@ -151,6 +151,7 @@ int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint
 	bpf_program__set_autoload(skel->progs.weft_sockops_cpu, !pid);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
+	skel->rodata->tcp_opt = tcp && pid;
 	return 0;
 }
 

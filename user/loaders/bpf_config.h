@@ -32,7 +32,9 @@ struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel);
 
 /* 0 or -errno (logged). */
 int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o);
-int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid);
+/* tcp: the TCP option code of --propagation headers,tcp (kept only where
+ * sockops can tell the process). */
+int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid, bool tcp);
 int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid);
 int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o);
 

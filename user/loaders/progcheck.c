@@ -69,7 +69,7 @@ static void *propagation_obj_open(struct bpf_object **obj)
 
 static int propagation_obj_configure(void *skel)
 {
-	return propagation_bpf_configure(skel, false, getpid());
+	return propagation_bpf_configure(skel, false, getpid(), true); /* the largest variant */
 }
 
 static void propagation_obj_destroy(void *skel)

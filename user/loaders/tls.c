@@ -105,6 +105,7 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 		bool read = i == TLS_FN_READ || i == TLS_FN_READ_EX;
 		struct bpf_program *entry = i == TLS_FN_READ	  ? tt->skel->progs.probe_ssl_read
 					    : i == TLS_FN_READ_EX ? tt->skel->progs.probe_ssl_read_ex
+					    : i == TLS_FN_SET_FD  ? tt->skel->progs.probe_ssl_set_fd
 								  : tt->skel->progs.probe_ssl_write;
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = tls_fn_names[i]);
 		LIBBPF_OPTS(bpf_uprobe_opts, ro, .func_name = tls_fn_names[i], .retprobe = true);
@@ -145,8 +146,12 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 int tls_tracer_add(struct tls_tracer *tt, uint32_t pid)
 {
 	struct tls_lib lib;
+	char other[600];
 	if (!tt)
 		return -EINVAL;
+	if (!tt->trace_all && !find_proc(tt, pid, 0, 0) && tls_lib_other(pid, other, sizeof(other)) == 0)
+		log_warn("tls: pid %u: %s: not probed (weft reads OpenSSL and Go's crypto/tls): its TLS "
+			 "connections get no spans", pid, other);
 	int err = tls_lib_find(pid, &lib);
 	if (err) {
 		if (err != -ENOENT && err != -ESRCH)
@@ -167,7 +172,7 @@ int tls_tracer_add(struct tls_tracer *tt, uint32_t pid)
 		return 0;
 	bool any = false;
 	for (int i = 0; i < TLS_FN_N; i++)
-		any |= lib.has[i];
+		any |= lib.has[i] && i != TLS_FN_SET_FD;
 	if (!any) {
 		log_warn("tls: pid %u: %s exports none of SSL_read/SSL_write: its TLS traffic is not seen", pid,
 			 lib.shown);

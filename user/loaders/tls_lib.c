@@ -10,7 +10,7 @@
 
 #include "tls_lib.h"
 
-const char *const tls_fn_names[TLS_FN_N] = { "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex" };
+const char *const tls_fn_names[TLS_FN_N] = { "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_set_fd" };
 
 /* Where distributions install libssl, newest soname first. */
 static const char *const default_paths[] = {
@@ -40,6 +40,36 @@ static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *ou
 	out->ino = st.st_ino;
 	int n = tls_lib_symbols(out->path, out->has);
 	return n < 0 ? n : 0;
+}
+
+int tls_lib_other(uint32_t pid, char *out, size_t n)
+{
+	static const struct {
+		const char *prefix, *name;
+	} others[] = { { "libgnutls.so", "GnuTLS" }, { "libnss3.so", "NSS" }, { "libwolfssl.so", "wolfSSL" },
+		       { "libmbedtls.so", "mbed TLS" } };
+	char path[64], line[1024];
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int err = -ENOENT;
+	while (err && fgets(line, sizeof(line), f)) {
+		char *name = strchr(line, '/');
+		if (!name)
+			continue;
+		name[strcspn(name, "\n")] = '\0';
+		const char *base = strrchr(name, '/') + 1;
+		for (size_t i = 0; i < sizeof(others) / sizeof(others[0]); i++) {
+			if (!strncmp(base, others[i].prefix, strlen(others[i].prefix))) {
+				snprintf(out, n, "%s (%s)", others[i].name, name);
+				err = 0;
+				break;
+			}
+		}
+	}
+	fclose(f);
+	return err;
 }
 
 int tls_lib_find(uint32_t pid, struct tls_lib *out)

@@ -10,8 +10,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* The functions whose entries weft probes (bpf/uprobes/tls.bpf.c). */
-enum tls_fn { TLS_FN_READ, TLS_FN_READ_EX, TLS_FN_WRITE, TLS_FN_WRITE_EX, TLS_FN_N };
+/* The functions whose entries weft probes (bpf/uprobes/tls.bpf.c).
+ * SSL_set_fd ties an SSL* to its socket before its first write. */
+enum tls_fn { TLS_FN_READ, TLS_FN_READ_EX, TLS_FN_WRITE, TLS_FN_WRITE_EX, TLS_FN_SET_FD, TLS_FN_N };
 extern const char *const tls_fn_names[TLS_FN_N];
 
 struct tls_lib {
@@ -25,6 +26,10 @@ struct tls_lib {
 /* The process's libssl: 0 and *out filled, -ENOENT when it has none mapped
  * and its root holds none where Debian, Fedora or Alpine put it, or -errno. */
 int tls_lib_find(uint32_t pid, struct tls_lib *out);
+/* A TLS library weft does not read (GnuTLS, NSS, wolfSSL, mbed TLS) that
+ * pid maps: 0 and "GnuTLS (/usr/lib/.../libgnutls.so.30)" in out, or
+ * -ENOENT (none), -errno. */
+int tls_lib_other(uint32_t pid, char *out, size_t n);
 /* Which of tls_fn_names path's dynamic or static symbol table defines:
  * the count, or -errno. */
 int tls_lib_symbols(const char *path, bool has[TLS_FN_N]);

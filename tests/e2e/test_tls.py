@@ -4,13 +4,15 @@ ssl (server spans), curl and Python's http.client/urllib (client spans),
 certificates made here with openssl."""
 import json
 import os
+import re
 import signal
 import subprocess
 import time
 
 import pytest
 
-from conftest import APPS, PY, free_port, stop_process, wait_port
+from conftest import APPS, PY, WEFT, free_port, stop_process, wait_port
+from test_go import bpf_stats, weft_prog_runs  # noqa: F401 (fixture)
 from test_http import check_ids
 
 
@@ -314,3 +316,48 @@ def test_http2_over_tls_curl_and_nginx(weft_factory, nginx_tls):
     for s in server:
         c = cs[s["attributes"]["url.path"]]
         assert c["start_ns"] <= s["start_ns"] and s["end_ns"] <= c["end_ns"] + 1_000_000
+
+
+def test_gnutls_process_is_named_not_probed(weft_factory, tmp_path):
+    """Negative: wget links GnuTLS, which weft does not read. A wget waiting
+    in its TLS handshake: `weft inspect` and the attach log name the library
+    and say its TLS connections get no spans; weft traces it anyway."""
+    import socket
+    srv = socket.socket()
+    srv.bind(("127.0.0.1", 0))
+    srv.listen(1)
+    port = srv.getsockname()[1]
+    p = subprocess.Popen(["wget", "-q", "-O", "/dev/null", "--no-check-certificate", "-t", "1", "-T", "20",
+                          f"https://127.0.0.1:{port}/x"])
+    try:
+        conn, _ = srv.accept()
+        conn.recv(1)  # its ClientHello: GnuTLS is mapped by now
+        out = subprocess.run([WEFT, "inspect", str(p.pid)], capture_output=True, text=True, check=True).stdout
+        assert re.search(r"other +GnuTLS \(/usr/lib/x86_64-linux-gnu/libgnutls\.so\.30[.0-9]*\): not probed: "
+                         r"its TLS connections get no spans", out), out
+        w = weft_factory(["attach", "-p", str(p.pid)])
+        assert re.search(rf"tls: pid {p.pid}: GnuTLS \(\S*libgnutls\.so\.30[.0-9]*\): not probed", w.stderr), w.stderr
+        conn.close()
+    finally:
+        p.kill()
+        p.wait()
+        srv.close()
+
+
+def test_untraced_processes_never_trap(weft_factory, nginx_tls, bpf_stats):
+    """TLS traffic of processes weft does not trace never runs a TLS probe:
+    uprobes are set per traced process. nginx is traced, curl is not; then
+    the reverse check: a traced curl's probes run."""
+    w = weft_factory(attach_args(nginx_tls.pids))
+    before = weft_prog_runs(w.proc.pid)
+    for _ in range(5):
+        assert subprocess.run(["curl", "-sk", "-o", "/dev/null", nginx_tls.url("/k/u")]).returncode == 0
+    w.wait_spans(lambda s: s["kind"] == "SERVER", count=5)
+    after = weft_prog_runs(w.proc.pid)
+    ssl_runs = {k: after.get(k, 0) - before.get(k, 0) for k in after if k.startswith("probe_ssl")}
+    # nginx: per request SSL_read (+ its return) and SSL_write, set_fd once per connection.
+    assert ssl_runs.get("probe_ssl_write", 0) == 5, ssl_runs
+    assert ssl_runs.get("probe_ssl_set_fd", 0) == 5, ssl_runs
+    # curl's SSL_write_ex/SSL_read_ex never ran (untraced).
+    assert ssl_runs.get("probe_ssl_read_ex", 0) == 0, ssl_runs
+    assert not [s for s in w.spans() if s["kind"] == "CLIENT"]

@@ -55,7 +55,7 @@ int propagation_start(struct capture_tracer *st, const char *cgroup, bool tcp, s
 	if ((err = capture_share_maps(st, p->skel->obj, "propagation")))
 		goto fail;
 	if (tcp && !bpf_config_sockops_has_pid()) {
-		log_warn("propagation: TCP options need sockops that can tell the process (Linux 6.10+); TLS "
+		log_info("propagation: TCP options need sockops that can tell the process (Linux 6.10+): TLS "
 			 "requests carry no context on this kernel");
 		tcp = false;
 	}

@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from conftest import APPS, PY, WEFT, free_port, stop_process, wait_port
+from conftest import APPS, PY, WEFT, free_port, in_cgroup, stop_process, wait_port
 from test_go import bpf_stats, weft_prog_runs  # noqa: F401 (fixture)
 from test_http import check_ids
 
@@ -31,7 +31,7 @@ def cert(tmp_path_factory):
 class NginxTLS:
     """nginx serving HTTPS (and plain HTTP on a second port)."""
 
-    def __init__(self, tmpdir, cert):
+    def __init__(self, tmpdir, cert, cgroup=None):
         self.port, self.plain_port, self.h2_port = free_port(), free_port(), free_port()
         crt, key = cert
         os.makedirs(os.path.join(tmpdir, "www"), exist_ok=True)
@@ -63,7 +63,7 @@ http {{
     }}
 }}
 """)
-        self.proc = subprocess.Popen(["nginx", "-c", conf, "-p", tmpdir], stderr=subprocess.PIPE)
+        self.proc = subprocess.Popen(in_cgroup(["nginx", "-c", conf, "-p", tmpdir], cgroup), stderr=subprocess.PIPE)
         wait_port(self.port, proc=self.proc)
         self.worker_pids = []
         deadline = time.time() + 5
@@ -361,3 +361,28 @@ def test_untraced_processes_never_trap(weft_factory, nginx_tls, bpf_stats):
     # curl's SSL_write_ex/SSL_read_ex never ran (untraced).
     assert ssl_runs.get("probe_ssl_read_ex", 0) == 0, ssl_runs
     assert not [s for s in w.spans() if s["kind"] == "CLIENT"]
+
+
+def test_python_to_nginx_joins_across_tls(weft_factory, test_cgroup, tmp_path, cert):
+    """--propagation's default (headers,tcp) in a cgroup of the test's own:
+    Python's http.client over TLS -> nginx, both traced: each nginx server
+    span is the child of its Python client span (the ids crossed in a TCP
+    option: nginx's worker answered the client's hello)."""
+    ngx = NginxTLS(str(tmp_path), cert, cgroup=test_cgroup)
+    try:
+        urls = [f"GET {ngx.url(f'/k/{i}')}" for i in range(4)]
+        p = subprocess.Popen(in_cgroup([PY, os.path.join(APPS, "py", "http_client.py"), *urls], test_cgroup),
+                             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        w = weft_factory(["attach", "--cgroup", test_cgroup] + attach_args([p.pid] + ngx.pids)[1:])
+        out, _ = p.communicate("go\n", timeout=30)
+        assert [json.loads(l)["status"] for l in out.splitlines()] == [200] * 4
+        client = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=4)
+        server = w.wait_spans(lambda s: s["kind"] == "SERVER", count=4)
+        cs = {s["attributes"]["url.path"]: s for s in client}
+        assert len(server) == 4 and len(cs) == 4, w.stderr
+        for s in server:
+            c = cs[s["attributes"]["url.path"]]
+            assert s["resource"]["process.pid"] == ngx.worker_pids[0]
+            assert s["trace_id"] == c["trace_id"] and s["parent_span_id"] == c["span_id"], w.stderr
+    finally:
+        ngx.stop()

@@ -96,7 +96,7 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 	p->pid = pid;
 	p->dev = lib->dev;
 	p->ino = lib->ino;
-	char names[128] = "";
+	char names[192] = "";
 	size_t o = 0;
 	int err = 0;
 	for (int i = 0; i < TLS_FN_N; i++) {
@@ -109,7 +109,10 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 								  : tt->skel->progs.probe_ssl_write;
 		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = tls_fn_names[i]);
 		LIBBPF_OPTS(bpf_uprobe_opts, ro, .func_name = tls_fn_names[i], .retprobe = true);
-		struct bpf_link *l = bpf_program__attach_uprobe_opts(entry, pid ? (int)pid : -1, lib->path, 0, &uo);
+		/* func_offset is relative to func_name: an instruction the kernel
+		 * emulates, where it could be found (tls_entry.h) */
+		struct bpf_link *l =
+			bpf_program__attach_uprobe_opts(entry, pid ? (int)pid : -1, lib->path, lib->at[i], &uo);
 		struct bpf_link *r = NULL;
 		if (l && read)
 			r = bpf_program__attach_uprobe_opts(tt->skel->progs.probe_ssl_read_ret, pid ? (int)pid : -1,
@@ -125,6 +128,8 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 		if (r)
 			p->links[p->n_links++] = r;
 		o += snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "", tls_fn_names[i]);
+		if (lib->at[i] && o < sizeof(names))
+			o += snprintf(names + o, sizeof(names) - o, "+0x%x", lib->at[i]);
 	}
 	if (!p->n_links) {
 		free(p);

@@ -4,10 +4,12 @@
 #include <gelf.h>
 #include <libelf.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "tls_entry.h"
 #include "tls_lib.h"
 
 const char *const tls_fn_names[TLS_FN_N] = { "SSL_read", "SSL_read_ex", "SSL_write", "SSL_write_ex", "SSL_set_fd" };
@@ -38,7 +40,7 @@ static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *ou
 		return -errno;
 	out->dev = st.st_dev;
 	out->ino = st.st_ino;
-	int n = tls_lib_symbols(out->path, out->has);
+	int n = tls_lib_symbols(out->path, out->has, out->at);
 	return n < 0 ? n : 0;
 }
 
@@ -99,12 +101,40 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 	return -ENOENT;
 }
 
-int tls_lib_symbols(const char *path, bool has[TLS_FN_N])
+/* Where fn's entry probe costs one trap (tls_entry.h): 0 for the reads,
+ * whose return probe traps at the entry anyway, and when the code cannot
+ * be read. */
+static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym)
+{
+	if (fn == TLS_FN_READ || fn == TLS_FN_READ_EX || !sym->st_size || sym->st_size > 65536)
+		return 0;
+	size_t nph;
+	if (elf_getphdrnum(e, &nph))
+		return 0;
+	for (size_t i = 0; i < nph; i++) {
+		GElf_Phdr ph;
+		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
+		    sym->st_value < ph.p_vaddr || sym->st_value + sym->st_size > ph.p_vaddr + ph.p_filesz)
+			continue;
+		uint8_t *code = malloc(sym->st_size);
+		off_t off = (off_t)(sym->st_value - ph.p_vaddr + ph.p_offset);
+		uint32_t at = 0;
+		if (code && pread(fd, code, sym->st_size, off) == (ssize_t)sym->st_size)
+			at = tls_entry_probe_offset(code, sym->st_size);
+		free(code);
+		return at;
+	}
+	return 0;
+}
+
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
 	if (fd < 0)
 		return -errno;
 	memset(has, 0, sizeof(bool) * TLS_FN_N);
+	if (at)
+		memset(at, 0, sizeof(uint32_t) * TLS_FN_N);
 	elf_version(EV_CURRENT);
 	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e) {
@@ -127,6 +157,8 @@ int tls_lib_symbols(const char *path, bool has[TLS_FN_N])
 				if (!has[k] && strcmp(s, tls_fn_names[k]) == 0) {
 					has[k] = true;
 					found++;
+					if (at)
+						at[k] = entry_offset(fd, e, k, &sym);
 				}
 			}
 		}

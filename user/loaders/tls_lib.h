@@ -20,6 +20,8 @@ struct tls_lib {
 	char shown[256];	/* as the process names it */
 	bool mapped;		/* in /proc/PID/maps now (else: where it would load from) */
 	bool has[TLS_FN_N];	/* exported by the file */
+	uint32_t at[TLS_FN_N];	/* entry probe's offset in the function (tls_entry.h; reads: 0,
+				 * where their return probe must be anyway) */
 	uint64_t dev, ino;	/* the file: one library, whatever path names it */
 };
 
@@ -31,7 +33,8 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out);
  * -ENOENT (none), -errno. */
 int tls_lib_other(uint32_t pid, char *out, size_t n);
 /* Which of tls_fn_names path's dynamic or static symbol table defines:
- * the count, or -errno. */
-int tls_lib_symbols(const char *path, bool has[TLS_FN_N]);
+ * the count, or -errno. at (NULL: not wanted): where each one's entry
+ * probe goes, relative to the function. */
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N]);
 
 #endif

@@ -219,3 +219,53 @@ def test_python_https_client_joins_go_server_across_tls(gotls, cert):
                 break
             except OSError:
                 time.sleep(0.05)
+
+
+def build_grpcapp():
+    """tests/apps/go/grpcapp with Debian's grpc-go (GOPATH mode, offline),
+    once: rebuilt when its source is newer."""
+    src = os.path.join(ROOT, "tests", "apps", "go", "grpcapp")
+    out = os.path.join(GO_DIR, "grpcapp")
+    if os.path.exists(out) and os.path.getmtime(out) > os.path.getmtime(os.path.join(src, "main.go")):
+        return out
+    env = {**os.environ, "GOPATH": "/usr/share/gocode", "GO111MODULE": "off", "GOFLAGS": "", "GOPROXY": "off",
+           "GOCACHE": os.path.join(GO_DIR, "cache"), "GOTOOLCHAIN": "local"}
+    subprocess.run(["/usr/lib/go-1.19/bin/go", "build", "-o", out + ".tmp", "."], cwd=src, env=env, check=True,
+                   capture_output=True)
+    os.rename(out + ".tmp", out)
+    return out
+
+
+def test_grpc_go_over_tls(cert, weft_factory):
+    """grpc-go client and server with TLS credentials: crypto/tls plaintext
+    to the HTTP/2 stream path; one span per call on each side."""
+    crt, key = cert
+    app = build_grpcapp()
+    port = free_port()
+    srv = subprocess.Popen([app, "serve", f"127.0.0.1:{port}", crt, key], stdout=subprocess.PIPE, text=True)
+    cli = None
+    try:
+        assert srv.stdout.readline().strip() == "listening"
+        cli = subprocess.Popen(["bash", "-c", f'read; exec {app} call 127.0.0.1:{port} {crt} 3'],
+                               stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        w = weft_factory(["attach", "-p", str(srv.pid), "-p", str(cli.pid)])
+        deadline = time.time() + 10
+        while w.stderr.count("Go crypto/tls") < 2 and time.time() < deadline:
+            time.sleep(0.05)
+        out, _ = cli.communicate("go\n", timeout=20)
+        assert out.split("\n")[:3] == ["SERVING <nil>"] * 3
+        for kind, pid in (("SERVER", srv.pid), ("CLIENT", cli.pid)):
+            spans = w.wait_spans(lambda s, k=kind, p=pid: s["kind"] == k and pid_of(s) == p, count=3)
+            assert len(spans) == 3, w.stderr
+            for s in spans:
+                a = s["attributes"]
+                assert s["name"] == "grpc.health.v1.Health/Check"
+                assert a["rpc.system"] == "grpc" and a["rpc.service"] == "grpc.health.v1.Health"
+                assert a["rpc.grpc.status_code"] == 0 and s["status"] == "UNSET"
+                assert a["network.protocol.version"] == "2"
+                assert a["server.port"] == port
+    finally:
+        for p in (cli, srv):
+            if p:
+                p.kill()
+                p.wait()

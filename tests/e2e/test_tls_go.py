@@ -208,11 +208,13 @@ def test_python_https_client_joins_go_server_across_tls(gotls, cert):
         w.stop()
         assert "TLS context in TCP options: 3 sent, 0 left out (no room in the segment), 3 received" in w.stderr
     finally:
-        if w:
-            w.close()
-        for p in (cli, srv):
-            p.kill()
-            p.wait()
+        try:
+            if w:
+                w.close()
+        finally:
+            for p in (cli, srv):
+                p.kill()
+                p.wait()
         for _ in range(100):
             try:
                 os.rmdir(cg)

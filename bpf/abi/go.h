@@ -30,7 +30,8 @@ struct go_proc_info {
 	__u32 flags;       /* GO_PROC_* */
 	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
 	__s16 grpc_client_conn; /* ... http2Client.conn (a net.Conn interface) */
-	__u16 pad[3];
+	__s16 tlsconn_conn; /* crypto/tls.Conn.conn (a net.Conn interface) */
+	__u16 pad[2];
 };
 
 _Static_assert(sizeof(struct go_proc_info) == 48, "go_proc_info layout");

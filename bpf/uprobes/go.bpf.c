@@ -5,8 +5,9 @@
  *
  *  - net/http.(*persistConn).roundTrip, entry: the calling goroutine hands a
  *    request to a connection whose writer goroutine will write it. Binds the
- *    caller's context to the connection's fd (go_fd_ctx). One hit per
- *    client request.
+ *    caller's context to the connection's fd (go_fd_ctx), under TLS too
+ *    (the tls object's crypto/tls probes write the plaintext on that fd).
+ *    One hit per client request.
  *  - Go < 1.21 only (no g.parentGoid): the CALL runtime.runqput in
  *    runtime.newproc.func1 (else every RET of runtime.newproc1): a
  *    goroutine started by one that acts for a request inherits its
@@ -42,11 +43,17 @@ int probe_go_persistconn_roundtrip(struct pt_regs *ctx)
 	__u64 pc = PT_REGS_RC(ctx); /* rax */
 	if (!pc)
 		return 0;
-	if (pi->pc_tls_state >= 0 && go_read_u64(pc + pi->pc_tls_state))
-		return 0; /* HTTPS: the bytes on the socket are encrypted */
 	/* persistConn.conn is a net.Conn: (itab, data); data is the *net.TCPConn
 	 * (or *net.UnixConn: same layout) whose conn.fd is the *netFD. */
 	__u64 tcpconn = go_read_u64(pc + pi->pc_conn + 8);
+	if (pi->pc_tls_state >= 0 && go_read_u64(pc + pi->pc_tls_state)) {
+		/* HTTPS: data is the *tls.Conn, whose plaintext the TLS probes
+		 * hand to the capture front with the socket's fd; its own conn
+		 * is the TCP connection. */
+		if (pi->tlsconn_conn < 0)
+			return 0;
+		tcpconn = off_ptr(tcpconn, pi->tlsconn_conn + 8);
+	}
 	__u64 netfd = off_ptr(tcpconn, pi->tcpconn_conn + pi->conn_fd);
 	if (!netfd)
 		return 0;

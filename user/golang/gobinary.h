@@ -42,6 +42,15 @@ struct go_binary {
 	 * probed (offsets in info.grpc_*), else why not (grpc.why). */
 	int grpc_rc;
 	struct go_grpc grpc;
+	/* crypto/tls (docs/TLS.md): (*Conn).Write's entry, (*Conn).Read's
+	 * entry and every RET. tls: all found, with the offsets from the
+	 * tls.Conn to its socket's fd; else tls_why says what is missing. */
+	bool tls;
+	uint64_t tls_write_at;
+	uint64_t tls_read_at;
+	uint64_t *tls_read_rets;
+	size_t n_tls_read_rets;
+	char tls_why[256];
 };
 
 /* Analyses the executable at path into b (always filled: b->err says what

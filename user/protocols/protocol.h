@@ -6,6 +6,7 @@
 #define WEFT_PROTOCOLS_PROTOCOL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "abi/weft.h"
@@ -81,8 +82,9 @@ void protocol_conns_clear(void);
 size_t protocol_conns_count(void);
 /* The state of connection (pid, fd) for protocol p: a new one when there
  * is none or it belongs to another protocol (the fd was reused). NULL when
- * p is stateless or on allocation failure. */
-void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, const void *first);
+ * p is stateless or on allocation failure. tls: the connection's bytes are
+ * TLS plaintext (the state of what came before TLS began is another). */
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, bool tls, const void *first);
 
 /* A stream protocol's event (WEFT_EV_STREAM_CHUNK or _INJECT) to its
  * protocol, with its connection's state. -EPROTONOSUPPORT for an unknown

@@ -137,11 +137,12 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct io_args *io = io_scratch();
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
-	int tls_proto;
-	if (tls_io(io, ret, &tls_proto)) {
-		/* TLS ciphertext inside an SSL call (its plaintext may go on to
-		 * a stream protocol) */
-		stream_forward(ctx, tls_proto);
+	long plain = tls_io(io, ret);
+	if (plain >= 0) {
+		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
+		 * (io now describes it) goes to on_data instead. */
+		if (plain > 0)
+			stream_forward(ctx, on_data(io, plain));
 		return 0;
 	}
 	if (ret > 0)
@@ -324,11 +325,12 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	io->sk = (__u64)ctx->sk;
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
-	int tls_proto;
-	if (tls_io(io, ret, &tls_proto)) {
-		/* TLS ciphertext inside an SSL call (its plaintext may go on to
-		 * a stream protocol) */
-		stream_forward(ctx, tls_proto);
+	long plain = tls_io(io, ret);
+	if (plain >= 0) {
+		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
+		 * (io now describes it) goes to on_data instead. */
+		if (plain > 0)
+			stream_forward(ctx, on_data(io, plain));
 		return 0;
 	}
 	if (ret > 0)

@@ -85,12 +85,12 @@ static __always_inline bool tls_enabled(void)
  * buffer, IO_PLAIN). Called from the capture front, this overwrites the
  * socket event's io_args: that event is the call's ciphertext, which the
  * front drops once tls_io answers. */
-static __always_inline int tls_plain(struct tls_call *call, __u8 dir, __u64 ts, long n)
+static __always_inline struct io_args *tls_plain_io(struct tls_call *call, __u8 dir, __u64 ts, long n)
 {
 	__u32 zero = 0;
 	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
 	if (!io || n <= 0)
-		return 0;
+		return NULL;
 	io->buf = call->buf;
 	io->enter_ns = ts;
 	io->sk = call->sk;
@@ -99,40 +99,40 @@ static __always_inline int tls_plain(struct tls_call *call, __u8 dir, __u64 ts, 
 	io->dir = dir;
 	io->tls = 1;
 	io->pad = 0;
-	return on_data(io, n);
+	return io;
+}
+
+/* n bytes of plaintext prepared in io_scratch_map (by tls_plain_io,
+ * tls_send_prepare, tls_read_return or the Go TLS probes) go to on_data,
+ * and on to a stream protocol's program. Called by the programs
+ * themselves: on_data's chain is then as deep as for any socket event. */
+static __always_inline void tls_deliver(void *ctx, long n)
+{
+	__u32 zero = 0;
+	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
+	if (io && n > 0)
+		stream_forward(ctx, on_data(io, n));
 }
 
 /* The thread's SSL_read returned ret (SSL_read: the length, or <= 0;
  * SSL_read_ex: 1 and the length in *readbytes). A global function:
- * verified once. Returns as tls_plain. */
-__attribute__((noinline)) int tls_read_return(__u64 id, long ret)
+ * verified once. The plaintext's length, prepared for tls_deliver. */
+__attribute__((noinline)) long tls_read_return(__u64 id, long ret)
 {
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!call)
 		return 0;
-	int proto = 0;
+	long plain = 0;
 	if (call->dir == DIR_READ && call->has_fd && ret > 0) {
 		__u64 n = ret;
 		if (call->readbytes && (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call->readbytes)))
 			n = 0;
 		if (n > call->num)
 			n = call->num;
-		proto = tls_plain(call, DIR_READ, bpf_ktime_get_ns(), n);
+		plain = tls_plain_io(call, DIR_READ, bpf_ktime_get_ns(), n) ? n : 0;
 	}
 	bpf_map_delete_elem(&tls_calls, &id);
-	return proto;
-}
-
-/* The thread's SSL_write: its plaintext goes to on_data, once. A global
- * function: verified once. Returns as tls_plain. */
-__attribute__((noinline)) int tls_call_send(__u64 id)
-{
-	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
-	if (call && call->dir == DIR_WRITE && !call->sent) {
-		call->sent = 1;
-		return tls_plain(call, DIR_WRITE, call->ts, call->num);
-	}
-	return 0;
+	return plain;
 }
 
 /* What tls_sock_event tells its caller (which acts on it: kept out of its
@@ -184,19 +184,31 @@ static __always_inline void tls_set_fd(__u32 tgid, __u64 ssl, __u64 fd)
 		bpf_map_update_elem(&tls_conns, &k, &tc, BPF_ANY);
 }
 
-/* The capture front's question: true when the event is TLS ciphertext
- * that on_data must not see. *proto: the stream protocol whose forwarding
- * program the front tail-calls for the plaintext sent meanwhile (its
- * io_args replaced the event's in io_scratch_map). */
-static __always_inline bool tls_io(struct io_args *io, long ret, int *proto)
+/* The SSL_write this socket event is in: its plaintext's io_args replace
+ * the event's in io_scratch_map, and its length is returned (0: none or
+ * sent already). A global function; the caller calls on_data itself, so
+ * that the chain down from on_data stays as deep as for any event. */
+__attribute__((noinline)) long tls_send_prepare(__u64 id)
 {
-	*proto = 0;
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call || call->dir != DIR_WRITE || call->sent)
+		return 0;
+	call->sent = 1;
+	return tls_plain_io(call, DIR_WRITE, call->ts, call->num) ? call->num : 0;
+}
+
+/* The capture front's question about a socket event: -1, not TLS (on_data
+ * takes it as ever); 0, TLS ciphertext that on_data must not see; n > 0,
+ * ciphertext too, and the SSL_write it is in left n bytes of plaintext in
+ * io_scratch_map (io) for on_data. */
+static __always_inline long tls_io(struct io_args *io, long ret)
+{
 	if (!tls_enabled())
-		return false;
+		return -1;
 	int r = tls_sock_event(io, ret);
-	if (r & TLS_EV_SEND)
-		*proto = tls_call_send(bpf_get_current_pid_tgid());
-	return r & TLS_EV_CIPHER;
+	if (!(r & TLS_EV_CIPHER))
+		return -1;
+	return r & TLS_EV_SEND ? tls_send_prepare(bpf_get_current_pid_tgid()) : 0;
 }
 
 #endif

@@ -86,9 +86,10 @@ static __always_inline struct io_args *io_scratch_get(void)
 	return bpf_map_lookup_elem(&io_scratch_map, &zero);
 }
 
-/* (*Conn).Write(b) entered: its plaintext goes now (returns as
- * tls_plain). A global function: verified once. */
-__attribute__((noinline)) int go_tls_write(__u64 tc, __u64 buf, __u64 len)
+/* (*Conn).Write(b) entered: its plaintext goes now: the io_args are
+ * prepared in io_scratch_map and the length returned (0: nothing), for the
+ * probe to call on_data (tls_deliver). A global function: verified once. */
+__attribute__((noinline)) long go_tls_write(__u64 tc, __u64 buf, __u64 len)
 {
 	if ((__s64)len <= 0 || !buf || go_tls_io(tc, DIR_WRITE))
 		return 0;
@@ -97,7 +98,7 @@ __attribute__((noinline)) int go_tls_write(__u64 tc, __u64 buf, __u64 len)
 		return 0;
 	io->buf = buf;
 	io->enter_ns = bpf_ktime_get_ns();
-	return on_data(io, len > TLS_NUM_MAX ? TLS_NUM_MAX : len);
+	return len > TLS_NUM_MAX ? TLS_NUM_MAX : len;
 }
 
 /* (*Conn).Read(b) entered by goroutine g: note the buffer and the socket. */
@@ -117,8 +118,8 @@ __attribute__((noinline)) int go_tls_read_enter(__u64 g, __u64 tc, __u64 buf, __
 }
 
 /* A RET of (*Conn).Read in goroutine g, n bytes read: returns as
- * tls_plain. */
-__attribute__((noinline)) int go_tls_read_ret(__u64 g, long n)
+ * go_tls_write. */
+__attribute__((noinline)) long go_tls_read_ret(__u64 g, long n)
 {
 	struct go_tls_key k = { .tgid = bpf_get_current_pid_tgid() >> 32, .g = g };
 	struct go_tls_read *r = bpf_map_lookup_elem(&go_tls_reads, &k);
@@ -138,7 +139,7 @@ __attribute__((noinline)) int go_tls_read_ret(__u64 g, long n)
 	io->dir = DIR_READ;
 	io->tls = 1;
 	io->pad = 0;
-	return on_data(io, n);
+	return n;
 }
 
 #endif

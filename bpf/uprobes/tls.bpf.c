@@ -60,7 +60,7 @@ static __always_inline int tls_probe(struct pt_regs *ctx, __u64 readbytes, __u32
 		return 0;
 	if (tls_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), readbytes, dir))
 		/* the socket is known: the plaintext goes now, timed at entry */
-		stream_forward(ctx, tls_call_send(id));
+		tls_deliver(ctx, tls_send_prepare(id));
 	return 0;
 }
 
@@ -104,7 +104,7 @@ int probe_ssl_read_ret(struct pt_regs *ctx)
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_traced(id >> 32))
 		return 0;
-	stream_forward(ctx, tls_read_return(id, (int)PT_REGS_RC(ctx)));
+	tls_deliver(ctx, tls_read_return(id, (int)PT_REGS_RC(ctx)));
 	return 0;
 }
 
@@ -116,7 +116,7 @@ int probe_go_tls_write(struct pt_regs *ctx)
 {
 	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	stream_forward(ctx, go_tls_write(ctx->ax, ctx->bx, ctx->cx));
+	tls_deliver(ctx, go_tls_write(ctx->ax, ctx->bx, ctx->cx));
 	return 0;
 }
 
@@ -136,6 +136,6 @@ int probe_go_tls_read_ret(struct pt_regs *ctx)
 {
 	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
-	stream_forward(ctx, go_tls_read_ret(ctx->r14, (long)ctx->ax));
+	tls_deliver(ctx, go_tls_read_ret(ctx->r14, (long)ctx->ax));
 	return 0;
 }

@@ -157,6 +157,7 @@ bench: $(BUILD)/weft
 	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
+	$(Q)bench/grpc_overhead
 	$(Q)bench/sampling
 	$(Q)bench/h2_overhead
 

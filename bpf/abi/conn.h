@@ -43,7 +43,8 @@ struct conn_info {
 	__u8 ignored;  /* not a protocol weft parses: skip all further I/O */
 	__u8 pending_len; /* a read of a request's first bytes only (Go reads 1) */
 	__u8 pending_proto; /* the protocol those bytes may start */
-	__u8 pad2[3];
+	__u8 tls;      /* TLS: only the TLS probes' plaintext counts (capture/tls.bpf.h) */
+	__u8 pad2[2];
 	__u64 bytes_seen; /* payload bytes observed, both directions */
 	__u8 pending[8];  /* those bytes, joined with the next read */
 	__u64 pending_ns; /* when they arrived: the request's start */

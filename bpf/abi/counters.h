@@ -17,6 +17,9 @@ enum weft_counter {
 	WEFT_CNT_SAMPLED_OUT,      /* exchanges of sampled-out traces not sent (nothing in the agent wants them) */
 	WEFT_CNT_STREAM_GAP,       /* stream protocols: bytes not forwarded (ring buffer full, frame too large, too many frames in one call) */
 	WEFT_CNT_STREAM_EVENTS,    /* stream protocols: chunk events sent */
+	WEFT_CNT_TCPOPT_SENT,      /* TLS requests whose ids went in a TCP option */
+	WEFT_CNT_TCPOPT_NO_ROOM,   /* TLS requests whose segment had no room for the option (SACK) */
+	WEFT_CNT_TCPOPT_RECEIVED,  /* TCP options with ids received */
 	WEFT_CNT_MAX,
 };
 

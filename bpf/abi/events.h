@@ -17,6 +17,7 @@ enum weft_event_type {
 				  * with a selection): a process listens */
 	WEFT_EV_STREAM_CHUNK = 6, /* struct stream_chunk_event (abi/stream.h) */
 	WEFT_EV_STREAM_INJECT = 7, /* struct stream_inject_event (abi/stream.h) */
+	WEFT_EV_H2_PARENT = 8,     /* struct h2_parent_event (abi/h2_parent.h) */
 };
 
 struct proc_exit_event {

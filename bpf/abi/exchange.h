@@ -28,6 +28,7 @@ enum weft_ctx_source {
 	WEFT_CTX_THREAD = 2,   /* the request this thread is serving */
 	WEFT_CTX_INJECTED = 3, /* weft injected traceparent into this request */
 	WEFT_CTX_GOROUTINE = 4, /* the request this goroutine (or an ancestor) serves */
+	WEFT_CTX_TCPOPT = 5,   /* the TCP option that came with a TLS request (context/tcpopt.bpf.h) */
 };
 
 enum txn_phase {
@@ -65,7 +66,8 @@ struct txn_event {
 	__u16 resp_len; /* captured response bytes in data[req_len..) */
 	__u32 claimed;  /* set atomically by the one CPU that sends it */
 	__u8 req_header_seen; /* the request header's end was captured */
-	__u8 pad3[7];
+	__u8 tls;       /* the bytes are TLS plaintext (HTTP: https) */
+	__u8 pad3[6];
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u64 sk;       /* the connection's struct sock (kernel address) */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];

@@ -25,11 +25,15 @@ struct go_proc_info {
 	__s16 conn_fd;     /* net.conn.fd (*netFD) */
 	__s16 netfd_pfd;   /* net.netFD.pfd */
 	__s16 pfd_sysfd;   /* internal/poll.FD.Sysfd */
-	__u16 pad;
+	__s16 grpc_stream_id; /* google.golang.org/grpc/internal/transport.Stream.id */
+	__s16 grpc_stream_ct; /* ... Stream.ct (*http2Client) */
 	__u32 flags;       /* GO_PROC_* */
 	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
+	__s16 grpc_client_conn; /* ... http2Client.conn (a net.Conn interface) */
+	__s16 tlsconn_conn; /* crypto/tls.Conn.conn (a net.Conn interface) */
+	__u16 pad[2];
 };
 
-_Static_assert(sizeof(struct go_proc_info) == 40, "go_proc_info layout");
+_Static_assert(sizeof(struct go_proc_info) == 48, "go_proc_info layout");
 
 #endif

@@ -7,6 +7,7 @@
 #include "abi/events.h"
 #include "abi/exchange.h"
 #include "abi/go.h"
+#include "abi/h2_parent.h"
 #include "abi/process.h"
 #include "abi/protocols.h"
 #include "abi/stream.h"

@@ -10,6 +10,8 @@
  * user/loaders/capture.c. */
 #include "lib/common.bpf.h"
 #include "capture/data.bpf.h"
+#include "context/h2_parent.bpf.h" /* created here, shared with the Go uprobes and sk_msg */
+#include "capture/tls.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
@@ -63,6 +65,7 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 	io->buf = regs->si;
 	io->kind = IO_PLAIN;
 	io->dir = DIR_READ;
+	io->tls = 0;
 	io->enter_ns = 0; /* reads are timed at exit */
 	switch (nr) {
 	case NR_READ:
@@ -134,6 +137,14 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct io_args *io = io_scratch();
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
+	long plain = tls_io(io, ret);
+	if (plain >= 0) {
+		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
+		 * (io now describes it) goes to on_data instead. */
+		if (plain > 0)
+			stream_forward(ctx, on_data(io, plain));
+		return 0;
+	}
 	if (ret > 0)
 		stream_forward(ctx, on_data(io, ret));
 	else if (io->dir == DIR_READ)
@@ -314,6 +325,14 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	io->sk = (__u64)ctx->sk;
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
+	long plain = tls_io(io, ret);
+	if (plain >= 0) {
+		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
+		 * (io now describes it) goes to on_data instead. */
+		if (plain > 0)
+			stream_forward(ctx, on_data(io, plain));
+		return 0;
+	}
 	if (ret > 0)
 		stream_forward(ctx, on_data(io, ret));
 	else if (dir == DIR_READ)
@@ -409,6 +428,7 @@ int sched_process_exit(void *ctx)
 	__u32 tid = id;
 	bpf_map_delete_elem(&thread_ctxs, &tid);
 	bpf_map_delete_elem(&injected, &id);
+	bpf_map_delete_elem(&tls_calls, &id);
 	if (tid != tgid)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);

@@ -15,7 +15,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 {
 	if (!io)
 		return 0;
-	__u64 now = bpf_ktime_get_ns();
+	/* TLS plaintext of a read comes after the fact, timed at its ciphertext. */
+	__u64 now = io->tls && io->dir == DIR_READ && io->enter_ns ? io->enter_ns : bpf_ktime_get_ns();
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
 	const __u8 *src = NULL;
 	__u32 avail = 0;
@@ -27,11 +28,14 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	 * response. A server reading after its response, or a client writing
 	 * after the response came, ends it and may start the next: below. */
 	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
-	if (t && io->sk && t->sk != io->sk) {
-		/* The fd was closed and reused before weft saw the old socket go. */
+	if (t && ((io->sk && t->sk != io->sk) || (io->tls && !t->tls))) {
+		/* The fd was closed and reused before weft saw the old socket go,
+		 * or an exchange read from ciphertext meets the TLS plaintext. */
 		txn_delete(&key, t);
 		t = NULL;
 	}
+	if (t && t->tls && !io->tls)
+		return 0; /* ciphertext outside the probed SSL calls (capture/tls.bpf.h) */
 	if (t) {
 		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
 		if (io->dir == DIR_READ ? !server : server) {
@@ -45,8 +49,21 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	}
 
 	struct conn_info *c = conn_get(&key, io->sk);
-	if (!c || c->ignored)
+	if (!c)
 		return 0;
+	/* --- TLS (capture/tls.bpf.h): once plaintext comes from the TLS probes,
+	 * the connection's own bytes are ciphertext, and what the handshake
+	 * looked like (ignored, claimed, first bytes) is forgotten. */
+	if (io->tls && !c->tls) {
+		c->tls = 1;
+		c->ignored = 0;
+		c->proto = WEFT_PROTO_UNKNOWN;
+		c->bytes_seen = 0;
+		c->pending_len = 0;
+	}
+	if (c->ignored || (c->tls && !io->tls))
+		return 0;
+	/* --- */
 	if (weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM)
 		return stream_more(c, io, ret);
 	/* What the protocols are asked about, in per-CPU memory: off the stack

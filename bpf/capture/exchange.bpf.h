@@ -60,6 +60,7 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	t->role = role;
 	t->proto = proto;
 	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
+	t->tls = c->tls;
 	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */

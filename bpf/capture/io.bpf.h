@@ -25,7 +25,8 @@ struct io_args {
 	__u32 fd;
 	__u8 kind;
 	__u8 dir;
-	__u16 pad;
+	__u8 tls; /* plaintext from the TLS probes (capture/tls.bpf.h), not the socket's bytes */
+	__u8 pad;
 };
 
 /* The write-like syscall this CPU entered last: which thread, on which fd,

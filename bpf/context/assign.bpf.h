@@ -7,7 +7,49 @@
 #include "capture/tables.bpf.h"
 #include "context/thread.bpf.h"
 #include "context/goroutine.bpf.h"
+#include "context/tcpopt.bpf.h"
 #include "protocols/http1.bpf.h"
+
+/* A TLS server exchange: the ids the TCP option of its request carried,
+ * once (context/tcpopt.bpf.h). Global functions, verified once: their
+ * frames are not added to txn_assign_context's (the chain down from a
+ * front's program must stay well under 512 bytes). */
+__attribute__((noinline)) int tcpopt_take(struct txn_event *t)
+{
+	if (!t)
+		return 0;
+	__u64 ck = tcpopt_cookie(t->sk);
+	struct tcpopt_ctx *o = ck ? bpf_map_lookup_elem(&tcpopt_in, &ck) : NULL;
+	if (!o || o->used)
+		return 0;
+	o->used = 1;
+	__builtin_memcpy(t->trace_id, o->trace_id, 16);
+	__builtin_memcpy(t->parent_span_id, o->span_id, 8);
+	t->trace_flags = o->flags;
+	t->ctx_source = WEFT_CTX_TCPOPT;
+	return 1;
+}
+
+static const struct tcpopt_ctx tcpopt_ctx_init;
+
+/* A TLS client exchange on a connection whose peer is traced: its ids go
+ * with the connection's next data segment (sockops writes them). */
+__attribute__((noinline)) int tcpopt_offer(struct txn_event *t)
+{
+	if (!t)
+		return 0;
+	__u64 ck = tcpopt_cookie(t->sk);
+	if (!ck || !bpf_map_lookup_elem(&tcpopt_peers, &ck))
+		return 0;
+	bpf_map_update_elem(&tcpopt_out, &ck, &tcpopt_ctx_init, BPF_ANY);
+	struct tcpopt_ctx *o = bpf_map_lookup_elem(&tcpopt_out, &ck);
+	if (!o)
+		return 0;
+	__builtin_memcpy(o->trace_id, t->trace_id, 16);
+	__builtin_memcpy(o->span_id, t->span_id, 8);
+	o->flags = t->trace_flags;
+	return 0;
+}
 
 /* Context of a client exchange a Go process starts: -1 not Go (use the
  * thread's), 0 none, 1 in *out. net/http's requests are written by
@@ -150,6 +192,10 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	}
 	if (rescan)
 		return 0;
+	if (role == WEFT_ROLE_SERVER && t->tls && tcpopt_take(t)) {
+		t->trace_flags = sample_flags(t->trace_id, t->trace_flags, true);
+		return 0;
+	}
 	int go = role == WEFT_ROLE_CLIENT ? go_client_ctx(t, gctx) : -1;
 	if (go > 0) {
 		__builtin_memcpy(t->trace_id, gctx->trace_id, 16);
@@ -171,6 +217,8 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	} else {
 		t->trace_flags = sample_flags(t->trace_id, t->trace_flags, true);
 	}
+	if (role == WEFT_ROLE_CLIENT && t->tls)
+		tcpopt_offer(t);
 	return 0;
 }
 

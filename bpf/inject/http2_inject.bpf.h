@@ -45,7 +45,8 @@ struct h2_msg_state {
 	__u32 last_stream; /* highest stream id whose HEADERS went by */
 	__u8 lost;         /* framing lost: no more injection here */
 	__u8 app_traces;   /* the client sends traceparent itself */
-	__u8 pad[2];
+	__u8 pad[6];
+	__u64 start_ns;    /* when the preface went out */
 };
 
 struct {
@@ -115,6 +116,11 @@ static __always_inline void h2_stream_context(struct sk_msg_md *msg, __u64 id, _
 {
 	struct h2_parent_key pk = { .sk = (__u64)msg->sk, .stream_id = sid };
 	struct h2_parent *p = bpf_map_lookup_elem(&h2_client_parents, &pk);
+	struct h2_msg_state *hs = bpf_sk_storage_get(&h2_msg_states, msg->sk, 0, 0);
+	if (p && (!hs || p->at_ns < hs->start_ns)) {
+		bpf_map_delete_elem(&h2_client_parents, &pk); /* an earlier connection's */
+		p = NULL;
+	}
 	struct thread_ctx *c;
 	__u8 flags = 1;
 	bool parent = true;
@@ -238,7 +244,7 @@ __attribute__((noinline)) int h2_msg(struct sk_msg_md *msg, __u64 id)
 		if ((void *)(d + 16) > (void *)e || d[0] != 'P' || d[1] != 'R' || d[2] != 'I' || d[3] != ' ' ||
 		    d[4] != '*' || d[11] != '2' || d[12] != '.' || d[13] != '0')
 			return 0;
-		struct h2_msg_state init = { .skip = H2_CLIENT_PREFACE_LEN };
+		struct h2_msg_state init = { .skip = H2_CLIENT_PREFACE_LEN, .start_ns = bpf_ktime_get_ns() };
 		hs = bpf_sk_storage_get(&h2_msg_states, msg->sk, &init, BPF_SK_STORAGE_GET_F_CREATE);
 		if (!hs)
 			return 0;

@@ -18,6 +18,7 @@
 #include "context/thread.bpf.h"
 #include "context/goroutine.bpf.h"
 #include "context/assign.bpf.h" /* the sampler */
+#include "context/tcpopt.bpf.h"
 #include "protocols/http1.bpf.h"
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
@@ -48,9 +49,171 @@ struct {
 	__type(value, struct scan_buf);
 } msg_scratch SEC(".maps");
 
+/* Set by the loader (--propagation ...,tcp): trace context in TCP options
+ * on TLS connections between traced processes (context/tcpopt.bpf.h). */
+const volatile __u8 tcp_opt = 0;
+
+/* Per socket cookie: hello to send on the next data segment. */
+#define HELLO_CLIENT 1 /* a traced client's hello */
+#define HELLO_SENT 2   /* the client's went: waiting for the answer */
+#define HELLO_ANSWER 3 /* a server heard one: answered if its process is traced */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, __u8);
+} tcpopt_hello SEC(".maps");
+
+static __always_inline void cb_flags(struct bpf_sock_ops *ops, __u32 add, __u32 del)
+{
+	bpf_sock_ops_cb_flags_set(ops, (ops->bpf_sock_ops_cb_flags | add) & ~del);
+}
+
+/* An option with kind 253 and the given ExID in the segment: 0 if found
+ * (len bytes of it in buf). */
+static __always_inline int tcpopt_find(struct bpf_sock_ops *ops, __u8 *buf, __u32 len, __u16 exid)
+{
+	buf[0] = TCPOPT_WEFT_KIND;
+	buf[1] = 4; /* search by 2-byte ExID */
+	buf[2] = exid >> 8;
+	buf[3] = exid & 0xff;
+	return bpf_load_hdr_opt(ops, buf, len, 0) > 0 ? 0 : -1;
+}
+
+static __always_inline void tcpopt_parse(struct bpf_sock_ops *ops)
+{
+	__u64 ck = bpf_get_socket_cookie(ops);
+	__u8 buf[TCPOPT_WEFT_CTX_LEN] = {};
+	if (tcpopt_find(ops, buf, TCPOPT_WEFT_HELLO_LEN, TCPOPT_WEFT_HELLO) == 0) {
+		__u8 *h = bpf_map_lookup_elem(&tcpopt_hello, &ck);
+		if (h) {
+			/* Our client's hello was answered: the peer is traced. */
+			__u8 one = 1;
+			bpf_map_update_elem(&tcpopt_peers, &ck, &one, BPF_ANY);
+		} else {
+			__u8 st = HELLO_ANSWER;
+			bpf_map_update_elem(&tcpopt_hello, &ck, &st, BPF_ANY);
+			cb_flags(ops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG, 0);
+		}
+	}
+	__u8 flags = 1;
+	if (tcpopt_find(ops, buf, TCPOPT_WEFT_CTX_LEN, TCPOPT_WEFT_CTX)) {
+		flags = 0;
+		if (tcpopt_find(ops, buf, TCPOPT_WEFT_CTX_LEN, TCPOPT_WEFT_CTX_UNSAMPLED))
+			return;
+	}
+	struct tcpopt_ctx in = { .flags = flags };
+	__builtin_memcpy(in.trace_id, buf + 4, 16);
+	__builtin_memcpy(in.span_id, buf + 20, 8);
+	struct tcpopt_ctx *old = bpf_map_lookup_elem(&tcpopt_in, &ck);
+	__u64 a = 0, b;
+	if (old)
+		__builtin_memcpy(&a, old->span_id, 8);
+	__builtin_memcpy(&b, in.span_id, 8);
+	if (old && a == b)
+		return; /* the same request's ids again (another segment of it) */
+	bpf_map_update_elem(&tcpopt_in, &ck, &in, BPF_ANY);
+	count(WEFT_CNT_TCPOPT_RECEIVED);
+}
+
+/* Room for what the next data segment carries (a TLS request's ids, else
+ * a hello). With BPF_WRITE_HDR_TCP_CURRENT_MSS the kernel sizes segments:
+ * the same room is asked, so a full segment still fits the path MTU. */
+static __always_inline void tcpopt_len(struct bpf_sock_ops *ops)
+{
+	bool mss = ops->args[0] == BPF_WRITE_HDR_TCP_CURRENT_MSS;
+	if (!mss && (ops->skb_len == 0 || ops->skb_tcp_flags & (TCPHDR_SYN | TCPHDR_FIN | TCPHDR_RST)))
+		return; /* only segments that carry data */
+	__u64 ck = bpf_get_socket_cookie(ops);
+	if (bpf_map_lookup_elem(&tcpopt_out, &ck)) {
+		if (bpf_reserve_hdr_opt(ops, TCPOPT_WEFT_CTX_LEN, 0) == 0 || mss)
+			return;
+		/* SACK blocks took the room: this request goes without. */
+		bpf_map_delete_elem(&tcpopt_out, &ck);
+		count(WEFT_CNT_TCPOPT_NO_ROOM);
+		return;
+	}
+	__u8 *h = bpf_map_lookup_elem(&tcpopt_hello, &ck);
+	if (!h || *h == HELLO_SENT)
+		return;
+	if (*h == HELLO_ANSWER && !mss && !tgid_traced(bpf_get_current_pid_tgid() >> 32)) {
+		/* A server weft does not trace says nothing. */
+		bpf_map_delete_elem(&tcpopt_hello, &ck);
+		cb_flags(ops, 0, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+		return;
+	}
+	bpf_reserve_hdr_opt(ops, TCPOPT_WEFT_HELLO_LEN, 0);
+}
+
+static __always_inline void tcpopt_write(struct bpf_sock_ops *ops)
+{
+	__u64 ck = bpf_get_socket_cookie(ops);
+	struct tcpopt_ctx *o = bpf_map_lookup_elem(&tcpopt_out, &ck);
+	if (o) {
+		__u8 buf[TCPOPT_WEFT_CTX_LEN];
+		__u16 exid = o->flags & 1 ? TCPOPT_WEFT_CTX : TCPOPT_WEFT_CTX_UNSAMPLED;
+		buf[0] = TCPOPT_WEFT_KIND;
+		buf[1] = TCPOPT_WEFT_CTX_LEN;
+		buf[2] = exid >> 8;
+		buf[3] = exid & 0xff;
+		__builtin_memcpy(buf + 4, o->trace_id, 16);
+		__builtin_memcpy(buf + 20, o->span_id, 8);
+		if (bpf_store_hdr_opt(ops, buf, sizeof(buf), 0) == 0) {
+			bpf_map_delete_elem(&tcpopt_out, &ck);
+			count(WEFT_CNT_TCPOPT_SENT);
+			return;
+		}
+	}
+	__u8 *h = bpf_map_lookup_elem(&tcpopt_hello, &ck);
+	if (!h || *h == HELLO_SENT)
+		return;
+	__u8 hello[TCPOPT_WEFT_HELLO_LEN] = { TCPOPT_WEFT_KIND, TCPOPT_WEFT_HELLO_LEN, TCPOPT_WEFT_HELLO >> 8,
+					      TCPOPT_WEFT_HELLO & 0xff };
+	if (bpf_store_hdr_opt(ops, hello, sizeof(hello), 0))
+		return;
+	if (*h == HELLO_CLIENT) {
+		*h = HELLO_SENT; /* the flag stays: the client's requests' ids go the same way */
+	} else {
+		bpf_map_delete_elem(&tcpopt_hello, &ck);
+		cb_flags(ops, 0, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG);
+	}
+}
+
+/* The header option callbacks (only where tcp_opt is set: weft_sockops). */
+static __always_inline void sockops_tcpopt(struct bpf_sock_ops *ops, bool traced_client)
+{
+	if (!tcp_opt)
+		return;
+	switch (ops->op) {
+	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
+		if (traced_client) {
+			__u64 ck = bpf_get_socket_cookie(ops);
+			__u8 st = HELLO_CLIENT;
+			bpf_map_update_elem(&tcpopt_hello, &ck, &st, BPF_ANY);
+			cb_flags(ops, BPF_SOCK_OPS_WRITE_HDR_OPT_CB_FLAG | BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG, 0);
+		}
+		break;
+	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB:
+		/* The program runs only for segments with an unknown option. */
+		bpf_get_socket_cookie(ops); /* gives the socket the cookie the capture front reads */
+		cb_flags(ops, BPF_SOCK_OPS_PARSE_UNKNOWN_HDR_OPT_CB_FLAG, 0);
+		break;
+	case BPF_SOCK_OPS_PARSE_HDR_OPT_CB:
+		tcpopt_parse(ops);
+		break;
+	case BPF_SOCK_OPS_HDR_OPT_LEN_CB:
+		tcpopt_len(ops);
+		break;
+	case BPF_SOCK_OPS_WRITE_HDR_OPT_CB:
+		tcpopt_write(ops);
+		break;
+	}
+}
+
 /* A traced process (tgid, 0 if not) is connecting this socket: remember
- * it until the connection is established, then put it in the sockhash. */
-static __always_inline int sockops_track(struct bpf_sock_ops *ops, __u32 tgid)
+ * it until the connection is established, then put it in the sockhash.
+ * Returns true for an established connection of a traced client. */
+static __always_inline bool sockops_track(struct bpf_sock_ops *ops, __u32 tgid)
 {
 	__u64 cookie;
 	switch (ops->op) {
@@ -66,9 +229,9 @@ static __always_inline int sockops_track(struct bpf_sock_ops *ops, __u32 tgid)
 			break;
 		bpf_map_delete_elem(&connecting, &cookie);
 		bpf_sock_hash_update(ops, &traced_socks, &cookie, BPF_NOEXIST);
-		break;
+		return true;
 	}
-	return 1;
+	return false;
 }
 
 SEC("sockops")
@@ -80,7 +243,8 @@ int weft_sockops(struct bpf_sock_ops *ops)
 		if (!tgid_traced(tgid))
 			tgid = 0;
 	}
-	return sockops_track(ops, tgid);
+	sockops_tcpopt(ops, sockops_track(ops, tgid));
+	return 1;
 }
 
 /* The same where sockops cannot call bpf_get_current_pid_tgid (6.1): the
@@ -98,7 +262,8 @@ int weft_sockops_cpu(struct bpf_sock_ops *ops)
 			e->tgid_traced = 0; /* one connect, one socket */
 		}
 	}
-	return sockops_track(ops, tgid);
+	sockops_track(ops, tgid);
+	return 1; /* no TCP options: the server's answer needs its process (sockops_tcpopt) */
 }
 
 /* Received data of sockets in the sockhash: passed on unchanged. With an

@@ -362,7 +362,8 @@ def test_uprobe_budget(go_env, bpf_stats):
     if old_go:
         assert n <= hello <= n + 4, hello
         assert 2 * n <= direct <= 3 * n + 4, direct  # A's and B's background readers, the client's timer
-        assert direct + n <= goroutine <= direct + n + 4, (direct, goroutine)
+        # (the runtime's own goroutines may land in either phase)
+        assert 3 * n <= goroutine <= direct + n + 4, (direct, goroutine)
     else:
         assert (hello, direct, goroutine) == (0, 0, 0)
     if old_go:

@@ -317,3 +317,21 @@ def test_http_handler_grpc_call_is_its_child(weft_factory, grpc_servers, service
         assert server["resource"]["process.pid"] == b.pid and server["trace_id"] == c["trace_id"]
     # The first call connects, and C-core writes it from its own thread.
     assert parented >= 3, [c["parent_span_id"] for c in clients]
+
+
+def test_grpc_server_killed_mid_call(weft_factory, grpc_servers):
+    """The server dies while a call is in flight: the client's span ends
+    with the connection, as an error, instead of never being reported."""
+    server = grpc_servers()
+    client = GrpcClient(server.port, ["slowwait"])
+    w = weft_factory(["attach", "-p", str(client.pid)])
+    client.proc.stdin.write("go\n")
+    client.proc.stdin.flush()
+    assert server.proc.stdout.readline().strip() == "slow"
+    server.proc.kill()
+    out, err = client.proc.communicate(timeout=30)
+    assert out.strip() == "slowwait UNAVAILABLE", (out, err)
+    (c,) = grpc_spans(w, "CLIENT", 1)
+    assert c["attributes"]["rpc.method"] == "Ping" and "rpc.grpc.status_code" not in c["attributes"]
+    assert c["status"] == "ERROR" and c["attributes"]["error.type"] == "no_response"
+    assert c["status_message"] == "connection closed before the response ended"

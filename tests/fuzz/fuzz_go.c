@@ -18,6 +18,7 @@
 #include "go_offsets.h"
 #include "goasm.h"
 #include "goelf.h"
+#include "gogrpc.h"
 #include "gopclntab.h"
 
 #define CHECK(cond)              \
@@ -55,6 +56,11 @@ static void whole_elf(const uint8_t *d, size_t n)
 	(void)go_buildinfo_cut(&ge->bi, cut, sizeof(cut));
 	struct go_offsets o;
 	(void)go_offsets_resolve(ge, &o);
+	struct go_grpc g;
+	(void)go_grpc_analyse(ge, &g); /* DWARF offsets and NewStream's RETs, if it is there */
+	char gv[32];
+	(void)go_grpc_version_scan(d, n, gv, sizeof(gv)); /* whether or not */
+	go_grpc_free(&g);
 	go_elf_close(ge);
 }
 

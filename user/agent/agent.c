@@ -27,6 +27,7 @@
 #include "propagation.h"
 #include "protocol.h"
 #include "sinks.h"
+#include "tls.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
 #define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
@@ -52,6 +53,7 @@ struct agent {
 	struct capture_tracer *capture;
 	struct propagation *propagation;
 	struct go_tracer *go;
+	struct tls_tracer *tls;	/* OpenSSL's plaintext; NULL if refused */
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
 	struct discovery *discovery;   /* weft run with a selection, else NULL */
 	struct metrics *metrics;       /* NULL: no metrics output configured */
@@ -81,8 +83,10 @@ static void apply_analysis(void *ctx, const struct go_result *r)
 		return;
 	}
 	capture_set_proc_flags(a->capture, r->pid, r->bin->is_go ? 0 : PROC_THREAD_CTX);
-	if (r->bin->is_go)
-		go_tracer_apply(a->go, r); /* goroutines stand in for threads */
+	/* goroutines stand in for threads; crypto/tls needs the offsets
+	 * go_tracer_apply registers */
+	if (r->bin->is_go && go_tracer_apply(a->go, r) == 0)
+		tls_tracer_add_go(a->tls, r->pid, r->bin);
 }
 
 /* First sight of a process: its executable goes to the analysis worker
@@ -139,6 +143,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		return;
 	}
 	vet_process(a, ev->pid);
+	if (len >= offsetof(struct txn_event, data) && ev->role == WEFT_ROLE_SERVER)
+		go_tracer_served(a->go, ev->pid);
 	/* Sampled out (the kernel decided at the trace's root) and wanted by
 	 * nothing else (no metrics, no per-connection state to follow): not
 	 * even parsed. */
@@ -204,6 +210,7 @@ static void process_exited(struct agent *a, uint32_t pid)
 	capture_forget_process(a->capture, pid, deliver_txn, a);
 	go_worker_cancel(a->gw, pid);
 	go_tracer_forget(a->go, pid);
+	tls_tracer_forget(a->tls, pid);
 	protocol_forget_pid(pid);
 	proc_forget(pid);
 	if (a->discovery)
@@ -229,6 +236,7 @@ static void sweep_gone(struct agent *a)
 		process_exited(a, gone[i]);
 	int f = map_sweep_dead_tgids(capture_map_fd(a->capture, "proc_flags"));
 	int g = go_tracer_sweep(a->go);
+	tls_tracer_sync(a->tls, a->capture); /* processes forked by traced ones */
 	if (n || f > 0 || g > 0)
 		log_debug("sweep: %zu processes gone, %d + %d stale kernel entries", n, f > 0 ? f : 0, g > 0 ? g : 0);
 }
@@ -244,6 +252,7 @@ static int on_event(void *ctx, void *data, size_t len)
 		break;
 	case WEFT_EV_STREAM_CHUNK:
 	case WEFT_EV_STREAM_INJECT:
+	case WEFT_EV_H2_PARENT:
 		deliver_stream_event(a, data, len);
 		break;
 	case WEFT_EV_PROC_EXIT:
@@ -251,8 +260,11 @@ static int on_event(void *ctx, void *data, size_t len)
 			process_exited(a, ((struct proc_exit_event *)data)->pid);
 		break;
 	case WEFT_EV_CONN_CLOSE:
-		if (len >= sizeof(struct conn_close_event))
-			protocol_conn_closed(((struct conn_close_event *)data)->pid, ((struct conn_close_event *)data)->fd);
+		if (len >= sizeof(struct conn_close_event)) {
+			struct protocol_ctx pc = protocol_ctx_of(a);
+			protocol_conn_closed(((struct conn_close_event *)data)->pid,
+					     ((struct conn_close_event *)data)->fd, &pc);
+		}
 		break;
 	case WEFT_EV_PROC_EXEC:
 		if (len >= sizeof(struct proc_exit_event)) {
@@ -266,6 +278,7 @@ static int on_event(void *ctx, void *data, size_t len)
 			proc_forget(pid); /* a new program: new resource, new language */
 			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
+			tls_tracer_exec(a->tls, pid);
 			vet_process(a, pid);
 		}
 		break;
@@ -306,6 +319,10 @@ static void report_counters(struct agent *a)
 	if (c[WEFT_CNT_STREAM_EVENTS] || c[WEFT_CNT_STREAM_GAP])
 		log_info("stream protocols (HTTP/2): kernel sent %llu frame events; %llu gaps (connections given up)",
 			 (unsigned long long)c[WEFT_CNT_STREAM_EVENTS], (unsigned long long)c[WEFT_CNT_STREAM_GAP]);
+	if (c[WEFT_CNT_TCPOPT_SENT] || c[WEFT_CNT_TCPOPT_NO_ROOM] || c[WEFT_CNT_TCPOPT_RECEIVED])
+		log_info("TLS context in TCP options: %llu sent, %llu left out (no room in the segment), %llu received",
+			 (unsigned long long)c[WEFT_CNT_TCPOPT_SENT], (unsigned long long)c[WEFT_CNT_TCPOPT_NO_ROOM],
+			 (unsigned long long)c[WEFT_CNT_TCPOPT_RECEIVED]);
 	protocol_report_all();
 }
 
@@ -427,6 +444,13 @@ int agent_run(struct agent_opts *o)
 	err = go_worker_start(NULL, &a.gw);
 	if (err)
 		goto cleanup;
+	err = tls_tracer_load(a.capture, &so, &a.tls);
+	if (err)
+		goto cleanup;
+	if (o->trace_all)
+		tls_tracer_add(a.tls, getpid()); /* the host's libssl, for every process */
+	for (size_t i = 0; i < o->n_pids; i++)
+		tls_tracer_add(a.tls, o->pids[i]);
 	/* The processes named on the command line are followed before "ready". */
 	for (size_t i = 0; i < o->n_pids; i++)
 		vet_process(&a, o->pids[i]);
@@ -435,7 +459,7 @@ int agent_run(struct agent_opts *o)
 			 GO_STARTUP_WAIT_MS / 1000);
 	go_worker_collect(a.gw, apply_analysis, &a);
 	if (o->propagation) {
-		err = propagation_start(a.capture, o->cgroup, &a.propagation);
+		err = propagation_start(a.capture, o->cgroup, o->propagation_tcp, &a.propagation);
 		if (err)
 			goto cleanup;
 	}
@@ -517,6 +541,8 @@ int agent_run(struct agent_opts *o)
 	a.gw = NULL;
 	go_tracer_destroy(a.go);
 	a.go = NULL;
+	tls_tracer_destroy(a.tls);
+	a.tls = NULL;
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
@@ -540,6 +566,7 @@ cleanup:
 	propagation_stop(a.propagation);
 	go_worker_stop(a.gw);
 	go_tracer_destroy(a.go);
+	tls_tracer_destroy(a.tls);
 	capture_destroy(a.capture);
 	discovery_destroy(a.discovery);
 	metadata_stop();

@@ -24,6 +24,7 @@ struct agent_opts {
 	uint32_t ringbuf_bytes;
 	double duration_s; /* 0: until SIGINT/SIGTERM */
 	bool propagation;   /* inject traceparent (sockops + sk_msg) */
+	bool propagation_tcp; /* and TLS requests' context in a TCP option (sockops) */
 	enum db_statement_mode db_statement; /* db.query.text: redacted, raw, off */
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct sampler sampler; /* zero: parentbased_always_on */

@@ -241,6 +241,16 @@ static bool probe_features(const struct utsname *u)
 	line(r.ok, "sockops + sk_msg", r.detail,
 	     r.ok ? "traceparent injection possible" : "no traceparent injection (spans still captured)");
 
+	/* --propagation headers,tcp: the header option helpers, and sockops
+	 * that can tell the process (a traced server answers the hello). */
+	bool hdr_opt = libbpf_probe_bpf_helper(BPF_PROG_TYPE_SOCK_OPS, BPF_FUNC_store_hdr_opt, NULL) > 0;
+	bool tcp_ok = r.ok && hdr_opt && bpf_config_sockops_has_pid();
+	line(tcp_ok, "TCP header options", hdr_opt ? "bpf_store_hdr_opt, bpf_load_hdr_opt" : "not available",
+	     tcp_ok ? "--propagation headers,tcp joins traces across TLS between traced processes"
+	     : !r.ok ? "no context across TLS (sockops unusable)"
+	     : !hdr_opt ? "no context across TLS (needs Linux 5.10+)"
+		       : "no context across TLS (sockops cannot tell the process: needs Linux 6.10+)");
+
 	memset(&r, 0, sizeof(r));
 	probe_load_attach("probe_bpf_loop", &r, NULL, NULL);
 	line(r.ok, "bpf_loop", r.detail, r.ok ? "response lengths tracked in the kernel" : "weft cannot run: needs Linux 5.17+");
@@ -264,6 +274,8 @@ static const char *without(const char *object, bool *fatal)
 		return "weft captures no traffic";
 	if (strcmp(object, "propagation") == 0)
 		return "weft runs without injecting traceparent";
+	if (strcmp(object, "tls") == 0)
+		return "weft runs without its TLS probes (HTTPS and TLS database sessions get no spans)";
 	return "weft runs without its Go uprobes (no goroutine-aware parents)";
 }
 

@@ -10,8 +10,10 @@
 
 #include "goasm.h"
 #include "goelf.h"
+#include "gogrpc.h"
 #include "go_offsets.h"
 #include "inspect.h"
+#include "tls_lib.h"
 
 static void usage(FILE *f)
 {
@@ -134,6 +136,26 @@ static void report_goroutine_creation(struct go_elf *ge, const struct go_offsets
 				 "per goroutine created)", ge->err);
 }
 
+/* grpc-go's client: where gRPC calls get their in-process parent. */
+static void report_grpc(struct go_elf *ge)
+{
+	struct go_grpc g;
+	int rc = go_grpc_analyse(ge, &g);
+	if (rc == -ENOENT) {
+		kv("grpc-go", "no grpc-go client");
+		return;
+	}
+	if (rc) {
+		kv("grpc-go", "%s%s: %s", g.version[0] ? "" : "version unknown", g.version, g.why);
+		return;
+	}
+	kv("grpc-go", "%s; 1 uprobe hit per call, on the %zu RETs of (*http2Client).NewStream; offsets from "
+		      "%s: Stream.id %d, Stream.ct %d, http2Client.conn %d",
+	   g.version[0] ? g.version : "version unknown", g.n_rets, g.source, g.stream_id, g.stream_ct,
+	   g.client_conn);
+	go_grpc_free(&g);
+}
+
 static void report_offsets(const struct go_offsets *o, int *known)
 {
 	size_t w = strlen("field");
@@ -166,6 +188,51 @@ static void report_offsets(const struct go_offsets *o, int *known)
 	}
 	if (o->warning[0])
 		printf("\n  warning: %s\n", o->warning);
+}
+
+/* TLS: which library weft would read the plaintext of, per process
+ * (docs/TLS.md). pid: NULL for a file (no process to look at). */
+static void report_tls(const char *pid, struct go_elf *ge, const struct go_offsets *o)
+{
+	printf("\nTLS (plaintext read where the library is probed)\n");
+	if (pid) {
+		struct tls_lib lib;
+		int rc = tls_lib_find((uint32_t)atoi(pid), &lib);
+		if (rc == 0) {
+			char names[128] = "";
+			size_t n = 0;
+			for (int i = 0; i < TLS_FN_N; i++)
+				if (lib.has[i])
+					n += snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", tls_fn_names[i]);
+			kv("OpenSSL", "%s (%s): %s", lib.shown, lib.mapped ? "loaded" : "not loaded: probed if it is",
+			   n ? names : "exports none of the functions weft probes: not probed");
+		} else {
+			kv("OpenSSL", "none mapped, none in its root (%s)", strerror(-rc));
+		}
+		char other[600];
+		if (tls_lib_other((uint32_t)atoi(pid), other, sizeof(other)) == 0)
+			kv("other", "%s: not probed: its TLS connections get no spans", other);
+	} else {
+		kv("OpenSSL", "(give a PID: the libssl a process maps)");
+	}
+	if (!ge)
+		return;
+	struct go_func w, r;
+	uint64_t *rets = NULL;
+	size_t n_rets = 0;
+	if (go_elf_find_func(ge, "crypto/tls.(*Conn).Write", &w) || go_elf_find_func(ge, "crypto/tls.(*Conn).Read", &r)) {
+		kv("crypto/tls", "not in this program");
+		return;
+	}
+	int rc = go_func_ret_offsets(ge, &r, &rets, &n_rets);
+	free(rets);
+	const struct go_offset *c = &o->f[GO_FIELD_TLS_CONN_CONN];
+	if (rc < 0 || !n_rets)
+		kv("crypto/tls", "(*Conn).Read's RETs not found: not probed");
+	else if (c->value < 0)
+		kv("crypto/tls", "offset of crypto/tls.Conn.conn unknown: not probed");
+	else
+		kv("crypto/tls", "(*Conn).Write (entry), (*Conn).Read (entry and %zu RETs): probed", n_rets);
 }
 
 int inspect_main(int argc, char **argv)
@@ -214,6 +281,7 @@ int inspect_main(int argc, char **argv)
 	   elf_type_name(ge->type), ge->size);
 	if (!ge->is_go) {
 		kv("language", "not Go (no Go build info, no .gopclntab)");
+		report_tls(target[0] ? arg : NULL, NULL, NULL);
 		printf("\nweft's Go-specific probes do not apply to it; nothing more to report.\n");
 		go_elf_close(ge);
 		return 0;
@@ -276,6 +344,8 @@ int inspect_main(int argc, char **argv)
 	report_offsets(&o, &known);
 	printf("\n");
 	report_goroutine_creation(ge, &o);
+	report_grpc(ge);
+	report_tls(target[0] ? arg : NULL, ge, &o);
 	printf("\nsummary: %d/%d functions resolved, %d/%d offsets known\n", resolved,
 	       GO_PROBE_NFUNCS, known, (int)GO_FIELD__COUNT);
 	go_elf_close(ge);

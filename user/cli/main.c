@@ -54,10 +54,12 @@ static const char usage_text[] =
 	"      --capture-bytes N  request bytes kept per exchange (default 1024, at most 2048)\n"
 	"      --response-bytes N response bytes kept per exchange (default 512, at most 512)\n"
 	"      --ringbuf-mb N     kernel-to-weft event buffer in MiB, a power of two (default 8)\n"
-	"      --propagation MODE headers (default): inject W3C traceparent into the HTTP/1\n"
+	"      --propagation MODE headers,tcp (default): inject W3C traceparent into the HTTP/1\n"
 	"                         requests and HTTP/2 (gRPC) request HEADERS traced processes\n"
-	"                         send, so the next service joins\n"
-	"                         the trace; off: never touch traffic\n"
+	"                         send, so the next service joins the trace, and carry the\n"
+	"                         context of TLS requests in a TCP header option between\n"
+	"                         traced processes (docs/PROPAGATION.md); headers: the\n"
+	"                         headers only; off: never touch traffic\n"
 	"      --db-statement M   db.query.text of database spans: redacted (default: literals\n"
 	"                         and values become ?), raw, or off\n"
 	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
@@ -307,6 +309,7 @@ static int trace_main(int argc, char **argv, bool run)
 	o.req_capture = WEFT_REQ_CAP_DEFAULT;
 	o.resp_capture = WEFT_RESP_CAP_DEFAULT;
 	o.propagation = true;
+	o.propagation_tcp = true; /* only ever between traced processes (docs/PROPAGATION.md) */
 	if (otlp_config_from_env(&otlp, otlp_err, sizeof(otlp_err))) {
 		log_error("%s", otlp_err);
 		otlp_config_free(&otlp);
@@ -330,10 +333,15 @@ static int trace_main(int argc, char **argv, bool run)
 		case OPT_PROPAGATION:
 			if (strcmp(optarg, "headers") == 0) {
 				o.propagation = true;
+				o.propagation_tcp = false;
+			} else if (strcmp(optarg, "headers,tcp") == 0 || strcmp(optarg, "tcp,headers") == 0) {
+				o.propagation = true;
+				o.propagation_tcp = true;
 			} else if (strcmp(optarg, "off") == 0) {
 				o.propagation = false;
+				o.propagation_tcp = false;
 			} else {
-				log_error("--propagation: '%s' is not one of: headers, off", optarg);
+				log_error("--propagation: '%s' is not one of: headers, headers,tcp, off", optarg);
 				err = -EINVAL;
 			}
 			break;

@@ -37,9 +37,10 @@
 	X(TCP_CONN_CONN, "net.TCPConn", "conn") \
 	X(NET_CONN_FD, "net.conn", "fd") \
 	X(NETFD_PFD, "net.netFD", "pfd") \
-	X(POLL_FD_SYSFD, "internal/poll.FD", "Sysfd")
+	X(POLL_FD_SYSFD, "internal/poll.FD", "Sysfd") \
+	X(TLS_CONN_CONN, "crypto/tls.Conn", "conn")
 
-#define GO_OFFSETS_NFIELDS 28
+#define GO_OFFSETS_NFIELDS 29
 
 struct go_offsets_row {
 	const char *goarch;
@@ -79,6 +80,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"amd64", 1, 21, "go1.21.13", {
 		152, /* runtime.g.goid */
@@ -109,6 +111,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"amd64", 1, 22, "go1.22.12", {
 		152, /* runtime.g.goid */
@@ -139,6 +142,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"amd64", 1, 23, "go1.23.5", {
 		160, /* runtime.g.goid */
@@ -169,6 +173,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"arm64", 1, 19, "go1.19.8", {
 		152, /* runtime.g.goid */
@@ -199,6 +204,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"arm64", 1, 21, "go1.21.13", {
 		152, /* runtime.g.goid */
@@ -229,6 +235,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"arm64", 1, 22, "go1.22.12", {
 		152, /* runtime.g.goid */
@@ -259,6 +266,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 	{"arm64", 1, 23, "go1.23.5", {
 		160, /* runtime.g.goid */
@@ -289,6 +297,7 @@ static const struct go_offsets_row go_offsets_rows[] = {
 		0, /* net.conn.fd */
 		0, /* net.netFD.pfd */
 		16, /* internal/poll.FD.Sysfd */
+		0, /* crypto/tls.Conn.conn */
 	}},
 };
 #endif

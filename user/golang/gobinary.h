@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "abi/go.h"
+#include "gogrpc.h"
 
 struct go_binary {
 	/* 0: a Go binary whose goroutines weft can follow; -ENOEXEC: not Go;
@@ -37,6 +38,19 @@ struct go_binary {
 	uint64_t *rets;
 	size_t n_rets;
 	char rets_why[256];
+	/* grpc-go's (*http2Client).NewStream: grpc_rc 0 when its RETs are
+	 * probed (offsets in info.grpc_*), else why not (grpc.why). */
+	int grpc_rc;
+	struct go_grpc grpc;
+	/* crypto/tls (docs/TLS.md): (*Conn).Write's entry, (*Conn).Read's
+	 * entry and every RET. tls: all found, with the offsets from the
+	 * tls.Conn to its socket's fd; else tls_why says what is missing. */
+	bool tls;
+	uint64_t tls_write_at;
+	uint64_t tls_read_at;
+	uint64_t *tls_read_rets;
+	size_t n_tls_read_rets;
+	char tls_why[256];
 };
 
 /* Analyses the executable at path into b (always filled: b->err says what

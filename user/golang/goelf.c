@@ -44,6 +44,8 @@ const char *const go_probe_funcs[GO_PROBE_NFUNCS] = {
 	"runtime.runqput",		     /* not probed: the call above is found by its address */
 	"runtime.newproc1",		     /* every RET, Go < 1.21 only, if the CALL is not found */
 	"runtime.allgadd",		     /* not probed: its code locates runtime.allgs */
+	"crypto/tls.(*Conn).Write",	     /* entry: TLS plaintext written (docs/TLS.md) */
+	"crypto/tls.(*Conn).Read",	     /* entry and every RET: TLS plaintext read */
 };
 
 const char *go_sym_source_name(enum go_sym_source s)

@@ -102,7 +102,7 @@ struct go_elf {
  * for Go < 1.21, a uprobe on newproc.func1's CALL runqput, or else on every
  * RET of newproc1; allgadd's code is only read, to locate runtime.allgs);
  * `weft inspect` reports each of them. */
-#define GO_PROBE_NFUNCS 5
+#define GO_PROBE_NFUNCS 7
 extern const char *const go_probe_funcs[GO_PROBE_NFUNCS];
 
 /* Opens and analyses an ELF file: program headers, sections, build info.

@@ -9,6 +9,7 @@
 
 #include "bpf_config.h"
 #include "go.skel.h"
+#include "tls.skel.h"
 #include "log.h"
 #include "propagation.skel.h"
 #include "capture.skel.h"
@@ -139,7 +140,7 @@ struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel)
 	return bpf_config_sockops_has_pid() ? skel->progs.weft_sockops : skel->progs.weft_sockops_cpu;
 }
 
-int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid)
+int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid, bool tcp)
 {
 	bool pid = bpf_config_sockops_has_pid();
 	test_refusal(skel->obj);
@@ -150,6 +151,7 @@ int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint
 	bpf_program__set_autoload(skel->progs.weft_sockops_cpu, !pid);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
+	skel->rodata->tcp_opt = tcp && pid;
 	return 0;
 }
 
@@ -158,6 +160,31 @@ int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid)
 	test_refusal(skel->obj);
 	skel->rodata->self_tgid = self_tgid;
 	skel->rodata->trace_all = trace_all;
+	return 0;
+}
+
+int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o)
+{
+	/* The plaintext runs the capture front's own on_data: the same settings. */
+	test_refusal(skel->obj);
+	skel->rodata->socket_front = bpf_config_capture_front(NULL) == CAPTURE_FRONT_SOCKET;
+	skel->rodata->self_tgid = o->self_tgid;
+	skel->rodata->trace_all = o->trace_all;
+	skel->rodata->req_capture = o->req_capture;
+	skel->rodata->drop_sampled_out = o->drop_sampled_out;
+	skel->rodata->resp_capture = o->resp_capture;
+	/* The uprobes tail-call the stream protocols' forwarding programs
+	 * (HTTP/2 over TLS), and a tail call stays within one program type:
+	 * this object's copies are kprobe programs (they read nothing of
+	 * their context). */
+#define WEFT_PROTOCOL(NAME, id, value, flags)                                                  \
+	if ((flags) & WEFT_PROTO_F_STREAM) {                                                   \
+		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, #id "_forward"); \
+		if (p)                                                                         \
+			bpf_program__set_type(p, BPF_PROG_TYPE_KPROBE);                        \
+	}
+#include "abi/protocols.def"
+#undef WEFT_PROTOCOL
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 struct capture_bpf;
 struct propagation_bpf;
 struct go_bpf;
+struct tls_bpf;
 
 /* Can sockops programs ask which process runs (bpf_get_current_pid_tgid;
  * not on 6.1)? If not, weft_sockops_cpu learns it from sys_enter_connect.
@@ -31,8 +32,11 @@ struct bpf_program *propagation_bpf_sockops(struct propagation_bpf *skel);
 
 /* 0 or -errno (logged). */
 int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o);
-int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid);
+/* tcp: the TCP option code of --propagation headers,tcp (kept only where
+ * sockops can tell the process). */
+int propagation_bpf_configure(struct propagation_bpf *skel, bool trace_all, uint32_t self_tgid, bool tcp);
 int go_bpf_configure(struct go_bpf *skel, bool trace_all, uint32_t self_tgid);
+int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o);
 
 /* After object's load failed with err: which program the kernel refused,
  * the verifier's reason and count, and what weft does without it (logged

@@ -51,15 +51,12 @@ static int attach_syscall_tracepoints(struct bpf_program *prog, const char *cons
 	return 0;
 }
 
-/* The stream protocols' forwarding programs (<id>_forward in
- * bpf/protocols/<id>.bpf.h) into the table the capture front tail-calls. */
-static int set_stream_programs(struct capture_bpf *skel)
+int capture_set_stream_programs(struct bpf_object *obj, int map_fd)
 {
-	int map_fd = bpf_map__fd(skel->maps.stream_progs);
 #define WEFT_PROTOCOL(NAME, id, value, flags)                                                       \
 	if ((flags) & WEFT_PROTO_F_STREAM) {                                                        \
 		__u32 key = value;                                                                  \
-		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, #id "_forward"); \
+		struct bpf_program *p = bpf_object__find_program_by_name(obj, #id "_forward");      \
 		int prog_fd = p ? bpf_program__fd(p) : -1;                                          \
 		if (bpf_map_update_elem(map_fd, &key, &prog_fd, BPF_ANY)) {                         \
 			int err = -errno;                                                           \
@@ -94,7 +91,7 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 					   "without it weft captures no traffic: it stops here");
 		goto fail;
 	}
-	err = set_stream_programs(t->skel);
+	err = capture_set_stream_programs(t->skel->obj, bpf_map__fd(t->skel->maps.stream_progs));
 	if (err)
 		goto fail;
 	t->traced_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
@@ -273,6 +270,10 @@ int capture_share_maps(struct capture_tracer *t, struct bpf_object *obj, const c
 {
 	struct bpf_map *map;
 	bpf_object__for_each_map(map, obj) {
+		/* A program table belongs to one program type (a tail call stays
+		 * within it): an object of another type keeps its own. */
+		if (bpf_map__type(map) == BPF_MAP_TYPE_PROG_ARRAY)
+			continue;
 		int err, fd = capture_map_fd(t, bpf_map__name(map));
 		if (fd >= 0 && (err = bpf_map__reuse_fd(map, fd))) {
 			log_error("%s: cannot share map %s: %s", who, bpf_map__name(map), strerror(-err));

@@ -45,10 +45,15 @@ void capture_sweep_stale(struct capture_tracer *t, uint64_t now_mono, txn_cb cb,
 /* fd of the map of that name (to share it with another skeleton), or -1. */
 int capture_map_fd(struct capture_tracer *t, const char *name);
 /* Before another skeleton loads: its maps named like ours become ours (one
- * process filter, one set of counters and context maps). 0 or -errno,
+ * process filter, one set of counters and context maps), except program
+ * tables (one program type each). 0 or -errno,
  * logged with who (e.g. "propagation"). */
 struct bpf_object;
 int capture_share_maps(struct capture_tracer *t, struct bpf_object *obj, const char *who);
+/* The stream protocols' forwarding programs (<id>_forward in
+ * bpf/protocols/<id>.bpf.h) of a loaded object into its table map_fd,
+ * which its programs tail-call. 0 or -errno, logged. */
+int capture_set_stream_programs(struct bpf_object *obj, int map_fd);
 bool capture_trace_all(struct capture_tracer *t);
 /* Kernel-side facts about a process (PROC_* of bpf/context/thread.bpf.h). */
 int capture_set_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t flags);

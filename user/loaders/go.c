@@ -32,6 +32,10 @@ struct go_proc {
 	uint32_t pid;
 	struct bpf_link **links;
 	size_t n_links;
+	/* grpc-go's NewStream RETs, probed once the process serves a request
+	 * (before, no call can have a parent: a pure client pays nothing). */
+	uint64_t *grpc_rets;
+	size_t n_grpc_rets;
 	struct go_proc *next;
 };
 
@@ -39,6 +43,7 @@ struct go_tracer {
 	struct go_bpf *skel;
 	struct go_proc *procs;
 	unsigned probes;
+	unsigned grpc_pending; /* processes whose grpc_rets wait for a request */
 };
 
 int go_tracer_load(struct capture_tracer *st, struct go_tracer **out)
@@ -188,6 +193,19 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 		log_info("go: pid %u: no net/http client (or its offsets) in this program", pid);
 	}
 
+	bool grpc = false;
+	if (b->grpc_rc == 0) {
+		p->grpc_rets = malloc(b->grpc.n_rets * sizeof(*p->grpc_rets));
+		if (p->grpc_rets) {
+			memcpy(p->grpc_rets, b->grpc.rets, b->grpc.n_rets * sizeof(*p->grpc_rets));
+			p->n_grpc_rets = b->grpc.n_rets;
+			gt->grpc_pending++;
+			grpc = true;
+		}
+	} else if (b->grpc_rc != -ENOENT) {
+		log_info("go: pid %u: gRPC client calls are not parented: %s", pid, b->grpc.why);
+	}
+
 	const char *ancestry = info.g_parent_goid >= 0 ? (info.allgs ? "g.parentGoid and runtime.allgs"
 								    : "g.parentGoid")
 						       : "nothing";
@@ -200,9 +218,10 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 		go_tracer_forget(gt, pid);
 		return err;
 	}
-	log_info("go: pid %u: %s, %zu uprobe%s (%s), goroutine ancestry from %s", pid,
+	log_info("go: pid %u: %s, %zu uprobe%s (%s%s), goroutine ancestry from %s", pid,
 		 b->version[0] ? b->version : "Go version unknown", p->n_links, p->n_links == 1 ? "" : "s",
-		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client", ancestry);
+		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client",
+		 grpc ? ", grpc-go client: probed once it serves a request" : "", ancestry);
 	return 0;
 }
 
@@ -236,6 +255,27 @@ static void delete_by_tgid(struct bpf_map *map, uint32_t tgid)
 	free(found);
 }
 
+void go_tracer_served(struct go_tracer *gt, uint32_t pid)
+{
+	if (!gt || !gt->grpc_pending)
+		return; /* the common case: one test per exchange */
+	struct go_proc *p = find_proc(gt, pid, NULL);
+	if (!p || !p->grpc_rets)
+		return;
+	char exe[64];
+	size_t ok = 0;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	for (size_t i = 0; i < p->n_grpc_rets; i++)
+		ok += attach_at(gt, p, gt->skel->progs.probe_go_grpc_newstream, exe, p->grpc_rets[i],
+				GRPC_NEWSTREAM_FUNC " (RET)") == 0;
+	log_info("go: pid %u serves requests: its gRPC calls are parented (%zu uprobe%s on %s)", pid, ok,
+		 ok == 1 ? "" : "s", GRPC_NEWSTREAM_FUNC);
+	free(p->grpc_rets);
+	p->grpc_rets = NULL;
+	p->n_grpc_rets = 0;
+	gt->grpc_pending--;
+}
+
 void go_tracer_forget(struct go_tracer *gt, uint32_t pid)
 {
 	struct go_proc **pp;
@@ -249,6 +289,9 @@ void go_tracer_forget(struct go_tracer *gt, uint32_t pid)
 		bpf_link__destroy(p->links[i]);
 	gt->probes -= p->n_links;
 	free(p->links);
+	if (p->grpc_rets)
+		gt->grpc_pending--;
+	free(p->grpc_rets);
 	free(p);
 	bpf_map__delete_elem(gt->skel->maps.go_procs, &pid, sizeof(pid), 0);
 	delete_by_tgid(gt->skel->maps.go_serving, pid);

@@ -22,6 +22,10 @@ struct go_result;
  * starting their own traces). */
 int go_tracer_apply(struct go_tracer *gt, const struct go_result *r);
 
+/* Process pid served a request (an exchange of it as a server came in):
+ * the probes that only matter while it serves are attached now, once. */
+void go_tracer_served(struct go_tracer *gt, uint32_t pid);
+
 /* The process exited or exec'd: detach its probes, drop its kernel state. */
 void go_tracer_forget(struct go_tracer *gt, uint32_t pid);
 

@@ -12,6 +12,7 @@
 
 #include "bpf_config.h"
 #include "go.skel.h"
+#include "tls.skel.h"
 #include "log.h"
 #include "progcheck.h"
 #include "propagation.skel.h"
@@ -68,7 +69,7 @@ static void *propagation_obj_open(struct bpf_object **obj)
 
 static int propagation_obj_configure(void *skel)
 {
-	return propagation_bpf_configure(skel, false, getpid());
+	return propagation_bpf_configure(skel, false, getpid(), true); /* the largest variant */
 }
 
 static void propagation_obj_destroy(void *skel)
@@ -94,10 +95,34 @@ static void go_obj_destroy(void *skel)
 	go_bpf__destroy(skel);
 }
 
+static void *tls_obj_open(struct bpf_object **obj)
+{
+	struct tls_bpf *skel = tls_bpf__open();
+	if (skel)
+		*obj = skel->obj;
+	return skel;
+}
+
+static int tls_obj_configure(void *skel)
+{
+	struct capture_opts o = {
+		.self_tgid = getpid(),
+		.req_capture = WEFT_REQ_CAP_DEFAULT,
+		.resp_capture = WEFT_RESP_CAP_DEFAULT,
+	};
+	return tls_bpf_configure(skel, &o);
+}
+
+static void tls_obj_destroy(void *skel)
+{
+	tls_bpf__destroy(skel);
+}
+
 static const struct object_ops objects[] = {
 	{ "capture", capture_obj_open, capture_obj_configure, capture_obj_destroy },
 	{ "propagation", propagation_obj_open, propagation_obj_configure, propagation_obj_destroy },
 	{ "go", go_obj_open, go_obj_configure, go_obj_destroy },
+	{ "tls", tls_obj_open, tls_obj_configure, tls_obj_destroy },
 };
 
 /* libbpf's messages during the check: refusals are what we measure, not

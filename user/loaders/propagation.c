@@ -21,7 +21,7 @@ struct propagation {
 	int cgroup_fd;
 };
 
-int propagation_start(struct capture_tracer *st, const char *cgroup, struct propagation **out)
+int propagation_start(struct capture_tracer *st, const char *cgroup, bool tcp, struct propagation **out)
 {
 	char root[512];
 	int err;
@@ -54,7 +54,12 @@ int propagation_start(struct capture_tracer *st, const char *cgroup, struct prop
 	/* Same process filter, counters and context maps as the syscall side. */
 	if ((err = capture_share_maps(st, p->skel->obj, "propagation")))
 		goto fail;
-	if ((err = propagation_bpf_configure(p->skel, capture_trace_all(st), getpid())))
+	if (tcp && !bpf_config_sockops_has_pid()) {
+		log_info("propagation: TCP options need sockops that can tell the process (Linux 6.10+): TLS "
+			 "requests carry no context on this kernel");
+		tcp = false;
+	}
+	if ((err = propagation_bpf_configure(p->skel, capture_trace_all(st), getpid(), tcp)))
 		goto fail;
 	err = propagation_bpf__load(p->skel);
 	if (err) {
@@ -90,8 +95,9 @@ int propagation_start(struct capture_tracer *st, const char *cgroup, struct prop
 		log_error("propagation: cannot attach sockops to cgroup %s: %s", cgroup, strerror(-err));
 		goto fail;
 	}
-	log_info("propagation: injecting traceparent into the HTTP/1 requests and HTTP/2 request HEADERS of traced processes in cgroup %s%s",
-		 cgroup,
+	log_info("propagation: injecting traceparent into the HTTP/1 requests and HTTP/2 request HEADERS%s of "
+		 "traced processes in cgroup %s%s",
+		 tcp ? ", and TLS requests' context into TCP options," : "", cgroup,
 		 bpf_config_sockops_has_pid() ? ""
 					      : " (sockops cannot tell the process on this kernel: its owner "
 						"is taken from the connect() entry)");

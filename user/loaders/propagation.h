@@ -8,8 +8,10 @@
 struct propagation;
 
 /* cgroup: a cgroup v2 directory, or NULL for the host's cgroup v2 root.
- * Shares the process filter and context maps of the capture tracer. */
-int propagation_start(struct capture_tracer *st, const char *cgroup, struct propagation **out);
+ * tcp: TLS requests' context in a TCP header option too (needs sockops
+ * that can tell the process: else a warning, headers only). Shares the
+ * process filter and context maps of the capture tracer. */
+int propagation_start(struct capture_tracer *st, const char *cgroup, bool tcp, struct propagation **out);
 /* Detaches the cgroup program and the sk_msg program; sockets leave the
  * sockhash as it is freed. NULL-safe. */
 void propagation_stop(struct propagation *p);

@@ -11,6 +11,7 @@
 struct conn_state {
 	uint32_t pid, fd;
 	const struct protocol *proto;
+	uint8_t tls; /* built from TLS plaintext: what came before TLS began is another state */
 	void *state;
 	struct conn_state *next;
 };
@@ -42,14 +43,14 @@ static void evict_one(void)
 	}
 }
 
-void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, const void *first)
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, bool tls, const void *first)
 {
 	if (!p->conn_new)
 		return NULL;
 	struct conn_state **b = &buckets[bucket_of(pid, fd)];
 	for (struct conn_state **q = b; *q; q = &(*q)->next) {
 		if ((*q)->pid == pid && (*q)->fd == fd) {
-			if ((*q)->proto == p)
+			if ((*q)->proto == p && (*q)->tls == tls)
 				return (*q)->state;
 			struct conn_state *stale = *q;
 			*q = stale->next;
@@ -65,6 +66,7 @@ void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, c
 	c->pid = pid;
 	c->fd = fd;
 	c->proto = p;
+	c->tls = tls;
 	c->state = p->conn_new(first);
 	if (!c->state) {
 		free(c);
@@ -76,12 +78,14 @@ void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, c
 	return c->state;
 }
 
-void protocol_conn_closed(uint32_t pid, uint32_t fd)
+void protocol_conn_closed(uint32_t pid, uint32_t fd, const struct protocol_ctx *ctx)
 {
 	for (struct conn_state **p = &buckets[bucket_of(pid, fd)]; *p; p = &(*p)->next) {
 		if ((*p)->pid == pid && (*p)->fd == fd) {
 			struct conn_state *c = *p;
 			*p = c->next;
+			if (c->proto->conn_closed && ctx)
+				c->proto->conn_closed(c->state, ctx);
 			conn_free(c);
 			return;
 		}

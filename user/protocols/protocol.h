@@ -6,6 +6,7 @@
 #define WEFT_PROTOCOLS_PROTOCOL_H
 
 #include <stddef.h>
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "abi/weft.h"
@@ -42,6 +43,9 @@ struct protocol {
 	void *(*conn_new)(const void *first); /* the connection's first event: a struct txn_event,
 					       * or for stream protocols a struct stream_chunk_event */
 	void (*conn_free)(void *state);
+	/* The connection closed (before conn_free): what it left unfinished
+	 * may still make spans (ctx->emit). NULL: nothing to do. */
+	void (*conn_closed)(void *state, const struct protocol_ctx *ctx);
 	/* The span of one exchange (ev of len bytes) into s (new, from
 	 * span_new): 0, PROTOCOL_NO_SPAN, or a negative errno when the bytes
 	 * are not parsable (the agent counts it). state: conn_new's. */
@@ -53,6 +57,8 @@ struct protocol {
 	void (*stream_chunk)(const struct stream_chunk_event *ev, size_t len, void *state,
 			     const struct protocol_ctx *ctx);
 	void (*stream_injected)(const struct stream_inject_event *ev, void *state);
+	/* The request a client stream is made for (a Go uprobe's finding). */
+	void (*stream_parent)(const struct h2_parent_event *ev, void *state);
 	/* Logs what the protocol counted, at exit; NULL: nothing to say. */
 	void (*report)(void);
 };
@@ -70,14 +76,15 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 
 /* Per-connection state (conn_state.c): a connection closed, a process
  * exited, or everything (tests, exit). */
-void protocol_conn_closed(uint32_t pid, uint32_t fd);
+void protocol_conn_closed(uint32_t pid, uint32_t fd, const struct protocol_ctx *ctx);
 void protocol_forget_pid(uint32_t pid);
 void protocol_conns_clear(void);
 size_t protocol_conns_count(void);
 /* The state of connection (pid, fd) for protocol p: a new one when there
  * is none or it belongs to another protocol (the fd was reused). NULL when
- * p is stateless or on allocation failure. */
-void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, const void *first);
+ * p is stateless or on allocation failure. tls: the connection's bytes are
+ * TLS plaintext (the state of what came before TLS began is another). */
+void *protocol_conn_state(const struct protocol *p, uint32_t pid, uint32_t fd, bool tls, const void *first);
 
 /* A stream protocol's event (WEFT_EV_STREAM_CHUNK or _INJECT) to its
  * protocol, with its connection's state. -EPROTONOSUPPORT for an unknown

@@ -40,7 +40,7 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 		return -EPROTONOSUPPORT;
 	void *state = NULL;
 	if (p->conn_new) {
-		state = protocol_conn_state(p, ev->pid, ev->fd, ev);
+		state = protocol_conn_state(p, ev->pid, ev->fd, ev->tls, ev);
 		if (!state)
 			return -ENOMEM;
 	}
@@ -59,10 +59,23 @@ int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx 
 		const struct protocol *p = protocol_get(c->proto);
 		if (!p || !p->stream_chunk || !p->conn_new)
 			return -EPROTONOSUPPORT;
-		void *state = protocol_conn_state(p, c->pid, c->fd, c);
+		void *state = protocol_conn_state(p, c->pid, c->fd, false /* a stream starts its state at STREAM_F_START */, c);
 		if (!state)
 			return -ENOMEM;
 		p->stream_chunk(c, len, state, ctx);
+		return 0;
+	}
+	if (type == WEFT_EV_H2_PARENT) {
+		const struct h2_parent_event *e = ev;
+		if (len < sizeof(*e))
+			return -EINVAL;
+		const struct protocol *p = protocol_get(WEFT_PROTO_HTTP2);
+		if (!p || !p->stream_parent)
+			return -EPROTONOSUPPORT;
+		void *state = protocol_conn_state(p, e->pid, e->fd, false, NULL);
+		if (!state)
+			return -ENOMEM;
+		p->stream_parent(e, state);
 		return 0;
 	}
 	const struct stream_inject_event *i = ev;
@@ -71,7 +84,7 @@ int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx 
 	const struct protocol *p = protocol_get(WEFT_PROTO_HTTP2);
 	if (!p || !p->stream_injected)
 		return -EPROTONOSUPPORT;
-	void *state = protocol_conn_state(p, i->pid, i->fd, NULL);
+	void *state = protocol_conn_state(p, i->pid, i->fd, false, NULL) /* sk_msg never injects into TLS */;
 	if (!state)
 		return -ENOMEM;
 	p->stream_injected(i, state);

@@ -8,7 +8,8 @@ generic handlers and raw bytes: no generated code.
       List (server-streaming: 3 messages), Sum (client-streaming)
   grpc_app.py client PORT CALL...    waits for a line on stdin (so that a
       tracer can attach first), then makes the calls and prints one line each:
-      ping:ARG list sum:N nope slow traceparent:TP (a Ping carrying that
+      ping:ARG list sum:N nope slow (a 0.3 s deadline) slowwait (none)
+      traceparent:TP (a Ping carrying that
       traceparent as metadata: prints what the server received)
 """
 import sys
@@ -35,6 +36,7 @@ class Echo(grpc.GenericRpcHandler):
         if req == b"nf":
             ctx.abort(grpc.StatusCode.NOT_FOUND, "no such thing")
         if req == b"slow":
+            print("slow", flush=True)  # the call is in (tests wait for this line)
             time.sleep(2)
         if self.next:
             return b"via:" + self.next(req)
@@ -78,6 +80,8 @@ def client(port, calls):
                 out = ping(arg.encode()).decode()
             elif name == "slow":
                 out = ping(b"slow", timeout=0.3).decode()
+            elif name == "slowwait":  # no deadline
+                out = ping(b"slow").decode()
             elif name == "traceparent":  # sent with its own traceparent: what the server got
                 out = ping(b"tp?", metadata=(("traceparent", arg),)).decode()
             elif name == "list":

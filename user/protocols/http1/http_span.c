@@ -167,7 +167,9 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 	attrs_add_strn(a, "url.path", path.p, path.len);
 	if (server)
 		http_set_url_query(a, query.p, query.len);
-	attrs_add_str(a, "url.scheme", "http");
+	/* TLS plaintext (the TLS probes) is https. */
+	const char *scheme = ev->tls ? "https" : "http";
+	attrs_add_str(a, "url.scheme", scheme);
 	attrs_add_str(a, "network.protocol.version", req.version_minor ? "1.1" : "1.0");
 
 	char host[256] = "";
@@ -188,7 +190,8 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		if (!server) {
 			char full[2048];
 			struct strbuf fb = { full, 0, sizeof(full) };
-			sb_puts(&fb, "http://");
+			sb_puts(&fb, scheme);
+			sb_puts(&fb, "://");
 			sb_puts(&fb, host[0] ? host : "localhost");
 			put_target(&fb, req.target);
 			attrs_add_str(a, "url.full", full);
@@ -209,13 +212,14 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 		attrs_add_int(a, "client.port", ev->addr.rport);
 	} else {
 		const char *h = host[0] ? host : remote;
-		long port = host[0] ? (host_port ? host_port : 80) : ev->addr.rport;
+		long port = host[0] ? (host_port ? host_port : ev->tls ? 443 : 80) : ev->addr.rport;
 		attrs_add_str(a, "server.address", h);
 		attrs_add_int(a, "server.port", port);
 		char full[2048];
 		bool v6 = strchr(h, ':') != NULL;
 		struct strbuf fb = { full, 0, sizeof(full) };
-		sb_puts(&fb, v6 ? "http://[" : "http://");
+		sb_puts(&fb, scheme);
+		sb_puts(&fb, v6 ? "://[" : "://");
 		sb_puts(&fb, h);
 		sb_puts(&fb, v6 ? "]:" : ":");
 		sb_uint(&fb, port);

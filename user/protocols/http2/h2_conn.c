@@ -22,7 +22,9 @@
 #define H2_STREAMS_MAX 1024	       /* in flight per connection */
 #define H2_BUF_MAX (2 * WEFT_STREAM_CAP) /* unparsed bytes of a direction */
 #define H2_BLOCK_MAX (64 * 1024)       /* one header block, CONTINUATIONs included */
-#define H2_INJECTS 8
+#define H2_INJECTS 128 /* ids sk_msg injected for streams still to come (one write may open many) */
+#define H2_PARENTS 128 /* in-process parents of streams still to come (grpc-go
+			 * batches the HEADERS of concurrent calls into one write) */
 
 enum h2_frame_type {
 	H2_DATA = 0,
@@ -65,15 +67,25 @@ struct h2_inject {
 	uint8_t trace_id[16], span_id[8], parent[8], flags;
 };
 
+/* A Go uprobe's finding for a client stream whose HEADERS were not seen yet. */
+struct h2_pending_parent {
+	uint64_t sk;
+	uint32_t stream_id;
+	struct h2_parent parent;
+};
+
 struct h2_conn {
 	struct h2_conn_info info;
 	uint64_t sk;
+	uint64_t start_ns; /* the connection's first event: older parent records are an earlier one's */
 	bool role_known, dead;
 	struct h2_dir dir[2]; /* by enum io_dir: 0 read, 1 write */
 	struct h2_stream *streams;
 	size_t n_streams;
 	struct h2_inject inj[H2_INJECTS];
 	size_t n_inj;
+	struct h2_pending_parent par[H2_PARENTS];
+	size_t n_par;
 };
 
 static struct h2_stats stats;
@@ -118,6 +130,7 @@ static void conn_reset(struct h2_conn *c)
 		dir_reset(&c->dir[i]);
 	c->role_known = c->dead = false;
 	c->sk = 0;
+	c->start_ns = 0;
 }
 
 void h2_conn_free(struct h2_conn *c)
@@ -169,6 +182,51 @@ static void take_injection(struct h2_conn *c, struct h2_stream *s)
 	}
 }
 
+static struct h2_stream *stream_find(struct h2_conn *c, uint32_t id, struct h2_stream ***link);
+
+/* --- in-process parents (bpf/abi/h2_parent.h) --- */
+
+static void parent_set(struct h2_stream *s, const struct h2_parent *p, bool late)
+{
+	s->has_parent = true;
+	s->parent = *p;
+	stats.parents++;
+	if (late)
+		stats.parents_late++;
+}
+
+void h2_conn_parent(struct h2_conn *c, const struct h2_parent_event *ev)
+{
+	/* The uprobe runs when the call's stream id is assigned, which may be
+	 * after its HEADERS were written and decoded: then the stream is here. */
+	if (ev->parent.at_ns < c->start_ns)
+		return; /* recorded before this connection began: an earlier one's */
+	struct h2_stream *s = c->sk == ev->sk && !c->dead ? stream_find(c, ev->stream_id, NULL) : NULL;
+	if (s) {
+		if (c->info.client && !s->has_parent)
+			parent_set(s, &ev->parent, true);
+		return;
+	}
+	if (c->n_par == H2_PARENTS) { /* the oldest was for a stream never seen */
+		memmove(c->par, c->par + 1, sizeof(c->par[0]) * (H2_PARENTS - 1));
+		c->n_par--;
+	}
+	c->par[c->n_par++] = (struct h2_pending_parent){ .sk = ev->sk, .stream_id = ev->stream_id,
+							 .parent = ev->parent };
+}
+
+static void take_parent(struct h2_conn *c, struct h2_stream *s)
+{
+	for (size_t i = 0; i < c->n_par; i++) {
+		if (c->par[i].stream_id != s->id || c->par[i].sk != c->sk || c->par[i].parent.at_ns < c->start_ns)
+			continue;
+		parent_set(s, &c->par[i].parent, false);
+		memmove(&c->par[i], &c->par[i + 1], sizeof(c->par[0]) * (c->n_par - i - 1));
+		c->n_par--;
+		return;
+	}
+}
+
 static struct h2_stream *stream_find(struct h2_conn *c, uint32_t id, struct h2_stream ***link)
 {
 	for (struct h2_stream **p = &c->streams; *p; p = &(*p)->next) {
@@ -214,6 +272,28 @@ static bool name_is(const nghttp2_nv *nv, const char *name)
 	return nv->namelen == n && memcmp(nv->name, name, n) == 0;
 }
 
+/* grpc-timeout: at most 8 digits and a unit (gRPC over HTTP/2). 0 if not that. */
+static uint64_t grpc_timeout_ns(const nghttp2_nv *nv)
+{
+	static const struct {
+		char unit;
+		uint64_t ns;
+	} units[] = { { 'H', 3600000000000ull }, { 'M', 60000000000ull }, { 'S', 1000000000ull },
+		      { 'm', 1000000ull },	 { 'u', 1000ull },	      { 'n', 1 } };
+	if (nv->valuelen < 2 || nv->valuelen > 9)
+		return 0;
+	uint64_t v = 0;
+	for (size_t i = 0; i + 1 < nv->valuelen; i++) {
+		if (nv->value[i] < '0' || nv->value[i] > '9')
+			return 0;
+		v = v * 10 + (nv->value[i] - '0');
+	}
+	for (size_t u = 0; u < sizeof(units) / sizeof(units[0]); u++)
+		if (nv->value[nv->valuelen - 1] == units[u].unit)
+			return v * units[u].ns;
+	return 0;
+}
+
 static void request_header(struct h2_stream *st, const nghttp2_nv *nv)
 {
 	if (name_is(nv, ":method"))
@@ -232,6 +312,8 @@ static void request_header(struct h2_stream *st, const nghttp2_nv *nv)
 		copy_value(st->traceparent, sizeof(st->traceparent), nv);
 	else if (name_is(nv, "tracestate"))
 		copy_value(st->tracestate, sizeof(st->tracestate), nv);
+	else if (name_is(nv, "grpc-timeout"))
+		st->grpc_timeout_ns = grpc_timeout_ns(nv);
 }
 
 static int parse_int(const nghttp2_nv *nv)
@@ -288,6 +370,8 @@ static int header_block(struct h2_conn *c, int dir, const struct protocol_ctx *c
 				fresh = true;
 				if (c->info.client)
 					take_injection(c, st);
+				if (c->info.client)
+					take_parent(c, st);
 			}
 		}
 	}
@@ -419,6 +503,7 @@ static int frame(struct h2_conn *c, int dir, uint8_t type, uint8_t flags, uint32
 		struct h2_stream *st = stream_find(c, sid, NULL);
 		if (st) {
 			st->reset = true;
+			st->reset_by_client = is_request_dir(c, dir);
 			st->rst_code = n >= 4 ? be32(p) : 0;
 			stream_finish(c, st, d->ts, ctx);
 		}
@@ -504,6 +589,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	if (c->sk && c->sk != ev->sk)
 		conn_reset(c); /* the fd now names another socket */
 	c->sk = ev->sk;
+	if (!c->start_ns)
+		c->start_ns = ev->ts_ns;
 	if (c->dead)
 		return;
 	if (ev->flags & STREAM_F_MIDWAY) {
@@ -551,5 +638,24 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 		}
 		p += k;
 		left -= k;
+	}
+}
+
+void h2_conn_closed(struct h2_conn *c, const struct protocol_ctx *ctx)
+{
+	if (c->dead)
+		return;
+	uint64_t last = c->dir[0].ts > c->dir[1].ts ? c->dir[0].ts : c->dir[1].ts;
+	while (c->streams) {
+		struct h2_stream *st = c->streams;
+		if (!st->start_ns) { /* nothing of its request: no span */
+			c->streams = st->next;
+			c->n_streams--;
+			stats.streams_dropped++;
+			free(st);
+			continue;
+		}
+		st->closed = true;
+		stream_finish(c, st, last > st->start_ns ? last : st->start_ns, ctx);
 	}
 }

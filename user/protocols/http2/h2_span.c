@@ -107,6 +107,14 @@ static void set_ids(const struct h2_conn_info *ci, const struct h2_stream *st, c
 			s->trace_state = strdup(st->tracestate);
 		return;
 	}
+	if (ci->client && st->has_parent) {
+		/* The request the calling goroutine serves (a Go uprobe), when
+		 * the app sent no traceparent of its own. */
+		memcpy(s->trace_id, st->parent.trace_id, 16);
+		memcpy(s->parent_span_id, st->parent.span_id, 8);
+		s->trace_flags = st->parent.trace_flags;
+		return;
+	}
 	random_id(s->trace_id, 16);
 	s->trace_flags = sampler_flags(ctx->sampler_word, s->trace_id, 1, false);
 }
@@ -177,8 +185,17 @@ static int grpc_span(const struct h2_conn_info *ci, const struct h2_stream *st, 
 		attrs_add_str(a, "rpc.method", slash + 1);
 	}
 	int code = st->grpc_status;
-	if (code < 0 && st->reset)
-		code = 1; /* CANCELLED: a stream reset without a status */
+	if (code < 0 && st->reset) {
+		/* A stream reset without a status: CANCELLED, or DEADLINE_EXCEEDED
+		 * when the client gave up once its grpc-timeout had passed (what
+		 * the client app is told; grpc-go resets with CANCEL then). The
+		 * header says what was left when it was made, a little before the
+		 * HEADERS went out: 1% of slack. */
+		uint64_t took = st->end_ns > st->start_ns ? st->end_ns - st->start_ns : 0;
+		bool deadline = st->reset_by_client && st->grpc_timeout_ns &&
+				took >= st->grpc_timeout_ns - st->grpc_timeout_ns / 100;
+		code = deadline ? 4 : 1;
+	}
 	if (code >= 0)
 		attrs_add_int(a, "rpc.grpc.status_code", code);
 	if (code < 0 && !st->reset && st->status && st->status != 200) {
@@ -263,6 +280,13 @@ int h2_span_build(const struct h2_conn_info *ci, const struct h2_stream *st, con
 	set_addresses(ci, st, a);
 	if (st->user_agent[0])
 		attrs_add_str(a, "user_agent.original", st->user_agent);
+	if (st->closed && s->status != SPAN_STATUS_ERROR) {
+		/* As HTTP/1's request left unanswered by a closed connection. */
+		s->status = SPAN_STATUS_ERROR;
+		attrs_add_str(a, "error.type", "no_response");
+		free(s->status_message);
+		s->status_message = strdup("connection closed before the response ended");
+	}
 	if (st->reset) {
 		if (s->status != SPAN_STATUS_ERROR) {
 			s->status = SPAN_STATUS_ERROR;

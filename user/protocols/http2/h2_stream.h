@@ -28,9 +28,14 @@ struct h2_stream {
 	uint64_t req_body, resp_body; /* DATA payload bytes */
 	bool req_end, resp_headers, resp_end;
 	bool reset;          /* RST_STREAM ended it */
+	bool reset_by_client; /* ... sent by the client */
+	bool closed;         /* the connection closed before it ended */
 	uint32_t rst_code;
+	uint64_t grpc_timeout_ns; /* the request's grpc-timeout, 0 if none */
 	bool injected;       /* sk_msg put the client span's ids on the wire */
 	uint8_t inj_trace_id[16], inj_span_id[8], inj_parent[8], inj_flags;
+	bool has_parent;     /* the request this client stream is made for (h2_conn_parent) */
+	struct h2_parent parent;
 	struct h2_stream *next;
 };
 

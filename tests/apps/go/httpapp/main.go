@@ -5,6 +5,7 @@
 // Server (default):
 //
 //	httpapp [-addr 127.0.0.1:8080]     (or env HTTPAPP_ADDR, or env PORT)
+//	        [-tls-cert F -tls-key K]   serve HTTPS (crypto/tls; HTTP/2 if the client asks)
 //
 // It prints "listening on HOST:PORT" once it accepts connections (-addr with
 // port 0 picks a free port). Handlers:
@@ -22,6 +23,9 @@
 // Client only:
 //
 //	httpapp -get URL [-n N]     GET URL N times, print each status, exit
+//
+// As a client it trusts the CAs of SSL_CERT_FILE (crypto/x509's variable) and
+// speaks HTTP/2 to an HTTPS server unless GODEBUG=http2client=0.
 package main
 
 import (
@@ -140,6 +144,8 @@ func main() {
 	addr := flag.String("addr", defaultAddr(), "listen address (env HTTPAPP_ADDR, or PORT)")
 	get := flag.String("get", "", "client mode: GET this URL and exit")
 	n := flag.Int("n", 1, "client mode: number of requests")
+	cert := flag.String("tls-cert", "", "serve HTTPS with this certificate (PEM; needs -tls-key)")
+	key := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 
 	if *get != "" {
@@ -173,7 +179,12 @@ func main() {
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if err := srv.Serve(ln); err != nil {
+	if *cert != "" {
+		err = srv.ServeTLS(ln, *cert, *key)
+	} else {
+		err = srv.Serve(ln)
+	}
+	if err != nil {
 		fmt.Fprintln(os.Stderr, "httpapp:", err)
 		os.Exit(1)
 	}

@@ -344,6 +344,29 @@ static void test_frames_cut_between_events(void **st)
 	assert_string_equal(spans[0]->name, "shop.Cart/Add");
 }
 
+static void test_close_ends_unanswered_streams(void **st)
+{
+	fx.role = WEFT_ROLE_CLIENT;
+	preface(W);
+	headers(W, 1, true, 0, grpc_req, 7);
+	headers(W, 3, true, 0, grpc_req, 7);
+	deliver(W);
+	frame_hdr(R, 0, 4, 0, 0);
+	headers(R, 1, false, 0, resp_200, 2); /* stream 1 answered in part, 3 not at all */
+	deliver(R);
+	assert_int_equal(n_spans, 0);
+	h2_conn_closed(fx.c, &pctx);
+	assert_int_equal(n_spans, 2);
+	for (size_t i = 0; i < 2; i++) {
+		assert_int_equal(spans[i]->status, SPAN_STATUS_ERROR);
+		assert_string_equal(attr_str(spans[i], "error.type"), "no_response");
+		assert_string_equal(spans[i]->status_message, "connection closed before the response ended");
+		assert_true(spans[i]->end_ns >= spans[i]->start_ns);
+	}
+	h2_conn_closed(fx.c, &pctx); /* nothing left */
+	assert_int_equal(n_spans, 2);
+}
+
 static void test_garbage_after_preface(void **st)
 {
 	fx.role = WEFT_ROLE_SERVER;
@@ -368,6 +391,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_gap_gives_up, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_midway_is_not_decoded, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_frames_cut_between_events, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_close_ends_unanswered_streams, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_garbage_after_preface, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

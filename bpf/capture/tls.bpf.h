@@ -1,0 +1,214 @@
+/* TLS as a byte source: the plaintext of OpenSSL's SSL_read/SSL_write fed
+ * to the same on_data as a socket's bytes, so every protocol parses TLS
+ * traffic with the code it parses plaintext with (docs/TLS.md).
+ *
+ * Shared by the capture object (the socket events inside an SSL call name
+ * its fd and socket, and are kept from on_data: ciphertext) and
+ * uprobes/tls.bpf.c (the SSL_* probes), whose loader reuses the capture
+ * object's maps.
+ *
+ * An SSL call's entry notes (SSL*, buffer, length) for its thread
+ * (tls_calls). A write's plaintext is complete at entry: it goes to on_data
+ * at entry when the SSL's socket is known, else at the first socket write
+ * inside the call. A read's plaintext goes to on_data at SSL_read's return
+ * (a return probe: the only place the length is known and the buffer still
+ * the app's; docs/TLS.md says why the next socket event cannot stand in).
+ * Outside the probed calls (handshake, alerts), the connection's mark
+ * (conn_info.tls) makes on_data skip its ciphertext. */
+#ifndef WEFT_CAPTURE_TLS_BPF_H
+#define WEFT_CAPTURE_TLS_BPF_H
+
+#include "capture/data.bpf.h"
+
+/* The SSL call a thread is in. */
+struct tls_call {
+	__u64 ssl;
+	__u64 buf;
+	__u64 ts;	  /* entry */
+	__u64 sk;	  /* the socket, once known */
+	__u64 readbytes;  /* SSL_read_ex: where it stores the length read */
+	__u32 num;	  /* the buffer's length */
+	__u32 fd;
+	__u8 dir;	  /* DIR_READ or DIR_WRITE */
+	__u8 has_fd;	  /* fd/sk known (from the SSL's entry or a socket event) */
+	__u8 sent;	  /* write: the plaintext went to on_data */
+	__u8 pad[5];
+};
+
+struct tls_conn_key {
+	__u32 tgid;
+	__u32 pad;
+	__u64 ssl;
+};
+
+/* Per SSL*: its socket. */
+struct tls_conn {
+	__u64 sk;
+	__u32 fd;
+	__u32 pad;
+};
+
+/* Non-zero once the TLS loader probed some process: the capture front asks
+ * nothing more of a socket event until then (an array read, inlined). */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+} tls_on SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64); /* pid_tgid */
+	__type(value, struct tls_call);
+} tls_calls SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 65536);
+	__type(key, struct tls_conn_key);
+	__type(value, struct tls_conn);
+} tls_conns SEC(".maps");
+
+static __always_inline bool tls_enabled(void)
+{
+	__u32 zero = 0;
+	__u32 *on = bpf_map_lookup_elem(&tls_on, &zero);
+	return on && *on;
+}
+
+/* n plaintext bytes at buf, moved in direction dir on the call's socket.
+ * Returns on_data's answer: the stream protocol (HTTP/2) whose forwarding
+ * program the caller tail-calls. The io_args go in the capture front's own
+ * io_scratch_map, where that program reads them (io->buf: the SSL call's
+ * buffer, IO_PLAIN). Called from the capture front, this overwrites the
+ * socket event's io_args: that event is the call's ciphertext, which the
+ * front drops once tls_io answers. */
+static __always_inline struct io_args *tls_plain_io(struct tls_call *call, __u8 dir, __u64 ts, long n)
+{
+	__u32 zero = 0;
+	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
+	if (!io || n <= 0)
+		return NULL;
+	io->buf = call->buf;
+	io->enter_ns = ts;
+	io->sk = call->sk;
+	io->fd = call->fd;
+	io->kind = IO_PLAIN;
+	io->dir = dir;
+	io->tls = 1;
+	io->pad = 0;
+	return io;
+}
+
+/* n bytes of plaintext prepared in io_scratch_map (by tls_plain_io,
+ * tls_send_prepare, tls_read_return or the Go TLS probes) go to on_data,
+ * and on to a stream protocol's program. Called by the programs
+ * themselves: on_data's chain is then as deep as for any socket event. */
+static __always_inline void tls_deliver(void *ctx, long n)
+{
+	__u32 zero = 0;
+	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
+	if (io && n > 0)
+		stream_forward(ctx, on_data(io, n));
+}
+
+/* The thread's SSL_read returned ret (SSL_read: the length, or <= 0;
+ * SSL_read_ex: 1 and the length in *readbytes). A global function:
+ * verified once. The plaintext's length, prepared for tls_deliver. */
+__attribute__((noinline)) long tls_read_return(__u64 id, long ret)
+{
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call)
+		return 0;
+	long plain = 0;
+	if (call->dir == DIR_READ && call->has_fd && ret > 0) {
+		__u64 n = ret;
+		if (call->readbytes && (ret != 1 || bpf_probe_read_user(&n, sizeof(n), (void *)call->readbytes)))
+			n = 0;
+		if (n > call->num)
+			n = call->num;
+		plain = tls_plain_io(call, DIR_READ, bpf_ktime_get_ns(), n) ? n : 0;
+	}
+	bpf_map_delete_elem(&tls_calls, &id);
+	return plain;
+}
+
+/* What tls_sock_event tells its caller (which acts on it: kept out of its
+ * frame, the stack chain down to on_data stays within 512 bytes). */
+#define TLS_EV_CIPHER 1 /* the call's ciphertext: on_data must not see it */
+#define TLS_EV_SEND 2	/* the plaintext of the SSL_write this event is in goes to on_data */
+
+/* A socket event of a thread that is in an SSL call: TLS_EV_* bits. A
+ * global function: verified once, apart. */
+__attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
+{
+	if (!io)
+		return 0;
+	__u64 id = bpf_get_current_pid_tgid();
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call)
+		return 0;
+	if (call->has_fd && (call->fd != io->fd || (io->sk && call->sk != io->sk))) {
+		/* Another socket: the SSL call (a write: no return probe) returned. */
+		bpf_map_delete_elem(&tls_calls, &id);
+		return 0;
+	}
+	if (!call->has_fd) {
+		/* The SSL's socket, learnt now (the syscall front finds it). */
+		struct tls_conn_key k = { .tgid = id >> 32, .ssl = call->ssl };
+		struct tls_conn fresh = { .sk = io->sk, .fd = io->fd };
+		if (!fresh.sk)
+			fresh.sk = (__u64)stream_sock_from_fd(io->fd);
+		bpf_map_update_elem(&tls_conns, &k, &fresh, BPF_ANY);
+		call->fd = io->fd;
+		call->sk = fresh.sk;
+		call->has_fd = 1;
+	}
+	if (call->dir == DIR_WRITE && io->dir == DIR_WRITE && ret > 0 && !call->sent)
+		return TLS_EV_SEND | TLS_EV_CIPHER;
+	if (ret <= 0 && io->dir == DIR_READ)
+		return 0; /* a server reading again has answered: read_nothing */
+	return TLS_EV_CIPHER;
+}
+
+/* SSL_set_fd: the SSL* of process tgid is on socket fd. */
+static __always_inline void tls_set_fd(__u32 tgid, __u64 ssl, __u64 fd)
+{
+	if (!ssl || (__s64)fd < 0 || fd > 0x7fffffff)
+		return;
+	struct tls_conn_key k = { .tgid = tgid, .ssl = ssl };
+	struct tls_conn tc = { .sk = (__u64)stream_sock_from_fd((__u32)fd), .fd = (__u32)fd };
+	if (tc.sk)
+		bpf_map_update_elem(&tls_conns, &k, &tc, BPF_ANY);
+}
+
+/* The SSL_write this socket event is in: its plaintext's io_args replace
+ * the event's in io_scratch_map, and its length is returned (0: none or
+ * sent already). A global function; the caller calls on_data itself, so
+ * that the chain down from on_data stays as deep as for any event. */
+__attribute__((noinline)) long tls_send_prepare(__u64 id)
+{
+	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
+	if (!call || call->dir != DIR_WRITE || call->sent)
+		return 0;
+	call->sent = 1;
+	return tls_plain_io(call, DIR_WRITE, call->ts, call->num) ? call->num : 0;
+}
+
+/* The capture front's question about a socket event: -1, not TLS (on_data
+ * takes it as ever); 0, TLS ciphertext that on_data must not see; n > 0,
+ * ciphertext too, and the SSL_write it is in left n bytes of plaintext in
+ * io_scratch_map (io) for on_data. */
+static __always_inline long tls_io(struct io_args *io, long ret)
+{
+	if (!tls_enabled())
+		return -1;
+	int r = tls_sock_event(io, ret);
+	if (!(r & TLS_EV_CIPHER))
+		return -1;
+	return r & TLS_EV_SEND ? tls_send_prepare(bpf_get_current_pid_tgid()) : 0;
+}
+
+#endif

@@ -1,0 +1,141 @@
+// SPDX-License-Identifier: GPL-2.0 OR BSD-3-Clause
+/* Uprobes on OpenSSL: entries of SSL_read, SSL_read_ex, SSL_write,
+ * SSL_write_ex, and returns of the two reads (capture/tls.bpf.h, docs/TLS.md:
+ * hits per exchange). Owned by user/loaders/tls.c, which attaches them per
+ * traced process and reuses the capture object's maps: the plaintext goes
+ * through the capture front's own on_data, and a stream protocol's bytes
+ * (HTTP/2 over TLS) to its forwarding program, which this object carries
+ * as a kprobe-type copy in its own stream_progs (a tail call stays within
+ * one program type: user/loaders/tls.c). */
+#include "lib/common.bpf.h"
+
+#define TLS_NUM_MAX (1u << 30)
+
+#include "capture/tls.bpf.h"
+#include "uprobes/go_tls.bpf.h"
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";
+
+/* SSL_read*(ssl, buf, num, [readbytes]) or SSL_write*(ssl, buf, num, ...)
+ * entered: the thread's note of the call. 1 when a write's plaintext can go
+ * now (its socket is known). A global function: verified once. */
+__attribute__((noinline)) int tls_enter(__u64 ssl, __u64 buf, __u64 num, __u64 readbytes, __u32 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!ssl || !buf || (__s32)num <= 0) {
+		bpf_map_delete_elem(&tls_calls, &id);
+		return 0;
+	}
+	struct tls_call call = {
+		.ssl = ssl,
+		.buf = buf,
+		.num = num > TLS_NUM_MAX ? TLS_NUM_MAX : (__u32)num,
+		.readbytes = readbytes,
+		.dir = dir,
+		.ts = bpf_ktime_get_ns(),
+	};
+	struct tls_conn_key k = { .tgid = id >> 32, .ssl = ssl };
+	struct tls_conn *tc = bpf_map_lookup_elem(&tls_conns, &k);
+	if (tc) {
+		/* An SSL* freed and allocated again names another connection:
+		 * the fd must still hold the socket it was learnt with. */
+		__u64 sk = (__u64)stream_sock_from_fd(tc->fd);
+		if (sk && sk == tc->sk) {
+			call.fd = tc->fd;
+			call.sk = tc->sk;
+			call.has_fd = 1;
+		} else {
+			bpf_map_delete_elem(&tls_conns, &k);
+		}
+	}
+	if (bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY))
+		return 0;
+	return dir == DIR_WRITE && call.has_fd;
+}
+
+static __always_inline int tls_probe(struct pt_regs *ctx, __u64 readbytes, __u32 dir)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
+		return 0;
+	if (tls_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), readbytes, dir))
+		/* the socket is known: the plaintext goes now, timed at entry */
+		tls_deliver(ctx, tls_send_prepare(id));
+	return 0;
+}
+
+SEC("uprobe")
+int probe_ssl_read(struct pt_regs *ctx)
+{
+	return tls_probe(ctx, 0, DIR_READ);
+}
+
+SEC("uprobe")
+int probe_ssl_read_ex(struct pt_regs *ctx)
+{
+	__u64 rb = PT_REGS_PARM4(ctx);
+	return tls_probe(ctx, rb ? rb : 1 /* never 0: marks _ex */, DIR_READ);
+}
+
+SEC("uprobe")
+int probe_ssl_write(struct pt_regs *ctx)
+{
+	return tls_probe(ctx, 0, DIR_WRITE);
+}
+
+/* SSL_set_fd(ssl, fd): the SSL's socket, known before its first write
+ * (whose plaintext then goes at its entry, before its first segment: the
+ * TCP option of a TLS request, inject/propagation.bpf.c, needs that). One
+ * hit per connection. */
+SEC("uprobe")
+int probe_ssl_set_fd(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
+		return 0;
+	tls_set_fd(id >> 32, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx));
+	return 0;
+}
+
+/* SSL_read or SSL_read_ex returned: the plaintext is in the buffer. */
+SEC("uretprobe")
+int probe_ssl_read_ret(struct pt_regs *ctx)
+{
+	__u64 id = bpf_get_current_pid_tgid();
+	if (!tgid_traced(id >> 32))
+		return 0;
+	tls_deliver(ctx, tls_read_return(id, (int)PT_REGS_RC(ctx)));
+	return 0;
+}
+
+/* --- Go's crypto/tls (uprobes/go_tls.bpf.h) --- */
+
+/* crypto/tls.(*Conn).Write: AX = the *Conn, BX/CX = the slice. */
+SEC("uprobe")
+int probe_go_tls_write(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	tls_deliver(ctx, go_tls_write(ctx->ax, ctx->bx, ctx->cx));
+	return 0;
+}
+
+/* crypto/tls.(*Conn).Read entered: R14 = the goroutine. */
+SEC("uprobe")
+int probe_go_tls_read(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	go_tls_read_enter(ctx->r14, ctx->ax, ctx->bx, ctx->cx);
+	return 0;
+}
+
+/* At a RET of crypto/tls.(*Conn).Read: AX = n. */
+SEC("uprobe")
+int probe_go_tls_read_ret(struct pt_regs *ctx)
+{
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		return 0;
+	tls_deliver(ctx, go_tls_read_ret(ctx->r14, (long)ctx->ax));
+	return 0;
+}

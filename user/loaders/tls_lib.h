@@ -1,0 +1,40 @@
+/* Where a process's OpenSSL is: the libssl it has mapped, or the one its
+ * root filesystem holds (for a process that loads it later: Python's ssl
+ * module on first use), and which of the functions weft probes it exports.
+ * Pure lookups in /proc and ELF files: the TLS loader and `weft inspect`
+ * share them. */
+#ifndef WEFT_TLS_LIB_H
+#define WEFT_TLS_LIB_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* The functions whose entries weft probes (bpf/uprobes/tls.bpf.c).
+ * SSL_set_fd ties an SSL* to its socket before its first write. */
+enum tls_fn { TLS_FN_READ, TLS_FN_READ_EX, TLS_FN_WRITE, TLS_FN_WRITE_EX, TLS_FN_SET_FD, TLS_FN_N };
+extern const char *const tls_fn_names[TLS_FN_N];
+
+struct tls_lib {
+	char path[512];	/* as the agent opens it (/proc/PID/root/...) */
+	char shown[256];	/* as the process names it */
+	bool mapped;		/* in /proc/PID/maps now (else: where it would load from) */
+	bool has[TLS_FN_N];	/* exported by the file */
+	uint32_t at[TLS_FN_N];	/* entry probe's offset in the function (tls_entry.h; reads: 0,
+				 * where their return probe must be anyway) */
+	uint64_t dev, ino;	/* the file: one library, whatever path names it */
+};
+
+/* The process's libssl: 0 and *out filled, -ENOENT when it has none mapped
+ * and its root holds none where Debian, Fedora or Alpine put it, or -errno. */
+int tls_lib_find(uint32_t pid, struct tls_lib *out);
+/* A TLS library weft does not read (GnuTLS, NSS, wolfSSL, mbed TLS) that
+ * pid maps: 0 and "GnuTLS (/usr/lib/.../libgnutls.so.30)" in out, or
+ * -ENOENT (none), -errno. */
+int tls_lib_other(uint32_t pid, char *out, size_t n);
+/* Which of tls_fn_names path's dynamic or static symbol table defines:
+ * the count, or -errno. at (NULL: not wanted): where each one's entry
+ * probe goes, relative to the function. */
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N]);
+
+#endif

@@ -275,7 +275,7 @@ static void on_event(struct chain *ch, void *data, size_t len)
 	case WEFT_EV_CONN_CLOSE:
 		if (len >= sizeof(struct conn_close_event))
 			protocol_conn_closed(((struct conn_close_event *)data)->pid,
-					     ((struct conn_close_event *)data)->fd);
+					     ((struct conn_close_event *)data)->fd, &pc);
 		break;
 	}
 }

@@ -9,6 +9,7 @@ cgroup, so traceparent travels A -> B on the wire."""
 import concurrent.futures
 import http.client
 import os
+import signal
 import re
 import subprocess
 import time
@@ -77,11 +78,20 @@ class GoEnv:
                 p.kill()
                 p.wait()
             for _ in range(100):
+                # Whatever the test started in the cgroup goes too.
+                with open(os.path.join(self.cgroup, "cgroup.procs")) as f:
+                    for pid in f.read().split():
+                        try:
+                            os.kill(int(pid), signal.SIGKILL)
+                        except ProcessLookupError:
+                            pass
                 try:
                     os.rmdir(self.cgroup)
                     break
                 except OSError:
                     time.sleep(0.05)
+            else:
+                raise AssertionError(f"cannot remove cgroup {self.cgroup}")
 
 
 @pytest.fixture(scope="module", params=BUILDS, ids=[f"go{v}-{b}" for v, b in BUILDS])

@@ -332,6 +332,12 @@ def test_grpc_server_killed_mid_call(weft_factory, grpc_servers):
     out, err = client.proc.communicate(timeout=30)
     assert out.strip() == "slowwait UNAVAILABLE", (out, err)
     (c,) = grpc_spans(w, "CLIENT", 1)
-    assert c["attributes"]["rpc.method"] == "Ping" and "rpc.grpc.status_code" not in c["attributes"]
-    assert c["status"] == "ERROR" and c["attributes"]["error.type"] == "no_response"
-    assert c["status_message"] == "connection closed before the response ended"
+    assert c["attributes"]["rpc.method"] == "Ping" and c["status"] == "ERROR"
+    # The connection's end, or the RST_STREAM C-core writes first when weft
+    # sees that write (the syscall front does; on the socket front the
+    # write fails before it reaches the socket).
+    if "http2.rst_stream.error_code" in c["attributes"]:
+        assert c["attributes"]["rpc.grpc.status_code"] == 1  # CANCELLED: reset without a status
+    else:
+        assert "rpc.grpc.status_code" not in c["attributes"] and c["attributes"]["error.type"] == "no_response"
+        assert c["status_message"] == "connection closed before the response ended"

@@ -1,0 +1,102 @@
+#!/usr/bin/python3
+"""BPF CPU per HTTP/1 exchange, per side (the socket-layer capture issue's
+<= 2 us target): nginx (plain HTTP/1.1, keep-alive) and a Python http.client
+keep-alive client making N requests on one connection; weft attached to the
+server only, then to the client only. bpf_stats run_time_ns and run_cnt of
+every weft program, divided by N. Prints figures, asserts nothing.
+
+Run as root from the repository after `make`:
+    /usr/bin/python3 bench/bpf_cost.py [N] [ROUNDS]
+WEFT_CAPTURE_FRONT=syscall measures the fallback front; BENCH_PERF=file records
+a host profile (perf record -a) while the client runs."""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+
+ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from conftest import Nginx  # noqa: E402
+
+N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
+ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+WEFT_PREFIXES = ("sock_", "sys_", "tcp_", "task_", "sched_", "weft_", "http2_", "probe_", "go_", "inet_")
+
+
+def prog_stats():
+    out = json.loads(subprocess.run(["bpftool", "-j", "prog", "show"], capture_output=True, text=True).stdout)
+    return {(p["id"], p.get("name", "")): (p.get("run_time_ns", 0), p.get("run_cnt", 0)) for p in out}
+
+
+def one_round(ngx, side):
+    urls = [f"GET {ngx.url(f'/k/{i}')}" for i in range(N)]
+    cl = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "apps", "py", "http_client.py")] + urls,
+                          stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
+    pids = ngx.pids if side == "server" else [cl.pid]
+    args = [os.path.join(ROOT, "build", "weft"), "attach", "--propagation", "off", "-o", "json"]
+    args += [a for p in pids for a in ("-p", str(p))]
+    spans = tempfile.TemporaryFile()
+    w = subprocess.Popen(args, stdout=spans, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in w.stderr:
+            if "ready:" in line:
+                break
+        before = prog_stats()
+        perf = None
+        if os.environ.get("BENCH_PERF"):  # a profile of the host while the client runs
+            perf = subprocess.Popen(["perf", "record", "-a", "-F", "4999", "-o", os.environ["BENCH_PERF"]],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            time.sleep(1)
+        cl.communicate("go\n", timeout=300)
+        if perf:
+            perf.send_signal(2)
+            perf.wait()
+        time.sleep(0.3)
+        after = prog_stats()
+    finally:
+        w.send_signal(2)
+        w.wait()
+    spans.seek(0)
+    n_spans = sum(1 for line in spans if b'"kind"' in line)
+    per = {}
+    for k, (ns, cnt) in after.items():
+        if k not in before:
+            continue
+        dns, dcnt = ns - before[k][0], cnt - before[k][1]
+        if dcnt and k[1].startswith(WEFT_PREFIXES):
+            t = per.setdefault(k[1], [0, 0])
+            t[0] += dns
+            t[1] += dcnt
+    return per, n_spans
+
+
+def main():
+    d = tempfile.mkdtemp(prefix="weft-bpf-cost-")
+    ngx = Nginx(d)
+    prev = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
+    front = os.environ.get("WEFT_CAPTURE_FRONT", "default")
+    try:
+        open("/proc/sys/kernel/bpf_stats_enabled", "w").write("1")
+        for side in ("server", "client"):
+            totals = []
+            last = None
+            for _ in range(ROUNDS):
+                per, n_spans = one_round(ngx, side)
+                totals.append(sum(v[0] for v in per.values()) / N)
+                last = (per, n_spans)
+            totals.sort()
+            print(f"== {side} side traced, front {front}: {N} requests, {ROUNDS} rounds, "
+                  f"spans in the last round {last[1]}")
+            for name, (ns, cnt) in sorted(last[0].items(), key=lambda kv: -kv[1][0]):
+                print(f"   {name:24s} {ns / N:8.0f} ns per exchange ({cnt / N:5.2f} runs, {ns / cnt:6.0f} ns per run)")
+            print(f"   {'total':24s} {totals[len(totals) // 2]:8.0f} ns per exchange (median; "
+                  f"rounds {', '.join(f'{t:.0f}' for t in totals)})")
+    finally:
+        open("/proc/sys/kernel/bpf_stats_enabled", "w").write(prev)
+        ngx.stop()
+
+
+if __name__ == "__main__":
+    main()

@@ -31,6 +31,27 @@ def servers():
         stop_process(p)
 
 
+def free_port_pair():
+    """lo and lo + 1 both free now (other processes on the host take ports
+    too: a pair derived from one free port was not always free)."""
+    import socket
+    for _ in range(200):
+        lo = 20000 + (free_port() % 20000)
+        socks = []
+        try:
+            for port in (lo, lo + 1):
+                s = socket.socket()
+                socks.append(s)
+                s.bind(("127.0.0.1", port))
+            return lo
+        except OSError:
+            continue
+        finally:
+            for s in socks:
+                s.close()
+    raise RuntimeError("no two consecutive free ports")
+
+
 def write_config(tmp_path, text):
     path = tmp_path / "weft.yaml"
     path.write_text(text)
@@ -42,9 +63,8 @@ def spans_of(w, pid, kind="SERVER"):
 
 
 def test_select_by_port_and_executable(weft_factory, servers, tmp_path):
-    base = free_port()
-    # Ports in the selected range are found by probing for a free pair.
-    lo = 20000 + (base % 20000)
+    # Ports in the selected range: a pair found free by binding them.
+    lo = free_port_pair()
     sel_port, later_port, other_port = lo, lo + 1, free_port()
     selected = servers(sel_port)       # running before weft: found by the /proc scan
     other = servers(other_port)        # not selected

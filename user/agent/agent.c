@@ -13,6 +13,7 @@
 #include "capture.h"
 #include "clock.h"
 #include "discovery.h"
+#include "link_reaper.h"
 #include "go_user.h"
 #include "go_worker.h"
 #include "h2_conn.h"
@@ -54,12 +55,11 @@ struct agent {
 	struct propagation *propagation;
 	struct go_tracer *go;
 	struct tls_tracer *tls;	/* OpenSSL's plaintext; NULL if refused */
-	/* TLS probes of processes that exited (detached: uprobe unregistering
-	 * waits for the kernel) and of processes that exec'd (attached), done
-	 * once the events at hand are read: an exec in the same batch must be
-	 * looked at (discovery) before the short program it starts is gone.
-	 * Measured: a curl exec'd just after another exited was missed, every
-	 * second one, while the first's probes were detached. */
+	/* TLS probes of processes that exited (handed to the link reaper:
+	 * unregistering a uprobe waits ~80 ms for the kernel, which on this
+	 * thread made a short program exec'd meanwhile go unlooked-at) and of
+	 * processes that exec'd (attached), done once the events at hand are
+	 * read: an exec in the same batch is looked at (discovery) first. */
 	uint32_t tls_gone[64], tls_pending[64];
 	size_t n_tls_gone, n_tls_pending;
 	struct go_worker *gw;	/* Go binary analysis, off this thread */
@@ -300,13 +300,7 @@ static int on_event(void *ctx, void *data, size_t len)
 			proc_forget(pid); /* a new program: new resource, new language */
 			go_worker_cancel(a->gw, pid);
 			go_tracer_forget(a->go, pid);
-			/* With a selection, the 2-s sweep (tls_tracer_sync) probes
-			 * the new program's TLS: probing at exec made every second
-			 * of a series of short programs go unselected (not
-			 * understood yet; tests/e2e/test_discovery.py). */
-			if (a->discovery)
-				;
-			else if (a->n_tls_pending < sizeof(a->tls_pending) / sizeof(a->tls_pending[0]))
+			if (a->n_tls_pending < sizeof(a->tls_pending) / sizeof(a->tls_pending[0]))
 				a->tls_pending[a->n_tls_pending++] = pid;
 			else
 				tls_tracer_exec(a->tls, pid);
@@ -469,6 +463,8 @@ int agent_run(struct agent_opts *o)
 		log_error("cannot read the event ring buffer: %s", strerror(-err));
 		goto cleanup;
 	}
+	/* Per-process uprobes are detached off this thread (link_reaper.h). */
+	link_reaper_start();
 	err = go_tracer_load(a.capture, &a.go);
 	if (err)
 		goto cleanup;
@@ -575,6 +571,7 @@ int agent_run(struct agent_opts *o)
 	a.go = NULL;
 	tls_tracer_destroy(a.tls);
 	a.tls = NULL;
+	link_reaper_stop(); /* every uprobe detached before weft says it stopped */
 	for (size_t i = 0; i < o->n_sinks; i++)
 		o->sinks[i]->close(o->sinks[i]);
 	o->n_sinks = 0;
@@ -599,6 +596,7 @@ cleanup:
 	go_worker_stop(a.gw);
 	go_tracer_destroy(a.go);
 	tls_tracer_destroy(a.tls);
+	link_reaper_stop();
 	capture_destroy(a.capture);
 	discovery_destroy(a.discovery);
 	metadata_stop();

@@ -23,6 +23,7 @@
 #include "map_sweep.h"
 #include "gobinary.h"
 #include "bpf_config.h"
+#include "link_reaper.h"
 #include "log.h"
 
 #define ROUNDTRIP_FUNC "net/http.(*persistConn).roundTrip"
@@ -286,7 +287,7 @@ void go_tracer_forget(struct go_tracer *gt, uint32_t pid)
 		return;
 	*pp = p->next;
 	for (size_t i = 0; i < p->n_links; i++)
-		bpf_link__destroy(p->links[i]);
+		link_reaper_put(p->links[i]);
 	gt->probes -= p->n_links;
 	free(p->links);
 	if (p->grpc_rets)

@@ -13,6 +13,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_config.h"
+#include "link_reaper.h"
 #include "log.h"
 #include "tls.h"
 #include "tls.skel.h"
@@ -196,7 +197,7 @@ static void go_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (size_t i = 0; i < p->n_links; i++)
-			bpf_link__destroy(p->links[i]);
+			link_reaper_put(p->links[i]);
 		tt->probes -= p->n_links;
 		free(p->links);
 		free(p);
@@ -317,7 +318,7 @@ void tls_tracer_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			bpf_link__destroy(p->links[i]);
+			link_reaper_put(p->links[i]);
 		tt->probes -= p->n_links;
 		free(p);
 	}
@@ -338,7 +339,7 @@ void tls_tracer_destroy(struct tls_tracer *tt)
 		struct tls_proc *p = tt->procs;
 		tt->procs = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			bpf_link__destroy(p->links[i]);
+			link_reaper_put(p->links[i]);
 		free(p);
 	}
 	go_forget(tt, 0);

@@ -8,7 +8,8 @@ every weft program, divided by N. Prints figures, asserts nothing.
 Run as root from the repository after `make`:
     /usr/bin/python3 bench/bpf_cost.py [N] [ROUNDS]
 WEFT_CAPTURE_FRONT=syscall measures the fallback front; BENCH_PERF=file records
-a host profile (perf record -a) while the client runs."""
+a profile of the traced processes (perf record -p; file.server, file.client)
+while the client runs."""
 import json
 import os
 import subprocess
@@ -46,7 +47,8 @@ def one_round(ngx, side):
         before = prog_stats()
         perf = None
         if os.environ.get("BENCH_PERF"):  # a profile of the host while the client runs
-            perf = subprocess.Popen(["perf", "record", "-a", "-F", "4999", "-o", os.environ["BENCH_PERF"]],
+            perf = subprocess.Popen(["perf", "record", "-F", "20000", "-p", ",".join(map(str, pids)),
+                                     "-o", f"{os.environ['BENCH_PERF']}.{side}"],
                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
             time.sleep(1)
         cl.communicate("go\n", timeout=300)
@@ -91,7 +93,7 @@ def main():
                   f"spans in the last round {last[1]}")
             for name, (ns, cnt) in sorted(last[0].items(), key=lambda kv: -kv[1][0]):
                 print(f"   {name:24s} {ns / N:8.0f} ns per exchange ({cnt / N:5.2f} runs, {ns / cnt:6.0f} ns per run)")
-            print(f"   {'total':24s} {totals[len(totals) // 2]:8.0f} ns per exchange (median; "
+            print(f"   {'total':24s} {totals[len(totals) // 2]:8.0f} ns per exchange (median, min {totals[0]:.0f}; "
                   f"rounds {', '.join(f'{t:.0f}' for t in totals)})")
     finally:
         open("/proc/sys/kernel/bpf_stats_enabled", "w").write(prev)

@@ -301,28 +301,35 @@ int tcp_send_start(struct bpf_raw_tracepoint_args *ctx)
 }
 
 /* ret bytes moved on socket sk by the current task: its syscall's
- * arguments, as at the syscall's exit. */
-static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, __u8 dir)
+ * arguments, as at the syscall's exit. The socket front's programs are raw
+ * tracepoints (args: sk, ret, flags): no trace record is built for them,
+ * which a classic tracepoint program pays on every socket call of the host. */
+static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir)
 {
-	if (ctx->flags & MSG_PEEK)
+	__u64 sk = ctx->args[0];
+	long ret = (int)ctx->args[1];
+	if ((int)ctx->args[2] & MSG_PEEK)
+		return 0;
+	/* Untraced processes leave first: most socket calls of a host. */
+	if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
 		return 0;
 	/* Kernel threads and io_uring workers have no syscall registers of
 	 * their own to read the call's fd and buffer from. */
 	if (bpf_get_current_task_btf()->flags & (PF_KTHREAD | PF_IO_WORKER)) {
-		if (ctx->ret > 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		if (ret > 0)
 			count(WEFT_CNT_IO_UNREACHABLE);
 		return 0;
 	}
-	long nr = user_regs()->orig_ax, ret = ctx->ret;
+	long nr = user_regs()->orig_ax;
 	struct io_args *io = io_scratch();
 	if (!io)
 		return 0;
 	if (!io_args_at_exit(nr, io) || io->dir != dir) {
-		if (ret > 0 && tgid_traced(bpf_get_current_pid_tgid() >> 32))
+		if (ret > 0)
 			count(WEFT_CNT_IO_UNREACHABLE); /* io_uring, sendmmsg, splice: no buffer at hand */
 		return 0;
 	}
-	io->sk = (__u64)ctx->sk;
+	io->sk = sk;
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
 	long plain = tls_io(io, ret);
@@ -340,26 +347,36 @@ static __always_inline int sock_io(struct trace_event_raw_sock_msg_length *ctx, 
 	return 0;
 }
 
-SEC("tracepoint/sock/sock_recv_length")
-int sock_recv(struct trace_event_raw_sock_msg_length *ctx)
+SEC("raw_tracepoint/sock_recv_length")
+int sock_recv(struct bpf_raw_tracepoint_args *ctx)
 {
 	return sock_io(ctx, DIR_READ);
 }
 
-SEC("tracepoint/sock/sock_send_length")
-int sock_send(struct trace_event_raw_sock_msg_length *ctx)
+SEC("raw_tracepoint/sock_send_length")
+int sock_send(struct bpf_raw_tracepoint_args *ctx)
 {
 	return sock_io(ctx, DIR_WRITE);
 }
 
-SEC("tracepoint/sock/inet_sock_set_state")
-int sock_state(struct trace_event_raw_inet_sock_set_state *ctx)
+/* inet_sock_set_state's raw arguments: sk, oldstate, newstate. */
+static __always_inline bool tcp_sock_arg(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (ctx->protocol != IPPROTO_TCP)
+	struct sock *sk = (struct sock *)ctx->args[0];
+	return BPF_CORE_READ(sk, sk_protocol) == IPPROTO_TCP;
+}
+
+SEC("raw_tracepoint/inet_sock_set_state")
+int sock_state(struct bpf_raw_tracepoint_args *ctx)
+{
+	int newstate = (int)ctx->args[2];
+	if (newstate != TCP_SYN_SENT && newstate != TCP_SYN_RECV && newstate != TCP_CLOSE)
 		return 0;
-	__u64 sk = (__u64)ctx->skaddr;
+	if (!tcp_sock_arg(ctx))
+		return 0;
+	__u64 sk = ctx->args[0];
 	__u8 role;
-	switch (ctx->newstate) {
+	switch (newstate) {
 	case TCP_SYN_SENT: /* connect(), in the connecting task */
 		if (!tgid_traced(bpf_get_current_pid_tgid() >> 32))
 			return 0;
@@ -449,15 +466,17 @@ const volatile __u8 discovery = 0;
 
 /* Discovery selects by listening port: a socket starts listening (in the
  * listening task; rare). Loaded only then, on either front. */
-SEC("tracepoint/sock/inet_sock_set_state")
-int sock_listen(struct trace_event_raw_inet_sock_set_state *ctx)
+SEC("raw_tracepoint/inet_sock_set_state")
+int sock_listen(struct bpf_raw_tracepoint_args *ctx)
 {
-	if (ctx->protocol != IPPROTO_TCP || ctx->newstate != TCP_LISTEN)
+	if ((int)ctx->args[2] != TCP_LISTEN || !tcp_sock_arg(ctx))
 		return 0;
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	if (tgid == self_tgid)
 		return 0;
-	struct proc_listen_event e = { .type = WEFT_EV_PROC_LISTEN, .pid = tgid, .port = ctx->sport };
+	struct inet_sock *inet = (struct inet_sock *)ctx->args[0];
+	__u16 sport = bpf_ntohs(BPF_CORE_READ(inet, inet_sport));
+	struct proc_listen_event e = { .type = WEFT_EV_PROC_LISTEN, .pid = tgid, .port = sport };
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
 		count(WEFT_CNT_RINGBUF_FULL);
 	return 0;

@@ -116,6 +116,17 @@ int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o
 	/* Where the kernel has it, a TCP send is timed at its start (docs/ARCHITECTURE.md). */
 	bpf_program__set_autoload(skel->progs.tcp_send_start, sock && tracefs_event("tcp", "tcp_sendmsg_locked"));
 	skel->rodata->socket_front = sock;
+	/* The socket front's programs are raw tracepoints, and a tail call stays
+	 * within one program type: the stream protocols' forwarding programs
+	 * (which read nothing of their context) are made raw tracepoints too. */
+#define WEFT_PROTOCOL(NAME, id, value, flags)                                                  \
+	if (sock && ((flags) & WEFT_PROTO_F_STREAM)) {                                         \
+		struct bpf_program *p = bpf_object__find_program_by_name(skel->obj, #id "_forward"); \
+		if (p)                                                                         \
+			bpf_program__set_type(p, BPF_PROG_TYPE_RAW_TRACEPOINT);                \
+	}
+#include "abi/protocols.def"
+#undef WEFT_PROTOCOL
 	/* connect()'s entry is only needed by the sockops fallback. */
 	bpf_program__set_autoload(skel->progs.sys_enter_connect, !bpf_config_sockops_has_pid());
 	skel->rodata->self_tgid = o->self_tgid;

@@ -64,9 +64,11 @@ def test_propagation_refused_the_rest_traces(weft_factory, py_service, test_cgro
 
 
 def weft_tracepoints(pid):
-    """The tracepoints weft process pid has programs on (bpftool perf show)."""
+    """The tracepoints weft process pid has programs on, classic or raw
+    (bpftool perf show)."""
     out = subprocess.run(["bpftool", "perf", "show"], capture_output=True, text=True).stdout
-    return [l.split()[-1] for l in out.splitlines() if l.startswith(f"pid {pid} ") and " tracepoint " in l]
+    return [l.split()[-1] for l in out.splitlines()
+            if l.startswith(f"pid {pid} ") and (" tracepoint " in l or " raw_tracepoint " in l)]
 
 
 SYSCALL_TPS = {"sys_enter_write", "sys_exit_read", "sys_exit_write", "sys_exit_recvfrom", "sys_enter_close"}

@@ -80,19 +80,20 @@ port:
 	}
 }
 
-/* url.query with the values of parameters known to carry credentials
- * replaced (OpenTelemetry semantic conventions: AWS and Google signed URLs). */
-void http_set_url_query(struct attr_list *a, const char *query, size_t len)
+/* query (len bytes, without '?') into out (cap bytes, NUL-terminated) with
+ * the values of parameters known to carry credentials replaced
+ * (OpenTelemetry semantic conventions: AWS and Google signed URLs; for
+ * url.query and url.full alike). Parameters that do not fit are left out
+ * whole. Returns the length written. */
+size_t http_redact_query(const char *query, size_t len, char *out, size_t cap)
 {
-	struct http_str q = { query, len };
 	static const char *const secret[] = { "AWSAccessKeyId", "Signature", "sig", "X-Goog-Signature" };
 	static const char redacted[] = "=REDACTED";
-	char out[2048];
 	size_t o = 0;
-	const char *p = q.p, *end = q.p + q.len;
-	if (!q.len)
-		return;
-	while (p < end && o + 1 < sizeof(out)) {
+	const char *p = query, *end = query + len;
+	if (!cap)
+		return 0;
+	while (p < end && o + 1 < cap) {
 		const char *amp = memchr(p, '&', end - p), *pe = amp ? amp : end;
 		const char *eq = memchr(p, '=', pe - p);
 		bool hide = false;
@@ -101,26 +102,50 @@ void http_set_url_query(struct attr_list *a, const char *query, size_t len)
 		/* a parameter is kept whole or not at all (cut at a NUL, as %.*s) */
 		size_t keep = strnlen(p, (hide ? eq : pe) - p);
 		size_t n = keep + (hide ? sizeof(redacted) - 1 : 0);
-		if (n >= sizeof(out) - o)
+		if (n >= cap - o)
 			break;
 		memcpy(out + o, p, keep);
 		if (hide)
 			memcpy(out + o + keep, redacted, sizeof(redacted) - 1);
 		o += n;
-		if (amp && o + 1 < sizeof(out))
+		if (amp && o + 1 < cap)
 			out[o++] = '&';
 		p = amp ? amp + 1 : end;
 	}
 	out[o] = 0;
+	return o;
+}
+
+/* url.query, redacted (http_redact_query). */
+void http_set_url_query(struct attr_list *a, const char *query, size_t len)
+{
+	char out[2048];
+	if (!len)
+		return;
+	http_redact_query(query, len, out, sizeof(out));
 	attrs_add_str(a, "url.query", out);
 }
 
 /* url.full's path and query: the request target (its first 1800 bytes) when
- * in origin form, else "/" (nothing for an empty target, as ever). */
+ * in origin form, else "/" (nothing for an empty target, as ever); the
+ * query redacted as url.query is. */
 static void put_target(struct strbuf *b, struct http_str target)
 {
-	const char *t = target.len && target.p[0] == '/' ? target.p : "/";
-	sb_put(b, t, strnlen(t, target.len < 1800 ? target.len : 1800));
+	if (!target.len)
+		return;
+	if (target.p[0] != '/') {
+		sb_put(b, "/", 1);
+		return;
+	}
+	size_t len = strnlen(target.p, target.len < 1800 ? target.len : 1800);
+	const char *q = memchr(target.p, '?', len);
+	if (!q) {
+		sb_put(b, target.p, len);
+		return;
+	}
+	char red[2048];
+	sb_put(b, target.p, q + 1 - target.p);
+	sb_put(b, red, http_redact_query(q + 1, target.p + len - (q + 1), red, sizeof(red)));
 }
 
 int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_to_real, struct span *s)

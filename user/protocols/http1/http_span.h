@@ -21,6 +21,9 @@ int http_span_from_txn(const struct txn_event *ev, size_t ev_len, int64_t mono_t
 bool http_method_is_known(const char *p, size_t len);
 /* url.query from a request's query string (len bytes, no '?'): the values
  * of parameters known to carry credentials redacted. Nothing when empty. */
+/* query without its '?', credentials' values replaced by REDACTED: into
+ * out (cap bytes, NUL-terminated); returns the length. */
+size_t http_redact_query(const char *query, size_t len, char *out, size_t cap);
 void http_set_url_query(struct attr_list *a, const char *query, size_t len);
 
 #endif

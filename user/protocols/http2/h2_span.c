@@ -238,16 +238,25 @@ static int http_span(const struct h2_conn_info *ci, const struct h2_stream *st, 
 	if (ci->client) {
 		/* url.full: scheme://authority/path?query, the authority as sent
 		 * (else the peer's address and port). */
-		char full[H2_PATH_MAX + 320], remote[INET6_ADDRSTRLEN] = "";
+		char full[2 * H2_PATH_MAX + 320], remote[INET6_ADDRSTRLEN] = "";
+		/* The query redacted as url.query is (http_redact_query). */
+		char target[2 * H2_PATH_MAX + 16];
+		size_t tl = plen < H2_PATH_MAX ? plen : H2_PATH_MAX;
+		memcpy(target, path, tl);
+		target[tl] = 0;
+		if (path[plen] == '?') {
+			target[tl++] = '?';
+			http_redact_query(path + plen + 1, strcspn(path + plen + 1, "#"), target + tl, sizeof(target) - tl);
+		}
 		if (!st->authority[0] && ci->addr.family != AF_UNIX)
 			conn_addr_format(ci->addr.raddr, ci->addr.family, remote, sizeof(remote));
 		if (st->authority[0])
-			snprintf(full, sizeof(full), "%s://%s%s", scheme, st->authority, path[0] == '/' ? path : "/");
+			snprintf(full, sizeof(full), "%s://%s%s", scheme, st->authority, path[0] == '/' ? target : "/");
 		else if (strchr(remote, ':'))
-			snprintf(full, sizeof(full), "%s://[%s]:%u%s", scheme, remote, ci->addr.rport, path);
+			snprintf(full, sizeof(full), "%s://[%s]:%u%s", scheme, remote, ci->addr.rport, target);
 		else
 			snprintf(full, sizeof(full), "%s://%s:%u%s", scheme, remote[0] ? remote : "localhost",
-				 ci->addr.rport, path);
+				 ci->addr.rport, target);
 		attrs_add_str(a, "url.full", full);
 	}
 	if (st->status > 0) {

@@ -102,21 +102,10 @@ static __always_inline struct io_args *tls_plain_io(struct tls_call *call, __u8 
 	return io;
 }
 
-/* n bytes of plaintext prepared in io_scratch_map (by tls_plain_io,
- * tls_send_prepare, tls_read_return or the Go TLS probes) go to on_data,
- * and on to a stream protocol's program. Called by the programs
- * themselves: on_data's chain is then as deep as for any socket event. */
-static __always_inline void tls_deliver(void *ctx, long n)
-{
-	__u32 zero = 0;
-	struct io_args *io = bpf_map_lookup_elem(&io_scratch_map, &zero);
-	if (io && n > 0)
-		stream_forward(ctx, on_data(io, n));
-}
-
 /* The thread's SSL_read returned ret (SSL_read: the length, or <= 0;
  * SSL_read_ex: 1 and the length in *readbytes). A global function:
- * verified once. The plaintext's length, prepared for tls_deliver. */
+ * verified once. The plaintext's length, prepared for tls_deliver
+ * (uprobes/tls.bpf.c). */
 __attribute__((noinline)) long tls_read_return(__u64 id, long ret)
 {
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);

@@ -74,6 +74,15 @@ int tls_tracer_load(struct capture_tracer *ct, const struct capture_opts *o, str
 	}
 	if ((err = capture_set_stream_programs(tt->skel->obj, bpf_map__fd(tt->skel->maps.stream_progs))))
 		goto fail;
+	/* The probes tail-call tls_data with the plaintext (bpf/uprobes/tls.bpf.c). */
+	__u32 zero = 0;
+	int data_fd = bpf_program__fd(tt->skel->progs.tls_data);
+	if (bpf_map__update_elem(tt->skel->maps.tls_data_prog, &zero, sizeof(zero), &data_fd, sizeof(data_fd),
+				 BPF_ANY)) {
+		err = -errno;
+		log_error("tls: cannot install the plaintext program: %s", strerror(-err));
+		goto fail;
+	}
 	*out = tt;
 	return 0;
 fail:

@@ -330,11 +330,12 @@ def go_httpapp():
     return os.path.join(ROOT, "build", "go", v, "httpapp")
 
 
-def curl(url, *extra):
-    """Runs curl; returns (http status, start_ns, end_ns) measured around it."""
+def curl(url, *extra, exe="curl"):
+    """Runs curl (or the copy of it at exe); returns (http status, start_ns,
+    end_ns) measured around it."""
     t0 = time.time_ns()
     r = subprocess.run(
-        ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *extra, url], capture_output=True, text=True
+        [exe, "-s", "-o", "/dev/null", "-w", "%{http_code}", *extra, url], capture_output=True, text=True
     )
     t1 = time.time_ns()
     return int(r.stdout or 0), t0, t1

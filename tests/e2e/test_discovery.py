@@ -3,6 +3,7 @@ real servers (python3 -m http.server) and clients (curl): the selected
 ones are traced, including ones started after weft, the others not at all
 (the kernel never sends their events)."""
 import os
+import shutil
 import subprocess
 
 import pytest
@@ -31,15 +32,16 @@ def servers():
         stop_process(p)
 
 
-def free_port_pair():
-    """lo and lo + 1 both free now (other processes on the host take ports
-    too: a pair derived from one free port was not always free)."""
+def free_port_range(n=10):
+    """lo .. lo + n - 1 all free now (other processes on the host take ports
+    too: a range derived from one free port was not always free, and a
+    listener in it would be selected)."""
     import socket
     for _ in range(200):
         lo = 20000 + (free_port() % 20000)
         socks = []
         try:
-            for port in (lo, lo + 1):
+            for port in range(lo, lo + n):
                 s = socket.socket()
                 socks.append(s)
                 s.bind(("127.0.0.1", port))
@@ -49,7 +51,7 @@ def free_port_pair():
         finally:
             for s in socks:
                 s.close()
-    raise RuntimeError("no two consecutive free ports")
+    raise RuntimeError(f"no {n} consecutive free ports")
 
 
 def write_config(tmp_path, text):
@@ -63,8 +65,12 @@ def spans_of(w, pid, kind="SERVER"):
 
 
 def test_select_by_port_and_executable(weft_factory, servers, tmp_path):
-    # Ports in the selected range: a pair found free by binding them.
-    lo = free_port_pair()
+    # The selected port range: found free by binding it.
+    lo = free_port_range(10)
+    # curl selected by its path: a copy of its own, so that the curls of other
+    # processes on the host (a shared machine) are not selected too.
+    own_curl = str(tmp_path / "curl")
+    shutil.copy("/usr/bin/curl", own_curl)
     sel_port, later_port, other_port = lo, lo + 1, free_port()
     selected = servers(sel_port)       # running before weft: found by the /proc scan
     other = servers(other_port)        # not selected
@@ -72,13 +78,13 @@ def test_select_by_port_and_executable(weft_factory, servers, tmp_path):
 discovery:
   instrument:
     - open_ports: "{lo}-{lo + 9}"
-    - exe_path: "/usr/bin/curl"
+    - exe_path: "{own_curl}"
 """)
     w = weft_factory(["run", "--config", cfg])
     assert "ready: tracing 1 running process selected" in w.stderr, w.stderr
     later = servers(later_port)        # starts listening after weft: the kernel reports it
     for port in (sel_port, later_port, other_port):
-        status, _, _ = curl(f"http://127.0.0.1:{port}/")
+        status, _, _ = curl(f"http://127.0.0.1:{port}/", exe=own_curl)
         assert status == 200
     got = w.wait_spans(lambda s: s["kind"] == "SERVER", count=2)
     got_clients = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=3)

@@ -248,12 +248,14 @@ def test_grpc_go_over_tls(cert, weft_factory):
     cli = None
     try:
         assert srv.stdout.readline().strip() == "listening"
-        cli = subprocess.Popen(["bash", "-c", f'read; exec {app} call 127.0.0.1:{port} {crt} 3'],
+        # The client waits on stdin before dialing: both are Go programs when
+        # weft attaches (a client exec'd after weft attached races its
+        # probes, which attach once the new binary is analysed).
+        cli = subprocess.Popen([app, "call", f"127.0.0.1:{port}", crt, "3", "wait"],
                                stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert cli.stdout.readline().strip() == "ready"
         w = weft_factory(["attach", "-p", str(srv.pid), "-p", str(cli.pid)])
-        deadline = time.time() + 10
-        while w.stderr.count("Go crypto/tls") < 2 and time.time() < deadline:
-            time.sleep(0.05)
+        assert w.stderr.count("Go crypto/tls") == 2, w.stderr  # both probed before "ready:"
         out, _ = cli.communicate("go\n", timeout=20)
         assert out.split("\n")[:3] == ["SERVING <nil>"] * 3
         for kind, pid in (("SERVER", srv.pid), ("CLIENT", cli.pid)):

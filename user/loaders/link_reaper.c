@@ -11,7 +11,7 @@
 
 #include "log.h"
 
-#define REAPER_THREADS 4
+#define REAPER_THREADS 16
 
 static struct {
 	pthread_mutex_t lock;

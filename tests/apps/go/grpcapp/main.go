@@ -2,10 +2,12 @@
 // golang-google-grpc-dev, built in GOPATH mode: tests/e2e/test_tls_go.py):
 //
 //	grpcapp serve ADDR CERT KEY   a grpc.health.v1.Health server over TLS; prints "listening"
-//	grpcapp call ADDR CA [N]      N Health/Check calls (default 1) on one connection, each status printed
+//	grpcapp call ADDR CA [N] [wait]  N Health/Check calls (default 1) on one connection, each status
+//	                              printed; with "wait", prints "ready" and reads a line first
 package main
 
 import (
+	"bufio"
 	"context"
 	"fmt"
 	"net"
@@ -33,6 +35,10 @@ func main() {
 		fmt.Println("listening")
 		s.Serve(ln)
 		return
+	}
+	if len(os.Args) > 5 && os.Args[5] == "wait" {
+		fmt.Println("ready")
+		bufio.NewReader(os.Stdin).ReadString('\n')
 	}
 	creds, err := credentials.NewClientTLSFromFile(os.Args[3], "localhost")
 	if err != nil {

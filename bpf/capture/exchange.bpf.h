@@ -61,6 +61,8 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	t->proto = proto;
 	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
 	t->tls = c->tls;
+	t->tls_version = c->tls_version;
+	t->tls_cipher = c->tls_cipher;
 	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */

@@ -22,6 +22,7 @@
 #ifndef WEFT_CAPTURE_TLS_HELLO_BPF_H
 #define WEFT_CAPTURE_TLS_HELLO_BPF_H
 
+#include "capture/conns.bpf.h"
 #include "capture/io.bpf.h"
 
 #define TLS_HELLO_TRIES 2     /* 0..TRIES-1: server sends seen without a record */
@@ -86,6 +87,26 @@ __attribute__((noinline)) int tls_hello_see(struct conn_info *c, __u64 src, __u3
 		return 0;
 	c->tls_cipher = cipher;
 	c->tls_version = minor;
+	return 0;
+}
+
+/* A socket event the TLS probes took for an SSL call's ciphertext
+ * (capture/tls.bpf.h: it never reaches on_data) may still carry the
+ * ServerHello: a handshake done inside SSL_read/SSL_write, or a thread's
+ * note of an SSL_write that has returned (writes have no return probe) met
+ * again on a reused fd number (the syscall front knows no socket to tell
+ * them apart). One connection lookup per such event. A global function. */
+__attribute__((noinline)) int tls_hello_cipher(struct io_args *io, long ret)
+{
+	if (!io || ret <= 0)
+		return 0;
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
+	struct conn_info *c = conn_get(&key, io->sk);
+	const __u8 *src = NULL;
+	__u32 avail = 0;
+	if (!c || c->tls || !tls_hello_pending(c) || io_source(io, ret, &src, &avail))
+		return 0;
+	tls_hello_see(c, (__u64)src, avail, io->dir);
 	return 0;
 }
 

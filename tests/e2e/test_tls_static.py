@@ -103,3 +103,13 @@ def test_stripped_static_openssl_is_named_not_probed(weft_factory, ngx, clients)
     server = w.wait_spans(lambda s: s["kind"] == "SERVER", count=1)
     assert [s["attributes"]["url.path"] for s in server] == ["/tls/s"], w.stderr
     assert not [s for s in w.spans() if s["kind"] == "CLIENT"], w.spans()
+
+
+def test_doctor_names_the_hosts_openssl():
+    """weft doctor: the host's libssl and its version (what `weft run`
+    probes everywhere), as the libcrypto beside it says."""
+    r = subprocess.run([WEFT, "doctor"], capture_output=True, text=True, timeout=60)
+    version = subprocess.run(["openssl", "version"], capture_output=True, text=True).stdout
+    want = re.search(r"\(Library: (OpenSSL [^)]+)\)", version).group(1)
+    assert re.search(rf"^  ok   OpenSSL +/usr/lib/x86_64-linux-gnu/libssl\.so\.3 \({re.escape(want)}\): ", r.stdout,
+                     re.M), r.stdout

@@ -159,12 +159,48 @@ static int fill_exe(uint32_t pid, struct tls_lib *out)
 	return 0;
 }
 
+/* Executables found to carry no TLS library of their own: looked at again
+ * on every exec otherwise (`weft run` sees every program start). Keyed by
+ * the file and its modification; a ring, replaced oldest first. Used by
+ * the agent's event thread only. */
+struct exe_seen {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+};
+static struct exe_seen plain_exes[64];
+static size_t plain_next;
+
+static bool exe_same(const struct exe_seen *e, const struct stat *st)
+{
+	return e->ino == st->st_ino && e->dev == st->st_dev && e->size == st->st_size &&
+	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static bool exe_known_plain(const struct stat *st)
+{
+	for (size_t i = 0; i < sizeof(plain_exes) / sizeof(plain_exes[0]); i++)
+		if (plain_exes[i].ino && exe_same(&plain_exes[i], st))
+			return true;
+	return false;
+}
+
+static void exe_note_plain(const struct stat *st)
+{
+	struct exe_seen *e = &plain_exes[plain_next++ % (sizeof(plain_exes) / sizeof(plain_exes[0]))];
+	*e = (struct exe_seen){ .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim, .size = st->st_size };
+}
+
 int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n)
 {
 	char exe[64];
 	struct tls_lib lib;
 	struct rodata_facts f;
+	struct stat st;
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (stat(exe, &st) == 0 && exe_known_plain(&st))
+		return -ENOENT;
 	int err = rodata_scan(exe, &f);
 	if (err)
 		return err;
@@ -235,11 +271,19 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 	if (err != -ENOENT)
 		return err;
 	/* OpenSSL or BoringSSL linked into the executable: probed there. */
-	if (fill_exe(pid, out) == 0)
-		return 0;
-	char why[512];
-	if (tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
-		return -ENOENT; /* it has its own TLS: a libssl on disk is not what it runs */
+	char exe[64];
+	struct stat st;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	bool have_st = stat(exe, &st) == 0;
+	if (!have_st || !exe_known_plain(&st)) {
+		if (fill_exe(pid, out) == 0)
+			return 0;
+		char why[512];
+		if (tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
+			return -ENOENT; /* it has its own TLS: a libssl on disk is not what it runs */
+		if (have_st)
+			exe_note_plain(&st);
+	}
 	for (size_t i = 0; i < sizeof(default_paths) / sizeof(default_paths[0]); i++)
 		if (fill(pid, default_paths[i], false, out) == 0)
 			return 0;

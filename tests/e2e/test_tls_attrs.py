@@ -199,10 +199,10 @@ def test_python_client_tls_attributes(weft_factory, ngx, front):
         check_tls(by_port[port], s["version"], s["cipher"])
 
 
-def test_plaintext_and_joined_connections_have_no_tls_attributes(weft_factory, ngx):
+@pytest.mark.parametrize("front", FRONTS)
+def test_joined_connection_has_no_tls_attributes(weft_factory, ngx, front):
     """A TLS connection weft joined after its handshake (Python connected
-    and talked before weft attached) gets its spans, without tls.*; a
-    plaintext exchange has none either."""
+    and talked before weft attached) gets its spans, without tls.*."""
     script = PY_CLIENT.replace("for url in sys.argv[1:]:", "for url in []:") + r"""
 host, port = sys.argv[1].split("/")[2].split(":")
 c = http.client.HTTPSConnection(host, int(port), context=ctx)
@@ -216,7 +216,7 @@ c.request("GET", "/tls/after"); print(c.getresponse().read().decode().strip(), f
     p.stdin.write("go\n")
     p.stdin.flush()
     assert p.stdout.readline().strip() == "connected"
-    w = weft_factory(["attach", "-p", str(p.pid)])
+    w = weft_factory(["attach", "-p", str(p.pid)], env=dict(os.environ, WEFT_CAPTURE_FRONT=front))
     out, _ = p.communicate("go\n", timeout=20)
     assert out.split()[0] == "TLSv1.3"
     spans = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=1)

@@ -40,6 +40,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	if (t) {
 		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
 		if (io->dir == DIR_READ ? !server : server) {
+			if (t->tls_hello_pending && !io->tls && src)
+				t->tls_hello_pending = tls_hello_txn(io->fd, io->sk, (__u64)src, avail, io->dir);
 			txn_response_more(&key, t, io, src, avail, ret, now);
 			return 0;
 		}

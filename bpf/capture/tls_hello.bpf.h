@@ -90,6 +90,22 @@ __attribute__((noinline)) int tls_hello_see(struct conn_info *c, __u64 src, __u3
 	return 0;
 }
 
+/* The response bytes of an exchange built while the connection's
+ * ServerHello was still to come (txn_event.tls_hello_pending): a database
+ * whose TLS begins inside its protocol (PostgreSQL: SSLRequest, 'S', then
+ * the handshake: more response bytes of the SSLRequest's exchange). Returns
+ * whether the search goes on (the exchange keeps asking: at most a few
+ * sends of the server). A global function. */
+__attribute__((noinline)) int tls_hello_txn(__u32 fd, __u64 sk, __u64 src, __u32 avail, __u32 dir)
+{
+	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
+	struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
+	if (!c || (sk && c->sk != sk) || c->tls)
+		return 0;
+	tls_hello_see(c, src, avail, dir);
+	return tls_hello_pending(c);
+}
+
 /* A socket event the TLS probes took for an SSL call's ciphertext
  * (capture/tls.bpf.h: it never reaches on_data) may still carry the
  * ServerHello: a handshake done inside SSL_read/SSL_write, or a thread's

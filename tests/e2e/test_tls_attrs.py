@@ -14,7 +14,7 @@ import pytest
 
 from conftest import PY, ROOT, free_port, stop_process, wait_port
 from test_go import GO_DIR, go_versions
-from test_tls import attach_args
+from test_tls import attach_args, pg_tls  # noqa: F401 (fixture)
 
 FRONTS = ["socket", "syscall"]
 TLS12_CIPHER = "ECDHE-RSA-AES128-GCM-SHA256"  # OpenSSL's name
@@ -259,3 +259,34 @@ def test_go_crypto_tls_attributes(weft_factory, ngx, cert, front):
     finally:
         app.kill()
         app.wait()
+
+
+PG_CLIENT = r"""
+import json, sys, psycopg2
+sys.stdin.readline()
+conn = psycopg2.connect(sys.argv[1])
+cur = conn.cursor()
+cur.execute("SELECT 1")
+cur.fetchone()
+conn.commit()
+print(json.dumps({"protocol": conn.info.ssl_attribute("protocol"), "cipher": conn.info.ssl_attribute("cipher")}))
+conn.close()
+"""
+
+
+@pytest.mark.parametrize("front", FRONTS)
+def test_postgresql_sslmode_require_tls_attributes(weft_factory, pg_tls, front):
+    """PostgreSQL's TLS begins inside its protocol (SSLRequest, 'S'): the
+    ServerHello is the response of an exchange the sticky protocol made of
+    the ClientHello. The db spans carry what libpq reports."""
+    dsn = f"host=127.0.0.1 port={pg_tls.port} user=postgres dbname=postgres sslmode=require"
+    p = subprocess.Popen([PY, "-c", PG_CLIENT, dsn], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True)
+    w = weft_factory(["attach", "-p", str(p.pid)], env=dict(os.environ, WEFT_CAPTURE_FRONT=front))
+    out, err = p.communicate("go\n", timeout=30)
+    assert p.returncode == 0, err
+    says = json.loads(out)
+    spans = w.wait_spans(lambda s: s["attributes"].get("db.system.name") == "postgresql", count=3)
+    assert [s["name"] for s in sorted(spans, key=lambda s: s["start_ns"])] == ["BEGIN", "SELECT", "COMMIT"], w.stderr
+    for s in spans:
+        check_tls(s, says["protocol"], says["cipher"])

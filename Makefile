@@ -106,8 +106,10 @@ e2e: $(BUILD)/weft
 # The same suite on the syscall capture front, the fallback of kernels
 # before 6.3 (where the socket front is the default), so that it stays tested;
 # without the files that test nothing of the capture (export, configuration,
-# metadata, deployment, the command line): they ran once in e2e.
-E2E_FRONT_INDEPENDENT := build cli collector_faults container_metadata deploy image kubernetes otlp metrics
+# metadata, deployment, the command line): they ran once in e2e; nor the
+# files that run both fronts themselves (parametrized: tls_attrs, tls_static).
+E2E_FRONT_INDEPENDENT := build cli collector_faults container_metadata deploy image kubernetes otlp metrics \
+	tls_attrs tls_static
 e2e-syscall: $(BUILD)/weft
 	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e \
 	  $(foreach t,$(E2E_FRONT_INDEPENDENT),--ignore=tests/e2e/test_$(t).py) $(PYTEST_ARGS)

@@ -49,9 +49,15 @@ struct conn_info {
 	__u8 pending[8];  /* those bytes, joined with the next read */
 	__u64 pending_ns; /* when they arrived: the request's start */
 	__u64 sk;         /* the struct sock (kernel address): a reused fd has another */
+	/* The TLS handshake's ServerHello, read from the clear-text record
+	 * (capture/tls_hello.bpf.h): the connection's exchanges carry these. */
+	__u16 tls_cipher;  /* IANA cipher suite, 0: not seen */
+	__u8 tls_version;  /* minor of 3.x: 1 TLS 1.0 ... 4 TLS 1.3; 0: not seen */
+	__u8 tls_hello;    /* TLS_HELLO_*: where the search for the ServerHello stands */
+	__u8 pad3[4];
 };
 
 _Static_assert(sizeof(struct conn_addr) == 72, "conn_addr layout");
-_Static_assert(sizeof(struct conn_info) == 112, "conn_info layout");
+_Static_assert(sizeof(struct conn_info) == 120, "conn_info layout");
 
 #endif

@@ -67,7 +67,11 @@ struct txn_event {
 	__u32 claimed;  /* set atomically by the one CPU that sends it */
 	__u8 req_header_seen; /* the request header's end was captured */
 	__u8 tls;       /* the bytes are TLS plaintext (HTTP: https) */
-	__u8 pad3[6];
+	__u8 tls_version; /* the connection's TLS version (conn_info.tls_version), 0: unknown */
+	__u8 pad3;
+	__u16 tls_cipher; /* and its IANA cipher suite, 0: unknown */
+	__u8 tls_hello_pending; /* kernel only: the connection's ServerHello may be this response */
+	__u8 pad4;
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u64 sk;       /* the connection's struct sock (kernel address) */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
@@ -75,5 +79,6 @@ struct txn_event {
 
 #define WEFT_TXN_HDR_SIZE 208
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
+_Static_assert(__builtin_offsetof(struct txn_event, tls_cipher) == 188, "txn_event layout");
 
 #endif

@@ -37,10 +37,13 @@ struct stream_chunk_event {
 	__u8 role;      /* enum weft_role of the connection, as the kernel knows it */
 	__u8 proto;     /* enum weft_proto */
 	__u8 flags;     /* STREAM_F_* */
+	__u16 tls_cipher; /* the connection's TLS cipher suite (conn_info.tls_cipher), 0: unknown */
+	__u8 tls_version; /* and TLS version (conn_info.tls_version), 0: unknown */
+	__u8 pad[5];
 	__u8 data[WEFT_STREAM_CAP];
 };
 
-#define WEFT_STREAM_HDR_SIZE 120
+#define WEFT_STREAM_HDR_SIZE 128
 _Static_assert(__builtin_offsetof(struct stream_chunk_event, data) == WEFT_STREAM_HDR_SIZE,
 	       "stream_chunk_event layout");
 

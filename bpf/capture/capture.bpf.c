@@ -143,6 +143,8 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 		 * (io now describes it) goes to on_data instead. */
 		if (plain > 0)
 			stream_forward(ctx, on_data(io, plain));
+		else
+			tls_hello_cipher(io, ret);
 		return 0;
 	}
 	if (ret > 0)
@@ -338,6 +340,8 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 		 * (io now describes it) goes to on_data instead. */
 		if (plain > 0)
 			stream_forward(ctx, on_data(io, plain));
+		else
+			tls_hello_cipher(io, ret);
 		return 0;
 	}
 	if (ret > 0)

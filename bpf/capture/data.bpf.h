@@ -6,6 +6,7 @@
 #include "capture/conns.bpf.h"
 #include "capture/exchange.bpf.h"
 #include "capture/stream.bpf.h"
+#include "capture/tls_hello.bpf.h"
 
 /* Data moved on fd: ret bytes, read or written. A global function: the
  * verifier checks it once, whatever the caller knows about io. Returns 0,
@@ -39,6 +40,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	if (t) {
 		bool server = t->role == WEFT_ROLE_SERVER, request = t->phase == TXN_PHASE_REQUEST;
 		if (io->dir == DIR_READ ? !server : server) {
+			if (t->tls_hello_pending && !io->tls && src)
+				t->tls_hello_pending = tls_hello_txn(io->fd, io->sk, (__u64)src, avail, io->dir);
 			txn_response_more(&key, t, io, src, avail, ret, now);
 			return 0;
 		}
@@ -51,6 +54,10 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	struct conn_info *c = conn_get(&key, io->sk);
 	if (!c)
 		return 0;
+	/* A connection's first bytes from its server may be a TLS ServerHello
+	 * (tls.protocol.version, tls.cipher): looked at once. */
+	if (!io->tls && !c->tls && src && tls_hello_pending(c))
+		tls_hello_see(c, (__u64)src, avail, io->dir);
 	/* --- TLS (capture/tls.bpf.h): once plaintext comes from the TLS probes,
 	 * the connection's own bytes are ciphertext, and what the handshake
 	 * looked like (ignored, claimed, first bytes) is forgotten. */

@@ -7,6 +7,7 @@
 
 #include "capture/tables.bpf.h"
 #include "capture/io.bpf.h"
+#include "capture/tls_hello.bpf.h"
 #include "context/serving.bpf.h"
 #include "context/assign.bpf.h"
 #include "protocols/dispatch.bpf.h"
@@ -61,6 +62,11 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	t->proto = proto;
 	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
 	t->tls = c->tls;
+	t->tls_version = c->tls_version;
+	t->tls_cipher = c->tls_cipher;
+	/* A database's TLS starts inside its protocol (PostgreSQL's
+	 * SSLRequest): the ServerHello is then an exchange's response. */
+	t->tls_hello_pending = !c->tls && !(c->tls_hello & TLS_HELLO_DONE);
 	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */

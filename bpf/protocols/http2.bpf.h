@@ -296,6 +296,8 @@ int http2_forward(void *ctx)
 	ev->dir = io->dir;
 	ev->role = c->role;
 	ev->proto = WEFT_PROTO_HTTP2;
+	ev->tls_cipher = c->tls_cipher;
+	ev->tls_version = c->tls_version;
 	ev->flags = (d->started ? 0 : STREAM_F_START) | (d->gap ? STREAM_F_GAP : 0) | (st->midway ? STREAM_F_MIDWAY : 0);
 	d->started = 1;
 	d->gap = 0;

@@ -21,6 +21,7 @@
 #include "log.h"
 #include "mounts.h"
 #include "progcheck.h"
+#include "tls_lib.h"
 
 struct probe_result {
 	bool ok;
@@ -227,6 +228,18 @@ static bool probe_features(const struct utsname *u)
 	memset(&r, 0, sizeof(r));
 	probe_load_attach("probe_uprobe", &r, attach_uprobe, NULL);
 	line(r.ok, "uprobes", r.detail, r.ok ? "Go goroutine tracking possible" : "no Go goroutine-aware parenting");
+
+	/* The host's OpenSSL (what `weft run` probes in every process); a
+	 * process's own finding is `weft inspect PID`'s. */
+	struct tls_lib lib;
+	char tls_detail[400];
+	bool tls_ok = r.ok && tls_lib_find((uint32_t)getpid(), &lib) == 0;
+	if (tls_ok)
+		snprintf(tls_detail, sizeof(tls_detail), "%s (%s)", lib.shown,
+			 lib.version[0] ? lib.version : "version unknown");
+	line(tls_ok, "OpenSSL", tls_ok ? tls_detail : r.ok ? "no libssl on this host" : "no uprobes",
+	     tls_ok ? "HTTPS plaintext read (per process: weft inspect PID, also for OpenSSL linked into a program)"
+		    : "TLS connections of OpenSSL programs get no spans");
 
 	memset(&r, 0, sizeof(r));
 	probe_load_attach("probe_kprobe", &r, attach_kprobe, NULL);

@@ -204,10 +204,20 @@ static void report_tls(const char *pid, struct go_elf *ge, const struct go_offse
 			for (int i = 0; i < TLS_FN_N; i++)
 				if (lib.has[i])
 					n += snprintf(names + n, sizeof(names) - n, "%s%s", n ? ", " : "", tls_fn_names[i]);
-			kv("OpenSSL", "%s (%s): %s", lib.shown, lib.mapped ? "loaded" : "not loaded: probed if it is",
-			   n ? names : "exports none of the functions weft probes: not probed");
+			const char *version = lib.version[0] ? lib.version : "version unknown";
+			if (lib.in_exe)
+				kv("OpenSSL", "linked into the executable %s (static, %s): %s", lib.shown, version,
+				   n ? names : "none of the functions weft probes: not probed");
+			else
+				kv("OpenSSL", "%s (%s, %s): %s", lib.shown, version,
+				   lib.mapped ? "loaded" : "not loaded: probed if it is",
+				   n ? names : "exports none of the functions weft probes: not probed");
 		} else {
-			kv("OpenSSL", "none mapped, none in its root (%s)", strerror(-rc));
+			char why[512];
+			if (tls_lib_exe_unprobeable((uint32_t)atoi(pid), why, sizeof(why)) == 0)
+				kv("OpenSSL", "%s", why);
+			else
+				kv("OpenSSL", "none mapped, none in the executable, none in its root (%s)", strerror(-rc));
 		}
 		char other[600];
 		if (tls_lib_other((uint32_t)atoi(pid), other, sizeof(other)) == 0)

@@ -150,11 +150,16 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 	tt->probes += p->n_links;
 	uint32_t zero = 0, on = 1;
 	bpf_map__update_elem(tt->skel->maps.tls_on, &zero, sizeof(zero), &on, sizeof(on), BPF_ANY);
-	if (pid)
-		log_info("tls: pid %u: OpenSSL %s (%s): probed %s", pid, lib->shown,
+	const char *version = lib->version[0] ? lib->version : "version unknown";
+	if (lib->in_exe)
+		log_info("tls: %s%.0u%s%s (%s) linked into the executable %s: probed %s%s", pid ? "pid " : "", pid,
+			 pid ? ": " : "", strncmp(version, "BoringSSL", 9) ? "OpenSSL" : "BoringSSL", version, lib->shown,
+			 names, pid ? "" : " in every process");
+	else if (pid)
+		log_info("tls: pid %u: OpenSSL %s (%s, %s): probed %s", pid, lib->shown, version,
 			 lib->mapped ? "loaded" : "not loaded yet: probed when it is", names);
 	else
-		log_info("tls: OpenSSL %s: probed %s in every process", lib->shown, names);
+		log_info("tls: OpenSSL %s (%s): probed %s in every process", lib->shown, version, names);
 	return 0;
 }
 
@@ -171,6 +176,9 @@ int tls_tracer_add(struct tls_tracer *tt, uint32_t pid)
 	if (err) {
 		if (err != -ENOENT && err != -ESRCH)
 			log_warn("tls: pid %u: cannot look for OpenSSL: %s", pid, strerror(-err));
+		char why[512];
+		if (err == -ENOENT && !find_proc(tt, pid, 0, 0) && tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
+			log_warn("tls: pid %u: %s: its TLS connections get no spans", pid, why);
 		if (err == -ENOENT && !tt->trace_all && !find_proc(tt, pid, 0, 0)) {
 			/* Looked at: no libssl (until it execs). */
 			struct tls_proc *none = calloc(1, sizeof(*none));

@@ -29,6 +29,90 @@ static bool is_libssl(const char *name)
 	return strncmp(base, "libssl", 6) == 0 && strstr(base, ".so");
 }
 
+/* What an ELF file's .rodata says about the TLS library linked into it. */
+struct rodata_facts {
+	bool ssl_src;	/* OpenSSL's or BoringSSL's source file names (error reporting) */
+	bool boring;	/* BoringSSL's own name */
+	bool symtab;	/* the file has a .symtab (not stripped) */
+	char version[64]; /* OpenSSL's version text, when linked in */
+};
+
+/* "OpenSSL 3.0.22 25 Aug 2026" (OPENSSL_VERSION_TEXT) in buf, if any. */
+static void find_version(const char *buf, size_t n, char *out, size_t outlen)
+{
+	static const char pfx[] = "OpenSSL ";
+	const char *p = buf, *end = buf + n;
+	while ((p = memmem(p, (size_t)(end - p), pfx, sizeof(pfx) - 1))) {
+		const char *v = p + sizeof(pfx) - 1;
+		if (v < end && *v >= '0' && *v <= '9' && (p == buf || p[-1] == '\0')) {
+			size_t len = strnlen(p, (size_t)(end - p));
+			snprintf(out, outlen, "%.*s", (int)len, p);
+			return;
+		}
+		p = v;
+	}
+}
+
+/* Reads path's .rodata (at most 64 MiB) for rodata_facts: 0, or -errno. */
+static int rodata_scan(const char *path, struct rodata_facts *f)
+{
+	memset(f, 0, sizeof(*f));
+	int fd = open(path, O_RDONLY | O_CLOEXEC), err = -ENOEXEC;
+	if (fd < 0)
+		return -errno;
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	size_t shstrndx;
+	if (!e || elf_getshdrstrndx(e, &shstrndx))
+		goto cleanup;
+	err = 0;
+	Elf_Scn *scn = NULL;
+	while ((scn = elf_nextscn(e, scn))) {
+		GElf_Shdr sh;
+		if (!gelf_getshdr(scn, &sh))
+			continue;
+		if (sh.sh_type == SHT_SYMTAB)
+			f->symtab = true;
+		const char *name = elf_strptr(e, shstrndx, sh.sh_name);
+		if (!name || strcmp(name, ".rodata") || sh.sh_type != SHT_PROGBITS || sh.sh_size > (64u << 20))
+			continue;
+		char *buf = malloc(sh.sh_size);
+		if (!buf) {
+			err = -ENOMEM;
+			goto cleanup;
+		}
+		if (pread(fd, buf, sh.sh_size, (off_t)sh.sh_offset) == (ssize_t)sh.sh_size) {
+			/* OpenSSL's ERR_raise names "../ssl/ssl_lib.c", BoringSSL's
+			 * "ssl/ssl_lib.cc". */
+			f->ssl_src = memmem(buf, sh.sh_size, "ssl/ssl_lib.c", 13) != NULL;
+			f->boring = memmem(buf, sh.sh_size, "BoringSSL", 10) != NULL; /* with its NUL */
+			find_version(buf, sh.sh_size, f->version, sizeof(f->version));
+		}
+		free(buf);
+	}
+cleanup:
+	if (e)
+		elf_end(e);
+	close(fd);
+	return err;
+}
+
+/* The version of the OpenSSL whose libssl is at path: libssl carries no
+ * version text, the libcrypto beside it does. */
+static void lib_version(const char *path, char *out, size_t n)
+{
+	char crypto[512];
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	out[0] = '\0';
+	if (strncmp(base, "libssl", 6) ||
+	    snprintf(crypto, sizeof(crypto), "%.*slibcrypto%s", (int)(base - path), path, base + 6) >= (int)sizeof(crypto))
+		return;
+	struct rodata_facts f;
+	if (rodata_scan(crypto, &f) == 0)
+		snprintf(out, n, "%s", f.version);
+}
+
 static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *out)
 {
 	struct stat st;
@@ -41,7 +125,98 @@ static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *ou
 	out->dev = st.st_dev;
 	out->ino = st.st_ino;
 	int n = tls_lib_symbols(out->path, out->has, out->at);
-	return n < 0 ? n : 0;
+	if (n < 0)
+		return n;
+	lib_version(out->path, out->version, sizeof(out->version));
+	return 0;
+}
+
+/* The executable's own SSL_read/SSL_write (static OpenSSL or BoringSSL):
+ * 0 and *out filled, -ENOENT (it defines neither), -errno. */
+static int fill_exe(uint32_t pid, struct tls_lib *out)
+{
+	struct stat st;
+	memset(out, 0, sizeof(*out));
+	snprintf(out->path, sizeof(out->path), "/proc/%u/exe", pid);
+	ssize_t len = readlink(out->path, out->shown, sizeof(out->shown) - 1);
+	if (len < 0)
+		return -errno;
+	out->shown[len] = '\0';
+	if (stat(out->path, &st))
+		return -errno;
+	int n = tls_lib_symbols(out->path, out->has, out->at);
+	if (n < 0)
+		return n;
+	if (!out->has[TLS_FN_READ] && !out->has[TLS_FN_READ_EX] && !out->has[TLS_FN_WRITE] && !out->has[TLS_FN_WRITE_EX])
+		return -ENOENT;
+	out->dev = st.st_dev;
+	out->ino = st.st_ino;
+	out->mapped = true;
+	out->in_exe = true;
+	struct rodata_facts f;
+	if (rodata_scan(out->path, &f) == 0)
+		snprintf(out->version, sizeof(out->version), "%s", f.boring ? "BoringSSL" : f.version);
+	return 0;
+}
+
+/* Executables found to carry no TLS library of their own: looked at again
+ * on every exec otherwise (`weft run` sees every program start). Keyed by
+ * the file and its modification; a ring, replaced oldest first. Used by
+ * the agent's event thread only. */
+struct exe_seen {
+	dev_t dev;
+	ino_t ino;
+	struct timespec mtime;
+	off_t size;
+};
+static struct exe_seen plain_exes[64];
+static size_t plain_next;
+
+static bool exe_same(const struct exe_seen *e, const struct stat *st)
+{
+	return e->ino == st->st_ino && e->dev == st->st_dev && e->size == st->st_size &&
+	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
+}
+
+static bool exe_known_plain(const struct stat *st)
+{
+	for (size_t i = 0; i < sizeof(plain_exes) / sizeof(plain_exes[0]); i++)
+		if (plain_exes[i].ino && exe_same(&plain_exes[i], st))
+			return true;
+	return false;
+}
+
+static void exe_note_plain(const struct stat *st)
+{
+	struct exe_seen *e = &plain_exes[plain_next++ % (sizeof(plain_exes) / sizeof(plain_exes[0]))];
+	*e = (struct exe_seen){ .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim, .size = st->st_size };
+}
+
+int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n)
+{
+	char exe[64];
+	struct tls_lib lib;
+	struct rodata_facts f;
+	struct stat st;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	if (stat(exe, &st) == 0 && exe_known_plain(&st))
+		return -ENOENT;
+	int err = rodata_scan(exe, &f);
+	if (err)
+		return err;
+	if (!f.ssl_src || fill_exe(pid, &lib) == 0)
+		return -ENOENT;
+	const char *what = f.boring ? "BoringSSL" : f.version[0] ? f.version : "OpenSSL";
+	char path[256];
+	ssize_t len = readlink(exe, path, sizeof(path) - 1);
+	path[len > 0 ? len : 0] = '\0';
+	if (f.symtab)
+		snprintf(why, n, "%s linked into %s: not probeable: no SSL_read/SSL_write symbol (renamed or inlined)",
+			 what, path);
+	else
+		snprintf(why, n, "%s linked into %s: not probeable: stripped (no .symtab: SSL_read/SSL_write cannot be "
+			 "found)", what, path);
+	return 0;
 }
 
 int tls_lib_other(uint32_t pid, char *out, size_t n)
@@ -95,6 +270,20 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 	fclose(f);
 	if (err != -ENOENT)
 		return err;
+	/* OpenSSL or BoringSSL linked into the executable: probed there. */
+	char exe[64];
+	struct stat st;
+	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	bool have_st = stat(exe, &st) == 0;
+	if (!have_st || !exe_known_plain(&st)) {
+		if (fill_exe(pid, out) == 0)
+			return 0;
+		char why[512];
+		if (tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
+			return -ENOENT; /* it has its own TLS: a libssl on disk is not what it runs */
+		if (have_st)
+			exe_note_plain(&st);
+	}
 	for (size_t i = 0; i < sizeof(default_paths) / sizeof(default_paths[0]); i++)
 		if (fill(pid, default_paths[i], false, out) == 0)
 			return 0;

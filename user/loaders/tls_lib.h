@@ -19,15 +19,27 @@ struct tls_lib {
 	char path[512];	/* as the agent opens it (/proc/PID/root/...) */
 	char shown[256];	/* as the process names it */
 	bool mapped;		/* in /proc/PID/maps now (else: where it would load from) */
+	bool in_exe;		/* linked into the executable itself (static OpenSSL/BoringSSL) */
+	char version[64];	/* "OpenSSL 3.0.22 25 Aug 2026", "BoringSSL", or "" (unknown) */
 	bool has[TLS_FN_N];	/* exported by the file */
 	uint32_t at[TLS_FN_N];	/* entry probe's offset in the function (tls_entry.h; reads: 0,
 				 * where their return probe must be anyway) */
 	uint64_t dev, ino;	/* the file: one library, whatever path names it */
 };
 
-/* The process's libssl: 0 and *out filled, -ENOENT when it has none mapped
- * and its root holds none where Debian, Fedora or Alpine put it, or -errno. */
+/* The process's OpenSSL: the libssl it maps, else the functions its
+ * executable defines (.dynsym or .symtab: OpenSSL or BoringSSL linked in),
+ * else the libssl its root holds where Debian, Fedora or Alpine put it
+ * (loaded later). 0 and *out filled, -ENOENT (none; also for an executable
+ * that carries a TLS library it cannot probe: tls_lib_exe_unprobeable
+ * says why), or -errno. */
 int tls_lib_find(uint32_t pid, struct tls_lib *out);
+/* The executable of pid carries OpenSSL or BoringSSL (its source file
+ * names in .rodata) but none of the functions weft probes by name (no
+ * .symtab: stripped): 0 and the reason in why ("OpenSSL linked into /usr/bin/x:
+ * not probeable: stripped (...)"), or -ENOENT (no such library, or it has the symbols),
+ * -errno. */
+int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n);
 /* A TLS library weft does not read (GnuTLS, NSS, wolfSSL, mbed TLS) that
  * pid maps: 0 and "GnuTLS (/usr/lib/.../libgnutls.so.30)" in out, or
  * -ENOENT (none), -errno. */

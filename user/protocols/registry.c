@@ -3,6 +3,7 @@
 #include <stddef.h>
 
 #include "protocol.h"
+#include "tls_attrs.h"
 
 #define WEFT_PROTOCOL(NAME, id, value, flags) extern const struct protocol protocol_##id;
 #include "abi/protocols.def"
@@ -44,7 +45,11 @@ int protocol_span(const struct txn_event *ev, size_t len, const struct protocol_
 		if (!state)
 			return -ENOMEM;
 	}
-	return p->span(ev, len, state, ctx, s);
+	int err = p->span(ev, len, state, ctx, s);
+	if (err)
+		return err;
+	/* Every protocol's span over TLS: what the connection's ServerHello chose. */
+	return span_add_tls(&s->attrs, ev->tls_version, ev->tls_cipher);
 }
 
 int protocol_stream_event(const void *ev, size_t len, const struct protocol_ctx *ctx)

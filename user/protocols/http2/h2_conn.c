@@ -622,6 +622,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	}
 	c->info.pid = ev->pid;
 	c->info.addr = ev->addr;
+	c->info.tls_version = ev->tls_version;
+	c->info.tls_cipher = ev->tls_cipher;
 	d->ts = ev->ts_ns;
 	/* An empty event (a chunk of DATA payload the kernel cut away) adds
 	 * nothing to parse; buf may not exist yet. The bytes go in as far as

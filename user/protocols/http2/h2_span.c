@@ -14,6 +14,7 @@
 #include "http_span.h"
 #include "route.h"
 #include "sampler.h"
+#include "tls_attrs.h"
 
 /* Span and trace ids: xorshift64* seeded from the kernel's random pool. */
 static uint64_t rng_next(void)
@@ -289,6 +290,8 @@ int h2_span_build(const struct h2_conn_info *ci, const struct h2_stream *st, con
 	set_addresses(ci, st, a);
 	if (st->user_agent[0])
 		attrs_add_str(a, "user_agent.original", st->user_agent);
+	if (span_add_tls(a, ci->tls_version, ci->tls_cipher))
+		return -ENOMEM;
 	if (st->closed && s->status != SPAN_STATUS_ERROR) {
 		/* As HTTP/1's request left unanswered by a closed connection. */
 		s->status = SPAN_STATUS_ERROR;

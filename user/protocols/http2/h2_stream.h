@@ -44,6 +44,8 @@ struct h2_conn_info {
 	uint32_t pid;
 	bool client; /* the traced process is the HTTP/2 client */
 	struct conn_addr addr;
+	uint8_t tls_version; /* from the ServerHello (abi/stream.h), 0: unknown */
+	uint16_t tls_cipher;
 };
 
 #endif

@@ -100,7 +100,8 @@ unit: $(UNIT_BINS)
 	  $$t || failed="$$failed $${t##*/}"; done; \
 	if [ -n "$$failed" ]; then echo "$$(echo $$failed | wc -w) of $$n unit test binaries failed:$$failed"; exit 1; fi
 
-e2e: $(BUILD)/weft
+# The image is built first: tests/e2e/test_image.py checks it.
+e2e: $(BUILD)/weft image
 	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
 
 # The same suite on the syscall capture front, the fallback of kernels
@@ -114,8 +115,10 @@ e2e-syscall: $(BUILD)/weft
 	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e \
 	  $(foreach t,$(E2E_FRONT_INDEPENDENT),--ignore=tests/e2e/test_$(t).py) $(PYTEST_ARGS)
 
-# The container image (scripts/build-image: Debian minbase from the archive
-# + weft, OCI archive in build/image/; minutes) and its test (docs/DEPLOY.md).
+# The container image (scripts/build-image: Debian's Essential set and weft's
+# libraries from the archive + weft, OCI archive in build/image/; the Debian
+# part is kept in build/image-base/: about 2 minutes once, then seconds) and
+# its test (docs/DEPLOY.md). make e2e, hence make test, builds it.
 image: $(BUILD)/weft
 	$(Q)scripts/build-image
 test-image: image

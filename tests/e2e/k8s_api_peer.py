@@ -1,8 +1,9 @@
 """A small HTTP server speaking the subset of the Kubernetes API that weft
 uses: GET /api/v1/pods?fieldSelector=spec.nodeName=NODE (a PodList), the
 same with watch=1 (a stream of JSON watch events, one per line, including
-BOOKMARK and an ERROR Status with code 410), and GET
-/apis/apps/v1/namespaces/NS/replicasets/NAME.
+BOOKMARK and an ERROR Status with code 410), GET
+/apis/apps/v1/namespaces/NS/replicasets/NAME and GET
+/apis/batch/v1/namespaces/NS/jobs/NAME.
 
 This is a test peer for a protocol, the one stand-in of the suite: no
 Kubernetes API server can run on these machines (docs/DEPLOY.md, "Tests").
@@ -20,7 +21,8 @@ def pod(ns, name, uid, node, containers, owner=None, labels=None):
     """A Pod as the API returns it; containers: [(name, containerd id, image)]."""
     md = {"name": name, "namespace": ns, "uid": uid, "resourceVersion": "1", "labels": labels or {}}
     if owner:
-        md["ownerReferences"] = [{"apiVersion": "apps/v1", "kind": owner[0], "name": owner[1], "uid": "o-" + uid,
+        api = "batch/v1" if owner[0] == "Job" else "apps/v1"
+        md["ownerReferences"] = [{"apiVersion": api, "kind": owner[0], "name": owner[1], "uid": "o-" + uid,
                                   "controller": True, "blockOwnerDeletion": True}]
     return {
         "apiVersion": "v1", "kind": "Pod", "metadata": md,
@@ -35,6 +37,7 @@ class K8sApiPeer:
         self.node, self.token = node, token
         self.pods = {}          # uid -> pod
         self.replicasets = {}   # (ns, name) -> ReplicaSet
+        self.jobs = {}          # (ns, name) -> Job
         self.rv = 100
         self.requests = []      # (path, query dict)
         self.watch_events = queue.Queue()
@@ -79,6 +82,10 @@ class K8sApiPeer:
                     rs = peer.replicasets.get((parts[4], parts[6]))
                     if rs:
                         return self.send_json(200, rs)
+                if len(parts) == 7 and parts[:4] == ["apis", "batch", "v1", "namespaces"] and parts[5] == "jobs":
+                    job = peer.jobs.get((parts[4], parts[6]))
+                    if job:
+                        return self.send_json(200, job)
                 return self.send_json(404, {"kind": "Status", "code": 404, "reason": "NotFound"})
 
             def watch(self, q):
@@ -121,6 +128,19 @@ class K8sApiPeer:
             "apiVersion": "apps/v1", "kind": "ReplicaSet",
             "metadata": {"name": name, "namespace": ns, "ownerReferences": [
                 {"apiVersion": "apps/v1", "kind": "Deployment", "name": deployment, "controller": True}]},
+        }
+
+    def add_job(self, ns, name, cronjob=None):
+        """A Job as the API returns it: a CronJob's carries its controller
+        reference (and the labels the CronJob controller sets)."""
+        md = {"name": name, "namespace": ns, "uid": f"job-{ns}-{name}", "labels": {"job-name": name}}
+        if cronjob:
+            md["ownerReferences"] = [{"apiVersion": "batch/v1", "kind": "CronJob", "name": cronjob,
+                                      "uid": f"cj-{ns}-{cronjob}", "controller": True, "blockOwnerDeletion": True}]
+        self.jobs[(ns, name)] = {
+            "apiVersion": "batch/v1", "kind": "Job", "metadata": md,
+            "spec": {"completions": 1, "parallelism": 1, "backoffLimit": 6},
+            "status": {"active": 1, "startTime": "2026-12-05T02:00:00Z"},
         }
 
     def send(self, event_type, obj):

@@ -261,3 +261,61 @@ def test_runtime_api_names_containers_and_selects(weft_factory, cgroups, tmp_pat
         for p, _ in procs:
             stop_process(p)
         peer.close()
+
+
+def test_cri_runtime_names_containers(weft_factory, cgroups, tmp_path):
+    """container.name, the image and the kubelet's pod labels from a CRI
+    runtime's ContainerStatus (tests/e2e/cri_api_peer.py, a gRPC protocol
+    peer with the cri-api's message shapes), asked off the span path: the
+    first spans may lack them, the later ones carry them. A container the
+    runtime does not know is asked once; a runtime's failures are counted
+    and logged once."""
+    from cri_api_peer import CriApiPeer
+    peer = CriApiPeer(str(tmp_path / "containerd.sock"))
+    web, gone, broken1, broken2 = (secrets.token_hex(32) for _ in range(4))
+    pod_uid = str(uuid.uuid4())
+    peer.add(web, "web", "registry.local/shop/web:2.1", pod_uid=pod_uid, labels={
+        "io.kubernetes.pod.name": "web-6d8f7-x9k2p", "io.kubernetes.pod.namespace": "shop",
+        "io.kubernetes.pod.uid": pod_uid, "io.kubernetes.container.name": "web"})
+    peer.failing |= {broken1, broken2}
+    procs = []
+    try:
+        for cid in (web, gone, broken1, broken2):
+            procs.append(server_in(cgroups(cgroup2_root(), "kubepods.slice/kubepods-besteffort.slice/"
+                                           f"kubepods-besteffort-pod{pod_uid.replace('-', '_')}.slice/"
+                                           f"cri-containerd-{cid}.scope")))
+        env = dict(os.environ, WEFT_CONTAINER_RUNTIME_CRI_SOCKET=peer.path, WEFT_KUBERNETES_ENABLE="false",
+                   WEFT_DISCOVERY_OPEN_PORTS=",".join(str(port) for _, port in procs))
+        env.pop("WEFT_CONTAINER_RUNTIME_SOCKET", None)
+        w = weft_factory(["run"], env=env)
+        assert f"names and images from the CRI runtime on {peer.path}" in w.stderr, w.stderr
+        deadline = time.time() + 10
+        named = []
+        while not named and time.time() < deadline:
+            for _, port in procs:
+                assert curl(f"http://127.0.0.1:{port}/")[0] == 200
+            named = w.wait_spans(lambda s: s["resource"]["process.pid"] == procs[0][0].pid
+                                 and "container.name" in s["resource"], timeout=0.3)
+        assert named, w.stderr
+        r = named[0]["resource"]
+        assert r["container.id"] == web and r["container.runtime"] == "containerd"
+        assert r["container.name"] == "web"
+        assert r["container.image.name"] == "registry.local/shop/web" and r["container.image.tag"] == "2.1"
+        assert r["k8s.pod.name"] == "web-6d8f7-x9k2p" and r["k8s.namespace.name"] == "shop"
+        assert r["k8s.pod.uid"] == pod_uid and r["k8s.container.name"] == "web"
+        assert r["service.name"] == "web" and r["service.namespace"] == "shop"
+        asked = [cid for cid, _ in peer.requests]
+        for p, _ in procs[1:]:  # unknown or failing: spans without the runtime's names
+            got = w.wait_spans(lambda s, pid=p.pid: s["resource"]["process.pid"] == pid)
+            assert got and "container.name" not in got[-1]["resource"], w.stderr
+        for cid in (web, gone, broken1, broken2):
+            assert asked.count(cid) == 1, (cid, asked)  # answers cached, a missing container's too
+        assert all(not verbose for _, verbose in peer.requests)
+        w.stop()
+        assert w.stderr.count("CRI ContainerStatus on") == 1, w.stderr
+        assert "gRPC status 13: runtime broke" in w.stderr
+        assert re.search(r"CRI ContainerStatus calls: 1 found, \d+ not found, 2 failed", w.stderr), w.stderr
+    finally:
+        for p, _ in procs:
+            stop_process(p)
+        peer.close()

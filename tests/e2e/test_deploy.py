@@ -73,9 +73,9 @@ def test_manifests_parse_and_are_complete():
     assert env["NODE_NAME"]["valueFrom"]["fieldRef"]["fieldPath"] == "spec.nodeName"
     assert "OTEL_EXPORTER_OTLP_ENDPOINT" in env
     role = docs[("rbac.yaml", "ClusterRole", "weft")]
-    for rule in role["rules"]:
-        assert rule["verbs"] == ["get", "list", "watch"]
-    assert {r for rule in role["rules"] for r in rule["resources"]} == {"pods", "nodes", "replicasets"}
+    rules = {(g, r): rule["verbs"] for rule in role["rules"] for g in rule["apiGroups"] for r in rule["resources"]}
+    assert rules == {("", "pods"): ["get", "list", "watch"], ("", "nodes"): ["get", "list", "watch"],
+                     ("apps", "replicasets"): ["get", "list", "watch"], ("batch", "jobs"): ["get"]}
     priv = docs[("daemonset-privileged.yaml", "DaemonSet", "weft")]
     assert container(priv)["securityContext"]["privileged"] is True
     # The two variants differ only in their security context.

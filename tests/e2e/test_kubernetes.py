@@ -43,24 +43,40 @@ def wait_for(pred, timeout=10.0, what="condition"):
 
 
 def test_pods_name_services_and_select(weft_factory, cgroups, api, tmp_path):  # noqa: F811
-    cid1, cid0, cid2 = (secrets.token_hex(32) for _ in range(3))
-    uid1, uid0, uid2 = (str(uuid.uuid4()) for _ in range(3))
+    cid1, cid0, cid2, cid3, cid4, cid5 = (secrets.token_hex(32) for _ in range(6))
+    uid1, uid0, uid2, uid3, uid4, uid5 = (str(uuid.uuid4()) for _ in range(6))
     api.add_replicaset("shop", "checkout-7d9f8", "checkout")
     api.add_pod(pod("shop", "checkout-7d9f8-x2k4p", uid1, NODE, [("web", cid1, "registry.local/shop/checkout:1.4.2")],
                     owner=("ReplicaSet", "checkout-7d9f8"), labels={"app": "checkout"}))
     api.add_pod(pod("other", "batch-0", uid0, NODE, [("main", cid0, "busybox:1.36")], owner=("StatefulSet", "batch")))
+    # A CronJob's pod (through its Job), a bare Job's, and one of a CronJob
+    # that an exclusion names: its pod's owner is a Job, the CronJob is
+    # known only from the Job's controller reference.
+    api.add_job("shop", "report-29410560", cronjob="report")
+    api.add_job("shop", "migrate", cronjob=None)
+    api.add_job("shop", "nightly-29410561", cronjob="nightly")
+    api.add_pod(pod("shop", "report-29410560-7xq2m", uid3, NODE, [("report", cid3, "registry.local/shop/report:2.0")],
+                    owner=("Job", "report-29410560"), labels={"job-name": "report-29410560"}))
+    api.add_pod(pod("shop", "migrate-v5s8d", uid4, NODE, [("migrate", cid4, "registry.local/shop/migrate:3")],
+                    owner=("Job", "migrate")))
+    api.add_pod(pod("shop", "nightly-29410561-k2l9w", uid5, NODE, [("nightly", cid5, "busybox:1.36")],
+                    owner=("Job", "nightly-29410561")))
     p1, port1 = server_in(cgroups(cgroup2_root(), cri_path(uid1, cid1)))
     p0, port0 = server_in(cgroups(cgroup2_root(), cri_path(uid0, cid0)))
+    p3, port3 = server_in(cgroups(cgroup2_root(), cri_path(uid3, cid3)))
+    p4, port4 = server_in(cgroups(cgroup2_root(), cri_path(uid4, cid4)))
+    p5, port5 = server_in(cgroups(cgroup2_root(), cri_path(uid5, cid5)))
     cfg = tmp_path / "weft.yaml"
     cfg.write_text(f"discovery:\n  instrument:\n    - k8s_namespace: shop\n"
+                   f"  exclude_instrument:\n    - k8s_cronjob_name: night.*\n"
                    f"kubernetes:\n  enable: true\n  node_name: {NODE}\n")
     kc = api.kubeconfig(str(tmp_path / "kubeconfig"))
     w = weft_factory(["run", "--config", str(cfg), "--kubeconfig", kc])
-    procs = [p1, p0]
+    procs = [p1, p0, p3, p4, p5]
     try:
-        assert "ready: tracing 1 running process selected" in w.stderr, w.stderr
-        assert "kubernetes: 2 pods on node node-a" in w.stderr
-        for port in (port1, port0):
+        assert "ready: tracing 3 running processes selected" in w.stderr, w.stderr
+        assert "kubernetes: 5 pods on node node-a" in w.stderr
+        for port in (port1, port0, port3, port4, port5):
             assert curl(f"http://127.0.0.1:{port}/")[0] == 200
         got = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["resource"]["process.pid"] == p1.pid)
         assert got, w.stderr
@@ -77,7 +93,34 @@ def test_pods_name_services_and_select(weft_factory, cgroups, api, tmp_path):  #
         assert r["container.id"] == cid1
         assert r["container.image.name"] == "registry.local/shop/checkout"
         assert r["container.image.tag"] == "1.4.2"
-        assert not [s for s in w.spans() if s["resource"]["process.pid"] == p0.pid]
+
+        got3 = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["resource"]["process.pid"] == p3.pid)
+        assert got3, w.stderr
+        r3 = got3[0]["resource"]
+        assert r3["service.name"] == "report"           # the CronJob, through its Job
+        assert r3["service.namespace"] == "shop"
+        assert r3["k8s.cronjob.name"] == "report"
+        assert r3["k8s.job.name"] == "report-29410560"
+        assert r3["k8s.pod.name"] == "report-29410560-7xq2m"
+        assert r3["k8s.pod.uid"] == uid3
+        assert r3["k8s.container.name"] == "report"
+        assert r3["container.id"] == cid3
+        assert r3["container.image.name"] == "registry.local/shop/report"
+        assert r3["container.image.tag"] == "2.0"
+        assert "k8s.deployment.name" not in r3 and "k8s.replicaset.name" not in r3
+        got4 = w.wait_spans(lambda s: s["kind"] == "SERVER" and s["resource"]["process.pid"] == p4.pid)
+        assert got4, w.stderr
+        r4 = got4[0]["resource"]
+        assert r4["service.name"] == "migrate"          # a Job no CronJob owns is the service itself
+        assert r4["k8s.job.name"] == "migrate"
+        assert r4["k8s.pod.name"] == "migrate-v5s8d"
+        assert "k8s.cronjob.name" not in r4
+        assert not [s for s in w.spans() if s["resource"]["process.pid"] in (p0.pid, p5.pid)]
+        # Each Job was asked for once (the answers are cached, a bare Job's too).
+        job_gets = [p for p, q in api.requests if p.startswith("/apis/batch/v1/")]
+        assert sorted(job_gets) == ["/apis/batch/v1/namespaces/shop/jobs/migrate",
+                                    "/apis/batch/v1/namespaces/shop/jobs/nightly-29410561",
+                                    "/apis/batch/v1/namespaces/shop/jobs/report-29410560"]
 
         # A pod that the watch announces after its process started: the
         # process waits for it, then is selected and named.

@@ -200,8 +200,11 @@ static int walk_top(struct yaml_walk *w, struct weft_config *cfg, yaml_node_t *r
 					return yfail(w, v2, "%s: expected a single value", key);
 				if (!strcmp(sect, "container_runtime") && !strcmp(key, "socket"))
 					rc = set_string(&cfg->runtime_socket, val);
+				else if (!strcmp(sect, "container_runtime") && !strcmp(key, "cri_socket"))
+					rc = set_string(&cfg->cri_socket, val);
 				else if (!strcmp(sect, "container_runtime"))
-					return yfail(w, k2, "container_runtime: unknown key '%s' (known: socket)", key);
+					return yfail(w, k2, "container_runtime: unknown key '%s' (known: socket, cri_socket)",
+						     key);
 				else if (!strcmp(key, "enable"))
 					rc = set_k8s_enable(cfg, val, emsg, sizeof(emsg));
 				else if (!strcmp(key, "kubeconfig"))
@@ -332,6 +335,8 @@ int config_apply_env(struct weft_config *cfg, char **env, char *err, size_t errl
 		return rc;
 	if ((v = env_get(env, "WEFT_CONTAINER_RUNTIME_SOCKET")) && *v && (rc = set_string(&cfg->runtime_socket, v)))
 		return rc;
+	if ((v = env_get(env, "WEFT_CONTAINER_RUNTIME_CRI_SOCKET")) && *v && (rc = set_string(&cfg->cri_socket, v)))
+		return rc;
 	return 0;
 }
 
@@ -383,6 +388,7 @@ void config_free(struct weft_config *cfg)
 	free(cfg->kubeconfig);
 	free(cfg->node_name);
 	free(cfg->runtime_socket);
+	free(cfg->cri_socket);
 	memset(cfg, 0, sizeof(*cfg));
 }
 

@@ -24,6 +24,7 @@ struct weft_config {
 	char *node_name;	    /* NULL: $NODE_NAME, else the host name */
 	unsigned k8s_sync_timeout_ms; /* how long `ready` waits for the first pod list */
 	char *runtime_socket;	      /* container_runtime.socket: Docker-compatible API, or NULL */
+	char *cri_socket;	      /* container_runtime.cri_socket: a CRI runtime's, or NULL */
 };
 
 /* Reads path (NULL: only defaults) into cfg, then applies the environment

@@ -2,7 +2,8 @@
  * watch from the list's resourceVersion with bookmarks; a watch that ends
  * resumes from the last version seen, a 410 Gone (the version expired)
  * lists again. Memory is bounded: at most K8S_MAX_PODS pods, a bounded
- * ReplicaSet -> Deployment cache, watch lines of at most WATCH_LINE_MAX. */
+ * cache of the owners' owners (ReplicaSet -> Deployment, Job -> CronJob),
+ * watch lines of at most WATCH_LINE_MAX. */
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
@@ -17,12 +18,12 @@
 
 #define WATCH_LINE_MAX (4 << 20)  /* one watch event (a pod's JSON) */
 #define LIST_MAX (64 << 20)	  /* one list response */
-#define RS_CACHE 1024		  /* ReplicaSet -> Deployment answers kept */
+#define OWNER_CACHE 1024	  /* ReplicaSet/Job -> owner answers kept */
 #define WATCH_TIMEOUT_S 300	  /* the server ends each watch after this; resumed */
 #define RETRY_MS 2000
 
-struct rs_owner {
-	char *key; /* "ns/name" */
+struct owner_owner {
+	char *key; /* "Kind/ns/name" */
 	char *kind, *name;
 };
 
@@ -38,8 +39,8 @@ struct k8s_watch {
 	uint64_t gen;
 	struct k8s_watch_stats st;
 	char rv[128]; /* resourceVersion to resume from (watch thread only) */
-	struct rs_owner rs[RS_CACHE];
-	size_t n_rs, next_rs;
+	struct owner_owner owners[OWNER_CACHE];
+	size_t n_owners, next_owner;
 	/* The watch stream being read. */
 	char *line;
 	size_t line_len;
@@ -165,20 +166,37 @@ static char *jstr(json_t *o, const char *key)
 	return s ? strdup(s) : NULL;
 }
 
-/* A ReplicaSet's controller (a Deployment), from the cache or the API. */
-static void rs_owner(struct k8s_watch *w, const char *ns, const char *rs, char **kind, char **name)
+/* Where the pod's owner of this kind is read (its own controller is the
+ * workload the pod belongs to), NULL for the kinds that have none. */
+static const char *owner_path_fmt(const char *kind)
 {
+	if (!strcmp(kind, "ReplicaSet"))
+		return "/apis/apps/v1/namespaces/%s/replicasets/%s";
+	if (!strcmp(kind, "Job"))
+		return "/apis/batch/v1/namespaces/%s/jobs/%s";
+	return NULL;
+}
+
+/* The controller of a ReplicaSet (a Deployment) or of a Job (a CronJob),
+ * from the cache or the API. An owner without one (a bare Job) is cached
+ * too, so that each is asked once. */
+static void owner_owner(struct k8s_watch *w, const char *ns, const char *kind, const char *owner,
+			char **top_kind, char **top_name)
+{
+	const char *fmt = owner_path_fmt(kind);
 	char key[512], path[1024];
 	long status;
-	snprintf(key, sizeof(key), "%s/%s", ns, rs);
-	for (size_t i = 0; i < w->n_rs; i++) {
-		if (!strcmp(w->rs[i].key, key)) {
-			*kind = w->rs[i].kind ? strdup(w->rs[i].kind) : NULL;
-			*name = w->rs[i].name ? strdup(w->rs[i].name) : NULL;
+	if (!fmt)
+		return;
+	snprintf(key, sizeof(key), "%s/%s/%s", kind, ns, owner);
+	for (size_t i = 0; i < w->n_owners; i++) {
+		if (w->owners[i].key && !strcmp(w->owners[i].key, key)) {
+			*top_kind = w->owners[i].kind ? strdup(w->owners[i].kind) : NULL;
+			*top_name = w->owners[i].name ? strdup(w->owners[i].name) : NULL;
 			return;
 		}
 	}
-	snprintf(path, sizeof(path), "/apis/apps/v1/namespaces/%s/replicasets/%s", ns, rs);
+	snprintf(path, sizeof(path), fmt, ns, owner);
 	json_t *doc = get_json(w, path, &status);
 	if (!doc && status != 404)
 		return; /* not cached: asked again with the pod's next event */
@@ -194,15 +212,16 @@ static void rs_owner(struct k8s_watch *w, const char *ns, const char *rs, char *
 	}
 	json_decref(doc);
 	/* Bounded: the oldest answer makes room. */
-	struct rs_owner *slot = &w->rs[w->n_rs < RS_CACHE ? w->n_rs++ : (w->next_rs++ % RS_CACHE)];
+	struct owner_owner *slot =
+		&w->owners[w->n_owners < OWNER_CACHE ? w->n_owners++ : (w->next_owner++ % OWNER_CACHE)];
 	free(slot->key);
 	free(slot->kind);
 	free(slot->name);
 	slot->key = strdup(key);
 	slot->kind = k;
 	slot->name = n;
-	*kind = k ? strdup(k) : NULL;
-	*name = n ? strdup(n) : NULL;
+	*top_kind = k ? strdup(k) : NULL;
+	*top_name = n ? strdup(n) : NULL;
 }
 
 /* "containerd://<id>", "cri-o://<id>", "docker://<id>" -> id. */
@@ -238,8 +257,8 @@ static struct pod_meta *pod_from_json(struct k8s_watch *w, json_t *o)
 			break;
 		}
 	}
-	if (p->owner_kind && !strcmp(p->owner_kind, "ReplicaSet"))
-		rs_owner(w, p->ns, p->owner_name, &p->top_kind, &p->top_name);
+	if (p->owner_kind && p->owner_name)
+		owner_owner(w, p->ns, p->owner_kind, p->owner_name, &p->top_kind, &p->top_name);
 	json_t *labels = json_object_get(md, "labels");
 	size_t nl = json_object_size(labels);
 	p->labels = calloc(nl ? nl : 1, sizeof(*p->labels));
@@ -525,10 +544,10 @@ void k8s_watch_stop(struct k8s_watch *w)
 	pthread_join(w->thread, NULL);
 	for (size_t i = 0; i < w->n_pods; i++)
 		pod_meta_put(w->pods[i]);
-	for (size_t i = 0; i < w->n_rs; i++) {
-		free(w->rs[i].key);
-		free(w->rs[i].kind);
-		free(w->rs[i].name);
+	for (size_t i = 0; i < w->n_owners; i++) {
+		free(w->owners[i].key);
+		free(w->owners[i].kind);
+		free(w->owners[i].name);
 	}
 	k8s_api_free(&w->api);
 	free(w->line);

@@ -1,7 +1,7 @@
 /* The pods of this node, from the Kubernetes API: a list, then a watch
  * (fieldSelector=spec.nodeName=NODE, allowWatchBookmarks), resumed from
  * the last resourceVersion seen, listed again on 410 Gone; ReplicaSets
- * resolved to their Deployment. One thread; readers take counted
+ * resolved to their Deployment, Jobs to their CronJob. One thread; readers take counted
  * references to immutable pod entries. */
 #ifndef WEFT_METADATA_K8S_WATCH_H
 #define WEFT_METADATA_K8S_WATCH_H

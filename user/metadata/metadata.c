@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "proc.h"
+#include "cri_api.h"
 #include "runtime_api.h"
 
 static struct k8s_watch *k8s;
@@ -20,7 +21,12 @@ int metadata_start(const struct weft_config *cfg)
 {
 	struct k8s_api api = {};
 	char err[512], host[256];
-	runtime_api_configure(cfg->runtime_socket);
+	int rc0;
+	/* The CRI where no Docker-compatible API is (or where it is asked for):
+	 * containerd's and cri-o's nodes. */
+	if ((!runtime_api_configure(cfg->runtime_socket) || cfg->cri_socket) &&
+	    (rc0 = cri_api_start(cfg->cri_socket)))
+		log_warn("containers: CRI client not started: %s", strerror(-rc0));
 	if (cfg->k8s_enable == K8S_ENABLE_OFF) {
 		if (config_needs_k8s(cfg))
 			log_warn("kubernetes: disabled, yet selectors name pods: they match nothing");
@@ -63,6 +69,14 @@ void metadata_stop(void)
 	k8s_watch_stop(k8s);
 	k8s = NULL;
 	runtime_api_clear();
+	if (cri_api_on()) {
+		struct cri_api_stats st;
+		cri_api_stop(&st);
+		log_info("containers: %llu CRI ContainerStatus calls: %llu found, %llu not found, %llu failed; %llu "
+			 "not asked (queue full)",
+			 (unsigned long long)st.calls, (unsigned long long)st.found, (unsigned long long)st.not_found,
+			 (unsigned long long)st.failed, (unsigned long long)st.dropped);
+	}
 }
 
 bool metadata_k8s_on(void)
@@ -72,7 +86,8 @@ bool metadata_k8s_on(void)
 
 uint64_t metadata_generation(void)
 {
-	return k8s ? k8s_watch_generation(k8s) : 0;
+	/* Both only grow: their sum changes whenever either does. */
+	return (k8s ? k8s_watch_generation(k8s) : 0) + (cri_api_on() ? cri_api_generation() : 0);
 }
 
 struct pod_meta *metadata_pod_of_container(const char *id, const struct pod_container **container)
@@ -296,8 +311,13 @@ bool metadata_resource(struct attr_list *attrs, uint32_t pid)
 			complete = !k8s;
 		}
 		struct runtime_info ri;
+		int rc;
 		if (runtime_api_container(cg.id, &ri))
 			runtime_attrs(attrs, &ri, &own);
+		else if ((rc = cri_api_container(cg.id, &ri)) > 0)
+			runtime_attrs(attrs, &ri, &own);
+		else if (rc == -EAGAIN)
+			complete = false; /* asked by the CRI thread: spans carry it once answered */
 	}
 	if (!attrs_get(attrs, "service.instance.id"))
 		instance_id(attrs, pid);

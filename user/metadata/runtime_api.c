@@ -25,22 +25,23 @@ static bool configured;
 static struct cached *cache;
 static size_t n_cache, next_cache;
 
-void runtime_api_configure(const char *path)
+bool runtime_api_configure(const char *path)
 {
 	static const char *const defaults[] = { "/run/docker.sock", "/var/run/docker.sock", "/run/podman/podman.sock" };
 	socket_path[0] = '\0';
 	configured = true;
 	if (path) {
 		snprintf(socket_path, sizeof(socket_path), "%s", path);
-		return;
+		return true;
 	}
 	for (size_t i = 0; i < sizeof(defaults) / sizeof(defaults[0]); i++) {
 		if (access(defaults[i], W_OK) == 0) {
 			snprintf(socket_path, sizeof(socket_path), "%s", defaults[i]);
 			log_info("containers: names and images from %s", socket_path);
-			return;
+			return true;
 		}
 	}
+	return false;
 }
 
 struct body {

@@ -15,8 +15,9 @@ struct runtime_info {
 };
 
 /* Sets the socket (NULL: the first of /run/docker.sock,
- * /run/podman/podman.sock that exists). */
-void runtime_api_configure(const char *socket_path);
+ * /var/run/docker.sock, /run/podman/podman.sock that exists); false when
+ * there is none. */
+bool runtime_api_configure(const char *socket_path);
 /* The container's facts; false if no runtime answers for it. */
 bool runtime_api_container(const char *id, struct runtime_info *out);
 void runtime_api_clear(void);

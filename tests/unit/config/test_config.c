@@ -44,7 +44,8 @@ static void test_full_file(void **state)
 			   "  node_name: node-a\n"
 			   "  sync_timeout_ms: 2500\n"
 			   "container_runtime:\n"
-			   "  socket: /run/docker.sock\n";
+			   "  socket: /run/docker.sock\n"
+			   "  cri_socket: /run/containerd/containerd.sock\n";
 	assert_int_equal(parse(&cfg, text, err), 0);
 	assert_int_equal(cfg.n_instrument, 2);
 	assert_int_equal(cfg.n_exclude, 1);
@@ -60,6 +61,7 @@ static void test_full_file(void **state)
 	assert_string_equal(cfg.node_name, "node-a");
 	assert_int_equal(cfg.k8s_sync_timeout_ms, 2500);
 	assert_string_equal(cfg.runtime_socket, "/run/docker.sock");
+	assert_string_equal(cfg.cri_socket, "/run/containerd/containerd.sock");
 	assert_true(config_selects(&cfg));
 	assert_true(config_needs_k8s(&cfg));
 	assert_true(config_needs_ports(&cfg));
@@ -98,7 +100,7 @@ static void test_env(void **state)
 	char *env[] = { "WEFT_DISCOVERY_OPEN_PORTS=8080", "WEFT_DISCOVERY_EXE_PATH=*/nginx",
 			"WEFT_DISCOVERY_EXCLUDE_K8S_NAMESPACE=kube-system", "WEFT_DISCOVERY_K8S_POD_LABELS=app=web,tier=f.*",
 			"KUBECONFIG=/k", "NODE_NAME=n1", "WEFT_KUBERNETES_NODE_NAME=n2", "WEFT_KUBERNETES_ENABLE=false",
-			NULL };
+			"WEFT_CONTAINER_RUNTIME_CRI_SOCKET=/var/run/crio/crio.sock", NULL };
 	assert_int_equal(config_apply_env(&cfg, env, err, sizeof(err)), 0);
 	assert_int_equal(cfg.n_instrument, 1);
 	assert_int_equal(cfg.n_exclude, 1);
@@ -109,6 +111,7 @@ static void test_env(void **state)
 	assert_string_equal(cfg.kubeconfig, "/k");
 	assert_string_equal(cfg.node_name, "n2"); /* weft's own name wins */
 	assert_int_equal(cfg.k8s_enable, K8S_ENABLE_OFF);
+	assert_string_equal(cfg.cri_socket, "/var/run/crio/crio.sock");
 	config_free(&cfg);
 	char *bad[] = { "WEFT_DISCOVERY_OPEN_PORTS=http", NULL };
 	assert_int_equal(config_apply_env(&cfg, bad, err, sizeof(err)), -EINVAL);

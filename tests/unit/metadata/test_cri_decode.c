@@ -1,0 +1,146 @@
+/* The ContainerStatusResponse decoder of the CRI client
+ * (user/metadata/cri_api.c): a message as a runtime sends it, with every
+ * field of ContainerStatus a runtime fills (encoded by python3-protobuf from
+ * the cri-api runtime/v1 definitions, tests/e2e/cri_api_peer.py), then
+ * every truncation and every single-bit flip of it: an answer or -EINVAL,
+ * never a read past the buffer (the bytes are a heap copy of exactly
+ * their length, so that a sanitizer build catches an overread: built with
+ * gcc -fsanitize=address,undefined, it reports none). */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "cri_api.h"
+
+/* ContainerStatusResponse { status { id "c0ffee", metadata { name "web" },
+ * state RUNNING, created_at, started_at, image { image, annotations,
+ * user_specified_image }, image_ref, labels (the kubelet's four and app),
+ * annotations, mounts, log_path, image_id }, info { pid } } */
+static const uint8_t msg[] =
+	"\x0a\xee\x04\x0a\x06\x63\x30\x66\x66\x65\x65\x12\x05\x0a\x03\x77\x65\x62"
+	"\x18\x01\x20\x01\x28\x02\x42\x78\x0a\x1b\x72\x65\x67\x69\x73\x74\x72\x79"
+	"\x2e\x6c\x6f\x63\x61\x6c\x2f\x73\x68\x6f\x70\x2f\x77\x65\x62\x3a\x32\x2e"
+	"\x31\x12\x3b\x0a\x1c\x6f\x72\x67\x2e\x6f\x70\x65\x6e\x63\x6f\x6e\x74\x61"
+	"\x69\x6e\x65\x72\x73\x2e\x69\x6d\x61\x67\x65\x2e\x72\x65\x66\x12\x1b\x72"
+	"\x65\x67\x69\x73\x74\x72\x79\x2e\x6c\x6f\x63\x61\x6c\x2f\x73\x68\x6f\x70"
+	"\x2f\x77\x65\x62\x3a\x32\x2e\x31\x92\x01\x1b\x72\x65\x67\x69\x73\x74\x72"
+	"\x79\x2e\x6c\x6f\x63\x61\x6c\x2f\x73\x68\x6f\x70\x2f\x77\x65\x62\x3a\x32"
+	"\x2e\x31\x4a\x5f\x72\x65\x67\x69\x73\x74\x72\x79\x2e\x6c\x6f\x63\x61\x6c"
+	"\x2f\x73\x68\x6f\x70\x2f\x77\x65\x62\x40\x73\x68\x61\x32\x35\x36\x3a\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x62\x1c\x0a\x15\x69\x6f\x2e\x6b\x75"
+	"\x62\x65\x72\x6e\x65\x74\x65\x73\x2e\x70\x6f\x64\x2e\x75\x69\x64\x12\x03"
+	"\x75\x2d\x31\x62\x1f\x0a\x16\x69\x6f\x2e\x6b\x75\x62\x65\x72\x6e\x65\x74"
+	"\x65\x73\x2e\x70\x6f\x64\x2e\x6e\x61\x6d\x65\x12\x05\x77\x65\x62\x2d\x31"
+	"\x62\x23\x0a\x1b\x69\x6f\x2e\x6b\x75\x62\x65\x72\x6e\x65\x74\x65\x73\x2e"
+	"\x70\x6f\x64\x2e\x6e\x61\x6d\x65\x73\x70\x61\x63\x65\x12\x04\x73\x68\x6f"
+	"\x70\x62\x08\x0a\x03\x61\x70\x70\x12\x01\x78\x62\x23\x0a\x1c\x69\x6f\x2e"
+	"\x6b\x75\x62\x65\x72\x6e\x65\x74\x65\x73\x2e\x63\x6f\x6e\x74\x61\x69\x6e"
+	"\x65\x72\x2e\x6e\x61\x6d\x65\x12\x03\x77\x65\x62\x6a\x29\x0a\x24\x69\x6f"
+	"\x2e\x6b\x75\x62\x65\x72\x6e\x65\x74\x65\x73\x2e\x63\x6f\x6e\x74\x61\x69"
+	"\x6e\x65\x72\x2e\x72\x65\x73\x74\x61\x72\x74\x43\x6f\x75\x6e\x74\x12\x01"
+	"\x30\x6a\x28\x0a\x1c\x69\x6f\x2e\x6b\x75\x62\x65\x72\x6e\x65\x74\x65\x73"
+	"\x2e\x63\x6f\x6e\x74\x61\x69\x6e\x65\x72\x2e\x68\x61\x73\x68\x12\x08\x33"
+	"\x66\x32\x61\x37\x63\x31\x65\x72\x31\x0a\x0a\x2f\x65\x74\x63\x2f\x68\x6f"
+	"\x73\x74\x73\x12\x23\x2f\x76\x61\x72\x2f\x6c\x69\x62\x2f\x6b\x75\x62\x65"
+	"\x6c\x65\x74\x2f\x70\x6f\x64\x73\x2f\x75\x2d\x31\x2f\x65\x74\x63\x2d\x68"
+	"\x6f\x73\x74\x73\x7a\x17\x2f\x76\x61\x72\x2f\x6c\x6f\x67\x2f\x70\x6f\x64"
+	"\x73\x2f\x77\x65\x62\x2f\x30\x2e\x6c\x6f\x67\x8a\x01\x47\x73\x68\x61\x32"
+	"\x35\x36\x3a\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61"
+	"\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x61\x62\x12\x10\x0a\x03\x70"
+	"\x69\x64\x12\x09\x7b\x22\x70\x69\x64\x22\x3a\x31\x7d"
+;
+
+static int decode(const uint8_t *p, size_t n, struct runtime_info *out)
+{
+	uint8_t *copy = malloc(n ? n : 1);
+	assert_non_null(copy);
+	memcpy(copy, p, n);
+	int rc = cri_decode_container_status(copy, n, out);
+	free(copy);
+	return rc;
+}
+
+static void test_real_message(void **state)
+{
+	(void)state;
+	struct runtime_info ri;
+	assert_int_equal(sizeof(msg) - 1, 643);
+	assert_int_equal(decode(msg, sizeof(msg) - 1, &ri), 0);
+	assert_string_equal(ri.name, "web");
+	assert_string_equal(ri.image, "registry.local/shop/web:2.1");
+	assert_string_equal(ri.pod_name, "web-1");
+	assert_string_equal(ri.pod_namespace, "shop");
+	assert_string_equal(ri.pod_uid, "u-1");
+	assert_string_equal(ri.k8s_container, "web");
+}
+
+static void test_truncations_and_bit_flips(void **state)
+{
+	(void)state;
+	struct runtime_info ri;
+	size_t n = sizeof(msg) - 1;
+	for (size_t len = 0; len < n; len++) {
+		int rc = decode(msg, len, &ri);
+		assert_true(rc == 0 || rc == -EINVAL);
+	}
+	uint8_t *m = malloc(n);
+	assert_non_null(m);
+	for (size_t i = 0; i < n; i++) {
+		for (int bit = 0; bit < 8; bit++) {
+			memcpy(m, msg, n);
+			m[i] ^= (uint8_t)(1 << bit);
+			int rc = decode(m, n, &ri);
+			assert_true(rc == 0 || rc == -EINVAL);
+			if (!rc) /* strings stay terminated within their fields */
+				assert_true(strlen(ri.name) < sizeof(ri.name) && strlen(ri.image) < sizeof(ri.image));
+		}
+	}
+	free(m);
+}
+
+static void test_malformed(void **state)
+{
+	(void)state;
+	struct runtime_info ri;
+	/* no status field */
+	assert_int_equal(decode((const uint8_t *)"", 0, &ri), -EINVAL);
+	/* a length past the end */
+	assert_int_equal(decode((const uint8_t *)"\x0a\x05\x0a\x01", 4, &ri), -EINVAL);
+	/* a varint of 11 bytes */
+	assert_int_equal(decode((const uint8_t *)"\x08\xff\xff\xff\xff\xff\xff\xff\xff\xff\xff\x01", 12, &ri), -EINVAL);
+	/* a group (wire type 3) and field number 0 */
+	assert_int_equal(decode((const uint8_t *)"\x0b", 1, &ri), -EINVAL);
+	assert_int_equal(decode((const uint8_t *)"\x02\x00", 2, &ri), -EINVAL);
+	/* an empty status: nothing known, not an error */
+	assert_int_equal(decode((const uint8_t *)"\x0a\x00", 2, &ri), 0);
+	assert_string_equal(ri.name, "");
+	/* a name longer than kept: cut, terminated */
+	uint8_t big[3 + 3 + 300];
+	big[0] = 0x0a, big[1] = 0x82, big[2] = 0x02; /* status, 258 bytes... */
+	big[3] = 0x12, big[4] = 0xff, big[5] = 0x01; /* metadata, 255 bytes */
+	memset(big + 6, 'a', 300);
+	big[6] = 0x0a, big[7] = 0xfc, big[8] = 0x01; /* name, 252 bytes */
+	assert_int_equal(decode(big, 3 + 258, &ri), 0);
+	assert_int_equal(strlen(ri.name), 252);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_real_message),
+		cmocka_unit_test(test_truncations_and_bit_flips),
+		cmocka_unit_test(test_malformed),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -25,7 +25,7 @@ EXEC_EVERY = 10
 MAP_SLACK = 32
 # RSS weft may gain over the run: caches warming up (a leak of a process's
 # state would be kilobytes each: 20+ MB). docs/RELIABILITY.md has figures.
-RSS_SLACK_KB = 6 * 1024
+RSS_SLACK_KB = 4 * 1024
 
 
 def settled_rss(pid):

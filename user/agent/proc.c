@@ -76,33 +76,38 @@ uint64_t proc_read_start_time(uint32_t pid)
 	return n > 0 ? proc_stat_start_time(buf, n) : 0;
 }
 
+enum sender { SENDER_NOT, SENDER_RUNNING, SENDER_EXITED };
+
 /* Whether pid is still the process that made a span starting at since_ns
- * (unix epoch): it is running (not a zombie, not gone) and did not start
- * after the span did. /proc's start time is in clock ticks since boot,
- * rounded down, so it is never later than the true start: a process that
- * shows a start after the span's is another one, its PID freed and taken
- * again meanwhile (the kernel hands PIDs out cyclically: a PID comes back
- * only after the other 32,767+ have been used, so never within the 1 s of
- * margin kept for clock adjustments). */
-static bool proc_is_sender(uint32_t pid, uint64_t since_ns)
+ * (unix epoch; 0: not checked): running, exited (a zombie: its command
+ * name, in comm, is all that is left of it), or not it (gone, or another
+ * process). /proc's start time is in clock ticks since boot, rounded down,
+ * so it is never later than the true start: a process that shows a start
+ * after the span's is another one, its PID freed and taken again meanwhile
+ * (the kernel hands PIDs out cyclically: a PID comes back only after the
+ * other 32,767+ have been used, so never within the 1 s of margin kept for
+ * clock adjustments). */
+static enum sender proc_sender(uint32_t pid, uint64_t since_ns, char *comm, size_t commlen)
 {
 	char buf[1024];
 	ssize_t n = read_proc_file(pid, "stat", buf, sizeof(buf) - 1);
 	if (n <= 0)
-		return false;
+		return SENDER_NOT;
 	buf[n] = '\0';
-	const char *rp = strrchr(buf, ')');
-	if (!rp || rp[1] != ' ' || rp[2] == 'Z' || rp[2] == 'X')
-		return false; /* exited: its environ, cmdline and exe are gone */
+	const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+	if (!lp || !rp || rp < lp || rp[1] != ' ' || !rp[2])
+		return SENDER_NOT;
+	snprintf(comm, commlen, "%.*s", (int)(rp - lp - 1), lp + 1);
+	enum sender st = rp[2] == 'Z' || rp[2] == 'X' ? SENDER_EXITED : SENDER_RUNNING;
 	uint64_t ticks = proc_stat_start_time(buf, n);
 	long hz = sysconf(_SC_CLK_TCK);
 	struct timespec rt, bt;
 	if (!since_ns || !ticks || hz <= 0 || clock_gettime(CLOCK_REALTIME, &rt) ||
 	    clock_gettime(CLOCK_BOOTTIME, &bt))
-		return true; /* nothing to compare with */
+		return st; /* nothing to compare with */
 	int64_t boot_epoch_ns = ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
 	int64_t start_ns = (int64_t)(ticks * (1000000000ULL / (uint64_t)hz)) + boot_epoch_ns;
-	return start_ns <= (int64_t)since_ns + 1000000000LL;
+	return start_ns <= (int64_t)since_ns + 1000000000LL ? st : SENDER_NOT;
 }
 
 int proc_exists(uint32_t pid)
@@ -168,9 +173,12 @@ static bool fill_resource(struct resource *r, uint32_t pid, bool *alive)
 }
 
 /* The resource of a process that is no longer there to read (it exited
- * before weft looked, or its PID is another process's now): its PID and
- * nothing that could be another program's. */
-static struct resource *resource_gone(uint32_t pid)
+ * before weft looked, or its PID is another process's now): its PID, and
+ * its command name if its zombie was still there (comm, else NULL);
+ * service.name as OpenTelemetry SDKs name a service they know nothing of
+ * (its OTEL_SERVICE_NAME, if any, went with its memory). Nothing that
+ * could be another program's. */
+static struct resource *resource_gone(uint32_t pid, const char *comm)
 {
 	struct resource *r = calloc(1, sizeof(*r));
 	char host[256];
@@ -179,7 +187,14 @@ static struct resource *resource_gone(uint32_t pid)
 		return NULL;
 	r->refs = 1;
 	r->pid = pid;
-	attrs_set_str(&r->attrs, "service.name", "unknown_service");
+	if (comm && comm[0]) {
+		char svc[64];
+		snprintf(svc, sizeof(svc), "unknown_service:%s", comm);
+		attrs_set_str(&r->attrs, "service.name", svc);
+		attrs_set_str(&r->attrs, "process.executable.name", comm);
+	} else {
+		attrs_set_str(&r->attrs, "service.name", "unknown_service");
+	}
 	attrs_set_bool(&r->attrs, WEFT_ATTR_SERVICE_FROM_PROCESS, false);
 	attrs_set_int(&r->attrs, "process.pid", pid);
 	if (gethostname(host, sizeof(host)) == 0) {
@@ -222,12 +237,17 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 	/* exited already (first seen at its last exchange): a zombie's
 	 * /proc says too little to name it, an empty one nothing */
 	struct resource *r = NULL;
-	if (proc_is_sender(pid, 0))
+	char comm[64] = "";
+	enum sender st = proc_sender(pid, 0, comm, sizeof(comm));
+	if (st == SENDER_RUNNING)
 		r = resource_build(pid, &e->complete);
 	if (!r) {
+		/* exiting: what it was named is read again, a zombie's now */
+		if (st == SENDER_RUNNING)
+			st = proc_sender(pid, 0, comm, sizeof(comm));
 		proc_gone_resources++;
 		e->complete = true;
-		r = resource_gone(pid);
+		r = resource_gone(pid, st == SENDER_NOT ? NULL : comm);
 	}
 	if (!r) {
 		free(e);
@@ -254,11 +274,18 @@ struct resource *proc_resource(uint32_t pid, uint64_t since_ns)
 	/* First span of pid: the process may have exited since it was made
 	 * (a short-lived client is gone a moment after its answer), its PID
 	 * even taken by another process whose /proc would be read instead.
-	 * Its span then says only its PID, never another's name, and nothing
-	 * is cached (the new owner of the PID gets its own entry). */
-	if (!e && !proc_is_sender(pid, since_ns)) {
+	 * Its span then says only its PID (and its zombie's command name),
+	 * never another's name, and nothing is cached (the new owner of the
+	 * PID gets its own entry). */
+	char comm[64] = "";
+	enum sender st = e ? SENDER_RUNNING : proc_sender(pid, since_ns, comm, sizeof(comm));
+	if (st == SENDER_NOT) {
 		proc_gone_resources++;
-		return resource_gone(pid);
+		return resource_gone(pid, NULL);
+	}
+	if (st == SENDER_EXITED) {
+		proc_gone_resources++;
+		return resource_gone(pid, comm);
 	}
 	if (!e)
 		e = proc_entry_get(pid);

@@ -399,8 +399,9 @@ static void report_go_worker(struct go_worker *gw)
 		 (unsigned long long)st.analysed, st.max_analysis_ns / 1e6, (unsigned long long)st.cache_hits,
 		 (unsigned long long)st.queue_full);
 	if (proc_gone_count())
-		log_info("resources: %llu looked up after their process had exited (its spans name only "
-			 "process.pid, service.name unknown_service)", (unsigned long long)proc_gone_count());
+		log_info("resources: %llu looked up after their process had exited (its spans name "
+			 "process.pid and at most its command name: service.name unknown_service[:NAME])",
+			 (unsigned long long)proc_gone_count());
 }
 
 int agent_run(struct agent_opts *o)

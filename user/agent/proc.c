@@ -115,10 +115,10 @@ int proc_exists(uint32_t pid)
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-/* *alive: its command line could be read, last, so the process still had
- * its memory through every read before (the executable's path, the
- * environment): what was read is its own, not the blanks of a process
- * exiting meanwhile. */
+/* *alive: its command line (or, if empty, its executable's link) could be
+ * read last, so the process still had its memory through every read before
+ * (the executable's path, the environment): what was read is its own, not
+ * the blanks of a process exiting meanwhile. */
 static bool fill_resource(struct resource *r, uint32_t pid, bool *alive)
 {
 	char exe[PATH_MAX], path[64], buf[4096], svc[256];
@@ -157,7 +157,9 @@ static bool fill_resource(struct resource *r, uint32_t pid, bool *alive)
 	attrs_set_int(&r->attrs, "process.pid", pid);
 
 	n = read_proc_file(pid, "cmdline", buf, sizeof(buf) - 1);
-	*alive = n > 0;
+	/* an empty command line: exiting, unless its executable is still
+	 * there (a process may blank its own arguments) */
+	*alive = n > 0 || readlink(path, exe, sizeof(exe) - 1) > 0;
 	if (n > 0) {
 		proc_cmdline_join(buf, n);
 		attrs_set_str(&r->attrs, "process.command_line", buf);

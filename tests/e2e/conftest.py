@@ -68,6 +68,44 @@ def cgroup_attachments():
     return [l for l in out.splitlines() if re.search(r"sock_ops|sk_msg|cgroup_", l)]
 
 
+def weft_map_ids(pid):
+    """Ids of the BPF maps the process pid holds (its fds)."""
+    ids = set()
+    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
+        try:
+            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
+                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
+        except OSError:
+            continue
+        if m:
+            ids.add(int(m.group(1)))
+    return ids
+
+
+HASH_MAP_TYPES = ("hash", "lru_hash", "percpu_hash", "lru_percpu_hash")
+
+
+def map_entries(pid):
+    """{name: entries} of every hash map the weft process pid holds (arrays
+    are always full and ring buffers cannot be dumped: the hash maps are
+    the ones that fill and must empty again)."""
+    occ = {}
+    for i in sorted(weft_map_ids(pid)):
+        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(i), "--json"],
+                                         capture_output=True, text=True).stdout or "{}")
+        if info.get("type") not in HASH_MAP_TYPES:
+            continue
+        dump = subprocess.run(["bpftool", "map", "dump", "id", str(i), "--json"], capture_output=True, text=True)
+        name = info.get("name", str(i))
+        occ[name] = occ.get(name, 0) + len(json.loads(dump.stdout or "[]"))
+    return occ
+
+
+def rss_kb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        return int(re.search(r"VmRSS:\s+(\d+)", f.read()).group(1))
+
+
 OUR_WEFTS = set()
 
 

@@ -123,7 +123,7 @@ static void vet_process(struct agent *a, uint32_t pid)
 static void deliver_span(void *ctx, struct span *s, uint32_t pid)
 {
 	struct agent *a = ctx;
-	s->resource = proc_resource(pid);
+	s->resource = proc_resource(pid, s->start_ns);
 	if (a->metrics) /* every exchange, whatever the sampler decided */
 		metrics_record(a->metrics, s, clock_ns(CLOCK_MONOTONIC));
 	if (!(s->trace_flags & 1) && a->o->keep_errors && s->status == SPAN_STATUS_ERROR) {
@@ -392,6 +392,10 @@ static void report_go_worker(struct go_worker *gw)
 		 "cache; %llu not looked at (analysis queue full)", (unsigned long long)st.submitted,
 		 (unsigned long long)st.analysed, st.max_analysis_ns / 1e6, (unsigned long long)st.cache_hits,
 		 (unsigned long long)st.queue_full);
+	if (proc_gone_count())
+		log_info("resources: %llu looked up after their process had exited (its spans name "
+			 "process.pid and at most its command name: service.name unknown_service[:NAME])",
+			 (unsigned long long)proc_gone_count());
 }
 
 int agent_run(struct agent_opts *o)

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "metadata.h"
@@ -26,6 +27,12 @@ struct proc_entry {
 };
 
 static struct proc_entry *buckets[PROC_BUCKETS];
+static uint64_t proc_gone_resources;
+
+uint64_t proc_gone_count(void)
+{
+	return proc_gone_resources;
+}
 
 /* Reads a whole /proc file (bounded), returns its length or -errno. */
 static ssize_t read_proc_file(uint32_t pid, const char *what, char *buf, size_t len)
@@ -69,12 +76,50 @@ uint64_t proc_read_start_time(uint32_t pid)
 	return n > 0 ? proc_stat_start_time(buf, n) : 0;
 }
 
+enum sender { SENDER_NOT, SENDER_RUNNING, SENDER_EXITED };
+
+/* Whether pid is still the process that made a span starting at since_ns
+ * (unix epoch; 0: not checked): running, exited (a zombie: its command
+ * name, in comm, is all that is left of it), or not it (gone, or another
+ * process). /proc's start time is in clock ticks since boot, rounded down,
+ * so it is never later than the true start: a process that shows a start
+ * after the span's is another one, its PID freed and taken again meanwhile
+ * (the kernel hands PIDs out cyclically: a PID comes back only after the
+ * other 32,767+ have been used, so never within the 1 s of margin kept for
+ * clock adjustments). */
+static enum sender proc_sender(uint32_t pid, uint64_t since_ns, char *comm, size_t commlen)
+{
+	char buf[1024];
+	ssize_t n = read_proc_file(pid, "stat", buf, sizeof(buf) - 1);
+	if (n <= 0)
+		return SENDER_NOT;
+	buf[n] = '\0';
+	const char *lp = strchr(buf, '('), *rp = strrchr(buf, ')');
+	if (!lp || !rp || rp < lp || rp[1] != ' ' || !rp[2])
+		return SENDER_NOT;
+	snprintf(comm, commlen, "%.*s", (int)(rp - lp - 1), lp + 1);
+	enum sender st = rp[2] == 'Z' || rp[2] == 'X' ? SENDER_EXITED : SENDER_RUNNING;
+	uint64_t ticks = proc_stat_start_time(buf, n);
+	long hz = sysconf(_SC_CLK_TCK);
+	struct timespec rt, bt;
+	if (!since_ns || !ticks || hz <= 0 || clock_gettime(CLOCK_REALTIME, &rt) ||
+	    clock_gettime(CLOCK_BOOTTIME, &bt))
+		return st; /* nothing to compare with */
+	int64_t boot_epoch_ns = ((int64_t)rt.tv_sec - bt.tv_sec) * 1000000000LL + (rt.tv_nsec - bt.tv_nsec);
+	int64_t start_ns = (int64_t)(ticks * (1000000000ULL / (uint64_t)hz)) + boot_epoch_ns;
+	return start_ns <= (int64_t)since_ns + 1000000000LL ? st : SENDER_NOT;
+}
+
 int proc_exists(uint32_t pid)
 {
 	return kill(pid, 0) == 0 || errno == EPERM;
 }
 
-static bool fill_resource(struct resource *r, uint32_t pid)
+/* *alive: its command line (or, if empty, its executable's link) could be
+ * read last, so the process still had its memory through every read before
+ * (the executable's path, the environment): what was read is its own, not
+ * the blanks of a process exiting meanwhile. */
+static bool fill_resource(struct resource *r, uint32_t pid, bool *alive)
 {
 	char exe[PATH_MAX], path[64], buf[4096], svc[256];
 	const char *exe_name = NULL;
@@ -112,6 +157,9 @@ static bool fill_resource(struct resource *r, uint32_t pid)
 	attrs_set_int(&r->attrs, "process.pid", pid);
 
 	n = read_proc_file(pid, "cmdline", buf, sizeof(buf) - 1);
+	/* an empty command line: exiting, unless its executable is still
+	 * there (a process may blank its own arguments) */
+	*alive = n > 0 || readlink(path, exe, sizeof(exe) - 1) > 0;
 	if (n > 0) {
 		proc_cmdline_join(buf, n);
 		attrs_set_str(&r->attrs, "process.command_line", buf);
@@ -126,14 +174,54 @@ static bool fill_resource(struct resource *r, uint32_t pid)
 	return metadata_resource(&r->attrs, pid);
 }
 
+/* The resource of a process that is no longer there to read (it exited
+ * before weft looked, or its PID is another process's now): its PID, and
+ * its command name if its zombie was still there (comm, else NULL);
+ * service.name as OpenTelemetry SDKs name a service they know nothing of
+ * (its OTEL_SERVICE_NAME, if any, went with its memory). Nothing that
+ * could be another program's. */
+static struct resource *resource_gone(uint32_t pid, const char *comm)
+{
+	struct resource *r = calloc(1, sizeof(*r));
+	char host[256];
+
+	if (!r)
+		return NULL;
+	r->refs = 1;
+	r->pid = pid;
+	if (comm && comm[0]) {
+		char svc[64];
+		snprintf(svc, sizeof(svc), "unknown_service:%s", comm);
+		attrs_set_str(&r->attrs, "service.name", svc);
+		attrs_set_str(&r->attrs, "process.executable.name", comm);
+	} else {
+		attrs_set_str(&r->attrs, "service.name", "unknown_service");
+	}
+	attrs_set_bool(&r->attrs, WEFT_ATTR_SERVICE_FROM_PROCESS, false);
+	attrs_set_int(&r->attrs, "process.pid", pid);
+	if (gethostname(host, sizeof(host)) == 0) {
+		host[sizeof(host) - 1] = '\0';
+		attrs_set_str(&r->attrs, "host.name", host);
+	}
+	attrs_set_str(&r->attrs, "telemetry.sdk.name", "weft");
+	attrs_set_str(&r->attrs, "telemetry.sdk.version", WEFT_VERSION);
+	return r;
+}
+
+/* NULL if out of memory, or if the process was exiting while read. */
 static struct resource *resource_build(uint32_t pid, bool *complete)
 {
 	struct resource *r = calloc(1, sizeof(*r));
+	bool alive = false;
 	if (!r)
 		return NULL;
 	r->refs = 1; /* the cache's reference */
 	r->pid = pid;
-	*complete = fill_resource(r, pid);
+	*complete = fill_resource(r, pid, &alive);
+	if (!alive) {
+		resource_put(r);
+		return NULL;
+	}
 	return r;
 }
 
@@ -148,7 +236,21 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 		return NULL;
 	e->start_time = proc_read_start_time(pid); /* before the rest: never newer than them */
 	e->meta_gen = metadata_generation();
-	struct resource *r = resource_build(pid, &e->complete);
+	/* exited already (first seen at its last exchange): a zombie's
+	 * /proc says too little to name it, an empty one nothing */
+	struct resource *r = NULL;
+	char comm[64] = "";
+	enum sender st = proc_sender(pid, 0, comm, sizeof(comm));
+	if (st == SENDER_RUNNING)
+		r = resource_build(pid, &e->complete);
+	if (!r) {
+		/* exiting: what it was named is read again, a zombie's now */
+		if (st == SENDER_RUNNING)
+			st = proc_sender(pid, 0, comm, sizeof(comm));
+		proc_gone_resources++;
+		e->complete = true;
+		r = resource_gone(pid, st == SENDER_NOT ? NULL : comm);
+	}
 	if (!r) {
 		free(e);
 		return NULL;
@@ -160,9 +262,35 @@ static struct proc_entry *proc_entry_get(uint32_t pid)
 	return e;
 }
 
-struct resource *proc_resource(uint32_t pid)
+static struct proc_entry *proc_entry_find(uint32_t pid)
 {
-	struct proc_entry *e = proc_entry_get(pid);
+	for (struct proc_entry *e = buckets[pid % PROC_BUCKETS]; e; e = e->next)
+		if (e->pid == pid)
+			return e;
+	return NULL;
+}
+
+struct resource *proc_resource(uint32_t pid, uint64_t since_ns)
+{
+	struct proc_entry *e = proc_entry_find(pid);
+	/* First span of pid: the process may have exited since it was made
+	 * (a short-lived client is gone a moment after its answer), its PID
+	 * even taken by another process whose /proc would be read instead.
+	 * Its span then says only its PID (and its zombie's command name),
+	 * never another's name, and nothing is cached (the new owner of the
+	 * PID gets its own entry). */
+	char comm[64] = "";
+	enum sender st = e ? SENDER_RUNNING : proc_sender(pid, since_ns, comm, sizeof(comm));
+	if (st == SENDER_NOT) {
+		proc_gone_resources++;
+		return resource_gone(pid, NULL);
+	}
+	if (st == SENDER_EXITED) {
+		proc_gone_resources++;
+		return resource_gone(pid, comm);
+	}
+	if (!e)
+		e = proc_entry_get(pid);
 	if (!e)
 		return NULL;
 	uint64_t gen;

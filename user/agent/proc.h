@@ -12,8 +12,15 @@
  * process's own OTEL_SERVICE_NAME. Exporters never send weft.* keys. */
 #define WEFT_ATTR_SERVICE_FROM_PROCESS "weft.service.name.from_process"
 
-/* Counted reference to pid's resource (never NULL unless out of memory). */
-struct resource *proc_resource(uint32_t pid);
+/* Counted reference to pid's resource (never NULL unless out of memory)
+ * for a span that started at since_ns (unix epoch; 0: not checked). A
+ * process not cached yet that has exited, or whose PID another process has
+ * taken since (started after since_ns), gets a resource with its PID,
+ * service.name "unknown_service" and, if its zombie is still there, its
+ * command name ("unknown_service:NAME", process.executable.name), counted
+ * by proc_gone_count(). */
+struct resource *proc_resource(uint32_t pid, uint64_t since_ns);
+uint64_t proc_gone_count(void);
 /* The process exited: drop the cache entry (spans keep their references). */
 void proc_forget(uint32_t pid);
 void proc_cache_clear(void);

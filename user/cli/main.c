@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <linux/magic.h>
+#include <malloc.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -446,6 +447,15 @@ static int trace_main(int argc, char **argv, bool run)
 
 int main(int argc, char **argv)
 {
+	/* Whole executables are read into the heap for analysis (up to 512 MiB,
+	 * user/golang/goelf.c). glibc raises its mmap threshold to the size of
+	 * each large block freed, so after the first one every later file
+	 * buffer came from a thread's arena and stayed there once freed: weft
+	 * run's RSS climbed by steps (36 -> 63 MB over a few hundred binaries,
+	 * docs/RELIABILITY.md). A fixed threshold keeps large blocks mmap'd and
+	 * returns them at free. (No effect under ASan, whose allocator is its
+	 * own.) */
+	mallopt(M_MMAP_THRESHOLD, 256 << 10);
 	if (argc < 2) {
 		usage(stderr);
 		return 2;

@@ -219,17 +219,13 @@ int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n)
 	return 0;
 }
 
-int tls_lib_other(uint32_t pid, char *out, size_t n)
+int tls_lib_other_in(FILE *f, char *out, size_t n)
 {
 	static const struct {
 		const char *prefix, *name;
 	} others[] = { { "libgnutls.so", "GnuTLS" }, { "libnss3.so", "NSS" }, { "libwolfssl.so", "wolfSSL" },
 		       { "libmbedtls.so", "mbed TLS" } };
-	char path[64], line[1024];
-	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
-	FILE *f = fopen(path, "re");
-	if (!f)
-		return -errno;
+	char line[1024];
 	int err = -ENOENT;
 	while (err && fgets(line, sizeof(line), f)) {
 		char *name = strchr(line, '/');
@@ -245,17 +241,24 @@ int tls_lib_other(uint32_t pid, char *out, size_t n)
 			}
 		}
 	}
-	fclose(f);
 	return err;
 }
 
-int tls_lib_find(uint32_t pid, struct tls_lib *out)
+int tls_lib_other(uint32_t pid, char *out, size_t n)
 {
-	char path[64], line[1024];
+	char path[64];
 	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
 	FILE *f = fopen(path, "re");
 	if (!f)
 		return -errno;
+	int err = tls_lib_other_in(f, out, n);
+	fclose(f);
+	return err;
+}
+
+int tls_lib_find_in(FILE *f, uint32_t pid, struct tls_lib *out)
+{
+	char line[1024];
 	int err = -ENOENT;
 	while (fgets(line, sizeof(line), f)) {
 		char *name = strchr(line, '/');
@@ -267,7 +270,6 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 			break;
 		}
 	}
-	fclose(f);
 	if (err != -ENOENT)
 		return err;
 	/* OpenSSL or BoringSSL linked into the executable: probed there. */
@@ -288,6 +290,18 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 		if (fill(pid, default_paths[i], false, out) == 0)
 			return 0;
 	return -ENOENT;
+}
+
+int tls_lib_find(uint32_t pid, struct tls_lib *out)
+{
+	char path[64];
+	snprintf(path, sizeof(path), "/proc/%u/maps", pid);
+	FILE *f = fopen(path, "re");
+	if (!f)
+		return -errno;
+	int err = tls_lib_find_in(f, pid, out);
+	fclose(f);
+	return err;
 }
 
 /* Where fn's entry probe costs one trap (tls_entry.h): 0 for the reads,

@@ -9,6 +9,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 /* The functions whose entries weft probes (bpf/uprobes/tls.bpf.c).
  * SSL_set_fd ties an SSL* to its socket before its first write. */
@@ -44,6 +45,10 @@ int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n);
  * pid maps: 0 and "GnuTLS (/usr/lib/.../libgnutls.so.30)" in out, or
  * -ENOENT (none), -errno. */
 int tls_lib_other(uint32_t pid, char *out, size_t n);
+/* The same two, reading a maps file already open (tests/fuzz/fuzz_tls.c:
+ * the lines are whatever the process mapped, named as it likes). */
+int tls_lib_find_in(FILE *maps, uint32_t pid, struct tls_lib *out);
+int tls_lib_other_in(FILE *maps, char *out, size_t n);
 /* Which of tls_fn_names path's dynamic or static symbol table defines:
  * the count, or -errno. at (NULL: not wanted): where each one's entry
  * probe goes, relative to the function. */

@@ -139,7 +139,12 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
 	if (!call)
 		return 0;
-	if (call->has_fd && (call->fd != io->fd || (io->sk && call->sk != io->sk))) {
+	/* The syscall front sees every fd: a write to stderr or a pipe inside
+	 * an SSL call (curl -v logs from inside SSL_read) is not the call's. */
+	__u64 sk = io->sk ? io->sk : (__u64)stream_sock_from_fd(io->fd);
+	if (!sk)
+		return 0;
+	if (call->has_fd && (call->fd != io->fd || call->sk != sk)) {
 		/* Another socket: the SSL call (a write: no return probe) returned. */
 		bpf_map_delete_elem(&tls_calls, &id);
 		return 0;
@@ -147,9 +152,7 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 	if (!call->has_fd) {
 		/* The SSL's socket, learnt now (the syscall front finds it). */
 		struct tls_conn_key k = { .tgid = id >> 32, .ssl = call->ssl };
-		struct tls_conn fresh = { .sk = io->sk, .fd = io->fd };
-		if (!fresh.sk)
-			fresh.sk = (__u64)stream_sock_from_fd(io->fd);
+		struct tls_conn fresh = { .sk = sk, .fd = io->fd };
 		bpf_map_update_elem(&tls_conns, &k, &fresh, BPF_ANY);
 		call->fd = io->fd;
 		call->sk = fresh.sk;

@@ -12,6 +12,7 @@ import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(ROOT, "tests", "e2e"))
+from conftest import self_signed_cert  # noqa: E402
 from test_tls import NginxTLS  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 200
@@ -24,9 +25,7 @@ def probe_counts():
 
 def main():
     d = tempfile.mkdtemp(prefix="weft-tls-hits-")
-    key, crt = os.path.join(d, "key.pem"), os.path.join(d, "cert.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt,
-                    "-days", "1", "-subj", "/CN=localhost"], check=True, capture_output=True)
+    crt, key = self_signed_cert(d)
     ngx = NginxTLS(d, (crt, key))
     prev = open("/proc/sys/kernel/bpf_stats_enabled").read().strip()
     w = None

@@ -66,7 +66,7 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	t->tls_cipher = c->tls_cipher;
 	/* A database's TLS starts inside its protocol (PostgreSQL's
 	 * SSLRequest): the ServerHello is then an exchange's response. */
-	t->tls_hello_pending = !c->tls && !(c->tls_hello & TLS_HELLO_DONE);
+	t->tls_hello_pending = !c->tls && tls_hello_pending(c);
 	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */

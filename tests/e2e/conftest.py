@@ -85,19 +85,26 @@ def weft_map_ids(pid):
 HASH_MAP_TYPES = ("hash", "lru_hash", "percpu_hash", "lru_percpu_hash")
 
 
+def weft_map_dumps(pid, keep):
+    """(info, entries) of each BPF map the process pid holds whose `bpftool
+    map show` info keep(info) accepts, its entries from `bpftool map dump`."""
+    for i in sorted(weft_map_ids(pid)):
+        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(i), "--json"],
+                                         capture_output=True, text=True).stdout or "{}")
+        if not keep(info):
+            continue
+        dump = subprocess.run(["bpftool", "map", "dump", "id", str(i), "--json"], capture_output=True, text=True)
+        yield info, json.loads(dump.stdout or "[]")
+
+
 def map_entries(pid):
     """{name: entries} of every hash map the weft process pid holds (arrays
     are always full and ring buffers cannot be dumped: the hash maps are
     the ones that fill and must empty again)."""
     occ = {}
-    for i in sorted(weft_map_ids(pid)):
-        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(i), "--json"],
-                                         capture_output=True, text=True).stdout or "{}")
-        if info.get("type") not in HASH_MAP_TYPES:
-            continue
-        dump = subprocess.run(["bpftool", "map", "dump", "id", str(i), "--json"], capture_output=True, text=True)
-        name = info.get("name", str(i))
-        occ[name] = occ.get(name, 0) + len(json.loads(dump.stdout or "[]"))
+    for info, entries in weft_map_dumps(pid, lambda info: info.get("type") in HASH_MAP_TYPES):
+        name = info.get("name", str(info.get("id")))
+        occ[name] = occ.get(name, 0) + len(entries)
     return occ
 
 
@@ -366,6 +373,24 @@ def go_httpapp():
     v = versions[0]
     subprocess.run([os.path.join(ROOT, "scripts", "build_go_apps"), v], check=True, capture_output=True)
     return os.path.join(ROOT, "build", "go", v, "httpapp")
+
+
+def self_signed_cert(directory):
+    """A self-signed certificate for localhost and 127.0.0.1, made by the
+    openssl command in directory: (cert path, key path)."""
+    key, crt = os.path.join(str(directory), "key.pem"), os.path.join(str(directory), "cert.pem")
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1",
+         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
+        check=True, capture_output=True,
+    )
+    return crt, key
+
+
+@pytest.fixture(scope="session")
+def cert(tmp_path_factory):
+    """One test certificate for the session's TLS servers (self_signed_cert)."""
+    return self_signed_cert(tmp_path_factory.mktemp("tls"))
 
 
 def curl(url, *extra, exe="curl"):

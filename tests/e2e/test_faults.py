@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PY, Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port
+from conftest import PY, Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port, weft_map_dumps
 from test_metrics import total, wait_for
 
 
@@ -135,29 +135,8 @@ def map_key_pid(entry):
 def dead_pid_entries(pid, names):
     """{map name: entries whose process no longer exists} of the maps (keyed
     by tgid) that the weft process pid holds."""
-    ids = set()
-    for fd in os.listdir(f"/proc/{pid}/fdinfo"):
-        try:
-            with open(f"/proc/{pid}/fdinfo/{fd}") as f:
-                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
-        except OSError:
-            continue
-        if m:
-            ids.add(int(m.group(1)))
-    dead = {}
-    for i in ids:
-        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", str(i), "--json"],
-                                         capture_output=True, text=True).stdout or "{}")
-        if info.get("name") not in names:
-            continue
-        dump = subprocess.run(["bpftool", "map", "dump", "id", str(i), "--json"], capture_output=True, text=True)
-        gone = []
-        for e in json.loads(dump.stdout or "[]"):
-            k = map_key_pid(e)
-            if not os.path.exists(f"/proc/{k}"):
-                gone.append(k)
-        dead[info["name"]] = gone
-    return dead
+    return {info["name"]: [k for k in map(map_key_pid, entries) if not os.path.exists(f"/proc/{k}")]
+            for info, entries in weft_map_dumps(pid, lambda info: info.get("name") in names)}
 
 
 def test_short_lived_processes_leak_no_map_entry(nginx):
@@ -224,23 +203,8 @@ TGID_MAPS = ("conns", "txns", "stream_states", "proc_flags", "traced_pids", "go_
 
 def map_entries(weft_pid, names):
     """{map name: [key tgid of each entry]} of the maps weft_pid holds."""
-    out = {}
-    for fd in os.listdir(f"/proc/{weft_pid}/fdinfo"):
-        try:
-            with open(f"/proc/{weft_pid}/fdinfo/{fd}") as f:
-                m = re.search(r"^map_id:\s+(\d+)", f.read(), re.M)
-        except OSError:
-            continue
-        if not m:
-            continue
-        info = json.loads(subprocess.run(["bpftool", "map", "show", "id", m.group(1), "--json"],
-                                         capture_output=True, text=True).stdout or "{}")
-        if info.get("name") not in names:
-            continue
-        dump = subprocess.run(["bpftool", "map", "dump", "id", m.group(1), "--json"], capture_output=True, text=True)
-        out[info["name"]] = [int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little")
-                             for e in json.loads(dump.stdout or "[]")]
-    return out
+    return {info["name"]: [int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") for e in entries]
+            for info, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") in names)}
 
 
 def test_sigkill_mid_request_leaks_no_map_entry(tmp_path):

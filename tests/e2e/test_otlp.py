@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import ROOT, WEFT, curl, free_port
+from conftest import ROOT, WEFT, curl, free_port, self_signed_cert
 
 sys.path.insert(0, os.path.join(ROOT, "tests"))
 from otlp_receiver import Receiver  # noqa: E402
@@ -183,11 +183,7 @@ def test_incoming_traceparent(receiver, weft_factory, py_service):
 @pytest.mark.parametrize("protocol", ["http", "grpc"])
 def test_tls_with_certificate(receiver, weft_factory, py_service, tmp_path, protocol):
     """https:// endpoints, verified with OTEL_EXPORTER_OTLP_CERTIFICATE."""
-    cert, key = str(tmp_path / "cert.pem"), str(tmp_path / "key.pem")
-    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
-                    "-keyout", key, "-out", cert, "-subj", "/CN=localhost",
-                    "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-                   check=True, capture_output=True)
+    cert, key = self_signed_cert(tmp_path)
     r = receiver(protocol, tls=(cert, key))
     app = py_service()
     w = weft_factory(["attach", "-p", str(app.pid)], outputs="otlp",

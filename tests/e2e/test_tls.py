@@ -16,18 +16,6 @@ from test_go import bpf_stats, weft_prog_runs  # noqa: F401 (fixture)
 from test_http import check_ids
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tls")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return crt, key
-
-
 class NginxTLS:
     """nginx serving HTTPS (and plain HTTP on a second port)."""
 

@@ -34,18 +34,6 @@ def iana(openssl_name):
     raise AssertionError(f"openssl does not know {openssl_name}")
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("tlsattrs")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return crt, key
-
-
 class Nginx:
     """TLS 1.3 (HTTP/1.1 and HTTP/2) and TLS 1.2 with one cipher; /tls/
     answers nginx's own view of the connection."""

@@ -19,18 +19,6 @@ from test_go import GO_DIR, go_versions, one, pid_of, query_id
 VERSIONS = [v for v in go_versions() if v in ("1.19", "1.23")] or go_versions()[:1]
 
 
-@pytest.fixture(scope="module")
-def cert(tmp_path_factory):
-    d = tmp_path_factory.mktemp("gotls")
-    key, crt = str(d / "key.pem"), str(d / "cert.pem")
-    subprocess.run(
-        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", key, "-out", crt, "-days", "1",
-         "-subj", "/CN=localhost", "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
-        check=True, capture_output=True,
-    )
-    return crt, key
-
-
 class GoTLSEnv:
     """A and B, HTTPS servers; A's client speaks HTTP/1.1 (GODEBUG) so that
     its requests go through persistConn.roundTrip; B's clients choose."""

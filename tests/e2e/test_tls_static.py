@@ -12,7 +12,7 @@ import pytest
 
 from conftest import APPS, ROOT, WEFT
 from test_tls import attach_args
-from test_tls_attrs import FRONTS, cert, check_tls, ngx  # noqa: F401 (fixtures)
+from test_tls_attrs import FRONTS, check_tls, ngx  # noqa: F401 (fixtures)
 
 SRC = os.path.join(APPS, "tls_static", "client.c")
 OUT = os.path.join(ROOT, "build", "tls_static")

@@ -12,5 +12,10 @@
 
 /* Bits in the proc_flags map. */
 #define PROC_THREAD_CTX 1 /* thread-based parenting is safe in this process (not Go) */
+/* A new program the agent has not vetted yet: only a context inherited from
+ * the parent process (a child spawned while a request was served) is used
+ * meanwhile, so that a short-lived client (curl) that connects before the
+ * agent looked at it still acts for that request. */
+#define PROC_UNVETTED 2
 
 #endif

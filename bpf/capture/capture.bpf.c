@@ -423,6 +423,8 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 	if (pc) {
 		struct thread_ctx inherited = *pc;
 		inherited.inflight = 0;
+		if (!(ctx->clone_flags & 0x00010000 /* CLONE_THREAD */))
+			inherited.from_parent = 1;
 		bpf_map_update_elem(&thread_ctxs, &child, &inherited, BPF_ANY);
 	} else {
 		bpf_map_delete_elem(&thread_ctxs, &child); /* a recycled tid */
@@ -494,7 +496,12 @@ int sched_process_exec(void *ctx)
 	/* Discovery: the agent decides about every new program. */
 	if (!tgid_traced(tgid) && !discovery)
 		return 0;
-	bpf_map_delete_elem(&proc_flags, &tgid);
+	if (tgid_traced(tgid)) {
+		__u32 unvetted = PROC_UNVETTED;
+		bpf_map_update_elem(&proc_flags, &tgid, &unvetted, BPF_ANY);
+	} else {
+		bpf_map_delete_elem(&proc_flags, &tgid);
+	}
 	bpf_map_delete_elem(&go_procs, &tgid);
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
 	/* Wake the agent now: it reads the new program's /proc entries while the

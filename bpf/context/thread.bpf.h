@@ -17,7 +17,8 @@ struct thread_ctx {
 	__u8 span_id[8];   /* the server span being served */
 	__u8 trace_flags;
 	__u8 tainted;      /* several exchanges overlapped: unusable until idle */
-	__u16 pad;
+	__u8 from_parent;  /* inherited from the parent process at fork */
+	__u8 pad;
 	__u32 inflight;    /* server exchanges started by this thread, not finished */
 	__u32 owner_tid;   /* thread whose exchange this is (inherited by forks) */
 	__u32 pad2;
@@ -67,10 +68,12 @@ static __always_inline void random_id(__u8 *p, __u32 words)
 static __always_inline struct thread_ctx *thread_ctx_usable(__u32 tgid, __u32 tid)
 {
 	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &tgid);
-	if (!pf || !(*pf & PROC_THREAD_CTX))
+	if (!pf || !(*pf & (PROC_THREAD_CTX | PROC_UNVETTED)))
 		return NULL;
 	struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
 	if (!c)
+		return NULL;
+	if (!(*pf & PROC_THREAD_CTX) && !c->from_parent)
 		return NULL;
 	struct thread_ctx *owner = c;
 	if (c->owner_tid != tid) {

@@ -321,7 +321,7 @@ def test_event_loop_never_gets_a_wrong_parent(weft_factory, py_service, services
     assert re.search(r"[1-9]\d* client requests not parented", w.stderr), w.stderr
 
 
-@pytest.mark.parametrize("how", ["thread", "process"])
+@pytest.mark.parametrize("how", ["thread", "process", "static"])
 def test_threads_and_processes_started_while_serving_inherit(weft_factory, py_service, test_cgroup, tmp_path, how):
     log = str(tmp_path / "b.log")
     a = py_service(name="svc-A", cgroup=test_cgroup)
@@ -334,8 +334,8 @@ def test_threads_and_processes_started_while_serving_inherit(weft_factory, py_se
     (a_s,) = [s for s in spans if s["kind"] == "SERVER" and s["resource"]["service.name"] == "svc-A"]
     (cli,) = [s for s in spans if s["kind"] == "CLIENT"]
     (b_s,) = [s for s in spans if s["kind"] == "SERVER" and s["resource"]["service.name"] == "svc-B"]
-    if how == "process":
-        assert cli["resource"]["process.executable.name"] == "curl"  # a forked, traced child
+    if how != "thread":  # a forked, traced child
+        assert cli["resource"]["process.executable.name"] == {"process": "curl", "static": "busybox"}[how]
     assert cli["parent_span_id"] == a_s["span_id"] and cli["trace_id"] == a_s["trace_id"]
     assert b_s["parent_span_id"] == cli["span_id"] and b_s["trace_id"] == a_s["trace_id"]
     (rec,) = read_log(log)

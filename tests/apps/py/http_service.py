@@ -4,7 +4,7 @@ Routes:
   /status/NNN      answers NNN
   /call?url=U      fetches U with urllib (its own HTTP client call) and answers 200
   /chain?next=P,Q  calls http://127.0.0.1:P/chain?next=Q (forwarding X-Request-Id), answers 200
-  /spawn?url=U&how=thread|process
+  /spawn?url=U&how=thread|process|static
                    fetches U from a new thread (urllib) or a new process (curl)
   /echo (POST)     answers the sha256 of the body it received
   anything else    answers 200 "hello"
@@ -68,6 +68,12 @@ class Handler(http.server.BaseHTTPRequestHandler):
                 th.start()
                 th.join()
                 body = out[0]
+            elif how == "static":
+                # a static client connects ~1 ms after exec, before the
+                # agent has looked at the new program
+                import subprocess
+                body = subprocess.run(["/bin/busybox", "wget", "-q", "-O", "-", target],
+                                      capture_output=True, timeout=10).stdout
             else:
                 import subprocess
                 body = subprocess.run(["curl", "-s", target], capture_output=True, timeout=10).stdout

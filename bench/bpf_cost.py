@@ -9,7 +9,9 @@ Run as root from the repository after `make`:
     /usr/bin/python3 bench/bpf_cost.py [N] [ROUNDS]
 WEFT_CAPTURE_FRONT=syscall measures the fallback front; BENCH_PERF=file records
 a profile of the traced processes (perf record -p; file.server, file.client)
-while the client runs."""
+while the client runs. With a weft built with -DWEFT_PROFILE (bpf/lib/profile.bpf.h:
+`make BUILD=build-prof BPF_EXTRA=-DWEFT_PROFILE build-prof/weft`, then WEFT=build-prof/weft),
+the capture front's time per step is printed too."""
 import json
 import os
 import subprocess
@@ -23,6 +25,11 @@ from conftest import Nginx  # noqa: E402
 
 N = int(sys.argv[1]) if len(sys.argv) > 1 else 2000
 ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
+WEFT = os.environ.get("WEFT", os.path.join(ROOT, "build", "weft"))
+# bpf/lib/profile.bpf.h's enum weft_prof_slot, in order.
+PROF_SLOTS = ["io args", "tls check", "on_data entry", "txns lookup", "conn get", "detect prep", "detect",
+              "txn header", "request copy", "trace context", "serving context", "txns insert",
+              "response capture", "response more", "ringbuf flags", "ringbuf output", "txns delete"]
 WEFT_PREFIXES = ("sock_", "sys_", "tcp_", "task_", "sched_", "weft_", "http2_", "probe_", "go_", "inet_")
 
 
@@ -36,7 +43,7 @@ def one_round(ngx, side):
     cl = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "apps", "py", "http_client.py")] + urls,
                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     pids = ngx.pids if side == "server" else [cl.pid]
-    args = [os.path.join(ROOT, "build", "weft"), "attach", "--propagation", "off", "-o", "json"]
+    args = [WEFT, "attach", "--propagation", "off", "-o", "json"]
     args += [a for p in pids for a in ("-p", str(p))]
     spans = tempfile.TemporaryFile()
     w = subprocess.Popen(args, stdout=spans, stderr=subprocess.PIPE, text=True)
@@ -57,6 +64,7 @@ def one_round(ngx, side):
             perf.wait()
         time.sleep(0.3)
         after = prog_stats()
+        prof = prof_sums()
     finally:
         w.send_signal(2)
         w.wait()
@@ -71,7 +79,22 @@ def one_round(ngx, side):
             t = per.setdefault(k[1], [0, 0])
             t[0] += dns
             t[1] += dcnt
-    return per, n_spans
+    return per, n_spans, prof
+
+
+def prof_sums():
+    """(ns, count) per checkpoint slot of a -DWEFT_PROFILE build, summed over
+    CPUs; None without it."""
+    r = subprocess.run(["bpftool", "-j", "map", "dump", "name", "weft_prof"], capture_output=True, text=True)
+    if r.returncode:
+        return None
+
+    def num(v):
+        return v if isinstance(v, int) else int.from_bytes(bytes(int(x, 16) for x in v), "little")
+    vals = {}
+    for e in json.loads(r.stdout):
+        vals[num(e["key"])] = sum(num(c["value"]) for c in e["values"])
+    return [(vals.get(2 * i, 0), vals.get(2 * i + 1, 0)) for i in range(len(PROF_SLOTS))]
 
 
 def main():
@@ -85,9 +108,9 @@ def main():
             totals = []
             last = None
             for _ in range(ROUNDS):
-                per, n_spans = one_round(ngx, side)
+                per, n_spans, prof = one_round(ngx, side)
                 totals.append(sum(v[0] for v in per.values()) / N)
-                last = (per, n_spans)
+                last = (per, n_spans, prof)
             totals.sort()
             print(f"== {side} side traced, front {front}: {N} requests, {ROUNDS} rounds, "
                   f"spans in the last round {last[1]}")
@@ -95,6 +118,12 @@ def main():
                 print(f"   {name:24s} {ns / N:8.0f} ns per exchange ({cnt / N:5.2f} runs, {ns / cnt:6.0f} ns per run)")
             print(f"   {'total':24s} {totals[len(totals) // 2]:8.0f} ns per exchange (median, min {totals[0]:.0f}; "
                   f"rounds {', '.join(f'{t:.0f}' for t in totals)})")
+            if last[2]:
+                print("   capture front by step (last round; each checkpoint adds ~25 ns):")
+                for name, (ns, cnt) in zip(PROF_SLOTS, last[2]):
+                    if cnt:
+                        print(f"     {name:22s} {ns / N:8.0f} ns per exchange ({cnt / N:5.2f} times, "
+                              f"{ns / cnt:6.0f} ns each)")
     finally:
         open("/proc/sys/kernel/bpf_stats_enabled", "w").write(prev)
         ngx.stop()

@@ -137,7 +137,9 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	struct io_args *io = io_scratch();
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
+	PROF_MARK();
 	long plain = tls_io(io, ret);
+	PROF_AT(PROF_TLS);
 	if (plain >= 0) {
 		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
 		 * (io now describes it) goes to on_data instead. */
@@ -322,6 +324,7 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 			count(WEFT_CNT_IO_UNREACHABLE);
 		return 0;
 	}
+	PROF_MARK();
 	long nr = user_regs()->orig_ax;
 	struct io_args *io = io_scratch();
 	if (!io)
@@ -334,7 +337,9 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 	io->sk = sk;
 	if (dir == DIR_WRITE)
 		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
+	PROF_AT(PROF_IO_ARGS);
 	long plain = tls_io(io, ret);
+	PROF_AT(PROF_TLS);
 	if (plain >= 0) {
 		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
 		 * (io now describes it) goes to on_data instead. */

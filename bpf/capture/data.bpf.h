@@ -28,7 +28,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	 * map lookup per syscall on the hot path): more request bytes, or the
 	 * response. A server reading after its response, or a client writing
 	 * after the response came, ends it and may start the next: below. */
+	PROF_AT(PROF_DATA_ENTRY);
 	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	PROF_AT(PROF_TXN_LOOKUP);
 	if (t && ((io->sk && t->sk != io->sk) || (io->tls && !t->tls))) {
 		/* The fd was closed and reused before weft saw the old socket go,
 		 * or an exchange read from ciphertext meets the TLS plaintext. */
@@ -43,6 +45,7 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 			if (t->tls_hello_pending && !io->tls && src)
 				t->tls_hello_pending = tls_hello_txn(io->fd, io->sk, (__u64)src, avail, io->dir);
 			txn_response_more(&key, t, io, src, avail, ret, now);
+			PROF_AT(PROF_RESP_MORE);
 			return 0;
 		}
 		if (request) {
@@ -52,6 +55,7 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	}
 
 	struct conn_info *c = conn_get(&key, io->sk);
+	PROF_AT(PROF_CONN_GET);
 	if (!c)
 		return 0;
 	/* A connection's first bytes from its server may be a TLS ServerHello
@@ -121,7 +125,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		}
 	}
 	__u8 proto = WEFT_PROTO_UNKNOWN;
+	PROF_AT(PROF_DETECT_PREP);
 	int what = src ? proto_detect(dp, &proto) : DETECT_NONE;
+	PROF_AT(PROF_DETECT);
 	if (what == DETECT_STREAM || what == DETECT_STREAM_FRAMES)
 		return stream_begin(&key, c, io, ret, what, proto, 0);
 	if (io->dir == DIR_READ) {

@@ -32,11 +32,15 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	}
 	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
-	if (bpf_ringbuf_output(&events, t, size, rb_flags(size)))
+	__u64 flags = rb_flags(size);
+	PROF_AT(PROF_RB_FLAGS);
+	if (bpf_ringbuf_output(&events, t, size, flags))
 		count(WEFT_CNT_RINGBUF_FULL);
 	else
 		count(WEFT_CNT_TXN_EMITTED);
+	PROF_AT(PROF_RINGBUF);
 	txn_delete(key, t);
+	PROF_AT(PROF_TXN_DELETE);
 }
 
 /* A new exchange built in the per-CPU scratch (not yet in txns). */
@@ -78,9 +82,12 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 		n = cap;
 	clamp_for_verifier(n, WEFT_REQ_CAP_MAX - 8);
 	t->req_len = prefix_len;
+	PROF_AT(PROF_TXN_HEADER);
 	if (n && bpf_probe_read_user(&t->data[prefix_len], n, src) == 0)
 		t->req_len = prefix_len + n;
+	PROF_AT(PROF_REQ_COPY);
 	txn_assign_context(t, role);
+	PROF_AT(PROF_CONTEXT);
 	c->proto = proto;
 	return t;
 }
@@ -103,7 +110,10 @@ static __always_inline void txn_start(struct conn_key *key, struct conn_info *c,
 		else
 			thread_ctx_acquire(t);
 	}
-	if (bpf_map_update_elem(&txns, key, t, BPF_ANY)) {
+	PROF_AT(PROF_SERVING);
+	long err = bpf_map_update_elem(&txns, key, t, BPF_ANY);
+	PROF_AT(PROF_TXN_INSERT);
+	if (err) {
 		count(WEFT_CNT_TXN_MAP_FULL);
 		txn_release(t);
 	}
@@ -117,8 +127,8 @@ static __always_inline void txn_request_more(struct txn_event *t, const __u8 *sr
 	__u32 cap = req_capture;
 	if (cap > WEFT_REQ_CAP_MAX)
 		cap = WEFT_REQ_CAP_MAX;
-	if (!src || off >= cap)
-		return;
+	if (!src || off >= cap || t->req_header_seen)
+		return; /* a body: not kept (see txn_assign_context) */
 	__u32 n = avail;
 	if (n > cap - off)
 		n = cap - off;
@@ -168,7 +178,9 @@ static __always_inline bool txn_response_capture(struct conn_key *key, struct tx
 static __always_inline void txn_response_begin(struct conn_key *key, struct txn_event *t, const __u8 *src,
 					       __u32 avail, __u64 now)
 {
-	if (!txn_response_capture(key, t, src, avail))
+	bool begun = txn_response_capture(key, t, src, avail);
+	PROF_AT(PROF_RESP_CAPTURE);
+	if (!begun)
 		return;
 	t->resp_start_ns = now;
 	/* A fully ordered atomic: the capture is visible before the phase. */

@@ -159,6 +159,10 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	hdr_scan_run(sb, n);
 	struct hdr_scan *s = &sb->s;
 	t->req_header_seen = s->header_len != 0;
+	/* The agent reads the header alone: a body would cost the ring
+	 * buffer's cache lines and copies, not give a span anything. */
+	if (s->header_len && s->header_len < t->req_len)
+		t->req_len = s->header_len;
 	if (traceparent_parse(sb, &w)) {
 		/* Server: the caller's context. Client: the app's own SDK's. */
 		__builtin_memcpy(t->trace_id, w.trace_id, 16);

@@ -33,6 +33,19 @@ static __always_inline void thread_ctx_acquire(struct txn_event *t)
 		c->tainted = 1;
 		return;
 	}
+	if (c && c->owner_tid == tid && !c->from_parent) {
+		/* The thread's own idle entry is rewritten in place: an LRU map
+		 * update (a new element, the old one freed) on every request cost
+		 * more than the rest of this. inflight goes last: a reader (a
+		 * forked child, context/thread.bpf.h) takes the ids only while it
+		 * is 1 and the owner's span id is its own. */
+		__builtin_memcpy(c->trace_id, t->trace_id, 16);
+		__builtin_memcpy(c->span_id, t->span_id, 8);
+		c->trace_flags = t->trace_flags;
+		c->tainted = 0;
+		__sync_fetch_and_add(&c->inflight, 1);
+		return;
+	}
 	struct thread_ctx n = { .trace_flags = t->trace_flags, .inflight = 1, .owner_tid = tid };
 	__builtin_memcpy(n.trace_id, t->trace_id, 16);
 	__builtin_memcpy(n.span_id, t->span_id, 8);

@@ -12,6 +12,7 @@
 #include <bpf/bpf_endian.h>
 
 #include "abi/weft.h"
+#include "lib/profile.bpf.h"
 
 #define AF_UNIX 1
 #define AF_INET 2

@@ -336,9 +336,13 @@ static __always_inline int http1_response_first(struct txn_event *t, struct scan
 	__u32 status = http_status(sb);
 	if (status == 100)
 		return 0;
-	txn_copy_response(t, sb, n);
 	/* A protocol switch (WebSocket, h2c): the rest is not HTTP/1. */
-	return txn_response_lengths(t, sb, n, status) == 101 ? -1 : 1;
+	int r = txn_response_lengths(t, sb, n, status) == 101 ? -1 : 1;
+	/* The agent reads the status line alone: the rest of the header would
+	 * cost the ring buffer's cache lines, not give a span anything. */
+	__u32 keep = sb->s.first_line_end;
+	txn_copy_response(t, sb, keep && keep < n ? keep : n);
+	return r;
 }
 
 /* Without a known length, a chunked response ends with its last chunk. */

@@ -123,13 +123,15 @@ def foreign_weft_running():
 
 
 class Weft:
-    """A running `weft attach|run ... -o json`, its spans read from stdout."""
+    """A running `weft attach|run ... -o json`, its spans read from stdout;
+    prefix: a command that ends by exec'ing weft (same pid), e.g. one setting
+    up a mount namespace."""
 
-    def __init__(self, args, env=None, outputs="json"):
+    def __init__(self, args, env=None, outputs="json", prefix=None):
         self.stdout = tempfile.NamedTemporaryFile(prefix="weft-spans-", suffix=".jsonl", delete=False)
         self.stderr_lines = []
         self._ready = threading.Event()
-        full = [WEFT] + args
+        full = (prefix or []) + [WEFT] + args
         if args and args[0] in ("attach", "run") and "--cgroup" not in args and "--propagation" not in args:
             # Tests attach sockops only to a cgroup they created, never the root.
             full += ["--propagation", "off"]
@@ -198,8 +200,8 @@ class Weft:
 def weft_factory():
     started = []
 
-    def start(args, env=None, outputs="json", ready=True):
-        w = Weft(args, env=env, outputs=outputs)
+    def start(args, env=None, outputs="json", ready=True, prefix=None):
+        w = Weft(args, env=env, outputs=outputs, prefix=prefix)
         started.append(w)
         if ready:
             w.wait_ready()

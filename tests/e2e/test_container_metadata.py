@@ -319,3 +319,47 @@ def test_cri_runtime_names_containers(weft_factory, cgroups, tmp_path):
         for p, _ in procs:
             stop_process(p)
         peer.close()
+
+
+def test_cri_socket_found_through_a_read_only_mount(weft_factory, cgroups, tmp_path):
+    """The DaemonSet mounts the runtimes' socket directories read-only at
+    their own paths (docs/DEPLOY.md, "Runtime sockets"): weft finds the CRI
+    socket at its default path through such a mount and gets its answers. A
+    read-only mount refuses writing a file but neither access(W_OK), weft's
+    probe, nor connect() on a socket; this keeps it so. weft runs in a
+    private mount namespace: a tmpfs on /run (the host's /run is neither
+    seen nor changed), the peer's directory bound read-only on
+    /run/containerd."""
+    from cri_api_peer import CriApiPeer
+    host_dir = tmp_path / "containerd"
+    host_dir.mkdir()
+    peer = CriApiPeer(str(host_dir / "containerd.sock"))
+    cid = secrets.token_hex(32)
+    peer.add(cid, "web", "registry.local/shop/web:2.1")
+    proc = None
+    try:
+        proc, port = server_in(cgroups(cgroup2_root(), f"kubepods.slice/cri-containerd-{cid}.scope"))
+        setup = (f"mount -t tmpfs weft-test /run && mkdir /run/containerd && "
+                 f"mount --bind -o ro {host_dir} /run/containerd && exec \"$@\"")
+        env = dict(os.environ, WEFT_KUBERNETES_ENABLE="false", WEFT_DISCOVERY_OPEN_PORTS=str(port))
+        env.pop("WEFT_CONTAINER_RUNTIME_SOCKET", None)
+        env.pop("WEFT_CONTAINER_RUNTIME_CRI_SOCKET", None)
+        w = weft_factory(["run"], env=env,
+                         prefix=["unshare", "-m", "--propagation", "private", "sh", "-c", setup, "sh"])
+        assert "names and images from the CRI runtime on /run/containerd/containerd.sock" in w.stderr, w.stderr
+        with open(f"/proc/{w.proc.pid}/mountinfo") as f:
+            mnt = [l.split() for l in f if l.split()[4] == "/run/containerd"]
+        assert mnt and "ro" in mnt[-1][5].split(","), mnt  # weft's own view: read-only
+        deadline = time.time() + 10
+        named = []
+        while not named and time.time() < deadline:
+            assert curl(f"http://127.0.0.1:{port}/")[0] == 200
+            named = w.wait_spans(lambda s: s["resource"]["process.pid"] == proc.pid
+                                 and "container.name" in s["resource"], timeout=0.3)
+        assert named, w.stderr
+        assert named[0]["resource"]["container.name"] == "web"
+        assert [c for c, _ in peer.requests] == [cid]
+    finally:
+        if proc:
+            stop_process(proc)
+        peer.close()

@@ -1,7 +1,8 @@
 """deploy/: the manifests parse, the Helm chart renders the same objects,
 the capabilities agree everywhere (docs, manifests, chart, systemd unit),
-and weft runs and traces with exactly those capabilities (setpriv drops the
-rest) and names the one that is missing."""
+the runtimes' socket directories are mounted alike everywhere, and weft
+runs and traces with exactly those capabilities (setpriv drops the rest)
+and names the one that is missing."""
 import json
 import os
 import re
@@ -117,6 +118,46 @@ def test_helm_chart_renders_the_same_objects():
     want = docs[("daemonset-privileged.yaml", "DaemonSet", "weft")]
     container(priv).pop("imagePullPolicy")
     assert priv == want
+
+
+def runtime_socket_mounts(ds):
+    """{mountPath: (hostPath path, type, readOnly)} of the DaemonSet's mounts under /run."""
+    pod = ds["spec"]["template"]["spec"]
+    host = {v["name"]: v["hostPath"] for v in pod["volumes"] if "hostPath" in v}
+    return {m["mountPath"]: (host[m["name"]]["path"], host[m["name"]]["type"], m.get("readOnly", False))
+            for m in container(ds)["volumeMounts"] if m["mountPath"].startswith("/run/")}
+
+
+def test_runtime_socket_directories_are_mounted():
+    """The runtimes' socket directories are mounted read-only at their own
+    paths (the defaults weft looks at), created where a node lacks them, the
+    same in both manifests and the chart; the chart's value removes them."""
+    want = {d: (d, "DirectoryOrCreate", True) for d in ("/run/containerd", "/run/crio")}
+    docs = manifests()
+    for name in ("daemonset.yaml", "daemonset-privileged.yaml"):
+        assert runtime_socket_mounts(docs[(name, "DaemonSet", "weft")]) == want, name
+    for privileged in (False, True):
+        assert runtime_socket_mounts(render_chart(privileged=privileged)[("DaemonSet", "weft")]) == want
+    # Every default CRI socket of user/metadata/cri_api.c is under one of them
+    # (/var/run is /run on the nodes, and /run/crio/crio.sock is tried too).
+    with open(os.path.join(ROOT, "user", "metadata", "cri_api.c")) as f:
+        src = f.read()
+    defaults = re.findall(r'"(/[^"]+\.sock)"', re.search(r"cri_api_start\(.*?defaults\[\] = \{(.*?)\};", src,
+                                                           re.S).group(1))
+    assert len(defaults) == 3, defaults
+    for sock in defaults:
+        assert os.path.dirname(re.sub(r"^/var/run/", "/run/", sock)) in want, sock
+    with open(os.path.join(CHART, "values.yaml")) as f:
+        sockets = yaml.safe_load(f)["runtimeSockets"]
+    off = render_chart(runtimeSockets=dict(sockets, enabled=False))[("DaemonSet", "weft")]
+    assert runtime_socket_mounts(off) == {}
+    plain = json.loads(json.dumps(docs[("daemonset.yaml", "DaemonSet", "weft")]))
+    pod = plain["spec"]["template"]["spec"]
+    pod["volumes"] = [v for v in pod["volumes"] if v["name"] not in ("containerd", "crio")]
+    container(plain)["volumeMounts"] = [m for m in container(plain)["volumeMounts"]
+                                        if m["name"] not in ("containerd", "crio")]
+    container(off).pop("imagePullPolicy")
+    assert off == plain  # nothing else changes
 
 
 @pytest.mark.parametrize("source", ["configmap", "chart"])

@@ -143,6 +143,79 @@ def test_curl_client_spans(weft_factory, py_service):
     assert c404["end_ns"] <= c200["start_ns"]
 
 
+def read_response(sock):
+    """One HTTP/1.1 response with a Content-Length, read whole from sock."""
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        chunk = sock.recv(4096)
+        assert chunk, "server closed the connection"
+        buf += chunk
+    head, body = buf.split(b"\r\n\r\n", 1)
+    length = int(re.search(rb"(?i)\r\ncontent-length: *(\d+)", head).group(1))
+    while len(body) < length:
+        body += sock.recv(4096)
+    return int(head.split()[1])
+
+
+# Status codes whose reason phrases differ in length: the response header's
+# line feeds fall at every offset of the kernel's word-wise header scan.
+ALIGN_CODES = [200, 201, 202, 203, 206, 400, 404, 405, 409, 418, 451, 500, 503]
+
+
+def test_header_scan_at_every_alignment(weft_factory, py_service):
+    """The kernel scans headers 16 bytes per step: a traceparent and the
+    response's Content-Length are found wherever their lines fall. A
+    padding header of 0..31 bytes shifts the request's lines, the reason
+    phrase the response's; the client keeps its connection open after the
+    last request, so that exchange comes out only if the kernel found where
+    its response ends (else the agent's 3 s idle sweep would send it)."""
+    svc = py_service()
+    w = weft_factory(["attach", "-p", str(svc.pid), "--propagation", "off"])
+    want = {}
+    with socket.create_connection(("127.0.0.1", svc.port)) as c:
+        for k in range(32):
+            code = ALIGN_CODES[k % len(ALIGN_CODES)]
+            tid, sid = f"{random.getrandbits(128) | 1:032x}", f"{random.getrandbits(64) | 1:016x}"
+            c.sendall(f"GET /status/{code}?k={k} HTTP/1.1\r\nHost: h\r\nX-Pad: {'p' * k}\r\n"
+                      f"traceparent: 00-{tid}-{sid}-01\r\n\r\n".encode())
+            assert read_response(c) == code
+            want[k] = (tid, sid, code)
+        spans = server_spans(w, svc.pid, count=32, timeout=2.5)
+    assert len(spans) == 32, f"{len(spans)} of 32 spans before the connection closed:\n{w.stderr}"
+    for s in spans:
+        a = s["attributes"]
+        k = int(a["url.query"].split("=")[1])
+        tid, sid, code = want.pop(k)
+        assert (s["trace_id"], s["parent_span_id"]) == (tid, sid), k
+        assert a["http.response.status_code"] == code
+        assert a["url.path"] == f"/status/{code}"
+    assert not want
+
+
+def test_post_body_is_not_shipped_but_counted(weft_factory, py_service):
+    """A request's body stays out of the exchange the kernel ships (the
+    agent reads the header alone), whether it comes with the header or in
+    writes of its own; the span is whole and the traceparent after a long
+    header is found."""
+    svc = py_service()
+    w = weft_factory(["attach", "-p", str(svc.pid), "--propagation", "off"])
+    tid, sid = f"{random.getrandbits(128) | 1:032x}", f"{random.getrandbits(64) | 1:016x}"
+    body = os.urandom(3000)
+    with socket.create_connection(("127.0.0.1", svc.port)) as c:
+        head = (f"POST /echo HTTP/1.1\r\nHost: h\r\nX-Long: {'q' * 600}\r\n"
+                f"traceparent: 00-{tid}-{sid}-01\r\nContent-Length: {len(body)}\r\n\r\n").encode()
+        c.sendall(head + body[:1000])  # header and the body's start in one write
+        time.sleep(0.05)
+        c.sendall(body[1000:])
+        assert read_response(c) == 200
+        spans = server_spans(w, svc.pid, timeout=2.5)
+    assert len(spans) == 1, w.stderr
+    s = spans[0]
+    assert (s["trace_id"], s["parent_span_id"]) == (tid, sid)
+    assert s["name"] == "POST /echo"
+    assert s["attributes"]["http.response.status_code"] == 200
+
+
 def test_python_client_keepalive(weft_factory, py_service):
     svc = py_service()
     urls = [f"GET {svc.url(f'/orders/{i}')}" for i in range(20)]

@@ -192,11 +192,11 @@ def test_header_scan_at_every_alignment(weft_factory, py_service):
     assert not want
 
 
-def test_post_body_is_not_shipped_but_counted(weft_factory, py_service):
-    """A request's body stays out of the exchange the kernel ships (the
-    agent reads the header alone), whether it comes with the header or in
-    writes of its own; the span is whole and the traceparent after a long
-    header is found."""
+def test_post_with_a_long_header_and_a_split_body(weft_factory, py_service):
+    """The kernel ships a request's header without its body (the agent
+    reads the header alone), whether the body comes with the header or in
+    writes of its own: the span stays whole, and the traceparent after a
+    600-byte header line is found."""
     svc = py_service()
     w = weft_factory(["attach", "-p", str(svc.pid), "--propagation", "off"])
     tid, sid = f"{random.getrandbits(128) | 1:032x}", f"{random.getrandbits(64) | 1:016x}"

@@ -19,8 +19,17 @@ void k8s_controller_decode(json_t *obj, char **kind, char **name)
 	*kind = *name = NULL;
 	json_array_foreach(refs, i, r) {
 		if (json_is_true(json_object_get(r, "controller"))) {
+			/* Half a reference names no owner (and the resource's
+			 * k8s.<kind>.name would have no value). */
+			if (!json_is_string(json_object_get(r, "kind")) || !json_is_string(json_object_get(r, "name")))
+				return;
 			*kind = jstr(r, "kind");
 			*name = jstr(r, "name");
+			if (!*kind || !*name) {
+				free(*kind);
+				free(*name);
+				*kind = *name = NULL;
+			}
 			return;
 		}
 	}

@@ -21,7 +21,8 @@ typedef void (*k8s_owner_fn)(void *ctx, const char *ns, const char *kind, const 
  * name or uid. owner (may be NULL) is asked for the controller's owner. */
 struct pod_meta *k8s_pod_decode(json_t *pod, k8s_owner_fn owner, void *ctx);
 /* An object's metadata.ownerReferences[] entry with controller: true:
- * its kind and name (malloc'd; NULL when absent). */
+ * *kind and *name (malloc'd), both set or both NULL (a reference without
+ * its kind or its name is none). */
 void k8s_controller_decode(json_t *obj, char **kind, char **name);
 /* A PodList: up to max pods into out (n returned), the others counted in
  * *dropped; its metadata.resourceVersion into rv ("" when absent). */

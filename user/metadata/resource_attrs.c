@@ -94,9 +94,9 @@ void resource_attrs_pod(struct attr_list *attrs, const struct pod_meta *pod, con
 	if (c->image && *c->image)
 		image_attrs(attrs, c->image);
 	const char *a;
-	if ((a = owner_attr(pod->owner_kind)))
+	if ((a = owner_attr(pod->owner_kind)) && pod->owner_name)
 		attrs_set_str(attrs, a, pod->owner_name);
-	if ((a = owner_attr(pod->top_kind)))
+	if ((a = owner_attr(pod->top_kind)) && pod->top_name)
 		attrs_set_str(attrs, a, pod->top_name);
 	if (!*own) {
 		/* The workload's name: a Deployment's pods (through their

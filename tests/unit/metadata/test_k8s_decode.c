@@ -84,6 +84,39 @@ static void test_pod(void **state)
 	assert_null(k8s_pod_decode(NULL, NULL, NULL));
 }
 
+/* A controller reference without its name (or kind) names no owner: the
+ * resource once got k8s.job.name with no value, a NULL strlen'd
+ * (fuzz_metadata). Also for the owner's own answer. */
+static void test_half_owner_reference(void **state)
+{
+	static const char *const pods[] = {
+		"{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"ownerReferences\":"
+		"[{\"kind\":\"Job\",\"controller\":true}]}}",
+		"{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"ownerReferences\":"
+		"[{\"name\":\"j\",\"controller\":true}]}}",
+		"{\"metadata\":{\"name\":\"p\",\"namespace\":\"n\",\"uid\":\"u\",\"ownerReferences\":"
+		"[{\"kind\":\"Job\",\"name\":7,\"controller\":true}]}}",
+	};
+	struct owner_calls calls = {};
+	for (size_t i = 0; i < sizeof(pods) / sizeof(pods[0]); i++) {
+		json_t *o = json_loads(pods[i], 0, NULL);
+		struct pod_meta *p = k8s_pod_decode(o, owner, &calls);
+		assert_non_null(p);
+		assert_null(p->owner_kind);
+		assert_null(p->owner_name);
+		pod_meta_put(p);
+		json_decref(o);
+	}
+	assert_int_equal(calls.n, 0);
+	char *k, *n;
+	json_t *job = json_loads("{\"metadata\":{\"ownerReferences\":[{\"kind\":\"CronJob\",\"controller\":true}]}}",
+				 0, NULL);
+	k8s_controller_decode(job, &k, &n);
+	assert_null(k);
+	assert_null(n);
+	json_decref(job);
+}
+
 static void test_list(void **state)
 {
 	char text[4096], rv[8];
@@ -196,6 +229,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_pod),
+		cmocka_unit_test(test_half_owner_reference),
 		cmocka_unit_test(test_list),
 		cmocka_unit_test(test_events),
 		cmocka_unit_test(test_lines),

@@ -19,7 +19,7 @@
  * Checked: no crash, leak or undefined behaviour; decoded strings are
  * NUL-terminated within their buffers; a pod has namespace, name and uid;
  * every resource attribute is a string; a cgroup's id is 64 lowercase hex
- * digits. Built and run by tests/fuzz/run_metadata; seeds written by
+ * digits; a grpc-status is a code (0-65535) or none. Built and run by tests/fuzz/run_metadata; seeds written by
  * tests/fuzz/make_metadata_seeds. */
 #include <errno.h>
 #include <stdint.h>
@@ -247,6 +247,7 @@ static void grpc_headers(const char *text, size_t len)
 		size_t n = (nl ? nl + 1 : end) - l; /* curl hands each line with its end */
 		cri_grpc_header(l, n, &status, msg, sizeof(msg));
 		CHECK(memchr(msg, '\0', sizeof(msg)));
+		CHECK(status >= -1 && status <= 0xffff); /* a gRPC code, or none yet */
 		l += n;
 	}
 }

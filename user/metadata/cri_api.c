@@ -21,6 +21,7 @@
 #define CRI_RESPONSE_MAX (256 << 10) /* a ContainerStatus is a few KiB */
 #define CRI_PATH "/runtime.v1.RuntimeService/ContainerStatus"
 #define GRPC_NOT_FOUND 5
+#define GRPC_UNKNOWN 2
 
 enum slot_state { SLOT_PENDING, SLOT_FOUND, SLOT_ABSENT, SLOT_FAILED };
 
@@ -211,13 +212,25 @@ static size_t body_write(char *p, size_t sz, size_t n, void *ctx)
 	return len;
 }
 
+/* A grpc-status value: a code is a small number; anything else is
+ * UNKNOWN (atoi once made "4294967301" NOT_FOUND, "4294967296" OK). */
+static int grpc_status(const char *v)
+{
+	char *end;
+	errno = 0;
+	long code = strtol(v, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return errno || end == v || *end || code < 0 || code > 0xffff ? GRPC_UNKNOWN : (int)code;
+}
+
 void cri_grpc_header(const char *p, size_t len, int *status, char *msg, size_t msglen)
 {
 	char line[256];
 	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
 	line[strcspn(line, "\r\n")] = '\0';
 	if (!strncasecmp(line, "grpc-status:", 12))
-		*status = atoi(line + 12);
+		*status = grpc_status(line + 12);
 	else if (!strncasecmp(line, "grpc-message:", 13))
 		snprintf(msg, msglen, "%s", line + 13 + (line[13] == ' '));
 }

@@ -59,6 +59,17 @@ static void test_grpc_headers(void **state)
 	assert_int_equal(status, -1);
 	cri_grpc_header("Grpc-Status: 5\r\n", 16, &status, msg, sizeof(msg));
 	assert_int_equal(status, 5);
+	/* out of range or not a number: UNKNOWN (2), never OK or NOT_FOUND */
+	cri_grpc_header("grpc-status: 4294967296\r\n", 25, &status, msg, sizeof(msg));
+	assert_int_equal(status, 2);
+	cri_grpc_header("grpc-status: 4294967301\r\n", 25, &status, msg, sizeof(msg));
+	assert_int_equal(status, 2);
+	cri_grpc_header("grpc-status: 0x\r\n", 18, &status, msg, sizeof(msg));
+	assert_int_equal(status, 2);
+	cri_grpc_header("grpc-status:\r\n", 14, &status, msg, sizeof(msg));
+	assert_int_equal(status, 2);
+	cri_grpc_header("grpc-status: 0 \r\n", 17, &status, msg, sizeof(msg));
+	assert_int_equal(status, 0);
 	cri_grpc_header("grpc-message: an error occurred when try to find container\r\n", 61, &status, msg, sizeof(msg));
 	assert_string_equal(msg, "an error occurr"); /* bounded by its buffer */
 	cri_grpc_header("grpc-message:", 13, &status, msg, sizeof(msg));

@@ -132,7 +132,7 @@ test: unit test-kernels e2e e2e-syscall fuzz-short
 # Fuzzers (tests/fuzz/run*: libFuzzer + ASan + UBSan, clang), each for
 # FUZZ_SECONDS in make test, FUZZ_LONG_SECONDS in make fuzz. Every fuzzer
 # runs; all failures are named (the crashing input is in build/fuzz-*/).
-FUZZERS := tests/fuzz/run tests/fuzz/run_db tests/fuzz/run_go tests/fuzz/run_escape tests/fuzz/run_otlp_config tests/fuzz/run_proc tests/fuzz/run_otlp_encode tests/fuzz/run_dwarf tests/fuzz/run_h2 tests/fuzz/run_chain tests/fuzz/run_tls
+FUZZERS := tests/fuzz/run tests/fuzz/run_db tests/fuzz/run_go tests/fuzz/run_escape tests/fuzz/run_otlp_config tests/fuzz/run_proc tests/fuzz/run_otlp_encode tests/fuzz/run_dwarf tests/fuzz/run_h2 tests/fuzz/run_chain tests/fuzz/run_tls tests/fuzz/run_config tests/fuzz/run_metadata
 FUZZ_SECONDS ?= 8
 FUZZ_LONG_SECONDS ?= 3600
 .PHONY: fuzz fuzz-short

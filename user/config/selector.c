@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "pod_meta.h"
+#include "regex_cost.h"
 #include "selector.h"
 
 #define REGEX_TEXT_MAX 1024
@@ -17,6 +18,9 @@ int selector_set_regex(struct name_regex *r, const char *what, const char *text,
 		snprintf(err, errlen, "%s: regular expression longer than %d characters", what, REGEX_TEXT_MAX);
 		return -EINVAL;
 	}
+	int rc = regex_cost_check(what, text, err, errlen);
+	if (rc)
+		return rc;
 	if (r->set) {
 		regfree(&r->re);
 		free(r->text);
@@ -24,7 +28,7 @@ int selector_set_regex(struct name_regex *r, const char *what, const char *text,
 	}
 	/* The whole name must match, as in OBI/Beyla (use .* for parts). */
 	snprintf(anchored, sizeof(anchored), "^(%s)$", text);
-	int rc = regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB);
+	rc = regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB);
 	if (rc) {
 		char msg[128];
 		regerror(rc, &r->re, msg, sizeof(msg));

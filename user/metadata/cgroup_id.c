@@ -70,14 +70,19 @@ static void component_pod_uid(const char *c, size_t n, char *out, size_t outlen)
 	if (!p)
 		return;
 	size_t len = c + n - p;
-	if (len < 32 || len >= outlen) /* a uid: 36 characters with dashes */
+	char uid[64];
+	if (len < 32 || len >= outlen || len >= sizeof(uid)) /* a uid: 36 characters with dashes */
 		return;
+	/* Checked whole before out changes: a component that is no uid
+	 * leaves the one found above it (once, a half-copied uid without its
+	 * NUL; found by fuzz_metadata). */
 	for (size_t i = 0; i < len; i++) {
 		char ch = p[i] == '_' ? '-' : p[i];
 		if (!((ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || ch == '-'))
 			return;
-		out[i] = ch;
+		uid[i] = ch;
 	}
+	memcpy(out, uid, len);
 	out[len] = '\0';
 }
 

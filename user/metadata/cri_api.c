@@ -21,6 +21,7 @@
 #define CRI_RESPONSE_MAX (256 << 10) /* a ContainerStatus is a few KiB */
 #define CRI_PATH "/runtime.v1.RuntimeService/ContainerStatus"
 #define GRPC_NOT_FOUND 5
+#define GRPC_UNKNOWN 2
 
 enum slot_state { SLOT_PENDING, SLOT_FOUND, SLOT_ABSENT, SLOT_FAILED };
 
@@ -184,6 +185,15 @@ int cri_decode_container_status(const uint8_t *msg, size_t len, struct runtime_i
 
 /* ---- the gRPC call ---- */
 
+int cri_decode_grpc_body(const uint8_t *body, size_t len, struct runtime_info *out)
+{
+	/* One uncompressed message (weft offers no grpc-accept-encoding). */
+	size_t n = len >= 5 ? (size_t)body[1] << 24 | (size_t)body[2] << 16 | (size_t)body[3] << 8 | body[4] : 0;
+	if (len < 5 || body[0] != 0 || n != len - 5 || cri_decode_container_status(body + 5, n, out))
+		return -EINVAL;
+	return 0;
+}
+
 struct response {
 	uint8_t buf[CRI_RESPONSE_MAX];
 	size_t len;
@@ -202,18 +212,35 @@ static size_t body_write(char *p, size_t sz, size_t n, void *ctx)
 	return len;
 }
 
+/* A grpc-status value: a code is a small number; anything else is
+ * UNKNOWN (atoi once made "4294967301" NOT_FOUND, "4294967296" OK). */
+static int grpc_status(const char *v)
+{
+	char *end;
+	errno = 0;
+	long code = strtol(v, &end, 10);
+	while (*end == ' ' || *end == '\t')
+		end++;
+	return errno || end == v || *end || code < 0 || code > 0xffff ? GRPC_UNKNOWN : (int)code;
+}
+
+void cri_grpc_header(const char *p, size_t len, int *status, char *msg, size_t msglen)
+{
+	char line[256];
+	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
+	line[strcspn(line, "\r\n")] = '\0';
+	if (!strncasecmp(line, "grpc-status:", 12))
+		*status = grpc_status(line + 12);
+	else if (!strncasecmp(line, "grpc-message:", 13))
+		snprintf(msg, msglen, "%s", line + 13 + (line[13] == ' '));
+}
+
 /* Headers and, for HTTP/2, trailers: grpc-status and grpc-message. */
 static size_t header_line(char *p, size_t sz, size_t n, void *ctx)
 {
 	struct response *r = ctx;
 	size_t len = sz * n;
-	char line[256];
-	snprintf(line, sizeof(line), "%.*s", (int)(len < sizeof(line) ? len : sizeof(line) - 1), p);
-	line[strcspn(line, "\r\n")] = '\0';
-	if (!strncasecmp(line, "grpc-status:", 12))
-		r->grpc_status = atoi(line + 12);
-	else if (!strncasecmp(line, "grpc-message:", 13))
-		snprintf(r->grpc_message, sizeof(r->grpc_message), "%s", line + 13 + (line[13] == ' '));
+	cri_grpc_header(p, len, &r->grpc_status, r->grpc_message, sizeof(r->grpc_message));
 	return len;
 }
 
@@ -276,9 +303,7 @@ static int container_status(const char *id, struct runtime_info *out, char *err,
 		snprintf(err, errlen, "gRPC status %d: %s", r.grpc_status, r.grpc_message);
 		goto cleanup;
 	}
-	/* One uncompressed message (weft offers no grpc-accept-encoding). */
-	size_t n = r.len >= 5 ? (size_t)r.buf[1] << 24 | (size_t)r.buf[2] << 16 | (size_t)r.buf[3] << 8 | r.buf[4] : 0;
-	if (r.len < 5 || r.buf[0] != 0 || n != r.len - 5 || cri_decode_container_status(r.buf + 5, n, out)) {
+	if (cri_decode_grpc_body(r.buf, r.len, out)) {
 		snprintf(err, errlen, "malformed ContainerStatusResponse (%zu bytes)", r.len);
 		ret = -EPROTO;
 		goto cleanup;

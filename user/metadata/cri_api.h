@@ -10,6 +10,7 @@
 #define WEFT_METADATA_CRI_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #include "runtime_api.h"
@@ -33,5 +34,11 @@ uint64_t cri_api_generation(void);
 /* The facts in a ContainerStatusResponse message (exposed for the tests):
  * 0, or -EINVAL for a malformed message. */
 int cri_decode_container_status(const uint8_t *msg, size_t len, struct runtime_info *out);
+/* A gRPC answer's body: one uncompressed length-prefixed message holding
+ * a ContainerStatusResponse. 0, or -EINVAL. */
+int cri_decode_grpc_body(const uint8_t *body, size_t len, struct runtime_info *out);
+/* One header or trailer line of the answer: grpc-status into *status,
+ * grpc-message into msg; other lines change nothing. */
+void cri_grpc_header(const char *line, size_t len, int *status, char *msg, size_t msglen);
 
 #endif

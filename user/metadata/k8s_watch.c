@@ -1,4 +1,5 @@
-/* This node's pods from the Kubernetes API (libcurl, jansson): list, then
+/* This node's pods from the Kubernetes API (libcurl; the answers are
+ * decoded by k8s_decode.c): list, then
  * watch from the list's resourceVersion with bookmarks; a watch that ends
  * resumes from the last version seen, a 410 Gone (the version expired)
  * lists again. Memory is bounded: at most K8S_MAX_PODS pods, a bounded
@@ -13,6 +14,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "k8s_decode.h"
 #include "k8s_watch.h"
 #include "log.h"
 
@@ -42,8 +44,7 @@ struct k8s_watch {
 	struct owner_owner owners[OWNER_CACHE];
 	size_t n_owners, next_owner;
 	/* The watch stream being read. */
-	char *line;
-	size_t line_len;
+	struct k8s_lines lines;
 	bool gone;
 };
 
@@ -160,12 +161,6 @@ static json_t *get_json(struct k8s_watch *w, const char *path, long *status)
 
 /* ---- pods ---- */
 
-static char *jstr(json_t *o, const char *key)
-{
-	const char *s = json_string_value(json_object_get(o, key));
-	return s ? strdup(s) : NULL;
-}
-
 /* Where the pod's owner of this kind is read (its own controller is the
  * workload the pod belongs to), NULL for the kinds that have none. */
 static const char *owner_path_fmt(const char *kind)
@@ -180,9 +175,10 @@ static const char *owner_path_fmt(const char *kind)
 /* The controller of a ReplicaSet (a Deployment) or of a Job (a CronJob),
  * from the cache or the API. An owner without one (a bare Job) is cached
  * too, so that each is asked once. */
-static void owner_owner(struct k8s_watch *w, const char *ns, const char *kind, const char *owner,
-			char **top_kind, char **top_name)
+static void owner_owner(void *ctx, const char *ns, const char *kind, const char *owner, char **top_kind,
+			char **top_name)
 {
+	struct k8s_watch *w = ctx;
 	const char *fmt = owner_path_fmt(kind);
 	char key[512], path[1024];
 	long status;
@@ -200,16 +196,8 @@ static void owner_owner(struct k8s_watch *w, const char *ns, const char *kind, c
 	json_t *doc = get_json(w, path, &status);
 	if (!doc && status != 404)
 		return; /* not cached: asked again with the pod's next event */
-	json_t *refs = json_object_get(json_object_get(doc, "metadata"), "ownerReferences"), *r;
-	size_t i;
-	char *k = NULL, *n = NULL;
-	json_array_foreach(refs, i, r) {
-		if (json_is_true(json_object_get(r, "controller"))) {
-			k = jstr(r, "kind");
-			n = jstr(r, "name");
-			break;
-		}
-	}
+	char *k, *n;
+	k8s_controller_decode(doc, &k, &n);
 	json_decref(doc);
 	/* Bounded: the oldest answer makes room. */
 	struct owner_owner *slot =
@@ -222,67 +210,6 @@ static void owner_owner(struct k8s_watch *w, const char *ns, const char *kind, c
 	slot->name = n;
 	*top_kind = k ? strdup(k) : NULL;
 	*top_name = n ? strdup(n) : NULL;
-}
-
-/* "containerd://<id>", "cri-o://<id>", "docker://<id>" -> id. */
-static void container_id(const char *s, char *out)
-{
-	const char *p = s ? strstr(s, "://") : NULL;
-	snprintf(out, CONTAINER_ID_MAX + 1, "%s", p ? p + 3 : "");
-}
-
-static struct pod_meta *pod_from_json(struct k8s_watch *w, json_t *o)
-{
-	json_t *md = json_object_get(o, "metadata"), *spec = json_object_get(o, "spec"),
-	       *status = json_object_get(o, "status");
-	struct pod_meta *p = calloc(1, sizeof(*p));
-	if (!p)
-		return NULL;
-	p->refs = 1;
-	p->ns = jstr(md, "namespace");
-	p->name = jstr(md, "name");
-	p->uid = jstr(md, "uid");
-	p->node = jstr(spec, "nodeName");
-	if (!p->ns || !p->name || !p->uid) {
-		pod_meta_put(p);
-		return NULL;
-	}
-	json_t *refs = json_object_get(md, "ownerReferences"), *r, *v;
-	size_t i;
-	const char *k;
-	json_array_foreach(refs, i, r) {
-		if (json_is_true(json_object_get(r, "controller"))) {
-			p->owner_kind = jstr(r, "kind");
-			p->owner_name = jstr(r, "name");
-			break;
-		}
-	}
-	if (p->owner_kind && p->owner_name)
-		owner_owner(w, p->ns, p->owner_kind, p->owner_name, &p->top_kind, &p->top_name);
-	json_t *labels = json_object_get(md, "labels");
-	size_t nl = json_object_size(labels);
-	p->labels = calloc(nl ? nl : 1, sizeof(*p->labels));
-	json_object_foreach(labels, k, v) {
-		if (!json_is_string(v) || !p->labels)
-			continue;
-		p->labels[p->n_labels].key = strdup(k);
-		p->labels[p->n_labels++].value = strdup(json_string_value(v));
-	}
-	/* Containers of every kind with an id: regular, init, ephemeral. */
-	static const char *const lists[] = { "containerStatuses", "initContainerStatuses", "ephemeralContainerStatuses" };
-	size_t nc = 0;
-	for (size_t l = 0; l < 3; l++)
-		nc += json_array_size(json_object_get(status, lists[l]));
-	p->containers = calloc(nc ? nc : 1, sizeof(*p->containers));
-	for (size_t l = 0; l < 3 && p->containers; l++) {
-		json_array_foreach(json_object_get(status, lists[l]), i, r) {
-			struct pod_container *c = &p->containers[p->n_containers++];
-			c->name = jstr(r, "name");
-			c->image = jstr(r, "image");
-			container_id(json_string_value(json_object_get(r, "containerID")), c->id);
-		}
-	}
-	return p;
 }
 
 /* Under the lock. */
@@ -327,19 +254,8 @@ static int list_pods(struct k8s_watch *w)
 		return -EIO;
 	}
 	struct pod_meta *fresh[K8S_MAX_PODS];
-	size_t n = 0, i, dropped = 0;
-	json_t *item;
-	json_array_foreach(json_object_get(doc, "items"), i, item) {
-		struct pod_meta *p = pod_from_json(w, item);
-		if (p && n < K8S_MAX_PODS)
-			fresh[n++] = p;
-		else if (p) {
-			pod_meta_put(p);
-			dropped++;
-		}
-	}
-	const char *rv = json_string_value(json_object_get(json_object_get(doc, "metadata"), "resourceVersion"));
-	snprintf(w->rv, sizeof(w->rv), "%s", rv ? rv : "");
+	size_t i, dropped;
+	size_t n = k8s_list_decode(doc, owner_owner, w, fresh, K8S_MAX_PODS, &dropped, w->rv, sizeof(w->rv));
 	json_decref(doc);
 	pthread_mutex_lock(&w->lock);
 	for (i = 0; i < w->n_pods; i++)
@@ -357,68 +273,53 @@ static int list_pods(struct k8s_watch *w)
 }
 
 /* One watch event line. */
-static void watch_event(struct k8s_watch *w, const char *line, size_t len)
+static void watch_event(void *ctx, const char *line, size_t len)
 {
-	json_error_t jerr;
-	json_t *ev = json_loadb(line, len, 0, &jerr);
-	const char *type = json_string_value(json_object_get(ev, "type"));
-	json_t *obj = json_object_get(ev, "object");
-	if (!ev || !type) {
-		json_decref(ev);
-		return;
-	}
-	const char *rv = json_string_value(json_object_get(json_object_get(obj, "metadata"), "resourceVersion"));
-	if (!strcmp(type, "ERROR")) {
-		/* A Status: 410 Gone means our resourceVersion expired. */
-		if (json_integer_value(json_object_get(obj, "code")) == 410)
-			w->gone = true;
-		else
-			log_warn("kubernetes: watch error: %s", json_string_value(json_object_get(obj, "message")) ?: "?");
-		json_decref(ev);
-		return;
-	}
-	if (rv)
-		snprintf(w->rv, sizeof(w->rv), "%s", rv);
-	if (!strcmp(type, "BOOKMARK")) {
+	struct k8s_watch *w = ctx;
+	struct k8s_event ev;
+	k8s_event_decode(line, len, owner_owner, w, &ev);
+	switch (ev.type) {
+	case K8S_EVENT_INVALID:
+		break;
+	case K8S_EVENT_GONE:
+		w->gone = true;
+		break;
+	case K8S_EVENT_ERROR:
+		log_warn("kubernetes: watch error: %s", ev.message ?: "?");
+		break;
+	case K8S_EVENT_BOOKMARK:
+	case K8S_EVENT_DELETED:
+	case K8S_EVENT_UPSERT:
+		if (ev.rv)
+			snprintf(w->rv, sizeof(w->rv), "%s", ev.rv);
 		pthread_mutex_lock(&w->lock);
-		w->st.bookmarks++;
+		if (ev.type == K8S_EVENT_BOOKMARK) {
+			w->st.bookmarks++;
+		} else {
+			w->st.events++;
+			if (ev.type == K8S_EVENT_DELETED && ev.uid)
+				store_delete(w, ev.uid);
+			else if (ev.pod)
+				store_put(w, ev.pod);
+			w->gen++;
+		}
 		pthread_mutex_unlock(&w->lock);
-		json_decref(ev);
-		return;
+		break;
 	}
-	struct pod_meta *p = strcmp(type, "DELETED") ? pod_from_json(w, obj) : NULL;
-	const char *uid = json_string_value(json_object_get(json_object_get(obj, "metadata"), "uid"));
-	pthread_mutex_lock(&w->lock);
-	w->st.events++;
-	if (!strcmp(type, "DELETED") && uid)
-		store_delete(w, uid);
-	else if (p)
-		store_put(w, p);
-	w->gen++;
-	pthread_mutex_unlock(&w->lock);
-	json_decref(ev);
+	k8s_event_free(&ev);
 }
 
 static size_t watch_write(char *data, size_t sz, size_t n, void *ctx)
 {
 	struct k8s_watch *w = ctx;
 	size_t len = sz * n;
-	for (size_t i = 0; i < len; i++) {
-		if (data[i] == '\n') {
-			if (w->line_len)
-				watch_event(w, w->line, w->line_len);
-			w->line_len = 0;
-			continue;
-		}
-		if (w->line_len == WATCH_LINE_MAX) {
-			log_warn("kubernetes: a watch event over %d bytes: listing again", WATCH_LINE_MAX);
-			w->gone = true;
-			return 0;
-		}
-		if (!w->line && !(w->line = malloc(WATCH_LINE_MAX)))
-			return 0;
-		w->line[w->line_len++] = data[i];
+	int rc = k8s_lines_feed(&w->lines, data, len, watch_event, w);
+	if (rc == -E2BIG) {
+		log_warn("kubernetes: a watch event over %d bytes: listing again", WATCH_LINE_MAX);
+		w->gone = true;
 	}
+	if (rc)
+		return 0;
 	return w->gone ? 0 : len; /* 410: end this watch, list again */
 }
 
@@ -434,7 +335,7 @@ static int watch_pods(struct k8s_watch *w)
 	CURL *c = request(w, path, &hdrs);
 	if (!c)
 		return -ENOMEM;
-	w->line_len = 0;
+	w->lines.len = 0;
 	w->gone = false;
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, watch_write);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, w);
@@ -503,6 +404,7 @@ int k8s_watch_start(const struct k8s_api *api, const char *node, unsigned sync_m
 	for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++)
 		*fields[i] = *fields[i] ? strdup(*fields[i]) : NULL;
 	w->node = strdup(node);
+	w->lines.max = WATCH_LINE_MAX;
 	pthread_mutex_init(&w->lock, NULL);
 	pthread_cond_init(&w->synced_cond, NULL);
 	int rc = pthread_create(&w->thread, NULL, watch_thread, w);
@@ -550,7 +452,7 @@ void k8s_watch_stop(struct k8s_watch *w)
 		free(w->owners[i].name);
 	}
 	k8s_api_free(&w->api);
-	free(w->line);
+	k8s_lines_free(&w->lines);
 	free(w->node);
 	pthread_mutex_destroy(&w->lock);
 	pthread_cond_destroy(&w->synced_cond);

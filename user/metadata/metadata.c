@@ -12,6 +12,7 @@
 #include "log.h"
 #include "metadata.h"
 #include "proc.h"
+#include "resource_attrs.h"
 #include "cri_api.h"
 #include "runtime_api.h"
 
@@ -97,31 +98,6 @@ struct pod_meta *metadata_pod_of_container(const char *id, const struct pod_cont
 
 /* ---- resource ------------------------------------------------------------- */
 
-static int hexval(int c)
-{
-	return c >= '0' && c <= '9' ? c - '0' : c >= 'a' && c <= 'f' ? c - 'a' + 10 : c >= 'A' && c <= 'F' ? c - 'A' + 10 : -1;
-}
-
-/* s[0..n) trimmed and percent-decoded into out (W3C Baggage encoding, as
- * the SDKs read OTEL_RESOURCE_ATTRIBUTES). */
-static void decode(const char *s, size_t n, char *out, size_t outlen)
-{
-	while (n && (*s == ' ' || *s == '\t'))
-		s++, n--;
-	while (n && (s[n - 1] == ' ' || s[n - 1] == '\t'))
-		n--;
-	size_t o = 0;
-	for (size_t i = 0; i < n && o + 1 < outlen; i++) {
-		if (s[i] == '%' && i + 2 < n && hexval(s[i + 1]) >= 0 && hexval(s[i + 2]) >= 0) {
-			out[o++] = hexval(s[i + 1]) * 16 + hexval(s[i + 2]);
-			i += 2;
-		} else {
-			out[o++] = s[i];
-		}
-	}
-	out[o] = '\0';
-}
-
 /* The process's own OTEL_RESOURCE_ATTRIBUTES: service.name when it is not
  * set yet by OTEL_SERVICE_NAME (*own), every other key the resource lacks. */
 static void own_resource_attributes(struct attr_list *attrs, uint32_t pid, bool *own)
@@ -129,111 +105,7 @@ static void own_resource_attributes(struct attr_list *attrs, uint32_t pid, bool 
 	static char v[8192];
 	if (proc_environ_get(pid, "OTEL_RESOURCE_ATTRIBUTES", v, sizeof(v)))
 		return;
-	for (const char *p = v; *p;) {
-		size_t n = strcspn(p, ",");
-		const char *eq = memchr(p, '=', n);
-		if (eq) {
-			char key[256], val[1024];
-			decode(p, eq - p, key, sizeof(key));
-			decode(eq + 1, p + n - eq - 1, val, sizeof(val));
-			if (!key[0] || !strncmp(key, "weft.", 5)) {
-				/* weft's internal keys are not the process's to set */
-			} else if (!strcmp(key, "service.name")) {
-				if (!*own && val[0]) {
-					attrs_set_str(attrs, "service.name", val);
-					*own = true;
-				}
-			} else if (!attrs_get(attrs, key)) {
-				attrs_set_str(attrs, key, val);
-			}
-		}
-		p += n;
-		if (*p)
-			p++;
-	}
-}
-
-static const char *owner_attr(const char *kind)
-{
-	static const char *const kinds[][2] = {
-		{ "Deployment", "k8s.deployment.name" }, { "ReplicaSet", "k8s.replicaset.name" },
-		{ "StatefulSet", "k8s.statefulset.name" }, { "DaemonSet", "k8s.daemonset.name" },
-		{ "Job", "k8s.job.name" },		   { "CronJob", "k8s.cronjob.name" },
-	};
-	for (size_t i = 0; kind && i < sizeof(kinds) / sizeof(kinds[0]); i++)
-		if (!strcmp(kind, kinds[i][0]))
-			return kinds[i][1];
-	return NULL;
-}
-
-/* "registry/repo/name:tag" or "name@sha256:..." -> container.image.name, tag. */
-static void image_attrs(struct attr_list *attrs, const char *image)
-{
-	const char *at = strchr(image, '@');
-	size_t end = at ? (size_t)(at - image) : strlen(image);
-	const char *slash = memrchr(image, '/', end);
-	const char *colon = memchr(slash ? slash : image, ':', end - (slash ? slash - image : 0));
-	size_t name_len = colon ? (size_t)(colon - image) : end;
-	attrs_set_strn(attrs, "container.image.name", image, name_len);
-	if (colon)
-		attrs_set_strn(attrs, "container.image.tag", colon + 1, end - name_len - 1);
-}
-
-static void pod_attrs(struct attr_list *attrs, const struct pod_meta *pod, const struct pod_container *c, bool *own)
-{
-	attrs_set_str(attrs, "k8s.namespace.name", pod->ns);
-	attrs_set_str(attrs, "k8s.pod.name", pod->name);
-	if (pod->uid)
-		attrs_set_str(attrs, "k8s.pod.uid", pod->uid);
-	if (pod->node)
-		attrs_set_str(attrs, "k8s.node.name", pod->node);
-	if (c->name)
-		attrs_set_str(attrs, "k8s.container.name", c->name);
-	if (c->image && *c->image)
-		image_attrs(attrs, c->image);
-	const char *a;
-	if ((a = owner_attr(pod->owner_kind)))
-		attrs_set_str(attrs, a, pod->owner_name);
-	if ((a = owner_attr(pod->top_kind)))
-		attrs_set_str(attrs, a, pod->top_name);
-	if (!*own) {
-		/* The workload's name: a Deployment's pods (through their
-		 * ReplicaSet) are the Deployment's service. */
-		const char *svc = pod->top_name ? pod->top_name : pod->owner_name ? pod->owner_name : c->name;
-		if (svc && *svc) {
-			attrs_set_str(attrs, "service.name", svc);
-			*own = true;
-		}
-	}
-	if (!attrs_get(attrs, "service.namespace"))
-		attrs_set_str(attrs, "service.namespace", pod->ns);
-}
-
-/* What the runtime says (after the API's pod, which wins). */
-static void runtime_attrs(struct attr_list *attrs, const struct runtime_info *ri, bool *own)
-{
-	if (ri->name[0])
-		attrs_set_str(attrs, "container.name", ri->name);
-	if (ri->image[0] && !attrs_get(attrs, "container.image.name"))
-		image_attrs(attrs, ri->image);
-	/* The kubelet's labels, where the pod is not known from the API. */
-	if (ri->pod_name[0] && !attrs_get(attrs, "k8s.pod.name")) {
-		attrs_set_str(attrs, "k8s.pod.name", ri->pod_name);
-		if (ri->pod_namespace[0]) {
-			attrs_set_str(attrs, "k8s.namespace.name", ri->pod_namespace);
-			if (!attrs_get(attrs, "service.namespace"))
-				attrs_set_str(attrs, "service.namespace", ri->pod_namespace);
-		}
-		if (ri->pod_uid[0])
-			attrs_set_str(attrs, "k8s.pod.uid", ri->pod_uid);
-		if (ri->k8s_container[0])
-			attrs_set_str(attrs, "k8s.container.name", ri->k8s_container);
-	}
-	const char *name = ri->k8s_container[0] ? ri->k8s_container : ri->name;
-	if (!*own && name[0]) {
-		attrs_set_str(attrs, "service.name", name);
-		*own = true;
-	}
+	resource_attrs_from_text(attrs, v, own);
 }
 
 /* FNV-1a, 64 bits, from seed. */
@@ -303,7 +175,7 @@ bool metadata_resource(struct attr_list *attrs, uint32_t pid)
 		const struct pod_container *c = NULL;
 		struct pod_meta *pod = metadata_pod_of_container(cg.id, &c);
 		if (pod) {
-			pod_attrs(attrs, pod, c, &own);
+			resource_attrs_pod(attrs, pod, c, &own);
 			pod_meta_put(pod);
 		} else {
 			if (cg.pod_uid[0])
@@ -313,9 +185,9 @@ bool metadata_resource(struct attr_list *attrs, uint32_t pid)
 		struct runtime_info ri;
 		int rc;
 		if (runtime_api_container(cg.id, &ri))
-			runtime_attrs(attrs, &ri, &own);
+			resource_attrs_runtime(attrs, &ri, &own);
 		else if ((rc = cri_api_container(cg.id, &ri)) > 0)
-			runtime_attrs(attrs, &ri, &own);
+			resource_attrs_runtime(attrs, &ri, &own);
 		else if (rc == -EAGAIN)
 			complete = false; /* asked by the CRI thread: spans carry it once answered */
 	}

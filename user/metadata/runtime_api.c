@@ -90,7 +90,13 @@ static bool inspect(const char *id, struct runtime_info *out)
 			log_debug("containers: %s on %s: %s", url, socket_path, curl_easy_strerror(rc));
 		return false;
 	}
-	json_t *doc = json_loadb(b.buf, b.len, 0, NULL);
+	return runtime_decode_inspect(b.buf, b.len, out);
+}
+
+bool runtime_decode_inspect(const char *json, size_t len, struct runtime_info *out)
+{
+	json_t *doc = json_loadb(json, len, 0, NULL);
+	memset(out, 0, sizeof(*out));
 	if (!doc)
 		return false;
 	const char *name = json_string_value(json_object_get(doc, "Name"));

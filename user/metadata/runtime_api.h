@@ -6,6 +6,7 @@
 #define WEFT_METADATA_RUNTIME_API_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 struct runtime_info {
 	char name[256];	 /* without the leading '/' */
@@ -21,5 +22,8 @@ bool runtime_api_configure(const char *socket_path);
 /* The container's facts; false if no runtime answers for it. */
 bool runtime_api_container(const char *id, struct runtime_info *out);
 void runtime_api_clear(void);
+/* An inspect answer (GET /containers/<id>/json) -> out (zeroed first):
+ * false when it is not JSON. Exposed for the tests. */
+bool runtime_decode_inspect(const char *json, size_t len, struct runtime_info *out);
 
 #endif

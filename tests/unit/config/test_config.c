@@ -186,6 +186,45 @@ static void test_matching(void **state)
 	config_free(&cfg);
 }
 
+/* Regexes glibc would take seconds or gigabytes to compile, or that match
+ * in exponential time, are refused with the key named (found by
+ * tests/fuzz/fuzz_config.c: "w_+++...+" ran it out of memory); the usual
+ * ones pass. */
+static void test_costly_regexes(void **state)
+{
+	static const char *const refused[] = {
+		"'r_++++++++++++++++++++++++++++++++++++'", /* each + doubles glibc's copies */
+		"'(()*){0,24}'",			       /* 24 s to compile */
+		"'()*()*()*()*()*()*()*()*()*()*()*()*()*'",
+		"'a?*a?*a?*a?*a?*a?*a?*a?*a?*a?*a?*a?*a?*'",
+		"'(.{1,255}){1,255}'", /* 150 MB, seconds per name matched */
+		"'(a*)*\\1b'",		 /* back-reference: exponential matching */
+		"'((((((((((((((((((((((((((((((((((a))))))))))))))))))))))))))))))))))'",
+	};
+	static const char *const accepted[] = {
+		"'checkout-[a-z0-9]{9,10}-[a-z0-9]{5}'", "'.{0,253}'", "'kube-system|weft'", "'(web|api)-[0-9]+'",
+		"'[[:alpha:]]+[]a-]*'", "'[\\1]x'",
+	};
+	struct weft_config cfg;
+	char text[256], err[512];
+	for (size_t i = 0; i < sizeof(refused) / sizeof(refused[0]); i++) {
+		snprintf(text, sizeof(text), "discovery:\n  instrument:\n    - k8s_pod_name: %s\n", refused[i]);
+		assert_int_equal(parse(&cfg, text, err), -EINVAL);
+		assert_non_null(strstr(err, "weft.yaml:3: k8s_pod_name: "));
+		assert_true(strstr(err, "too costly") || strstr(err, "back-references") || strstr(err, "nested"));
+	}
+	for (size_t i = 0; i < sizeof(accepted) / sizeof(accepted[0]); i++) {
+		snprintf(text, sizeof(text), "discovery:\n  instrument:\n    - k8s_pod_name: %s\n", accepted[i]);
+		assert_int_equal(parse(&cfg, text, err), 0);
+		config_free(&cfg);
+	}
+	char *env[] = { "WEFT_DISCOVERY_K8S_POD_LABELS=app=x++++++++++++++++++++++++++", NULL };
+	memset(&cfg, 0, sizeof(cfg));
+	assert_int_equal(config_apply_env(&cfg, env, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "WEFT_DISCOVERY_K8S_POD_LABELS: k8s_pod_labels.app: regular expression too costly"));
+	config_free(&cfg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -193,6 +232,7 @@ int main(void)
 		cmocka_unit_test(test_errors_name_line_and_key),
 		cmocka_unit_test(test_env),
 		cmocka_unit_test(test_matching),
+		cmocka_unit_test(test_costly_regexes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

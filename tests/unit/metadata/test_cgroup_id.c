@@ -105,12 +105,29 @@ static void test_unterminated(void **state)
 	assert_false(cgroup_container_parse(t, strlen(t) - 10, &c));
 }
 
+/* A component that looks like a pod's but is no uid leaves the uid found
+ * above it, or none, and always NUL-terminated (once it was copied half,
+ * without its NUL: fuzz_metadata). */
+static void test_pod_uid_not_half_copied(void **state)
+{
+	const char *t = "0::/kubepods/pod1111111111111111111111111111111111zz/" ID "\n";
+	const char *u = "0::/kubepods/pod" UID "/pod2222222222222222222222222222222222zz/" ID "\n";
+	struct cgroup_container c;
+	memset(&c, 'U', sizeof(c));
+	assert_true(cgroup_container_parse(t, strlen(t), &c));
+	assert_string_equal(c.pod_uid, "");
+	memset(&c, 'U', sizeof(c));
+	assert_true(cgroup_container_parse(u, strlen(u), &c));
+	assert_string_equal(c.pod_uid, UID);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_samples),
 		cmocka_unit_test(test_v2_line_first),
 		cmocka_unit_test(test_unterminated),
+		cmocka_unit_test(test_pod_uid_not_half_copied),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -73,6 +73,8 @@ int regex_cost_check(const char *what, const char *text, char *err, size_t errle
 {
 	struct cost st[REGEX_DEPTH_MAX + 1] = {}, last = {};
 	bool have_last = false, last_loops = false; /* last: a group or a repetition */
+	bool last_rep = false;			    /* the token before was a repetition */
+	bool branch_start = true;		    /* at the text's start, after '(' or '|' */
 	int d = 0;
 	for (const char *p = text; *p;) {
 		uint64_t copies = 0;
@@ -83,6 +85,25 @@ int regex_cost_check(const char *what, const char *text, char *err, size_t errle
 			copies = 2, q++;
 		else if (*p == '{')
 			copies = interval(&q);
+		/* POSIX leaves these undefined, and glibc compiles some in
+		 * exponential time ("a|||||||b+++", found by fuzz_config):
+		 * refused, not estimated. */
+		if (copies && last_rep) {
+			snprintf(err, errlen, "%s: a repetition of a repetition (\"%.2s\") is undefined in POSIX regular "
+				 "expressions: write it once", what, p - 1);
+			return -EINVAL;
+		}
+		if (*p == '|' && (branch_start || !p[1] || p[1] == '|' || p[1] == ')')) {
+			snprintf(err, errlen, "%s: an empty alternative ('|' at an end, or next to '|', '(' or ')') is "
+				 "undefined in POSIX regular expressions", what);
+			return -EINVAL;
+		}
+		if (*p == ')' && d == 0) {
+			snprintf(err, errlen, "%s: unbalanced ')' in a regular expression", what);
+			return -EINVAL;
+		}
+		last_rep = copies != 0;
+		branch_start = *p == '(' || *p == '|';
 		if (copies && have_last) {
 			struct cost r = { sat(last.positions * copies + 1),
 					  sat(last.loops * copies + (last_loops ? copies : 0)) };

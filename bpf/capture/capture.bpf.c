@@ -456,7 +456,7 @@ int sched_process_exit(void *ctx)
 	__u32 tid = id;
 	bpf_map_delete_elem(&thread_ctxs, &tid);
 	bpf_map_delete_elem(&injected, &id);
-	bpf_map_delete_elem(&tls_calls, &id);
+	tls_call_end(id);
 	if (tid != tgid)
 		return 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);

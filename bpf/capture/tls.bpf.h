@@ -71,6 +71,45 @@ struct {
 	__type(value, struct tls_conn);
 } tls_conns SEC(".maps");
 
+/* The threads that have a tls_calls entry, one bit per tid (bit tid % 64
+ * of word tid / 64): a socket event asks this array, inlined, before the
+ * hash map, where most events of a process that loaded libssl find nothing
+ * (a hash miss cost ~100-170 ns per event here). Set with the entry,
+ * cleared with it, or when the entry is found gone (LRU eviction). Only the
+ * thread itself changes its bit; the word is shared, hence the atomics. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TRACED_BITS_WORDS);
+	__type(key, __u32);
+	__type(value, __u64);
+} tls_threads SEC(".maps");
+
+static __always_inline bool tls_thread_in_call(__u32 tid)
+{
+	__u32 w = tid / 64;
+	__u64 *v = bpf_map_lookup_elem(&tls_threads, &w);
+	return v && (*v >> (tid % 64)) & 1;
+}
+
+static __always_inline void tls_thread_mark(__u32 tid, bool on)
+{
+	__u32 w = tid / 64;
+	__u64 *v = bpf_map_lookup_elem(&tls_threads, &w);
+	if (!v)
+		return;
+	if (on)
+		__sync_fetch_and_or(v, 1ull << (tid % 64));
+	else
+		__sync_fetch_and_and(v, ~(1ull << (tid % 64)));
+}
+
+/* The thread's SSL call is over: its note goes. */
+static __always_inline void tls_call_end(__u64 id)
+{
+	bpf_map_delete_elem(&tls_calls, &id);
+	tls_thread_mark((__u32)id, false);
+}
+
 static __always_inline bool tls_enabled(void)
 {
 	__u32 zero = 0;
@@ -120,7 +159,7 @@ __attribute__((noinline)) long tls_read_return(__u64 id, long ret)
 			n = call->num;
 		plain = tls_plain_io(call, DIR_READ, bpf_ktime_get_ns(), n) ? n : 0;
 	}
-	bpf_map_delete_elem(&tls_calls, &id);
+	tls_call_end(id);
 	return plain;
 }
 
@@ -137,8 +176,10 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 		return 0;
 	__u64 id = bpf_get_current_pid_tgid();
 	struct tls_call *call = bpf_map_lookup_elem(&tls_calls, &id);
-	if (!call)
+	if (!call) {
+		tls_thread_mark((__u32)id, false); /* evicted */
 		return 0;
+	}
 	/* The syscall front sees every fd: a write to stderr or a pipe inside
 	 * an SSL call (curl -v logs from inside SSL_read) is not the call's. */
 	__u64 sk = io->sk ? io->sk : (__u64)stream_sock_from_fd(io->fd);
@@ -146,7 +187,7 @@ __attribute__((noinline)) int tls_sock_event(struct io_args *io, long ret)
 		return 0;
 	if (call->has_fd && (call->fd != io->fd || call->sk != sk)) {
 		/* Another socket: the SSL call (a write: no return probe) returned. */
-		bpf_map_delete_elem(&tls_calls, &id);
+		tls_call_end(id);
 		return 0;
 	}
 	if (!call->has_fd) {
@@ -195,7 +236,7 @@ __attribute__((noinline)) long tls_send_prepare(__u64 id)
  * io_scratch_map (io) for on_data. */
 static __always_inline long tls_io(struct io_args *io, long ret)
 {
-	if (!tls_enabled())
+	if (!tls_enabled() || !tls_thread_in_call((__u32)bpf_get_current_pid_tgid()))
 		return -1;
 	int r = tls_sock_event(io, ret);
 	if (!(r & TLS_EV_CIPHER))

@@ -60,7 +60,7 @@ __attribute__((noinline)) int tls_enter(__u64 ssl, __u64 buf, __u64 num, __u64 r
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!ssl || !buf || (__s32)num <= 0) {
-		bpf_map_delete_elem(&tls_calls, &id);
+		tls_call_end(id);
 		return 0;
 	}
 	struct tls_call call = {
@@ -87,6 +87,7 @@ __attribute__((noinline)) int tls_enter(__u64 ssl, __u64 buf, __u64 num, __u64 r
 	}
 	if (bpf_map_update_elem(&tls_calls, &id, &call, BPF_ANY))
 		return 0;
+	tls_thread_mark((__u32)id, true);
 	return dir == DIR_WRITE && call.has_fd;
 }
 

@@ -9,7 +9,7 @@
 enum weft_event_type {
 	WEFT_EV_TXN = 1,       /* struct txn_event */
 	WEFT_EV_PROC_EXIT = 2, /* struct proc_exit_event */
-	WEFT_EV_PROC_EXEC = 3, /* struct proc_exit_event: a traced process exec'd
+	WEFT_EV_PROC_EXEC = 3, /* struct proc_exec_event: a traced process exec'd
 				 * (any process, with discovery) */
 	WEFT_EV_CONN_CLOSE = 4, /* struct conn_close_event: a connection whose
 				 * protocol keeps agent-side state closed */
@@ -23,6 +23,17 @@ enum weft_event_type {
 struct proc_exit_event {
 	__u32 type; /* WEFT_EV_PROC_EXIT */
 	__u32 pid;
+};
+
+#define WEFT_EXEC_PATH_MAX 256
+
+struct proc_exec_event {
+	__u32 type; /* WEFT_EV_PROC_EXEC */
+	__u32 pid;
+	/* The program's path as exec was given it (cut; "" unknown): what
+	 * discovery decides by when the process is gone before the agent could
+	 * read its /proc (a static client lives a millisecond). */
+	char filename[WEFT_EXEC_PATH_MAX];
 };
 
 struct conn_close_event {
@@ -42,6 +53,7 @@ struct proc_listen_event {
 
 _Static_assert(sizeof(struct proc_listen_event) == 16, "proc_listen_event layout");
 _Static_assert(sizeof(struct proc_exit_event) == 8, "proc_exit_event layout");
+_Static_assert(sizeof(struct proc_exec_event) == 8 + WEFT_EXEC_PATH_MAX, "proc_exec_event layout");
 _Static_assert(sizeof(struct conn_close_event) == 16, "conn_close_event layout");
 
 #endif

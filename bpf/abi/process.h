@@ -17,5 +17,12 @@
  * meanwhile, so that a short-lived client (curl) that connects before the
  * agent looked at it still acts for that request. */
 #define PROC_UNVETTED 2
+/* Discovery (weft run with a selection): a new program the kernel traces
+ * from its exec until the agent decides about it, so that one that connects
+ * at once (a static client) is not missed; the agent drops what it sent if
+ * it is not selected. PROC_TOUCHED: it opened a connection meanwhile (the
+ * agent then cleans its connection state). */
+#define PROC_PROVISIONAL 4
+#define PROC_TOUCHED 8
 
 #endif

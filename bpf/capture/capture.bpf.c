@@ -437,8 +437,11 @@ int task_newtask(struct trace_event_raw_task_newtask *ctx)
 	if (ctx->clone_flags & 0x00010000 /* CLONE_THREAD */)
 		return 0;
 	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &parent);
-	if (pf)
-		bpf_map_update_elem(&proc_flags, &child, pf, BPF_ANY);
+	if (pf) {
+		/* A provisional parent's child is not traced: not provisional either. */
+		__u32 f = *pf & ~(PROC_PROVISIONAL | PROC_TOUCHED);
+		bpf_map_update_elem(&proc_flags, &child, &f, BPF_ANY);
+	}
 	__u8 *v = bpf_map_lookup_elem(&traced_pids, &parent);
 	if (!v || *v != TRACED_EXPLICIT)
 		return 0;
@@ -459,21 +462,27 @@ int sched_process_exit(void *ctx)
 	tls_call_end(id);
 	if (tid != tgid)
 		return 0;
+	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &tgid);
+	__u32 flags = pf ? *pf : 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
 	bpf_map_delete_elem(&go_procs, &tgid);
-	if (!bpf_map_lookup_elem(&traced_pids, &tgid))
-		return 0;
-	bpf_map_delete_elem(&traced_pids, &tgid);
-	traced_bit_set(tgid, false);
+	if (!bpf_map_lookup_elem(&traced_pids, &tgid)) {
+		if (!(flags & PROC_PROVISIONAL))
+			return 0;
+		/* Gone before the agent decided about it (discovery). */
+		traced_bit_set(tgid, false);
+		if (!(flags & PROC_TOUCHED))
+			return 0; /* no state to clean: the agent need not hear of it */
+	} else {
+		bpf_map_delete_elem(&traced_pids, &tgid);
+		traced_bit_set(tgid, false);
+	}
 	/* Userspace drops the process's connections and cached resource. */
 	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXIT, .pid = tgid };
 	if (bpf_ringbuf_output(&events, &e, sizeof(e), 0))
 		count(WEFT_CNT_RINGBUF_FULL);
 	return 0;
 }
-
-/* Set by the loader: weft run with a selection (user/discovery/). */
-const volatile __u8 discovery = 0;
 
 /* Discovery selects by listening port: a socket starts listening (in the
  * listening task; rare). Loaded only then, on either front. */
@@ -494,24 +503,32 @@ int sock_listen(struct bpf_raw_tracepoint_args *ctx)
 }
 
 SEC("tracepoint/sched/sched_process_exec")
-int sched_process_exec(void *ctx)
+int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 {
 	/* A new program: what the agent knew of the old one (Go or not) is void. */
 	__u32 tgid = bpf_get_current_pid_tgid() >> 32;
 	/* Discovery: the agent decides about every new program. */
-	if (!tgid_traced(tgid) && !discovery)
+	bool traced = tgid_traced(tgid);
+	if (!traced && !discovery)
 		return 0;
-	if (tgid_traced(tgid)) {
-		__u32 unvetted = PROC_UNVETTED;
-		bpf_map_update_elem(&proc_flags, &tgid, &unvetted, BPF_ANY);
-	} else {
-		bpf_map_delete_elem(&proc_flags, &tgid);
-	}
+	/* Discovery: traced until the agent decides (PROC_PROVISIONAL). */
+	__u32 flags = traced ? PROC_UNVETTED : PROC_UNVETTED | PROC_PROVISIONAL;
+	if (bpf_map_update_elem(&proc_flags, &tgid, &flags, BPF_ANY) == 0 && !traced && tgid != self_tgid)
+		traced_bit_set(tgid, true);
 	bpf_map_delete_elem(&go_procs, &tgid);
-	struct proc_exit_event e = { .type = WEFT_EV_PROC_EXEC, .pid = tgid };
+	struct proc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+	if (!e) {
+		count(WEFT_CNT_RINGBUF_FULL);
+		return 0;
+	}
+	e->type = WEFT_EV_PROC_EXEC;
+	e->pid = tgid;
+	/* The path, a __data_loc field: its offset in the record's low 16 bits. */
+	__u32 off = ctx->__data_loc_filename & 0xFFFF;
+	if (bpf_probe_read_kernel_str(e->filename, sizeof(e->filename), (void *)ctx + off) < 0)
+		e->filename[0] = '\0';
 	/* Wake the agent now: it reads the new program's /proc entries while the
 	 * process lives (a short-lived client may be gone 100 ms later). */
-	if (bpf_ringbuf_output(&events, &e, sizeof(e), BPF_RB_FORCE_WAKEUP))
-		count(WEFT_CNT_RINGBUF_FULL);
+	bpf_ringbuf_submit(e, BPF_RB_FORCE_WAKEUP);
 	return 0;
 }

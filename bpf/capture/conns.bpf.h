@@ -6,6 +6,7 @@
 #include "lib/common.bpf.h"
 #include "lib/sock.bpf.h"
 #include "capture/tables.bpf.h"
+#include "context/thread.bpf.h" /* proc_flags */
 
 /* The role of a socket no accept or connect was seen for: a TCP socket
  * whose opening the socket front saw, or a Unix stream socket (the server
@@ -40,6 +41,13 @@ __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 	if (socket_front) {
 		bpf_map_delete_elem(&sock_roles, &sk);
 		bpf_map_update_elem(&sock_conns, &sk, &key, BPF_ANY);
+	}
+	if (discovery) {
+		/* A program traced until the agent decides has state to clean if
+		 * it is not selected (PROC_TOUCHED). */
+		__u32 *pf = bpf_map_lookup_elem(&proc_flags, &key.tgid);
+		if (pf && (*pf & (PROC_PROVISIONAL | PROC_TOUCHED)) == PROC_PROVISIONAL)
+			__sync_fetch_and_or(pf, PROC_TOUCHED);
 	}
 	if (trace_all) {
 		/* Remember the process so its state is cleaned when it exits. */

@@ -112,6 +112,9 @@ static __always_inline void count(__u32 which)
 		*v += 1;
 }
 
+/* Set by the loader: weft run with a selection (user/discovery/). */
+const volatile __u8 discovery = 0;
+
 static __always_inline bool tgid_traced(__u32 tgid)
 {
 	if (tgid == self_tgid)

@@ -176,3 +176,40 @@ def test_bad_config_is_refused_clearly(tmp_path, text, message):
     assert r.returncode == 2
     assert message in r.stderr
     assert cfg in r.stderr or "kubernetes" in message
+
+
+def test_a_selected_program_that_connects_at_once_is_traced_from_its_first_request(weft_factory, servers,
+                                                                                  tmp_path):
+    """A statically linked client (busybox wget) connects within a fraction of
+    a millisecond of its exec: before the agent can have looked at it. The
+    kernel traces every new program provisionally until the agent decides
+    (docs/DEPLOY.md): every request of the selected copy is a span, and
+    nothing of the unselected copy, whose first exchanges the kernel did
+    capture, reaches the output."""
+    port = free_port()
+    srv = servers(port)  # not selected
+    # busybox runs the applet its name says: two copies named wget.
+    wanted, unwanted = str(tmp_path / "sel" / "wget"), str(tmp_path / "other" / "wget")
+    for exe in (wanted, unwanted):
+        os.makedirs(os.path.dirname(exe))
+        shutil.copy("/bin/busybox", exe)
+    cfg = write_config(tmp_path, f"""
+discovery:
+  instrument:
+    - exe_path: "{wanted}"
+""")
+    w = weft_factory(["run", "--config", cfg])
+    n = 12
+    for i in range(n):
+        for exe in (wanted, unwanted):
+            tag = os.path.basename(os.path.dirname(exe))
+            r = subprocess.run([exe, "-q", "-O", "-", f"http://127.0.0.1:{port}/?{tag}{i}"],
+                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, timeout=20)
+            assert r.returncode == 0, r.stderr
+    got = w.wait_spans(lambda s: s["kind"] == "CLIENT", count=n)
+    assert len(got) == n, w.stderr
+    assert sorted(s["attributes"]["url.full"].split("?")[1] for s in got) == sorted(f"sel{i}" for i in range(n))
+    assert all(s["resource"]["process.executable.name"] == "wget" for s in got)
+    w.stop()
+    assert [s for s in w.spans() if s["kind"] == "CLIENT"] == got
+    assert spans_of(w, srv.pid) == []

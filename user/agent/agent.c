@@ -161,6 +161,8 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 		a->unparsed++;
 		return;
 	}
+	if (a->discovery && discovery_drops(a->discovery, ev->pid))
+		return; /* a new program traced until it was found unwanted */
 	vet_process(a, ev->pid);
 	if (len >= offsetof(struct txn_event, data) && ev->role == WEFT_ROLE_SERVER)
 		go_tracer_served(a->go, ev->pid);
@@ -200,8 +202,13 @@ static void deliver_txn(void *ctx, const struct txn_event *ev, size_t len)
 /* A stream protocol's bytes (HTTP/2): its spans come through deliver_span. */
 static void deliver_stream_event(struct agent *a, const void *ev, size_t len)
 {
-	if (len >= 8)
-		vet_process(a, ((const uint32_t *)ev)[1]);
+	if (len < 8) {
+		a->unparsed++;
+		return;
+	}
+	if (a->discovery && discovery_drops(a->discovery, ((const uint32_t *)ev)[1]))
+		return;
+	vet_process(a, ((const uint32_t *)ev)[1]);
 	struct protocol_ctx pc = protocol_ctx_of(a);
 	if (protocol_stream_event(ev, len, &pc) < 0)
 		a->unparsed++;
@@ -289,10 +296,14 @@ static int on_event(void *ctx, void *data, size_t len)
 		}
 		break;
 	case WEFT_EV_PROC_EXEC:
-		if (len >= sizeof(struct proc_exit_event)) {
-			uint32_t pid = ((struct proc_exit_event *)data)->pid;
+		if (len >= sizeof(struct proc_exec_event)) {
+			const struct proc_exec_event *ex = data;
+			uint32_t pid = ex->pid;
+			char path[WEFT_EXEC_PATH_MAX];
+			memcpy(path, ex->filename, sizeof(path));
+			path[sizeof(path) - 1] = '\0';
 			/* With a selection, every exec comes here: is it wanted? */
-			int look = a->discovery ? discovery_look(a->discovery, pid) : 1;
+			int look = a->discovery ? discovery_look(a->discovery, pid, path) : 1;
 			if (look < 0)
 				process_exited(a, pid); /* traced until now: what weft knew goes */
 			if (look <= 0)
@@ -585,8 +596,10 @@ int agent_run(struct agent_opts *o)
 		struct discovery_stats ds;
 		discovery_get_stats(a.discovery, &ds);
 		log_info("discovery: %llu looks at processes, %llu selected, %llu no longer traced after exec; %llu "
-			 "not kept (table full)", (unsigned long long)ds.looked_at, (unsigned long long)ds.selected,
-			 (unsigned long long)ds.unselected, (unsigned long long)ds.not_kept);
+			 "not kept (table full); %llu events of new programs not selected dropped",
+			 (unsigned long long)ds.looked_at, (unsigned long long)ds.selected,
+			 (unsigned long long)ds.unselected, (unsigned long long)ds.not_kept,
+			 (unsigned long long)ds.provisional_dropped);
 	}
 	err = err == -EINTR ? 0 : err;
 

@@ -180,6 +180,29 @@ static bool fill_resource(struct resource *r, uint32_t pid, bool *alive)
  * service.name as OpenTelemetry SDKs name a service they know nothing of
  * (its OTEL_SERVICE_NAME, if any, went with its memory). Nothing that
  * could be another program's. */
+/* proc_note_program's names, by pid % PROGRAM_NOTES (a slot lost to
+ * another pid leaves a span with its PID only). */
+#define PROGRAM_NOTES 256
+static struct {
+	uint32_t pid;
+	char name[64];
+} program_notes[PROGRAM_NOTES];
+
+void proc_note_program(uint32_t pid, const char *path)
+{
+	const char *base = strrchr(path, '/');
+	base = base ? base + 1 : path;
+	if (!pid || !base[0])
+		return;
+	program_notes[pid % PROGRAM_NOTES].pid = pid;
+	snprintf(program_notes[pid % PROGRAM_NOTES].name, sizeof(program_notes[0].name), "%s", base);
+}
+
+static const char *program_noted(uint32_t pid)
+{
+	return pid && program_notes[pid % PROGRAM_NOTES].pid == pid ? program_notes[pid % PROGRAM_NOTES].name : NULL;
+}
+
 static struct resource *resource_gone(uint32_t pid, const char *comm)
 {
 	struct resource *r = calloc(1, sizeof(*r));
@@ -187,6 +210,8 @@ static struct resource *resource_gone(uint32_t pid, const char *comm)
 
 	if (!r)
 		return NULL;
+	if (!comm || !comm[0])
+		comm = program_noted(pid);
 	r->refs = 1;
 	r->pid = pid;
 	if (comm && comm[0]) {
@@ -337,6 +362,8 @@ size_t proc_gone(uint32_t *out, size_t max)
 
 void proc_forget(uint32_t pid)
 {
+	if (program_notes[pid % PROGRAM_NOTES].pid == pid)
+		program_notes[pid % PROGRAM_NOTES].pid = 0;
 	for (struct proc_entry **p = &buckets[pid % PROC_BUCKETS]; *p; p = &(*p)->next) {
 		if ((*p)->pid == pid) {
 			struct proc_entry *e = *p;

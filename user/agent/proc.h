@@ -23,6 +23,11 @@ struct resource *proc_resource(uint32_t pid, uint64_t since_ns);
 uint64_t proc_gone_count(void);
 /* The process exited: drop the cache entry (spans keep their references). */
 void proc_forget(uint32_t pid);
+/* pid exec'd the program at path (from the kernel's exec event) and was
+ * gone before weft could read its /proc: its spans, until proc_forget(pid)
+ * (its exit), name that program's file (process.executable.name) rather
+ * than only its PID. */
+void proc_note_program(uint32_t pid, const char *path);
 void proc_cache_clear(void);
 
 /* True the first time it is called for pid (and again after proc_forget,

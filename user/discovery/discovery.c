@@ -21,6 +21,10 @@
 #define DISC_BUCKETS 4096
 #define DISC_MAX_PROCS 65536 /* processes with state kept (traced, listening, waiting for their pod) */
 #define DISC_PORTS 8	     /* listening ports remembered per process */
+/* New programs not selected, by pid % DISC_REJECTED: their events still in
+ * the ring buffer behind their exec event are dropped. Direct-mapped: a
+ * slot lost to another pid only matters for events still queued. */
+#define DISC_REJECTED 1024
 
 struct disc_proc {
 	uint32_t pid;
@@ -40,6 +44,7 @@ struct discovery {
 	uint64_t meta_gen;
 	unsigned ticks;
 	struct discovery_stats st;
+	uint32_t rejected[DISC_REJECTED];
 };
 
 static struct disc_proc *find(struct discovery *d, uint32_t pid)
@@ -93,8 +98,46 @@ int discovery_create(const struct weft_config *cfg, struct capture_tracer *cap, 
 	return 0;
 }
 
+/* A new program traced since its exec is not selected (or is gone): the
+ * kernel stops tracing it. -1 when it opened connections meanwhile (the
+ * caller forgets its state, kernel tables included), else 0. */
+static int untrace_provisional(struct discovery *d, uint32_t pid, uint32_t pflags)
+{
+	capture_untrace_pid(d->cap, pid);
+	/* Read again now that the kernel sees it untraced: a connection opened
+	 * until then has marked it. */
+	uint32_t now = pflags;
+	if (capture_get_proc_flags(d->cap, pid, &now) == 0)
+		pflags |= now;
+	capture_clear_proc_flags(d->cap, pid);
+	return pflags & PROC_TOUCHED ? -1 : 0;
+}
+
+/* pid exec'd exec_path and exited before it could be looked at (a static
+ * client lives a millisecond): what the kernel traced of it meanwhile is
+ * kept if its executable alone selects it. Its tracing ended with it. */
+static int decide_gone(struct discovery *d, uint32_t pid, const char *exec_path)
+{
+	char exe[PATH_MAX];
+	struct proc_facts f = {};
+	/* As /proc/PID/exe would have said: symbolic links resolved (from this
+	 * mount namespace: a container's program may not resolve, and is then
+	 * taken as given). */
+	if (!realpath(exec_path, exe))
+		snprintf(exe, sizeof(exe), "%s", exec_path);
+	f.exe_path = exe;
+	d->st.looked_at++;
+	if (!config_wants(d->cfg, &f))
+		return 0;
+	d->rejected[pid % DISC_REJECTED] = 0;
+	proc_note_program(pid, exe);
+	d->st.selected++;
+	log_debug("discovery: process %u (%s) exited before it was looked at: its exchanges are kept", pid, exe);
+	return 0;
+}
+
 /* Decides about pid from what is known now; port: one more port it listens on. */
-static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh)
+static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh, const char *exec_path)
 {
 	char exe_link[64], exe[PATH_MAX];
 	uint16_t ports[DISC_PORTS + 1];
@@ -107,10 +150,23 @@ static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh)
 
 	if (pid == (uint32_t)getpid())
 		return 0;
+	/* A new program the kernel traces until now (PROC_PROVISIONAL): its
+	 * bit is not a decision; what it sent meanwhile is dropped unless it
+	 * is selected. */
+	uint32_t pflags = 0;
+	bool provisional = fresh && capture_get_proc_flags(d->cap, pid, &pflags) == 0 && (pflags & PROC_PROVISIONAL);
+	uint32_t *rej = &d->rejected[pid % DISC_REJECTED];
+	if (fresh)
+		*rej = pid; /* until selected: gone already, or not wanted */
 	snprintf(exe_link, sizeof(exe_link), "/proc/%u/exe", pid);
 	ssize_t n = readlink(exe_link, exe, sizeof(exe) - 1);
-	if (n <= 0)
+	if (n <= 0) {
+		if (provisional) /* gone before it could be looked at (else the kernel cleaned) */
+			untrace_provisional(d, pid, pflags);
+		if (fresh && exec_path && exec_path[0] == '/')
+			return decide_gone(d, pid, exec_path);
 		return 0; /* a kernel thread, or gone */
+	}
 	exe[n] = '\0';
 	char *del = strstr(exe, " (deleted)");
 	if (del)
@@ -168,6 +224,26 @@ static int decide(struct discovery *d, uint32_t pid, uint16_t port, bool fresh)
 			memcpy(p->ports, ports, p->n_ports * sizeof(ports[0]));
 		}
 	}
+	if (want && *rej == pid)
+		*rej = 0;
+	if (provisional && !(p && p->traced)) {
+		if (want) {
+			/* Selected: traced for good from its exec on. */
+			if (capture_trace_pid(d->cap, pid) == 0) {
+				if (!p)
+					p = find_or_add(d, pid);
+				if (p)
+					p->traced = true;
+				d->st.selected++;
+				log_debug("discovery: tracing process %u (%s)", pid, exe);
+				return 1;
+			}
+		}
+		int r = untrace_provisional(d, pid, pflags);
+		if (p && !p->pending && !p->n_ports)
+			drop(d, pid);
+		return r;
+	}
 	/* Forked by a traced process, the kernel traces it already. */
 	bool was = (p && p->traced) || capture_pid_traced(d->cap, pid);
 	if (want && !was) {
@@ -205,28 +281,36 @@ size_t discovery_scan(struct discovery *d)
 		if (!isdigit((unsigned char)de->d_name[0]))
 			continue;
 		uint32_t pid = strtoul(de->d_name, NULL, 10);
-		if (decide(d, pid, 0, true) > 0)
+		if (decide(d, pid, 0, true, NULL) > 0)
 			traced++;
 	}
 	closedir(dir);
 	return traced;
 }
 
-int discovery_look(struct discovery *d, uint32_t pid)
+int discovery_look(struct discovery *d, uint32_t pid, const char *exec_path)
 {
-	return decide(d, pid, 0, true);
+	return decide(d, pid, 0, true, exec_path);
 }
 
 int discovery_on_listen(struct discovery *d, uint32_t pid, uint16_t port)
 {
 	if (!d->needs_ports)
 		return 0;
-	return decide(d, pid, port, false);
+	return decide(d, pid, port, false, NULL);
 }
 
 void discovery_forget(struct discovery *d, uint32_t pid)
 {
 	drop(d, pid);
+}
+
+bool discovery_drops(struct discovery *d, uint32_t pid)
+{
+	if (!pid || d->rejected[pid % DISC_REJECTED] != pid)
+		return false;
+	d->st.provisional_dropped++;
+	return true;
 }
 
 bool discovery_traced(struct discovery *d, uint32_t pid)
@@ -255,7 +339,7 @@ void discovery_tick(struct discovery *d)
 		}
 	}
 	for (size_t i = 0; i < n_redo; i++)
-		decide(d, redo[i], 0, false);
+		decide(d, redo[i], 0, false, NULL);
 }
 
 void discovery_get_stats(struct discovery *d, struct discovery_stats *st)

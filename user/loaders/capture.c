@@ -293,6 +293,16 @@ int capture_set_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t flag
 	return bpf_map__update_elem(t->skel->maps.proc_flags, &pid, sizeof(pid), &flags, sizeof(flags), BPF_ANY);
 }
 
+int capture_get_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t *flags)
+{
+	return bpf_map__lookup_elem(t->skel->maps.proc_flags, &pid, sizeof(pid), flags, sizeof(*flags), 0);
+}
+
+void capture_clear_proc_flags(struct capture_tracer *t, uint32_t pid)
+{
+	bpf_map__delete_elem(t->skel->maps.proc_flags, &pid, sizeof(pid), 0);
+}
+
 void capture_destroy(struct capture_tracer *t)
 {
 	if (!t)

@@ -168,6 +168,7 @@ struct exe_seen {
 	ino_t ino;
 	struct timespec mtime;
 	off_t size;
+	bool is_static; /* no program interpreter: it never loads a libssl */
 };
 static struct exe_seen plain_exes[64];
 static size_t plain_next;
@@ -178,18 +179,47 @@ static bool exe_same(const struct exe_seen *e, const struct stat *st)
 	       e->mtime.tv_sec == st->st_mtim.tv_sec && e->mtime.tv_nsec == st->st_mtim.tv_nsec;
 }
 
-static bool exe_known_plain(const struct stat *st)
+static const struct exe_seen *exe_known_plain(const struct stat *st)
 {
 	for (size_t i = 0; i < sizeof(plain_exes) / sizeof(plain_exes[0]); i++)
 		if (plain_exes[i].ino && exe_same(&plain_exes[i], st))
-			return true;
-	return false;
+			return &plain_exes[i];
+	return NULL;
 }
 
-static void exe_note_plain(const struct stat *st)
+/* Is the ELF file at path statically linked (no PT_INTERP)? Such a program
+ * (busybox, a Go binary without cgo) has no dynamic loader to map a libssl
+ * later. False when unsure. */
+static bool exe_static(const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return false;
+	bool stat_linked = false;
+	size_t n = 0;
+	elf_version(EV_CURRENT);
+	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
+	if (e && elf_kind(e) == ELF_K_ELF && elf_getphdrnum(e, &n) == 0 && n > 0) {
+		stat_linked = true;
+		for (size_t i = 0; i < n; i++) {
+			GElf_Phdr ph;
+			if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type == PT_INTERP) {
+				stat_linked = false;
+				break;
+			}
+		}
+	}
+	elf_end(e);
+	close(fd);
+	return stat_linked;
+}
+
+static const struct exe_seen *exe_note_plain(const struct stat *st, const char *path)
 {
 	struct exe_seen *e = &plain_exes[plain_next++ % (sizeof(plain_exes) / sizeof(plain_exes[0]))];
-	*e = (struct exe_seen){ .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim, .size = st->st_size };
+	*e = (struct exe_seen){ .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim, .size = st->st_size,
+				.is_static = exe_static(path) };
+	return e;
 }
 
 int tls_lib_exe_unprobeable(uint32_t pid, char *why, size_t n)
@@ -277,15 +307,20 @@ int tls_lib_find_in(FILE *f, uint32_t pid, struct tls_lib *out)
 	struct stat st;
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	bool have_st = stat(exe, &st) == 0;
-	if (!have_st || !exe_known_plain(&st)) {
+	const struct exe_seen *plain = have_st ? exe_known_plain(&st) : NULL;
+	if (!plain) {
 		if (fill_exe(pid, out) == 0)
 			return 0;
 		char why[512];
 		if (tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
 			return -ENOENT; /* it has its own TLS: a libssl on disk is not what it runs */
 		if (have_st)
-			exe_note_plain(&st);
+			plain = exe_note_plain(&st, exe);
 	}
+	/* A static program never maps a libssl: no probes waiting for one (each
+	 * costs the agent's event thread uprobe attachments). */
+	if (plain && plain->is_static)
+		return -ENOENT;
 	for (size_t i = 0; i < sizeof(default_paths) / sizeof(default_paths[0]); i++)
 		if (fill(pid, default_paths[i], false, out) == 0)
 			return 0;

@@ -129,6 +129,14 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 							    lib->path, 0, &ro);
 		if (!l || (read && !r)) {
 			err = -errno;
+			char self[32];
+			snprintf(self, sizeof(self), "/proc/%u", pid);
+			if (pid && access(self, F_OK) != 0) {
+				/* Exited meanwhile (a short-lived client): nothing to warn about. */
+				log_debug("tls: pid %u: gone before its probes were attached", pid);
+				bpf_link__destroy(l);
+				break;
+			}
 			log_warn("tls: pid %u: cannot probe %s in %s: %s", pid, tls_fn_names[i], lib->shown,
 				 strerror(-err));
 			bpf_link__destroy(l);

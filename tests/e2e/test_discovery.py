@@ -213,3 +213,6 @@ discovery:
     w.stop()
     assert [s for s in w.spans() if s["kind"] == "CLIENT"] == got
     assert spans_of(w, srv.pid) == []
+    # Static programs get no waiting libssl probes, and weft never probes
+    # (or warns about) its own libraries.
+    assert "tls: pid" not in w.stderr, w.stderr

@@ -489,7 +489,7 @@ int agent_run(struct agent_opts *o)
 	err = tls_tracer_load(a.capture, &so, &a.tls);
 	if (err)
 		goto cleanup;
-	if (o->trace_all)
+	if (so.trace_all)
 		tls_tracer_add(a.tls, getpid()); /* the host's libssl, for every process */
 	for (size_t i = 0; i < o->n_pids; i++)
 		tls_tracer_add(a.tls, o->pids[i]);

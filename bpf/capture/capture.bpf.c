@@ -465,7 +465,7 @@ int sched_process_exit(void *ctx)
 	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &tgid);
 	__u32 flags = pf ? *pf : 0;
 	bpf_map_delete_elem(&proc_flags, &tgid);
-	bpf_map_delete_elem(&go_procs, &tgid);
+	go_proc_forget(tgid);
 	if (!bpf_map_lookup_elem(&traced_pids, &tgid)) {
 		if (!(flags & PROC_PROVISIONAL))
 			return 0;
@@ -515,7 +515,7 @@ int sched_process_exec(struct trace_event_raw_sched_process_exec *ctx)
 	__u32 flags = traced ? PROC_UNVETTED : PROC_UNVETTED | PROC_PROVISIONAL;
 	if (bpf_map_update_elem(&proc_flags, &tgid, &flags, BPF_ANY) == 0 && !traced && tgid != self_tgid)
 		traced_bit_set(tgid, true);
-	bpf_map_delete_elem(&go_procs, &tgid);
+	go_proc_forget(tgid);
 	struct proc_exec_event *e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
 	if (!e) {
 		count(WEFT_CNT_RINGBUF_FULL);

@@ -104,7 +104,7 @@ static __always_inline void txn_start(struct conn_key *key, struct conn_info *c,
 	if (role == WEFT_ROLE_SERVER) {
 		/* Go: goroutines, not threads, carry the context. */
 		__u32 tgid = key->tgid;
-		struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+		struct go_proc_info *pi = go_proc_of(tgid);
 		if (pi)
 			go_serving_start(t, pi);
 		else

@@ -59,7 +59,7 @@ __attribute__((noinline)) int tcpopt_offer(struct txn_event *t)
 static __always_inline int go_client_ctx(struct txn_event *t, struct go_ctx *out)
 {
 	__u32 tgid = t->pid;
-	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
+	struct go_proc_info *pi = go_proc_of(tgid);
 	if (!pi)
 		return -1;
 	struct conn_key k = { .tgid = tgid, .fd = t->fd };

@@ -43,6 +43,40 @@ struct {
 	__type(value, struct go_proc_info);
 } go_procs SEC(".maps");
 
+/* The tgids with a go_procs entry, one bit each (bit tgid % 64 of word
+ * tgid / 64), set by the agent (mapped shared, atomically) before the
+ * entry, cleared by the kernel with it: every exchange asks whether its
+ * process is Go, and for most processes this array access answers no
+ * without a hash miss (~100 ns here). A bit set without an entry (a missed
+ * clear) costs a lookup, nothing else. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, TRACED_BITS_WORDS);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__type(key, __u32);
+	__type(value, __u64);
+} go_bits SEC(".maps");
+
+/* The Go facts of process tgid, or NULL when it is not a Go process weft follows. */
+static __always_inline struct go_proc_info *go_proc_of(__u32 tgid)
+{
+	__u32 w = tgid / 64;
+	__u64 *v = bpf_map_lookup_elem(&go_bits, &w);
+	if (!v || !((*v >> (tgid % 64)) & 1))
+		return NULL;
+	return bpf_map_lookup_elem(&go_procs, &tgid);
+}
+
+/* The process is not (or no longer) a Go process weft follows. */
+static __always_inline void go_proc_forget(__u32 tgid)
+{
+	__u32 w = tgid / 64;
+	__u64 *v = bpf_map_lookup_elem(&go_bits, &w);
+	bpf_map_delete_elem(&go_procs, &tgid);
+	if (v)
+		__sync_fetch_and_and(v, ~(1ull << (tgid % 64)));
+}
+
 /* Goroutines serving a request: added when its first bytes are read,
  * removed when its exchange ends (a full table is counted, never evicted). */
 struct {

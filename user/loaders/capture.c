@@ -31,6 +31,7 @@ struct capture_tracer {
 	struct bpf_link *io_exit_links[N_IO_EXIT];
 	struct bpf_link *io_enter_links[N_IO_ENTER];
 	uint64_t *traced_bits; /* the traced_bits map, mapped shared */
+	uint64_t *go_bits;     /* the go_bits map (Go processes), mapped shared */
 	int ncpu;
 };
 
@@ -102,6 +103,14 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 		log_error("cannot map the process filter: %s", strerror(-err));
 		goto fail;
 	}
+	t->go_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
+			  bpf_map__fd(t->skel->maps.go_bits), 0);
+	if (t->go_bits == MAP_FAILED) {
+		err = -errno;
+		t->go_bits = NULL;
+		log_error("cannot map the Go process table: %s", strerror(-err));
+		goto fail;
+	}
 	*out = t;
 	return 0;
 fail:
@@ -151,6 +160,17 @@ void capture_untrace_pid(struct capture_tracer *t, uint32_t pid)
 		return;
 	__atomic_fetch_and(&t->traced_bits[pid / 64], ~(1ull << (pid % 64)), __ATOMIC_SEQ_CST);
 	bpf_map__delete_elem(t->skel->maps.traced_pids, &pid, sizeof(pid), 0);
+}
+
+void capture_mark_go(struct capture_tracer *t, uint32_t pid, bool on)
+{
+	if (!t || !t->go_bits || pid / 64 >= TRACED_BITS_WORDS)
+		return;
+	/* The kernel clears other bits of this word meanwhile (exits, execs). */
+	if (on)
+		__atomic_fetch_or(&t->go_bits[pid / 64], 1ull << (pid % 64), __ATOMIC_SEQ_CST);
+	else
+		__atomic_fetch_and(&t->go_bits[pid / 64], ~(1ull << (pid % 64)), __ATOMIC_SEQ_CST);
 }
 
 bool capture_pid_traced(struct capture_tracer *t, uint32_t pid)
@@ -313,6 +333,8 @@ void capture_destroy(struct capture_tracer *t)
 		bpf_link__destroy(t->io_enter_links[i]);
 	if (t->traced_bits)
 		munmap(t->traced_bits, TRACED_BITS_BYTES);
+	if (t->go_bits)
+		munmap(t->go_bits, TRACED_BITS_BYTES);
 	capture_bpf__destroy(t->skel);
 	free(t);
 }

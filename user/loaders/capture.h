@@ -57,6 +57,10 @@ int capture_set_stream_programs(struct bpf_object *obj, int map_fd);
 bool capture_trace_all(struct capture_tracer *t);
 /* Kernel-side facts about a process (PROC_* of bpf/context/thread.bpf.h). */
 int capture_set_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t flags);
+/* pid is (on) or is no longer a Go process with a go_procs entry: set
+ * before the entry is written, cleared after it is deleted
+ * (bpf/context/goroutine.bpf.h go_bits). */
+void capture_mark_go(struct capture_tracer *t, uint32_t pid, bool on);
 /* The process's PROC_* flags: 0, or -ENOENT when the kernel has none. */
 int capture_get_proc_flags(struct capture_tracer *t, uint32_t pid, uint32_t *flags);
 void capture_clear_proc_flags(struct capture_tracer *t, uint32_t pid);

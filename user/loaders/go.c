@@ -42,6 +42,7 @@ struct go_proc {
 
 struct go_tracer {
 	struct go_bpf *skel;
+	struct capture_tracer *cap;
 	struct go_proc *procs;
 	unsigned probes;
 	unsigned grpc_pending; /* processes whose grpc_rets wait for a request */
@@ -53,6 +54,7 @@ int go_tracer_load(struct capture_tracer *st, struct go_tracer **out)
 	struct go_tracer *gt = calloc(1, sizeof(*gt));
 	if (!gt)
 		return -ENOMEM;
+	gt->cap = st;
 	gt->skel = go_bpf__open();
 	if (!gt->skel) {
 		err = -errno;
@@ -213,6 +215,7 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 	if (info.g_parent_goid < 0)
 		attach_newproc(gt, p, b, exe, &ancestry);
 
+	capture_mark_go(gt->cap, pid, true); /* before the entry: the kernel asks the bit first */
 	err = bpf_map__update_elem(gt->skel->maps.go_procs, &pid, sizeof(pid), &info, sizeof(info), BPF_ANY);
 	if (err) {
 		log_warn("go: pid %u: cannot register the process: %s", pid, strerror(-err));
@@ -295,6 +298,7 @@ void go_tracer_forget(struct go_tracer *gt, uint32_t pid)
 	free(p->grpc_rets);
 	free(p);
 	bpf_map__delete_elem(gt->skel->maps.go_procs, &pid, sizeof(pid), 0);
+	capture_mark_go(gt->cap, pid, false);
 	delete_by_tgid(gt->skel->maps.go_serving, pid);
 	delete_by_tgid(gt->skel->maps.go_inherited, pid);
 	delete_by_tgid(gt->skel->maps.go_fd_ctx, pid);

@@ -67,11 +67,13 @@ static __always_inline void random_id(__u8 *p, __u32 words)
 /* The context thread tid may parent a client request to, or NULL. */
 static __always_inline struct thread_ctx *thread_ctx_usable(__u32 tgid, __u32 tid)
 {
-	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &tgid);
-	if (!pf || !(*pf & (PROC_THREAD_CTX | PROC_UNVETTED)))
-		return NULL;
+	/* The thread's entry first: a thread that never served (a pure client:
+	 * redis-benchmark, pgbench) has none, and one lookup answers. */
 	struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
 	if (!c)
+		return NULL;
+	__u32 *pf = bpf_map_lookup_elem(&proc_flags, &tgid);
+	if (!pf || !(*pf & (PROC_THREAD_CTX | PROC_UNVETTED)))
 		return NULL;
 	if (!(*pf & PROC_THREAD_CTX) && !c->from_parent)
 		return NULL;

@@ -102,7 +102,7 @@ unit: $(UNIT_BINS)
 
 # The image is built first: tests/e2e/test_image.py checks it.
 e2e: $(BUILD)/weft image
-	$(Q)$(PYTHON) -m pytest -q tests/e2e $(PYTEST_ARGS)
+	$(Q)$(PYTHON) -m pytest -q --durations=15 tests/e2e $(PYTEST_ARGS)
 
 # The same suite on the syscall capture front, the fallback of kernels
 # before 6.3 (where the socket front is the default), so that it stays tested;
@@ -112,7 +112,7 @@ e2e: $(BUILD)/weft image
 E2E_FRONT_INDEPENDENT := build cli collector_faults container_metadata deploy image kubernetes otlp metrics \
 	tls_attrs tls_static
 e2e-syscall: $(BUILD)/weft
-	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q tests/e2e \
+	$(Q)WEFT_CAPTURE_FRONT=syscall $(PYTHON) -m pytest -q --durations=15 tests/e2e \
 	  $(foreach t,$(E2E_FRONT_INDEPENDENT),--ignore=tests/e2e/test_$(t).py) $(PYTEST_ARGS)
 
 # The container image (scripts/build-image: Debian's Essential set and weft's

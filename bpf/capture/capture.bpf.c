@@ -219,16 +219,8 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 static __always_inline void conn_closed(struct conn_key *key)
 {
 	struct txn_event *t = bpf_map_lookup_elem(&txns, key);
-	if (t) {
-		/* An HTTP request that got no response before its connection closed
-		 * is a failed exchange (a Go handler that panicked, a client that
-		 * gave up): its span says so. */
-		if (t->phase == TXN_PHASE_RESPONSE ||
-		    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
-			txn_emit(key, t, WEFT_END_CLOSE);
-		else
-			txn_delete(key, t);
-	}
+	if (t)
+		txn_end_at_close(key, t);
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_CONN_STATE)) {
 		/* The agent keeps per-connection protocol state (prepared statements). */

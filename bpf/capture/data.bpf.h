@@ -31,9 +31,15 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	PROF_AT(PROF_DATA_ENTRY);
 	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
 	PROF_AT(PROF_TXN_LOOKUP);
-	if (t && ((io->sk && t->sk != io->sk) || (io->tls && !t->tls))) {
-		/* The fd was closed and reused before weft saw the old socket go,
-		 * or an exchange read from ciphertext meets the TLS plaintext. */
+	if (t && io->sk && t->sk != io->sk) {
+		/* The fd was closed and reused before weft saw the old socket go
+		 * (a server that closes first hears of TCP_CLOSE only when its peer
+		 * closes too): the old exchange ends as at its close. */
+		txn_end_at_close(&key, t);
+		t = NULL;
+	}
+	if (t && io->tls && !t->tls) {
+		/* An exchange read from ciphertext meets the TLS plaintext. */
 		txn_delete(&key, t);
 		t = NULL;
 	}

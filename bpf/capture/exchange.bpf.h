@@ -43,6 +43,20 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	PROF_AT(PROF_TXN_DELETE);
 }
 
+/* The connection of an exchange in flight is gone (closed, or its fd
+ * already names a newer socket): a response that began is complete, and an
+ * HTTP request left unanswered is a failed exchange (a Go handler that
+ * panicked, a client that gave up): both are sent; anything else is
+ * forgotten. */
+static __always_inline void txn_end_at_close(struct conn_key *key, struct txn_event *t)
+{
+	if (t->phase == TXN_PHASE_RESPONSE ||
+	    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
+		txn_emit(key, t, WEFT_END_CLOSE);
+	else
+		txn_delete(key, t);
+}
+
 /* A new exchange built in the per-CPU scratch (not yet in txns). */
 static __always_inline struct txn_event *txn_build(struct conn_key *key, struct conn_info *c, __u8 role,
 						   __u64 start_ns, const __u8 *src, __u32 avail, long ret,

@@ -338,6 +338,40 @@ def test_raw_tcp_gives_no_spans(weft_factory, services):
     assert w.spans() == []
 
 
+def test_server_that_closes_first_keeps_every_span(weft_factory, services):
+    """A server's exchange ended by its own close, whose fd the next accept
+    reuses before the first client closes (the socket front hears of the
+    old socket's end only then): the first exchange is sent at the reuse,
+    not lost."""
+    port = free_port()
+    svc = services([PY, os.path.join(APPS, "py", "close_first_service.py"), str(port)], port)
+    w = weft_factory(["attach", "-p", str(svc.pid)])
+
+    def exchange(path):
+        c = socket.create_connection(("127.0.0.1", port))
+        c.sendall(b"GET " + path.encode() + b" HTTP/1.0\r\nHost: x\r\n\r\n")
+        got = b""
+        while True:
+            data = c.recv(65536)
+            if not data:
+                break
+            got += data
+        assert got.startswith(b"HTTP/1.0 200 OK") and got.endswith(b"served " + path.encode() + b"\n")
+        return c  # left open: the server's socket waits in FIN_WAIT2
+
+    first = exchange("/first")
+    second = exchange("/second")
+    spans = server_spans(w, svc.pid, lambda s: s["attributes"].get("url.path") == "/first")
+    assert len(spans) == 1, w.stderr
+    s = spans[0]
+    assert s["name"] == "GET /first" and s["attributes"]["http.response.status_code"] == 200
+    assert s["attributes"]["network.protocol.version"] == "1.0"
+    first.close()
+    second.close()
+    spans = server_spans(w, svc.pid, count=2)
+    assert sorted(s["attributes"]["url.path"] for s in spans) == ["/first", "/second"], w.stderr
+
+
 def test_unselected_process_gives_no_spans(weft_factory, py_service):
     traced, other = py_service(), py_service()
     w = weft_factory(["attach", "-p", str(traced.pid)])

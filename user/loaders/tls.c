@@ -90,6 +90,16 @@ fail:
 	return err;
 }
 
+/* Has pid exited (or is it exiting)? Its /proc directory outlives it as a
+ * zombie's, but its root (the mount namespace the probed paths go through)
+ * goes with its last thread. */
+static bool proc_gone(uint32_t pid)
+{
+	char root[40];
+	snprintf(root, sizeof(root), "/proc/%u/root/", pid);
+	return access(root, F_OK) != 0;
+}
+
 static struct tls_proc *find_proc(struct tls_tracer *tt, uint32_t pid, uint64_t dev, uint64_t ino)
 {
 	for (struct tls_proc *p = tt->procs; p; p = p->next)
@@ -129,9 +139,7 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 							    lib->path, 0, &ro);
 		if (!l || (read && !r)) {
 			err = -errno;
-			char self[32];
-			snprintf(self, sizeof(self), "/proc/%u", pid);
-			if (pid && access(self, F_OK) != 0) {
+			if (pid && proc_gone(pid)) {
 				/* Exited meanwhile (a short-lived client): nothing to warn about. */
 				log_debug("tls: pid %u: gone before its probes were attached", pid);
 				bpf_link__destroy(l);
@@ -235,6 +243,10 @@ static int go_attach(struct tls_tracer *tt, struct go_tls_proc *p, struct bpf_pr
 	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, (int)p->pid, exe, at);
 	if (!l) {
 		int err = -errno;
+		if (proc_gone(p->pid)) {
+			log_debug("tls: pid %u: gone before its probes were attached", p->pid);
+			return err;
+		}
 		log_warn("tls: pid %u: cannot probe %s (file offset 0x%llx): %s", p->pid, what,
 			 (unsigned long long)at, strerror(-err));
 		return err;

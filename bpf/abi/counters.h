@@ -20,6 +20,7 @@ enum weft_counter {
 	WEFT_CNT_TCPOPT_SENT,      /* TLS requests whose ids went in a TCP option */
 	WEFT_CNT_TCPOPT_NO_ROOM,   /* TLS requests whose segment had no room for the option (SACK) */
 	WEFT_CNT_TCPOPT_RECEIVED,  /* TCP options with ids received */
+	WEFT_CNT_CONN_CLOSE_RACE,  /* socket front: a connection's entry made again (the close of the fd's previous socket, on another CPU, took it) */
 	WEFT_CNT_MAX,
 };
 

@@ -215,13 +215,20 @@ int sys_exit_connect(struct trace_event_raw_sys_exit *ctx)
 
 /* The connection key is closed: an exchange with its response, or an
  * HTTP/1 request left unanswered, is sent; the agent is told when it keeps
- * state for the connection. */
-static __always_inline void conn_closed(struct conn_key *key)
+ * state for the connection. sk: the socket that closed (socket front), or 0
+ * (a close in the process's own thread). A socket's close comes from the
+ * network stack, at any time on any CPU: its process may have reused the fd
+ * for a newer socket meanwhile, whose exchange and entry are left alone
+ * (the maps have no compare-and-delete: checked just before each delete;
+ * conn_get makes up for an entry lost in what is left of that window). */
+static __always_inline void conn_closed(struct conn_key *key, __u64 sk)
 {
 	struct txn_event *t = bpf_map_lookup_elem(&txns, key);
-	if (t)
+	if (t && (!sk || t->sk == sk))
 		txn_end_at_close(key, t);
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
+	if (c && sk && c->sk != sk)
+		return;
 	if (c && (weft_proto_flags(c->proto) & WEFT_PROTO_F_CONN_STATE)) {
 		/* The agent keeps per-connection protocol state (prepared statements). */
 		struct conn_close_event e = { .type = WEFT_EV_CONN_CLOSE, .pid = key->tgid, .fd = key->fd };
@@ -238,7 +245,7 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = ctx->args[0] };
 	if (tgid_traced(key.tgid))
-		conn_closed(&key);
+		conn_closed(&key, 0);
 	return 0;
 }
 
@@ -395,10 +402,7 @@ int sock_state(struct bpf_raw_tracepoint_args *ctx)
 			return 0;
 		struct conn_key key = *k;
 		bpf_map_delete_elem(&sock_conns, &sk);
-		/* Unless the fd already names a newer socket. */
-		struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
-		if (c && c->sk == sk)
-			conn_closed(&key);
+		conn_closed(&key, sk);
 		return 0;
 	}
 	}

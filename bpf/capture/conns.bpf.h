@@ -79,7 +79,14 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key, __u64 sk
 		sk = 0;
 	if (!sk || conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN))
 		return NULL;
-	return bpf_map_lookup_elem(&conns, key);
+	c = bpf_map_lookup_elem(&conns, key);
+	if (!c && !conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN)) {
+		/* The close of the socket the fd named before, on another CPU,
+		 * deleted the entry just made (capture.bpf.c: conn_closed). */
+		count(WEFT_CNT_CONN_CLOSE_RACE);
+		c = bpf_map_lookup_elem(&conns, key);
+	}
+	return c;
 }
 
 /* May the first bytes weft sees on this connection rule it out? Yes when

@@ -116,12 +116,13 @@ def test_many_short_lived_processes(nginx, churn):
                    for s in server)
         # nothing lost: each process's request is a client and a server span
         assert len(client) == 300 + N, (len(client), w.stderr)
-        # One nginx exchange in 10,300 was once missing (a clean-clone CI run
-        # on a loaded machine; not reproduced alone): tolerated at 1 in 1,000,
-        # counted in the message, until its cause is found (notes: fd and
-        # socket address reused by the next connection at once).
-        missing = 300 + N - len(server)
-        assert 0 <= missing <= (300 + N) // 1000, (len(server), w.stderr[-2000:])
+        # (One nginx exchange in 10,300 used to go missing here: the close of
+        # the socket an fd named before, handled on another CPU, deleted the
+        # entry of the newer socket nginx had just accepted on that fd:
+        # capture.bpf.c, conn_closed.)
+        served = {s["attributes"]["url.path"] for s in server}
+        missing = sorted({s["attributes"]["url.path"] for s in client} - served)
+        assert len(server) == 300 + N, (len(server), missing[:5], w.stderr[-1500:])
         assert sum(s["attributes"]["url.path"].endswith("/e") for s in client) == 30 + N // EXEC_EVERY
 
         # the kernel's tables are back to what they held before: entries of

@@ -16,7 +16,7 @@ import urllib.request
 
 import pytest
 
-from conftest import APPS, PY, ROOT, free_port, wait_port
+from conftest import APPS, PY, free_port, wait_port
 from db_servers import dbgo, mariadb_server, pg_server, redis_server  # noqa: F401 (fixtures)
 
 HEX32 = re.compile(r"^[0-9a-f]{32}$")
@@ -951,24 +951,3 @@ def test_http_service_db_spans_are_children(weft_factory, services, pg_server):
         assert srv["attributes"]["http.response.status_code"] == (200 if uid < 1000 else 404)
     assert seen == set(ids)
     assert len({s["trace_id"] for s in servers}) == n
-
-
-# ------------------------------------------------------------------ fuzzing
-
-
-def test_parsers_fuzzed():
-    """The database and HTTP parsers' libFuzzer targets (ASan + UBSan), 20 s
-    each, run side by side: no crash, leak or undefined behaviour."""
-    procs = {}
-    for name in ("run_db", "run"):
-        procs[name] = subprocess.Popen([os.path.join(ROOT, "tests", "fuzz", name), "20"], stdout=subprocess.PIPE,
-                                       stderr=subprocess.STDOUT, text=True)
-    try:
-        for name, p in procs.items():
-            out, _ = p.communicate(timeout=240)
-            assert p.returncode == 0, f"tests/fuzz/{name} 20 failed:\n{out[-4000:]}"
-    finally:
-        for p in procs.values():
-            if p.poll() is None:
-                p.kill()
-                p.wait()

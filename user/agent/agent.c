@@ -359,6 +359,10 @@ static void report_counters(struct agent *a)
 		log_info("TLS context in TCP options: %llu sent, %llu left out (no room in the segment), %llu received",
 			 (unsigned long long)c[WEFT_CNT_TCPOPT_SENT], (unsigned long long)c[WEFT_CNT_TCPOPT_NO_ROOM],
 			 (unsigned long long)c[WEFT_CNT_TCPOPT_RECEIVED]);
+	if (c[WEFT_CNT_CONN_CLOSE_RACE])
+		log_info("socket front: %llu connections recorded again (an fd reused while its previous socket's "
+			 "close was being handled on another CPU; nothing lost)",
+			 (unsigned long long)c[WEFT_CNT_CONN_CLOSE_RACE]);
 	protocol_report_all();
 }
 

@@ -147,6 +147,7 @@ def test_go_http2_client_and_server_over_tls(gotls):
         assert out.split() == ["201"] * 3
         server = w.wait_spans(lambda s: s["kind"] == "SERVER" and pid_of(s) == gotls.b.pid, count=3)
         client = w.wait_spans(lambda s: s["kind"] == "CLIENT" and pid_of(s) == cli.pid, count=3)
+        assert len(server) == 3 and len(client) == 3, (len(server), len(client), w.stderr)
         for s in server + client:
             a = s["attributes"]
             assert a["network.protocol.version"] == "2", w.stderr

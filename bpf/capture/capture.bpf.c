@@ -163,10 +163,11 @@ static __always_inline void conn_opened(__u32 fd, __u8 role)
 	struct sock *sk = stream_sock_from_fd(fd);
 	if (!sk)
 		return;
-	/* fd numbers are reused: drop whatever an earlier socket left. */
+	/* fd numbers are reused: what an earlier socket left (its close not
+	 * seen: dup2, close_range) ends as at its close. */
 	struct txn_event *stale = bpf_map_lookup_elem(&txns, &key);
 	if (stale)
-		txn_delete(&key, stale);
+		txn_end_at_close(&key, stale);
 	conn_new(fd, (__u64)sk, role);
 }
 

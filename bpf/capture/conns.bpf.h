@@ -25,8 +25,8 @@ static __always_inline __u8 sock_role(__u64 sk, __u16 family)
 /* Records a connection of the current process: fd, its socket sk (a
  * kernel address) and role (WEFT_ROLE_UNKNOWN: from what weft knows of the
  * socket). A global function: the conn_info is built in its own stack
- * frame, off the chain of the exchange logic. 0, or -1 when the table is
- * full (counted). */
+ * frame, off the chain of the exchange logic. The role recorded (>= 0),
+ * or -1 when the table is full (counted). */
 __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
@@ -54,7 +54,7 @@ __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 		__u8 seen = TRACED_SEEN;
 		bpf_map_update_elem(&traced_pids, &key.tgid, &seen, BPF_NOEXIST);
 	}
-	return 0;
+	return c.role;
 }
 
 /* The connection of key: known, or a stream socket weft meets now (one
@@ -77,10 +77,11 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key, __u64 sk
 		sk = (__u64)stream_sock_from_fd(key->fd);
 	else if (!stream_sock_ok((struct sock *)sk))
 		sk = 0;
-	if (!sk || conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN))
+	int role = sk ? conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN) : -1;
+	if (role < 0)
 		return NULL;
 	c = bpf_map_lookup_elem(&conns, key);
-	if (!c && !conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN)) {
+	if (!c && conn_new(key->fd, sk, role) >= 0) {
 		/* The close of the socket the fd named before, on another CPU,
 		 * deleted the entry just made (capture.bpf.c: conn_closed). */
 		count(WEFT_CNT_CONN_CLOSE_RACE);

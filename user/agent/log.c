@@ -66,11 +66,12 @@ void log_refusal_clear(void)
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
 	enum log_level l = level == LIBBPF_WARN ? LOG_WARN : LOG_DEBUG;
-	/* A probed file that cannot be opened (mostly: the process exited
-	 * meanwhile): the caller says so once, with the process and the
-	 * function, or knows the process is gone. */
+	/* A probed file that cannot be opened, a uprobe that cannot be made
+	 * (mostly: the process exited meanwhile): the caller says so once, with
+	 * the process and the function, or knows the process is gone. */
 	if (level == LIBBPF_WARN &&
-	    (!strcmp(fmt, "libbpf: failed to open %s: %s\n") || !strcmp(fmt, "libbpf: elf: failed to open %s: %s\n")))
+	    (!strcmp(fmt, "libbpf: failed to open %s: %s\n") || !strcmp(fmt, "libbpf: elf: failed to open %s: %s\n") ||
+	     !strcmp(fmt, "libbpf: prog '%s': failed to create %s '%s:0x%zx' perf event: %s\n")))
 		l = LOG_DEBUG;
 	if (level == LIBBPF_WARN && strstr(fmt, "BEGIN PROG LOAD LOG")) {
 		/* A verifier log (megabytes, at times): kept for the loader's

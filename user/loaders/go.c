@@ -114,8 +114,11 @@ static int attach_at(struct go_tracer *gt, struct go_proc *p, struct bpf_program
 	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, p->pid, exe, offset);
 	if (!l) {
 		int err = -errno;
-		log_warn("go: pid %u: cannot attach a uprobe to %s (file offset 0x%" PRIx64 "): %s", p->pid, what,
-			 offset, strerror(-err));
+		if (err == -ESRCH) /* exited meanwhile */
+			log_debug("go: pid %u: gone before its uprobe on %s was attached", p->pid, what);
+		else
+			log_warn("go: pid %u: cannot attach a uprobe to %s (file offset 0x%" PRIx64 "): %s", p->pid,
+				 what, offset, strerror(-err));
 		return err;
 	}
 	gt->probes++;

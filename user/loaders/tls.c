@@ -119,6 +119,7 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 	char names[192] = "";
 	size_t o = 0;
 	int err = 0;
+	bool gone = false;
 	for (int i = 0; i < TLS_FN_N; i++) {
 		if (!lib->has[i])
 			continue;
@@ -139,10 +140,12 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 							    lib->path, 0, &ro);
 		if (!l || (read && !r)) {
 			err = -errno;
-			if (pid && proc_gone(pid)) {
-				/* Exited meanwhile (a short-lived client): nothing to warn about. */
+			if (pid && (err == -ESRCH || proc_gone(pid))) {
+				/* Exited meanwhile (a short-lived client): nothing to warn
+				 * about, and nothing of it kept. */
 				log_debug("tls: pid %u: gone before its probes were attached", pid);
 				bpf_link__destroy(l);
+				gone = true;
 				break;
 			}
 			log_warn("tls: pid %u: cannot probe %s in %s: %s", pid, tls_fn_names[i], lib->shown,
@@ -156,6 +159,12 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 		o += snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "", tls_fn_names[i]);
 		if (lib->at[i] && o < sizeof(names))
 			o += snprintf(names + o, sizeof(names) - o, "+0x%x", lib->at[i]);
+	}
+	if (gone) {
+		for (size_t k = 0; k < p->n_links; k++)
+			bpf_link__destroy(p->links[k]);
+		free(p);
+		return -ESRCH;
 	}
 	if (!p->n_links) {
 		free(p);
@@ -243,7 +252,7 @@ static int go_attach(struct tls_tracer *tt, struct go_tls_proc *p, struct bpf_pr
 	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, (int)p->pid, exe, at);
 	if (!l) {
 		int err = -errno;
-		if (proc_gone(p->pid)) {
+		if (err == -ESRCH || proc_gone(p->pid)) {
 			log_debug("tls: pid %u: gone before its probes were attached", p->pid);
 			return err;
 		}

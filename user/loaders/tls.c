@@ -144,7 +144,7 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 				/* Exited meanwhile (a short-lived client): nothing to warn
 				 * about, and nothing of it kept. */
 				log_debug("tls: pid %u: gone before its probes were attached", pid);
-				bpf_link__destroy(l);
+				link_reaper_put(l);
 				gone = true;
 				break;
 			}
@@ -161,8 +161,9 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 			o += snprintf(names + o, sizeof(names) - o, "+0x%x", lib->at[i]);
 	}
 	if (gone) {
+		/* Off this thread: unregistering a uprobe waits for RCU. */
 		for (size_t k = 0; k < p->n_links; k++)
-			bpf_link__destroy(p->links[k]);
+			link_reaper_put(p->links[k]);
 		free(p);
 		return -ESRCH;
 	}

@@ -95,7 +95,7 @@ static __always_inline bool io_args_at_exit(long nr, struct io_args *io)
 		return false;
 	}
 	io->dir = DIR_WRITE;
-	/* The socket front times its writes itself (send_start_time). */
+	/* The socket front times its writes itself (send_time). */
 	io->enter_ns = socket_front ? 0 : write_enter_time(id, io->fd);
 	return true;
 }
@@ -269,39 +269,27 @@ int sys_enter_close(struct trace_event_raw_sys_enter *ctx)
 #define TCP_SYN_RECV 3
 #define TCP_CLOSE 7
 
-/* When this thread's send on TCP socket sk began (tcp_send_start noted it
- * on this CPU), else now. A server's response is out once its first bytes
- * are pushed: the peer may read it before sock_sendmsg returns, and a
- * response must not end after the request that reads it. */
-static __always_inline __u64 send_start_time(__u64 id, __u64 sk)
+/* When the data of a send on socket sk left: for TCP, the socket's last
+ * transmit (tcp_wstamp_ns, the time the kernel stamps each segment it sends
+ * with) when the send left nothing queued: this send's last bytes went out
+ * during it, so that stamp is this send's. Else (queued behind the window,
+ * Nagle or a qdisc; not TCP) now. A server's response is out once it is
+ * transmitted: the peer may read it before sock_sendmsg returns, and a
+ * response must not end after the request that reads it. No program of
+ * weft runs inside tcp_sendmsg (one fewer per send of every process on the
+ * host than a tracepoint at the send's start). */
+static __always_inline __u64 send_time(__u64 skp)
 {
-	struct write_enter *w = write_enter_of(id);
-	if (w && w->sk == sk) {
-		w->pid_tgid = 0;
-		return w->enter_ns;
-	}
-	return bpf_ktime_get_ns();
-}
-
-/* Socket front, TCP: a send of a traced thread begins (tcp_sendmsg_locked
- * runs once per segment it fills, before pushing them). The first segment's
- * time is kept until the send's sock_send_length takes it. Loaded only
- * where the tracepoint exists (6.5+); elsewhere a send is timed at its end. */
-SEC("raw_tracepoint/tcp_sendmsg_locked")
-int tcp_send_start(struct bpf_raw_tracepoint_args *ctx)
-{
-	__u64 id = bpf_get_current_pid_tgid(), sk = ctx->args[0];
-	if (!tgid_traced(id >> 32))
-		return 0;
-	__u32 zero = 0;
-	struct write_enter *w = bpf_map_lookup_elem(&write_enters, &zero);
-	if (!w || (w->pid_tgid == id && w->sk == sk))
-		return 0; /* a later segment of the same send */
-	w->pid_tgid = id;
-	w->sk = sk;
-	w->fd = 0;
-	w->enter_ns = bpf_ktime_get_ns();
-	return 0;
+	__u64 now = bpf_ktime_get_ns();
+	struct tcp_sock *tp = (struct tcp_sock *)skp;
+	if (BPF_CORE_READ((struct sock *)skp, sk_protocol) != IPPROTO_TCP ||
+	    !bpf_core_field_exists(tp->tcp_wstamp_ns))
+		return now;
+	if (BPF_CORE_READ(tp, write_seq) != BPF_CORE_READ(tp, snd_nxt))
+		return now;
+	__u64 sent = BPF_CORE_READ(tp, tcp_wstamp_ns);
+	/* Pacing (BBR, fq) stamps a departure time that may lie ahead. */
+	return sent && sent <= now ? sent : now;
 }
 
 /* ret bytes moved on socket sk by the current task: its syscall's
@@ -335,8 +323,8 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 		return 0;
 	}
 	io->sk = sk;
-	if (dir == DIR_WRITE)
-		io->enter_ns = send_start_time(bpf_get_current_pid_tgid(), io->sk);
+	if (dir == DIR_WRITE && ret > 0)
+		io->enter_ns = send_time(sk);
 	PROF_AT(PROF_IO_ARGS);
 	long plain = tls_io(io, ret);
 	PROF_AT(PROF_TLS);

@@ -41,7 +41,6 @@ struct write_enter {
 	__u64 enter_ns;
 	__u32 fd;
 	__u32 pad;
-	__u64 sk; /* socket front: the TCP socket whose send began (tcp_send_start) */
 };
 
 struct {

@@ -55,20 +55,8 @@ static bool tracefs_event(const char *group, const char *name)
 /* The socket-layer tracepoints (Linux 6.3+), as tracefs lists them. */
 static bool socket_tracepoints(void)
 {
-	static const char *const dirs[] = { "/sys/kernel/tracing/events/sock",
-					    "/sys/kernel/debug/tracing/events/sock" };
-	static const char *const events[] = { "sock_recv_length", "sock_send_length", "inet_sock_set_state" };
-	for (size_t d = 0; d < sizeof(dirs) / sizeof(dirs[0]); d++) {
-		char path[128];
-		size_t found = 0;
-		for (size_t e = 0; e < sizeof(events) / sizeof(events[0]); e++) {
-			snprintf(path, sizeof(path), "%s/%s", dirs[d], events[e]);
-			found += access(path, F_OK) == 0;
-		}
-		if (found == sizeof(events) / sizeof(events[0]))
-			return true;
-	}
-	return false;
+	return tracefs_event("sock", "sock_recv_length") && tracefs_event("sock", "sock_send_length") &&
+	       tracefs_event("sock", "inet_sock_set_state");
 }
 
 enum capture_front bpf_config_capture_front(const char **why)
@@ -113,8 +101,6 @@ int capture_bpf_configure(struct capture_bpf *skel, const struct capture_opts *o
 	bpf_program__set_autoload(skel->progs.sock_recv, sock);
 	bpf_program__set_autoload(skel->progs.sock_send, sock);
 	bpf_program__set_autoload(skel->progs.sock_state, sock);
-	/* Where the kernel has it, a TCP send is timed at its start (docs/ARCHITECTURE.md). */
-	bpf_program__set_autoload(skel->progs.tcp_send_start, sock && tracefs_event("tcp", "tcp_sendmsg_locked"));
 	skel->rodata->socket_front = sock;
 	/* The socket front's programs are raw tracepoints, and a tail call stays
 	 * within one program type: the stream protocols' forwarding programs

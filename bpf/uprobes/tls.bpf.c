@@ -8,6 +8,7 @@
  * as a kprobe-type copy in its own stream_progs (a tail call stays within
  * one program type: user/loaders/tls.c). */
 #include "lib/common.bpf.h"
+#include "abi/tls.h"
 
 #define TLS_NUM_MAX (1u << 30)
 
@@ -91,47 +92,41 @@ __attribute__((noinline)) int tls_enter(__u64 ssl, __u64 buf, __u64 num, __u64 r
 	return dir == DIR_WRITE && call.has_fd;
 }
 
-static __always_inline int tls_probe(struct pt_regs *ctx, __u64 readbytes, __u32 dir)
+static __always_inline int tls_probe(struct pt_regs *ctx, __u64 id, __u64 readbytes, __u32 dir)
 {
-	__u64 id = bpf_get_current_pid_tgid();
-	if (!tgid_traced(id >> 32))
-		return 0;
 	if (tls_enter(PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx), PT_REGS_PARM3(ctx), readbytes, dir))
 		/* the socket is known: the plaintext goes now, timed at entry */
 		tls_deliver(ctx, tls_send_prepare(id));
 	return 0;
 }
 
+/* The entry of SSL_read, SSL_read_ex, SSL_write, SSL_write_ex or
+ * SSL_set_fd, which one the probe's cookie says (enum tls_fn): one program,
+ * so that a library's entry probes are one link (user/loaders/uprobes.h).
+ * SSL_set_fd(ssl, fd) gives the SSL's socket before its first write (whose
+ * plaintext then goes at its entry, before its first segment: the TCP
+ * option of a TLS request, inject/propagation.bpf.c, needs that); one hit
+ * per connection. */
 SEC("uprobe")
-int probe_ssl_read(struct pt_regs *ctx)
-{
-	return tls_probe(ctx, 0, DIR_READ);
-}
-
-SEC("uprobe")
-int probe_ssl_read_ex(struct pt_regs *ctx)
-{
-	__u64 rb = PT_REGS_PARM4(ctx);
-	return tls_probe(ctx, rb ? rb : 1 /* never 0: marks _ex */, DIR_READ);
-}
-
-SEC("uprobe")
-int probe_ssl_write(struct pt_regs *ctx)
-{
-	return tls_probe(ctx, 0, DIR_WRITE);
-}
-
-/* SSL_set_fd(ssl, fd): the SSL's socket, known before its first write
- * (whose plaintext then goes at its entry, before its first segment: the
- * TCP option of a TLS request, inject/propagation.bpf.c, needs that). One
- * hit per connection. */
-SEC("uprobe")
-int probe_ssl_set_fd(struct pt_regs *ctx)
+int probe_ssl_entry(struct pt_regs *ctx)
 {
 	__u64 id = bpf_get_current_pid_tgid();
 	if (!tgid_traced(id >> 32))
 		return 0;
-	tls_set_fd(id >> 32, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx));
+	switch (bpf_get_attach_cookie(ctx)) {
+	case TLS_FN_READ:
+		return tls_probe(ctx, id, 0, DIR_READ);
+	case TLS_FN_READ_EX: {
+		__u64 rb = PT_REGS_PARM4(ctx);
+		return tls_probe(ctx, id, rb ? rb : 1 /* never 0: marks _ex */, DIR_READ);
+	}
+	case TLS_FN_WRITE:
+	case TLS_FN_WRITE_EX:
+		return tls_probe(ctx, id, 0, DIR_WRITE);
+	case TLS_FN_SET_FD:
+		tls_set_fd(id >> 32, PT_REGS_PARM1(ctx), PT_REGS_PARM2(ctx));
+		return 0;
+	}
 	return 0;
 }
 

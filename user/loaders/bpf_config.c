@@ -8,6 +8,7 @@
 #include <bpf/libbpf.h>
 
 #include "bpf_config.h"
+#include "uprobes.h"
 #include "go.skel.h"
 #include "tls.skel.h"
 #include "log.h"
@@ -182,6 +183,10 @@ int tls_bpf_configure(struct tls_bpf *skel, const struct capture_opts *o)
 	}
 #include "abi/protocols.def"
 #undef WEFT_PROTOCOL
+	/* One link per program and file where the kernel has uprobe_multi
+	 * (uprobes.h): every kprobe-type program of the object, tail-called
+	 * ones included (a tail call needs the same attach type). */
+	uprobes_prepare(skel->obj);
 	return 0;
 }
 

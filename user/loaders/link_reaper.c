@@ -8,15 +8,30 @@
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "log.h"
 
 #define REAPER_THREADS 16
 
+/* A libbpf link, or the fd of a BPF link made without libbpf (uprobes.c). */
+struct reaped {
+	struct bpf_link *link;
+	int fd;
+};
+
+static void reaped_destroy(struct reaped r)
+{
+	if (r.link)
+		bpf_link__destroy(r.link);
+	else if (r.fd >= 0)
+		close(r.fd);
+}
+
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t more;
-	struct bpf_link **queue; /* a stack: the order links go in does not matter */
+	struct reaped *queue; /* a stack: the order links go in does not matter */
 	size_t n, cap;
 	size_t busy; /* links taken by a thread, being destroyed */
 	bool running, stopping;
@@ -33,10 +48,10 @@ static void *reaper_main(void *arg)
 			pthread_cond_wait(&reaper.more, &reaper.lock);
 		if (!reaper.n)
 			break; /* stopping, and nothing is left */
-		struct bpf_link *l = reaper.queue[--reaper.n];
+		struct reaped r = reaper.queue[--reaper.n];
 		reaper.busy++;
 		pthread_mutex_unlock(&reaper.lock);
-		bpf_link__destroy(l);
+		reaped_destroy(r);
 		pthread_mutex_lock(&reaper.lock);
 		reaper.busy--;
 	}
@@ -70,27 +85,38 @@ int link_reaper_start(void)
 	return 0;
 }
 
-void link_reaper_put(struct bpf_link *l)
+static void put(struct reaped r)
 {
-	if (!l)
-		return;
 	pthread_mutex_lock(&reaper.lock);
 	if (reaper.running && reaper.n == reaper.cap) {
 		size_t cap = reaper.cap ? 2 * reaper.cap : 64;
-		struct bpf_link **q = realloc(reaper.queue, cap * sizeof(*q));
+		struct reaped *q = realloc(reaper.queue, cap * sizeof(*q));
 		if (q) {
 			reaper.queue = q;
 			reaper.cap = cap;
 		}
 	}
+	bool queued = false;
 	if (reaper.running && reaper.n < reaper.cap) {
-		reaper.queue[reaper.n++] = l;
+		reaper.queue[reaper.n++] = r;
 		pthread_cond_signal(&reaper.more);
-		l = NULL;
+		queued = true;
 	}
 	pthread_mutex_unlock(&reaper.lock);
+	if (!queued)
+		reaped_destroy(r); /* no reaper, or no memory: the slow way, here */
+}
+
+void link_reaper_put(struct bpf_link *l)
+{
 	if (l)
-		bpf_link__destroy(l); /* no reaper, or no memory: the slow way, here */
+		put((struct reaped){ .link = l, .fd = -1 });
+}
+
+void link_reaper_put_fd(int fd)
+{
+	if (fd >= 0)
+		put((struct reaped){ .link = NULL, .fd = fd });
 }
 
 size_t link_reaper_pending(void)

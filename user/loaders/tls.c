@@ -18,21 +18,24 @@
 #include "tls.h"
 #include "tls.skel.h"
 #include "tls_lib.h"
+#include "uprobes.h"
 #include "gobinary.h"
 
 struct tls_proc {
 	uint32_t pid;		  /* 0: every process (weft run) */
 	uint64_t dev, ino;	  /* the library probed */
-	struct bpf_link *links[2 * TLS_FN_N]; /* entries, and the reads' returns */
+	struct probe_link links[2 * TLS_FN_N]; /* entries, and the reads' returns */
 	unsigned n_links;
+	unsigned n_probes;
 	struct tls_proc *next;
 };
 
 /* A Go process's crypto/tls probes (on its executable, for it only). */
 struct go_tls_proc {
 	uint32_t pid;
-	struct bpf_link **links;
+	struct probe_link *links;
 	size_t n_links;
+	size_t n_probes;
 	struct go_tls_proc *next;
 };
 
@@ -118,62 +121,62 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 	p->ino = lib->ino;
 	char names[192] = "";
 	size_t o = 0;
-	int err = 0;
-	bool gone = false;
+	/* One program for the entries (the cookie names the function), one for
+	 * the reads' returns: two links where the kernel has uprobe_multi. */
+	struct uprobe_spot entries[TLS_FN_N], rets[TLS_FN_N];
+	size_t n_entries = 0, n_rets = 0;
 	for (int i = 0; i < TLS_FN_N; i++) {
 		if (!lib->has[i])
 			continue;
-		bool read = i == TLS_FN_READ || i == TLS_FN_READ_EX;
-		struct bpf_program *entry = i == TLS_FN_READ	  ? tt->skel->progs.probe_ssl_read
-					    : i == TLS_FN_READ_EX ? tt->skel->progs.probe_ssl_read_ex
-					    : i == TLS_FN_SET_FD  ? tt->skel->progs.probe_ssl_set_fd
-								  : tt->skel->progs.probe_ssl_write;
-		LIBBPF_OPTS(bpf_uprobe_opts, uo, .func_name = tls_fn_names[i]);
-		LIBBPF_OPTS(bpf_uprobe_opts, ro, .func_name = tls_fn_names[i], .retprobe = true);
-		/* func_offset is relative to func_name: an instruction the kernel
-		 * emulates, where it could be found (tls_entry.h) */
-		struct bpf_link *l =
-			bpf_program__attach_uprobe_opts(entry, pid ? (int)pid : -1, lib->path, lib->at[i], &uo);
-		struct bpf_link *r = NULL;
-		if (l && read)
-			r = bpf_program__attach_uprobe_opts(tt->skel->progs.probe_ssl_read_ret, pid ? (int)pid : -1,
-							    lib->path, 0, &ro);
-		if (!l || (read && !r)) {
-			err = -errno;
-			if (pid && (err == -ESRCH || proc_gone(pid))) {
-				/* Exited meanwhile (a short-lived client): nothing to warn
-				 * about, and nothing of it kept. */
-				log_debug("tls: pid %u: gone before its probes were attached", pid);
-				link_reaper_put(l);
-				gone = true;
-				break;
-			}
-			log_warn("tls: pid %u: cannot probe %s in %s: %s", pid, tls_fn_names[i], lib->shown,
-				 strerror(-err));
-			bpf_link__destroy(l);
+		if (!lib->fn_off[i]) {
+			log_warn("tls: pid %u: %s in %s is in no executable segment: not probed", pid, tls_fn_names[i],
+				 lib->shown);
 			continue;
 		}
-		p->links[p->n_links++] = l;
-		if (r)
-			p->links[p->n_links++] = r;
-		o += snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "", tls_fn_names[i]);
+		/* lib->at: an instruction the kernel emulates, where it could be
+		 * found (tls_entry.h) */
+		entries[n_entries++] = (struct uprobe_spot){ .offset = lib->fn_off[i] + lib->at[i], .cookie = i };
+		if (i == TLS_FN_READ || i == TLS_FN_READ_EX)
+			rets[n_rets++] = (struct uprobe_spot){ .offset = lib->fn_off[i], .cookie = i };
+		if (o < sizeof(names))
+			o += snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "", tls_fn_names[i]);
 		if (lib->at[i] && o < sizeof(names))
 			o += snprintf(names + o, sizeof(names) - o, "+0x%x", lib->at[i]);
 	}
-	if (gone) {
-		/* Off this thread: unregistering a uprobe waits for RCU. */
-		for (size_t k = 0; k < p->n_links; k++)
-			link_reaper_put(p->links[k]);
-		free(p);
-		return -ESRCH;
+	int n = uprobes_attach(tt->skel->progs.probe_ssl_entry, pid, lib->path, entries, n_entries, false, p->links);
+	int r = n < 0 ? n
+		      : uprobes_attach(tt->skel->progs.probe_ssl_read_ret, pid, lib->path, rets, n_rets, true,
+				       p->links + n);
+	if (n >= 0 && r >= 0 && pid && proc_gone(pid)) {
+		/* A uprobe_multi link takes a process that is exiting (perf-event
+		 * uprobes refuse it with ESRCH): the same, nothing kept. */
+		for (int k = 0; k < n + r; k++)
+			probe_link_release(p->links[k]);
+		n = -ESRCH;
 	}
+	if (n < 0 || r < 0) {
+		int err = n < 0 ? n : r;
+		for (int k = 0; k < n; k++)
+			probe_link_release(p->links[k]); /* off this thread: unregistering waits for RCU */
+		free(p);
+		if (pid && (err == -ESRCH || proc_gone(pid))) {
+			/* Exited meanwhile (a short-lived client): nothing to warn
+			 * about, and nothing of it kept. */
+			log_debug("tls: pid %u: gone before its probes were attached", pid);
+			return -ESRCH;
+		}
+		log_warn("tls: pid %u: cannot probe %s in %s: %s", pid, names, lib->shown, strerror(-err));
+		return err;
+	}
+	p->n_links = (unsigned)(n + r);
+	p->n_probes = (unsigned)(n_entries + n_rets);
 	if (!p->n_links) {
 		free(p);
-		return err ? err : -ENOENT;
+		return -ENOENT;
 	}
 	p->next = tt->procs;
 	tt->procs = p;
-	tt->probes += p->n_links;
+	tt->probes += p->n_probes;
 	uint32_t zero = 0, on = 1;
 	bpf_map__update_elem(tt->skel->maps.tls_on, &zero, sizeof(zero), &on, sizeof(on), BPF_ANY);
 	const char *version = lib->version[0] ? lib->version : "version unknown";
@@ -240,29 +243,32 @@ static void go_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (size_t i = 0; i < p->n_links; i++)
-			link_reaper_put(p->links[i]);
-		tt->probes -= p->n_links;
+			probe_link_release(p->links[i]);
+		tt->probes -= p->n_probes;
 		free(p->links);
 		free(p);
 	}
 }
 
 static int go_attach(struct tls_tracer *tt, struct go_tls_proc *p, struct bpf_program *prog, const char *exe,
-		     uint64_t at, const char *what)
+		     const uint64_t *at, size_t n_at, const char *what)
 {
-	struct bpf_link *l = bpf_program__attach_uprobe(prog, false, (int)p->pid, exe, at);
-	if (!l) {
-		int err = -errno;
-		if (err == -ESRCH || proc_gone(p->pid)) {
+	struct uprobe_spot spots[n_at ? n_at : 1];
+	for (size_t i = 0; i < n_at; i++)
+		spots[i] = (struct uprobe_spot){ .offset = at[i] };
+	int n = uprobes_attach(prog, p->pid, exe, spots, n_at, false, p->links + p->n_links);
+	if (n < 0) {
+		if (n == -ESRCH || proc_gone(p->pid)) {
 			log_debug("tls: pid %u: gone before its probes were attached", p->pid);
-			return err;
+			return n;
 		}
 		log_warn("tls: pid %u: cannot probe %s (file offset 0x%llx): %s", p->pid, what,
-			 (unsigned long long)at, strerror(-err));
-		return err;
+			 (unsigned long long)at[0], strerror(-n));
+		return n;
 	}
-	p->links[p->n_links++] = l;
-	tt->probes++;
+	p->n_links += (size_t)n;
+	p->n_probes += n_at;
+	tt->probes += n_at;
 	return 0;
 }
 
@@ -285,15 +291,19 @@ int tls_tracer_add_go(struct tls_tracer *tt, uint32_t pid, const struct go_binar
 	tt->go_procs = p;
 	char exe[64];
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
-	int err = go_attach(tt, p, tt->skel->progs.probe_go_tls_write, exe, b->tls_write_at,
+	int err = go_attach(tt, p, tt->skel->progs.probe_go_tls_write, exe, &b->tls_write_at, 1,
 			    "crypto/tls.(*Conn).Write");
 	if (!err)
-		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read, exe, b->tls_read_at,
+		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read, exe, &b->tls_read_at, 1,
 				"crypto/tls.(*Conn).Read");
-	for (size_t i = 0; !err && i < b->n_tls_read_rets; i++)
-		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read_ret, exe, b->tls_read_rets[i],
-				"crypto/tls.(*Conn).Read (RET)");
+	if (!err && b->n_tls_read_rets)
+		err = go_attach(tt, p, tt->skel->progs.probe_go_tls_read_ret, exe, b->tls_read_rets,
+				b->n_tls_read_rets, "crypto/tls.(*Conn).Read (RET)");
+	if (!err && proc_gone(pid))
+		err = -ESRCH; /* exiting: a uprobe_multi link takes it, nothing is kept */
 	if (err) {
+		if (err == -ESRCH)
+			log_debug("tls: pid %u: gone before its probes were attached", pid);
 		go_forget(tt, pid); /* all or nothing: a read without its returns sends nothing */
 		return err;
 	}
@@ -365,8 +375,8 @@ void tls_tracer_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			link_reaper_put(p->links[i]);
-		tt->probes -= p->n_links;
+			probe_link_release(p->links[i]);
+		tt->probes -= p->n_probes;
 		free(p);
 	}
 	go_forget(tt, pid);
@@ -386,7 +396,7 @@ void tls_tracer_destroy(struct tls_tracer *tt)
 		struct tls_proc *p = tt->procs;
 		tt->procs = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			link_reaper_put(p->links[i]);
+			probe_link_release(p->links[i]);
 		free(p);
 	}
 	go_forget(tt, 0);

@@ -124,7 +124,7 @@ static int fill(uint32_t pid, const char *shown, bool mapped, struct tls_lib *ou
 		return -errno;
 	out->dev = st.st_dev;
 	out->ino = st.st_ino;
-	int n = tls_lib_symbols(out->path, out->has, out->at);
+	int n = tls_lib_symbols(out->path, out->has, out->fn_off, out->at);
 	if (n < 0)
 		return n;
 	lib_version(out->path, out->version, sizeof(out->version));
@@ -144,7 +144,7 @@ static int fill_exe(uint32_t pid, struct tls_lib *out)
 	out->shown[len] = '\0';
 	if (stat(out->path, &st))
 		return -errno;
-	int n = tls_lib_symbols(out->path, out->has, out->at);
+	int n = tls_lib_symbols(out->path, out->has, out->fn_off, out->at);
 	if (n < 0)
 		return n;
 	if (!out->has[TLS_FN_READ] && !out->has[TLS_FN_READ_EX] && !out->has[TLS_FN_WRITE] && !out->has[TLS_FN_WRITE_EX])
@@ -189,22 +189,26 @@ static const struct exe_seen *exe_known_plain(const struct stat *st)
 
 /* Is the ELF file at path statically linked (no PT_INTERP)? Such a program
  * (busybox, a Go binary without cgo) has no dynamic loader to map a libssl
- * later. False when unsure. */
-static bool exe_static(const char *path)
+ * later. 1 yes, 0 no, -1 unsure (unreadable: an exiting process's exe). */
+static int exe_static(const char *path)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		return false;
-	bool stat_linked = false;
+		return -1;
+	int stat_linked = -1;
 	size_t n = 0;
 	elf_version(EV_CURRENT);
 	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	if (e && elf_kind(e) == ELF_K_ELF && elf_getphdrnum(e, &n) == 0 && n > 0) {
-		stat_linked = true;
+		stat_linked = 1;
 		for (size_t i = 0; i < n; i++) {
 			GElf_Phdr ph;
-			if (!gelf_getphdr(e, (int)i, &ph) || ph.p_type == PT_INTERP) {
-				stat_linked = false;
+			if (!gelf_getphdr(e, (int)i, &ph)) {
+				stat_linked = -1;
+				break;
+			}
+			if (ph.p_type == PT_INTERP) {
+				stat_linked = 0;
 				break;
 			}
 		}
@@ -214,11 +218,16 @@ static bool exe_static(const char *path)
 	return stat_linked;
 }
 
+/* Notes the executable as one without a TLS library of its own; NULL when
+ * what it is could not be read (not remembered: asked again next time). */
 static const struct exe_seen *exe_note_plain(const struct stat *st, const char *path)
 {
+	int is_static = exe_static(path);
+	if (is_static < 0)
+		return NULL;
 	struct exe_seen *e = &plain_exes[plain_next++ % (sizeof(plain_exes) / sizeof(plain_exes[0]))];
 	*e = (struct exe_seen){ .dev = st->st_dev, .ino = st->st_ino, .mtime = st->st_mtim, .size = st->st_size,
-				.is_static = exe_static(path) };
+				.is_static = is_static };
 	return e;
 }
 
@@ -307,6 +316,8 @@ int tls_lib_find_in(FILE *f, uint32_t pid, struct tls_lib *out)
 	struct stat st;
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
 	bool have_st = stat(exe, &st) == 0;
+	if (!have_st && errno == ENOENT)
+		return -ESRCH; /* exiting: its memory is gone already, its root not yet */
 	const struct exe_seen *plain = have_st ? exe_known_plain(&st) : NULL;
 	if (!plain) {
 		if (fill_exe(pid, out) == 0)
@@ -314,8 +325,8 @@ int tls_lib_find_in(FILE *f, uint32_t pid, struct tls_lib *out)
 		char why[512];
 		if (tls_lib_exe_unprobeable(pid, why, sizeof(why)) == 0)
 			return -ENOENT; /* it has its own TLS: a libssl on disk is not what it runs */
-		if (have_st)
-			plain = exe_note_plain(&st, exe);
+		if (have_st && !(plain = exe_note_plain(&st, exe)))
+			return -ESRCH; /* its executable cannot be read: exiting */
 	}
 	/* A static program never maps a libssl: no probes waiting for one (each
 	 * costs the agent's event thread uprobe attachments). */
@@ -342,10 +353,8 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 /* Where fn's entry probe costs one trap (tls_entry.h): 0 for the reads,
  * whose return probe traps at the entry anyway, and when the code cannot
  * be read. */
-static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym)
+static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym, uint64_t *fn_off)
 {
-	if (fn == TLS_FN_READ || fn == TLS_FN_READ_EX || !sym->st_size || sym->st_size > 65536)
-		return 0;
 	size_t nph;
 	if (elf_getphdrnum(e, &nph))
 		return 0;
@@ -354,8 +363,12 @@ static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym)
 		if (!gelf_getphdr(e, i, &ph) || ph.p_type != PT_LOAD || !(ph.p_flags & PF_X) ||
 		    sym->st_value < ph.p_vaddr || sym->st_value + sym->st_size > ph.p_vaddr + ph.p_filesz)
 			continue;
-		uint8_t *code = malloc(sym->st_size);
 		off_t off = (off_t)(sym->st_value - ph.p_vaddr + ph.p_offset);
+		if (fn_off)
+			*fn_off = (uint64_t)off;
+		if (fn == TLS_FN_READ || fn == TLS_FN_READ_EX || !sym->st_size || sym->st_size > 65536)
+			return 0;
+		uint8_t *code = malloc(sym->st_size);
 		uint32_t at = 0;
 		if (code && pread(fd, code, sym->st_size, off) == (ssize_t)sym->st_size)
 			at = tls_entry_probe_offset(code, sym->st_size);
@@ -365,7 +378,7 @@ static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym)
 	return 0;
 }
 
-int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N])
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint64_t fn_off[TLS_FN_N], uint32_t at[TLS_FN_N])
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), found = 0;
 	if (fd < 0)
@@ -373,6 +386,8 @@ int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N])
 	memset(has, 0, sizeof(bool) * TLS_FN_N);
 	if (at)
 		memset(at, 0, sizeof(uint32_t) * TLS_FN_N);
+	if (fn_off)
+		memset(fn_off, 0, sizeof(uint64_t) * TLS_FN_N);
 	elf_version(EV_CURRENT);
 	Elf *e = elf_begin(fd, ELF_C_READ, NULL);
 	if (!e) {
@@ -395,8 +410,11 @@ int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N])
 				if (!has[k] && strcmp(s, tls_fn_names[k]) == 0) {
 					has[k] = true;
 					found++;
-					if (at)
-						at[k] = entry_offset(fd, e, k, &sym);
+					if (at || fn_off) {
+						uint32_t a = entry_offset(fd, e, k, &sym, fn_off ? &fn_off[k] : NULL);
+						if (at)
+							at[k] = a;
+					}
 				}
 			}
 		}

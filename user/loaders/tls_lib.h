@@ -11,9 +11,10 @@
 #include <stdint.h>
 #include <stdio.h>
 
+#include "abi/tls.h" /* enum tls_fn */
+
 /* The functions whose entries weft probes (bpf/uprobes/tls.bpf.c).
  * SSL_set_fd ties an SSL* to its socket before its first write. */
-enum tls_fn { TLS_FN_READ, TLS_FN_READ_EX, TLS_FN_WRITE, TLS_FN_WRITE_EX, TLS_FN_SET_FD, TLS_FN_N };
 extern const char *const tls_fn_names[TLS_FN_N];
 
 struct tls_lib {
@@ -23,6 +24,7 @@ struct tls_lib {
 	bool in_exe;		/* linked into the executable itself (static OpenSSL/BoringSSL) */
 	char version[64];	/* "OpenSSL 3.0.22 25 Aug 2026", "BoringSSL", or "" (unknown) */
 	bool has[TLS_FN_N];	/* exported by the file */
+	uint64_t fn_off[TLS_FN_N]; /* where each function starts in the file */
 	uint32_t at[TLS_FN_N];	/* entry probe's offset in the function (tls_entry.h; reads: 0,
 				 * where their return probe must be anyway) */
 	uint64_t dev, ino;	/* the file: one library, whatever path names it */
@@ -50,8 +52,9 @@ int tls_lib_other(uint32_t pid, char *out, size_t n);
 int tls_lib_find_in(FILE *maps, uint32_t pid, struct tls_lib *out);
 int tls_lib_other_in(FILE *maps, char *out, size_t n);
 /* Which of tls_fn_names path's dynamic or static symbol table defines:
- * the count, or -errno. at (NULL: not wanted): where each one's entry
- * probe goes, relative to the function. */
-int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint32_t at[TLS_FN_N]);
+ * the count, or -errno. fn_off (NULL: not wanted): where each one starts in
+ * the file (0: not in a loaded segment); at (NULL: not wanted): where each
+ * one's entry probe goes, relative to the function. */
+int tls_lib_symbols(const char *path, bool has[TLS_FN_N], uint64_t fn_off[TLS_FN_N], uint32_t at[TLS_FN_N]);
 
 #endif

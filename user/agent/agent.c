@@ -1,4 +1,5 @@
 #include <errno.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,6 +30,7 @@
 #include "protocol.h"
 #include "sinks.h"
 #include "tls.h"
+#include "uprobes.h"
 
 #define TICK_NS 100000000ull          /* sinks' tick and housekeeping */
 #define GO_STARTUP_WAIT_MS 10000      /* for the analysis of the executables of -p PIDs */
@@ -413,6 +415,21 @@ static void report_go_worker(struct go_worker *gw)
 			 (unsigned long long)proc_gone_count());
 }
 
+/* go_tracer_load on a thread of its own, while the TLS object loads. */
+struct go_object_load {
+	pthread_t thread;
+	struct capture_tracer *capture;
+	struct go_tracer *go;
+	int err;
+};
+
+static void *go_load_main(void *arg)
+{
+	struct go_object_load *l = arg;
+	l->err = go_tracer_load(l->capture, &l->go);
+	return NULL;
+}
+
 int agent_run(struct agent_opts *o)
 {
 	struct agent a = { .o = o };
@@ -484,13 +501,25 @@ int agent_run(struct agent_opts *o)
 	}
 	/* Per-process uprobes are detached off this thread (link_reaper.h). */
 	link_reaper_start();
-	err = go_tracer_load(a.capture, &a.go);
+	/* The Go and TLS objects load side by side: each parses the kernel's
+	 * BTF and has its programs verified, CPU work of ~0.1-0.2 s apiece
+	 * that two threads overlap (each object is its own; they only read
+	 * the capture object's map fds). The kernel's features are probed
+	 * first, here, so the threads find them known. */
+	uprobe_multi_supported();
+	struct go_object_load go_load = { .capture = a.capture };
+	bool go_thread = pthread_create(&go_load.thread, NULL, go_load_main, &go_load) == 0;
+	if (!go_thread)
+		go_load_main(&go_load);
+	err = tls_tracer_load(a.capture, &so, &a.tls);
+	if (go_thread)
+		pthread_join(go_load.thread, NULL);
+	a.go = go_load.go;
+	if (!err)
+		err = go_load.err;
 	if (err)
 		goto cleanup;
 	err = go_worker_start(NULL, &a.gw);
-	if (err)
-		goto cleanup;
-	err = tls_tracer_load(a.capture, &so, &a.tls);
 	if (err)
 		goto cleanup;
 	if (so.trace_all)

@@ -27,9 +27,11 @@ void log_msg(enum log_level level, const char *fmt, ...)
 }
 
 /* The last program the kernel refused: its name and the tail of the
- * verifier's log, which libbpf hands us in one message. */
-static char refused_prog[64];
-static char refused_tail[4096];
+ * verifier's log, which libbpf hands us in one message. Per thread:
+ * objects load on two threads at once (agent.c), and libbpf logs on the
+ * loading thread, where the loader reads it back. */
+static _Thread_local char refused_prog[64];
+static _Thread_local char refused_tail[4096];
 
 /* Keeps a refused program's name and log tail; true if msg was such a log. */
 static bool keep_refusal(const char *msg)

@@ -43,8 +43,11 @@ def one_round(ngx, side):
     cl = subprocess.Popen([sys.executable, os.path.join(ROOT, "tests", "apps", "py", "http_client.py")] + urls,
                           stdin=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True)
     pids = ngx.pids if side == "server" else [cl.pid]
+    # An idle process traced too: weft stays until the counts are read (it
+    # stops when every process it traces has exited, the client's at once).
+    idle = subprocess.Popen(["sleep", "3600"])
     args = [WEFT, "attach", "--propagation", "off", "-o", "json"]
-    args += [a for p in pids for a in ("-p", str(p))]
+    args += [a for p in pids + [idle.pid] for a in ("-p", str(p))]
     spans = tempfile.TemporaryFile()
     w = subprocess.Popen(args, stdout=spans, stderr=subprocess.PIPE, text=True)
     try:
@@ -68,6 +71,8 @@ def one_round(ngx, side):
     finally:
         w.send_signal(2)
         w.wait()
+        idle.kill()
+        idle.wait()
     spans.seek(0)
     n_spans = sum(1 for line in spans if b'"kind"' in line)
     per = {}

@@ -349,11 +349,18 @@ print(len(rows), sum(len(r[1]) for r in rows), cur.fetchone()[0])
 def test_pg_10mb_result(traced, pg_server):
     pg = pg_server
     db = pg.create_db("t_pgbig")
-    t = traced(py_script(PG_BIG, pg_dsn(pg, db)))
-    t.run()
-    assert t.out.split() == ["10240", str(10240 * 1000), "42"], t.err
-    t.weft.wait_spans(count=2)
-    hwm_mb = vm_hwm_kb(t.weft.proc.pid) / 1024
+    # weft stops once every process it traces has exited: an idle one keeps
+    # it running after the client, so that its peak RSS can be read.
+    idle = subprocess.Popen(["sleep", "600"])
+    try:
+        t = traced(py_script(PG_BIG, pg_dsn(pg, db)), "-p", str(idle.pid))
+        t.run()
+        assert t.out.split() == ["10240", str(10240 * 1000), "42"], t.err
+        t.weft.wait_spans(count=2)
+        hwm_mb = vm_hwm_kb(t.weft.proc.pid) / 1024
+    finally:
+        idle.kill()
+        idle.wait()
     spans = by_start(t.finish(2))
     assert len(spans) == 2, t.weft.stderr
     big, after = spans

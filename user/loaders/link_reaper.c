@@ -14,13 +14,7 @@
 
 #define REAPER_THREADS 16
 
-/* A libbpf link, or the fd of a BPF link made without libbpf (uprobes.c). */
-struct reaped {
-	struct bpf_link *link;
-	int fd;
-};
-
-static void reaped_destroy(struct reaped r)
+static void destroy(struct probe_link r)
 {
 	if (r.link)
 		bpf_link__destroy(r.link);
@@ -31,7 +25,7 @@ static void reaped_destroy(struct reaped r)
 static struct {
 	pthread_mutex_t lock;
 	pthread_cond_t more;
-	struct reaped *queue; /* a stack: the order links go in does not matter */
+	struct probe_link *queue; /* a stack: the order links go in does not matter */
 	size_t n, cap;
 	size_t busy; /* links taken by a thread, being destroyed */
 	bool running, stopping;
@@ -48,10 +42,10 @@ static void *reaper_main(void *arg)
 			pthread_cond_wait(&reaper.more, &reaper.lock);
 		if (!reaper.n)
 			break; /* stopping, and nothing is left */
-		struct reaped r = reaper.queue[--reaper.n];
+		struct probe_link r = reaper.queue[--reaper.n];
 		reaper.busy++;
 		pthread_mutex_unlock(&reaper.lock);
-		reaped_destroy(r);
+		destroy(r);
 		pthread_mutex_lock(&reaper.lock);
 		reaper.busy--;
 	}
@@ -85,12 +79,14 @@ int link_reaper_start(void)
 	return 0;
 }
 
-static void put(struct reaped r)
+void link_reaper_put_probe(struct probe_link r)
 {
+	if (!r.link && r.fd < 0)
+		return;
 	pthread_mutex_lock(&reaper.lock);
 	if (reaper.running && reaper.n == reaper.cap) {
 		size_t cap = reaper.cap ? 2 * reaper.cap : 64;
-		struct reaped *q = realloc(reaper.queue, cap * sizeof(*q));
+		struct probe_link *q = realloc(reaper.queue, cap * sizeof(*q));
 		if (q) {
 			reaper.queue = q;
 			reaper.cap = cap;
@@ -104,19 +100,13 @@ static void put(struct reaped r)
 	}
 	pthread_mutex_unlock(&reaper.lock);
 	if (!queued)
-		reaped_destroy(r); /* no reaper, or no memory: the slow way, here */
+		destroy(r); /* no reaper, or no memory: the slow way, here */
 }
 
 void link_reaper_put(struct bpf_link *l)
 {
 	if (l)
-		put((struct reaped){ .link = l, .fd = -1 });
-}
-
-void link_reaper_put_fd(int fd)
-{
-	if (fd >= 0)
-		put((struct reaped){ .link = NULL, .fd = fd });
+		link_reaper_put_probe((struct probe_link){ .link = l, .fd = -1 });
 }
 
 size_t link_reaper_pending(void)

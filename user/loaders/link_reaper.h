@@ -15,6 +15,14 @@
 
 struct bpf_link;
 
+/* An attachment: a libbpf link (perf-event uprobe), or the fd of a BPF
+ * link libbpf does not know (uprobe_multi: libbpf 1.1 has no API for them;
+ * uprobes.c). */
+struct probe_link {
+	struct bpf_link *link;
+	int fd;
+};
+
 /* Starts the reaper threads. Until then (or if starting fails) links put
  * are destroyed by the caller. Returns 0 or a negative errno. */
 int link_reaper_start(void);
@@ -22,8 +30,8 @@ int link_reaper_start(void);
 /* Hands l (may be NULL) over: destroyed soon, on a reaper thread. */
 void link_reaper_put(struct bpf_link *l);
 
-/* The same for the fd of a BPF link libbpf does not know (closed there). */
-void link_reaper_put_fd(int fd);
+/* The same for either kind of attachment. */
+void link_reaper_put_probe(struct probe_link l);
 
 /* Links handed over and not yet destroyed. */
 size_t link_reaper_pending(void);

@@ -144,20 +144,16 @@ static int attach_lib(struct tls_tracer *tt, uint32_t pid, const struct tls_lib 
 			o += snprintf(names + o, sizeof(names) - o, "+0x%x", lib->at[i]);
 	}
 	int n = uprobes_attach(tt->skel->progs.probe_ssl_entry, pid, lib->path, entries, n_entries, false, p->links);
-	int r = n < 0 ? n
+	int r = n < 0 ? 0
 		      : uprobes_attach(tt->skel->progs.probe_ssl_read_ret, pid, lib->path, rets, n_rets, true,
 				       p->links + n);
-	if (n >= 0 && r >= 0 && pid && proc_gone(pid)) {
-		/* A uprobe_multi link takes a process that is exiting (perf-event
-		 * uprobes refuse it with ESRCH): the same, nothing kept. */
-		for (int k = 0; k < n + r; k++)
-			probe_link_release(p->links[k]);
-		n = -ESRCH;
-	}
-	if (n < 0 || r < 0) {
-		int err = n < 0 ? n : r;
-		for (int k = 0; k < n; k++)
-			probe_link_release(p->links[k]); /* off this thread: unregistering waits for RCU */
+	/* A uprobe_multi link takes a process that is exiting (perf-event
+	 * uprobes refuse it with ESRCH): the same, nothing kept. */
+	int err = n < 0 ? n : r < 0 ? r : pid && proc_gone(pid) ? -ESRCH : 0;
+	if (err) {
+		int made = n < 0 ? 0 : n + (r > 0 ? r : 0);
+		for (int k = 0; k < made; k++)
+			link_reaper_put_probe(p->links[k]); /* off this thread: unregistering waits for RCU */
 		free(p);
 		if (pid && (err == -ESRCH || proc_gone(pid))) {
 			/* Exited meanwhile (a short-lived client): nothing to warn
@@ -243,7 +239,7 @@ static void go_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (size_t i = 0; i < p->n_links; i++)
-			probe_link_release(p->links[i]);
+			link_reaper_put_probe(p->links[i]);
 		tt->probes -= p->n_probes;
 		free(p->links);
 		free(p);
@@ -258,10 +254,8 @@ static int go_attach(struct tls_tracer *tt, struct go_tls_proc *p, struct bpf_pr
 		spots[i] = (struct uprobe_spot){ .offset = at[i] };
 	int n = uprobes_attach(prog, p->pid, exe, spots, n_at, false, p->links + p->n_links);
 	if (n < 0) {
-		if (n == -ESRCH || proc_gone(p->pid)) {
-			log_debug("tls: pid %u: gone before its probes were attached", p->pid);
-			return n;
-		}
+		if (n == -ESRCH || proc_gone(p->pid))
+			return -ESRCH; /* the caller says so, once */
 		log_warn("tls: pid %u: cannot probe %s (file offset 0x%llx): %s", p->pid, what,
 			 (unsigned long long)at[0], strerror(-n));
 		return n;
@@ -375,7 +369,7 @@ void tls_tracer_forget(struct tls_tracer *tt, uint32_t pid)
 		}
 		*pp = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			probe_link_release(p->links[i]);
+			link_reaper_put_probe(p->links[i]);
 		tt->probes -= p->n_probes;
 		free(p);
 	}
@@ -396,7 +390,7 @@ void tls_tracer_destroy(struct tls_tracer *tt)
 		struct tls_proc *p = tt->procs;
 		tt->procs = p->next;
 		for (unsigned i = 0; i < p->n_links; i++)
-			probe_link_release(p->links[i]);
+			link_reaper_put_probe(p->links[i]);
 		free(p);
 	}
 	go_forget(tt, 0);

@@ -352,7 +352,7 @@ int tls_lib_find(uint32_t pid, struct tls_lib *out)
 
 /* Where fn's entry probe costs one trap (tls_entry.h): 0 for the reads,
  * whose return probe traps at the entry anyway, and when the code cannot
- * be read. */
+ * be read. *fn_off (when asked): where fn starts in the file. */
 static uint32_t entry_offset(int fd, Elf *e, int fn, const GElf_Sym *sym, uint64_t *fn_off)
 {
 	size_t nph;

@@ -124,18 +124,10 @@ int uprobes_attach(struct bpf_program *prog, uint32_t pid, const char *path, con
 		if (!l) {
 			int err = -errno;
 			for (size_t k = 0; k < i; k++)
-				probe_link_release(out[k]);
+				link_reaper_put_probe(out[k]);
 			return err;
 		}
 		out[i] = (struct probe_link){ .link = l, .fd = -1 };
 	}
 	return (int)n;
-}
-
-void probe_link_release(struct probe_link l)
-{
-	if (l.link)
-		link_reaper_put(l.link);
-	else
-		link_reaper_put_fd(l.fd);
 }

@@ -16,22 +16,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "link_reaper.h" /* struct probe_link, link_reaper_put_probe */
+
 struct bpf_object;
 struct bpf_program;
-struct bpf_link;
 
 /* Where a probe goes: an offset in the file, and the value the program's
  * bpf_get_attach_cookie() returns there. */
 struct uprobe_spot {
 	uint64_t offset;
 	uint64_t cookie;
-};
-
-/* An attachment: a libbpf link (perf-event uprobe), or the fd of a
- * uprobe_multi link (libbpf 1.1 has no API for them). */
-struct probe_link {
-	struct bpf_link *link;
-	int fd;
 };
 
 /* Does this kernel make uprobe_multi links? Probed once (a link to a file
@@ -49,8 +43,5 @@ void uprobes_prepare(struct bpf_object *obj);
  * how many, or -errno (nothing left attached). */
 int uprobes_attach(struct bpf_program *prog, uint32_t pid, const char *path, const struct uprobe_spot *spots,
 		   size_t n, bool retprobe, struct probe_link *out);
-
-/* Hands a link to the link reaper (link_reaper.h). */
-void probe_link_release(struct probe_link l);
 
 #endif

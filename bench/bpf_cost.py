@@ -28,8 +28,8 @@ ROUNDS = int(sys.argv[2]) if len(sys.argv) > 2 else 3
 WEFT = os.environ.get("WEFT", os.path.join(ROOT, "build", "weft"))
 # bpf/lib/profile.bpf.h's enum weft_prof_slot, in order.
 PROF_SLOTS = ["io args", "tls check", "on_data entry", "txns lookup", "conn get", "detect prep", "detect",
-              "txn header", "request copy", "trace context", "serving context", "txns insert",
-              "response capture", "response more", "ringbuf flags", "ringbuf output", "txns delete"]
+              "txn header", "request copy", "trace context", "serving context", "slot insert",
+              "response capture", "response more", "ringbuf flags", "ringbuf output", "release"]
 WEFT_PREFIXES = ("sock_", "sys_", "tcp_", "task_", "sched_", "weft_", "http2_", "probe_", "go_", "inet_")
 
 

@@ -34,6 +34,7 @@ enum weft_ctx_source {
 enum txn_phase {
 	TXN_PHASE_REQUEST = 0,
 	TXN_PHASE_RESPONSE = 1,
+	TXN_PHASE_IDLE = 2, /* kernel only: a connection's slot between exchanges (capture/exchange.bpf.h) */
 };
 
 /* An HTTP exchange: the in-flight value in the txns map and, up to
@@ -64,7 +65,7 @@ struct txn_event {
 	__u8 parent_span_id[8]; /* zero: root */
 	__u16 req_len;  /* captured request bytes in data[0..req_len) */
 	__u16 resp_len; /* captured response bytes in data[req_len..) */
-	__u32 claimed;  /* set atomically by the one CPU that sends it */
+	__u32 claimed;  /* who holds the slot (capture/exchange.bpf.h): nonzero once sent */
 	__u8 req_header_seen; /* the request header's end was captured */
 	__u8 tls;       /* the bytes are TLS plaintext (HTTP: https) */
 	__u8 tls_version; /* the connection's TLS version (conn_info.tls_version), 0: unknown */

@@ -29,19 +29,23 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	 * response. A server reading after its response, or a client writing
 	 * after the response came, ends it and may start the next: below. */
 	PROF_AT(PROF_DATA_ENTRY);
-	struct txn_event *t = bpf_map_lookup_elem(&txns, &key);
+	/* The connection's slot (capture/exchange.bpf.h), and in it the
+	 * exchange in flight, if any. */
+	struct txn_event *slot = bpf_map_lookup_elem(&txns, &key);
+	struct txn_event *t = slot && txn_active(slot) ? slot : NULL;
 	PROF_AT(PROF_TXN_LOOKUP);
 	if (t && io->sk && t->sk != io->sk) {
 		/* The fd was closed and reused before weft saw the old socket go
 		 * (a server that closes first hears of TCP_CLOSE only when its peer
 		 * closes too): the old exchange ends as at its close. */
-		txn_end_at_close(&key, t);
+		if (!txn_end_at_close(&key, t))
+			slot = NULL;
 		t = NULL;
 	}
 	if (t && io->tls && !t->tls) {
 		/* An exchange read from ciphertext meets the TLS plaintext. */
 		txn_delete(&key, t);
-		t = NULL;
+		t = slot = NULL;
 	}
 	if (t && t->tls && !io->tls)
 		return 0; /* ciphertext outside the probed SSL calls (capture/tls.bpf.h) */
@@ -104,7 +108,8 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	if (io->dir == DIR_READ) {
 		if (t) {
 			/* A server's response phase: it reads the next request. */
-			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+			if (!txn_emit(&key, t, WEFT_END_NEXT_REQUEST))
+				slot = NULL;
 			t = NULL;
 		}
 		if (c->pending_len) {
@@ -124,7 +129,7 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 			__u8 again;
 			int what = src ? proto_detect(dp, &again) : DETECT_NONE;
 			if (what == DETECT_REQUEST && again == proto)
-				txn_start(&key, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, proto);
+				txn_start(&key, slot, c, WEFT_ROLE_SERVER, c->pending_ns, src, avail, ret, pl, proto);
 			else if (what == DETECT_STREAM)
 				return stream_begin(&key, c, io, ret, what, again, pl);
 			return 0;
@@ -139,11 +144,11 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	if (io->dir == DIR_READ) {
 		switch (what) {
 		case DETECT_REQUEST:
-			txn_start(&key, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0, proto);
+			txn_start(&key, slot, c, WEFT_ROLE_SERVER, now, src, avail, ret, 0, proto);
 			return 0;
 		case DETECT_GREETING:
 			/* The server spoke first: an exchange of its own, with no request. */
-			t = txn_build(&key, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, proto);
+			t = txn_start(&key, slot, c, WEFT_ROLE_CLIENT, now, src, 0, 0, 0, proto);
 			if (t) {
 				txn_response_begin(&key, t, src, avail, now);
 				t->resp_bytes = ret;
@@ -163,10 +168,11 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		if (t) {
 			if (what != DETECT_REQUEST)
 				return 0;
-			txn_emit(&key, t, WEFT_END_NEXT_REQUEST);
+			if (!txn_emit(&key, t, WEFT_END_NEXT_REQUEST))
+				slot = NULL;
 		}
 		if (what == DETECT_REQUEST) {
-			txn_start(&key, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, proto);
+			txn_start(&key, slot, c, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, proto);
 			return 0;
 		}
 	}

@@ -1,5 +1,5 @@
 /* An exchange on a connection, from its request's first bytes to the end
- * of its response: built in per-CPU scratch, kept in txns while in flight,
+ * of its response: written into its connection's slot in txns (below),
  * sent to the agent when its protocol says the response is complete, when
  * a server reads again, when a new request starts, or on close. */
 #ifndef WEFT_CAPTURE_EXCHANGE_BPF_H
@@ -12,23 +12,102 @@
 #include "context/assign.bpf.h"
 #include "protocols/dispatch.bpf.h"
 
+/* txns holds an entry per connection that had an exchange: the exchange in
+ * flight, or, between two, the idle slot (TXN_PHASE_IDLE) the next one is
+ * written into in place. A map insert and delete per exchange (and the copy
+ * of a 2.8 KB value from per-CPU scratch into the map) cost more than the
+ * rest of starting one; the entry is made at a connection's first
+ * exchange, serves the next sockets on the same fd, and goes with the
+ * process (capture_forget_process). Idle slots are kept only while the
+ * table holds fewer than
+ * TXN_KEEP_MAX entries (half its size, counted in txn_entries), so that a
+ * new connection's exchange always finds room.
+ *
+ * A slot's claimed word says who may touch it: TXN_FREE (idle: a new
+ * exchange may claim it), TXN_BUILDING (a new exchange is being written),
+ * TXN_OPEN (in flight), TXN_SENDING (one CPU sends or drops it: Go's writer
+ * and reader goroutines may finish an exchange at once). Claims are
+ * compare-and-swaps; the phase is published after the slot is complete. */
+#define TXN_KEEP_MAX 4096
+
+enum txn_claim {
+	TXN_OPEN = 0,
+	TXN_SENDING = 1,
+	TXN_BUILDING = 2,
+	TXN_FREE = 3,
+};
+
+/* Entries in txns: counted here at each insert and delete, and by the agent
+ * (which maps it shared) at each of its own deletes. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(map_flags, BPF_F_MMAPABLE);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u64);
+} txn_entries SEC(".maps");
+
+static __always_inline void txn_entries_add(__s64 d)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&txn_entries, &zero);
+	if (n)
+		__sync_fetch_and_add(n, d);
+}
+
+static __always_inline bool txn_keep_slots(void)
+{
+	__u32 zero = 0;
+	__u64 *n = bpf_map_lookup_elem(&txn_entries, &zero);
+	return n && *n < TXN_KEEP_MAX; /* an underflow reads as crowded: entries go */
+}
+
+static __always_inline bool txn_active(const struct txn_event *t)
+{
+	return t->phase != TXN_PHASE_IDLE;
+}
+
+static __always_inline void txn_map_delete(struct conn_key *key)
+{
+	if (bpf_map_delete_elem(&txns, key) == 0)
+		txn_entries_add(-1);
+}
+
 static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
 {
 	txn_release(t);
-	bpf_map_delete_elem(&txns, key);
+	txn_map_delete(key);
 }
 
-static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, __u8 reason)
+/* The exchange in t was sent or dropped (t claimed: TXN_SENDING): its slot
+ * waits for the connection's next exchange, or goes when txns is crowded.
+ * True when the slot stays. */
+static __always_inline bool txn_finish(struct conn_key *key, struct txn_event *t)
+{
+	txn_release(t);
+	PROF_AT(PROF_TXN_DELETE);
+	if (txn_keep_slots()) {
+		t->phase = TXN_PHASE_IDLE;
+		/* A full barrier: the phase is idle before the slot can be claimed. */
+		__sync_lock_test_and_set(&t->claimed, TXN_FREE);
+		return true;
+	}
+	txn_map_delete(key);
+	return false;
+}
+
+/* Sends the exchange in flight in t (unless another CPU already does).
+ * True when t is still the connection's (now idle) slot. */
+static __always_inline bool txn_emit(struct conn_key *key, struct txn_event *t, __u8 reason)
 {
 	/* Two threads may finish one exchange at once (Go: a writer goroutine's
 	 * write and the background reader's read): only one sends it. */
-	if (__sync_lock_test_and_set(&t->claimed, 1))
-		return;
+	if (__sync_val_compare_and_swap(&t->claimed, TXN_OPEN, TXN_SENDING) != TXN_OPEN)
+		return false;
 	t->end_reason = reason;
 	if (drop_sampled_out && !(t->trace_flags & 1) && !(weft_proto_flags(t->proto) & WEFT_PROTO_F_CONN_STATE)) {
 		count(WEFT_CNT_SAMPLED_OUT);
-		txn_delete(key, t);
-		return;
+		return txn_finish(key, t);
 	}
 	__u32 size = WEFT_TXN_HDR_SIZE + (__u32)t->req_len + (__u32)t->resp_len;
 	clamp_for_verifier(size, sizeof(*t));
@@ -39,34 +118,66 @@ static __always_inline void txn_emit(struct conn_key *key, struct txn_event *t, 
 	else
 		count(WEFT_CNT_TXN_EMITTED);
 	PROF_AT(PROF_RINGBUF);
-	txn_delete(key, t);
-	PROF_AT(PROF_TXN_DELETE);
+	return txn_finish(key, t);
 }
 
 /* The connection of an exchange in flight is gone (closed, or its fd
  * already names a newer socket): a response that began is complete, and an
  * HTTP request left unanswered is a failed exchange (a Go handler that
  * panicked, a client that gave up): both are sent; anything else is
- * forgotten. */
-static __always_inline void txn_end_at_close(struct conn_key *key, struct txn_event *t)
+ * forgotten. As txn_emit, true when t is still the (idle) slot. */
+static __always_inline bool txn_end_at_close(struct conn_key *key, struct txn_event *t)
 {
 	if (t->phase == TXN_PHASE_RESPONSE ||
 	    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
-		txn_emit(key, t, WEFT_END_CLOSE);
-	else
-		txn_delete(key, t);
+		return txn_emit(key, t, WEFT_END_CLOSE);
+	if (__sync_val_compare_and_swap(&t->claimed, TXN_OPEN, TXN_SENDING) != TXN_OPEN)
+		return false;
+	return txn_finish(key, t);
 }
 
-/* A new exchange built in the per-CPU scratch (not yet in txns). */
-static __always_inline struct txn_event *txn_build(struct conn_key *key, struct conn_info *c, __u8 role,
-						   __u64 start_ns, const __u8 *src, __u32 avail, long ret,
-						   __u32 prefix_len, __u8 proto)
+/* The connection's slot: an idle one, claimed for a new exchange
+ * (TXN_BUILDING), or a new entry made idle and claimed. NULL when txns is
+ * full (counted) or another CPU holds the slot. */
+static __always_inline struct txn_event *txn_slot_claim(struct conn_key *key, struct txn_event *slot)
 {
-	__u32 zero = 0;
-	struct txn_event *t = bpf_map_lookup_elem(&txn_scratch, &zero);
-	if (!t)
+	if (!slot) {
+		__u32 zero = 0;
+		struct txn_event *s = bpf_map_lookup_elem(&txn_scratch, &zero);
+		if (!s)
+			return NULL;
+		s->phase = TXN_PHASE_IDLE;
+		s->claimed = TXN_FREE;
+		long err = bpf_map_update_elem(&txns, key, s, BPF_NOEXIST);
+		if (err == 0)
+			txn_entries_add(1);
+		else if (err != -EEXIST) {
+			count(WEFT_CNT_TXN_MAP_FULL);
+			return NULL;
+		}
+		PROF_AT(PROF_TXN_INSERT);
+		slot = bpf_map_lookup_elem(&txns, key);
+		if (!slot)
+			return NULL;
+	}
+	if (slot->phase != TXN_PHASE_IDLE ||
+	    __sync_val_compare_and_swap(&slot->claimed, TXN_FREE, TXN_BUILDING) != TXN_FREE)
 		return NULL;
-	__builtin_memset(t, 0, WEFT_TXN_HDR_SIZE);
+	return slot;
+}
+
+/* A new exchange written into its connection's slot t (claimed:
+ * TXN_BUILDING). The header is cleared around phase and claimed, which
+ * keep the slot idle and held until txn_publish. */
+static __always_inline void txn_build(struct conn_key *key, struct txn_event *t, struct conn_info *c, __u8 role,
+				      __u64 start_ns, const __u8 *src, __u32 avail, long ret, __u32 prefix_len,
+				      __u8 proto)
+{
+	__builtin_memset(t, 0, __builtin_offsetof(struct txn_event, phase));
+	__builtin_memset(&t->end_reason, 0,
+			 __builtin_offsetof(struct txn_event, claimed) - __builtin_offsetof(struct txn_event, end_reason));
+	__builtin_memset(&t->req_header_seen, 0,
+			 WEFT_TXN_HDR_SIZE - __builtin_offsetof(struct txn_event, req_header_seen));
 	t->type = WEFT_EV_TXN;
 	t->pid = key->tgid;
 	t->tid = (__u32)bpf_get_current_pid_tgid();
@@ -85,7 +196,6 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	/* A database's TLS starts inside its protocol (PostgreSQL's
 	 * SSLRequest): the ServerHello is then an exchange's response. */
 	t->tls_hello_pending = !c->tls && tls_hello_pending(c);
-	t->phase = TXN_PHASE_REQUEST;
 
 	/* Bytes an earlier read got (c->pending), then this read's. */
 	clamp_for_verifier(prefix_len, 7);
@@ -103,18 +213,28 @@ static __always_inline struct txn_event *txn_build(struct conn_key *key, struct 
 	txn_assign_context(t, role);
 	PROF_AT(PROF_CONTEXT);
 	c->proto = proto;
-	return t;
 }
 
-/* A new exchange starts on this connection: built, then stored in txns.
- * A server exchange becomes its goroutine's or thread's context first, so
- * the stored copy carries the goroutine id (one map write, no lookup). */
-static __always_inline void txn_start(struct conn_key *key, struct conn_info *c, __u8 role, __u64 start_ns,
-				      const __u8 *src, __u32 avail, long ret, __u32 prefix_len, __u8 proto)
+/* The exchange written into t is in flight: unclaimed first, then its
+ * phase (another CPU that sees the phase finds the exchange complete). */
+static __always_inline void txn_publish(struct txn_event *t)
 {
-	struct txn_event *t = txn_build(key, c, role, start_ns, src, avail, ret, prefix_len, proto);
+	__sync_lock_test_and_set(&t->claimed, TXN_OPEN);
+	t->phase = TXN_PHASE_REQUEST;
+}
+
+/* A new exchange starts on this connection, in its slot (slot: the idle
+ * entry on_data found, or NULL). A server exchange becomes its goroutine's
+ * or thread's context first, so the slot carries the goroutine id. The
+ * exchange, or NULL when it could not be kept (counted). */
+static __always_inline struct txn_event *txn_start(struct conn_key *key, struct txn_event *slot,
+						   struct conn_info *c, __u8 role, __u64 start_ns, const __u8 *src,
+						   __u32 avail, long ret, __u32 prefix_len, __u8 proto)
+{
+	struct txn_event *t = txn_slot_claim(key, slot);
 	if (!t)
-		return;
+		return NULL;
+	txn_build(key, t, c, role, start_ns, src, avail, ret, prefix_len, proto);
 	if (role == WEFT_ROLE_SERVER) {
 		/* Go: goroutines, not threads, carry the context. */
 		__u32 tgid = key->tgid;
@@ -125,12 +245,8 @@ static __always_inline void txn_start(struct conn_key *key, struct conn_info *c,
 			thread_ctx_acquire(t);
 	}
 	PROF_AT(PROF_SERVING);
-	long err = bpf_map_update_elem(&txns, key, t, BPF_ANY);
-	PROF_AT(PROF_TXN_INSERT);
-	if (err) {
-		count(WEFT_CNT_TXN_MAP_FULL);
-		txn_release(t);
-	}
+	txn_publish(t);
+	return t;
 }
 
 /* More request bytes (headers split over several syscalls, or a body). */

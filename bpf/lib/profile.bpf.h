@@ -24,12 +24,12 @@ enum weft_prof_slot {
 	PROF_REQ_COPY,         /* its request bytes */
 	PROF_CONTEXT,          /* trace context: ids, the header's traceparent */
 	PROF_SERVING,          /* the thread's or goroutine's context */
-	PROF_TXN_INSERT,       /* into txns */
+	PROF_TXN_INSERT,       /* a connection's first exchange: its slot into txns */
 	PROF_RESP_CAPTURE,     /* the response's first bytes, where it ends */
 	PROF_RESP_MORE,        /* the rest of a response event */
 	PROF_RB_FLAGS,         /* whether to wake the agent */
 	PROF_RINGBUF,          /* the exchange to the ring buffer */
-	PROF_TXN_DELETE,       /* out of txns, contexts released */
+	PROF_TXN_DELETE,       /* contexts released (the slot stays, or goes when txns is crowded) */
 	PROF_SLOTS,
 };
 

@@ -33,9 +33,32 @@ struct capture_tracer {
 	uint64_t *traced_bits; /* the traced_bits map, mapped shared */
 	uint64_t *go_bits;     /* the go_bits map (Go processes), mapped shared */
 	int ncpu;
+	uint64_t *txn_entries; /* the kernel's count of txns entries, mapped shared */
+	/* The stale sweep's walk of txns, a bounded share per tick. */
+	struct conn_key sweep_at; /* the last key looked at */
+	bool sweep_started;       /* sweep_at is set */
 };
 
 #define TRACED_BITS_BYTES ((size_t)TRACED_BITS_WORDS * sizeof(uint64_t))
+
+/* An mmapable array map, mapped shared (what: for the error); NULL and
+ * *err set when it cannot be. */
+static uint64_t *map_shared(struct bpf_map *map, size_t bytes, const char *what, int *err)
+{
+	void *p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, bpf_map__fd(map), 0);
+	if (p == MAP_FAILED) {
+		*err = -errno;
+		log_error("cannot map %s: %s", what, strerror(-*err));
+		return NULL;
+	}
+	return p;
+}
+
+/* The txn_entries map (one counter), mapped: a page. */
+static size_t txn_entries_bytes(void)
+{
+	return (size_t)sysconf(_SC_PAGESIZE);
+}
 
 /* Attaches prog to each syscalls/<name> in names; links[i] per name. */
 static int attach_syscall_tracepoints(struct bpf_program *prog, const char *const *names, size_t n,
@@ -95,22 +118,15 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 	err = capture_set_stream_programs(t->skel->obj, bpf_map__fd(t->skel->maps.stream_progs));
 	if (err)
 		goto fail;
-	t->traced_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-			      bpf_map__fd(t->skel->maps.traced_bits), 0);
-	if (t->traced_bits == MAP_FAILED) {
-		err = -errno;
-		t->traced_bits = NULL;
-		log_error("cannot map the process filter: %s", strerror(-err));
+	t->traced_bits = map_shared(t->skel->maps.traced_bits, TRACED_BITS_BYTES, "the process filter", &err);
+	if (!t->traced_bits)
 		goto fail;
-	}
-	t->go_bits = mmap(NULL, TRACED_BITS_BYTES, PROT_READ | PROT_WRITE, MAP_SHARED,
-			  bpf_map__fd(t->skel->maps.go_bits), 0);
-	if (t->go_bits == MAP_FAILED) {
-		err = -errno;
-		t->go_bits = NULL;
-		log_error("cannot map the Go process table: %s", strerror(-err));
+	t->go_bits = map_shared(t->skel->maps.go_bits, TRACED_BITS_BYTES, "the Go process table", &err);
+	if (!t->go_bits)
 		goto fail;
-	}
+	t->txn_entries = map_shared(t->skel->maps.txn_entries, txn_entries_bytes(), "the exchange table's count", &err);
+	if (!t->txn_entries)
+		goto fail;
 	*out = t;
 	return 0;
 fail:
@@ -181,7 +197,8 @@ bool capture_pid_traced(struct capture_tracer *t, uint32_t pid)
 }
 
 /* Deletes every key of map whose first u32 (the tgid) matches. */
-static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
+/* Deletes the entries of map whose key starts with tgid; how many went. */
+static size_t delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 {
 	struct conn_key key, next, doomed[256];
 	size_t n = 0;
@@ -194,8 +211,10 @@ static void delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 		key = next;
 		prev = &key;
 	}
+	size_t gone = 0;
 	for (size_t i = 0; i < n; i++)
-		bpf_map_delete_elem(fd, &doomed[i]);
+		gone += bpf_map_delete_elem(fd, &doomed[i]) == 0;
+	return gone;
 }
 
 /* Which answered exchanges the agent takes from the kernel's table. */
@@ -215,24 +234,60 @@ static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
 	return p->now_mono >= ev->end_ns && p->now_mono - ev->end_ns >= idle_ns;
 }
 
+/* Entries of txns looked at per tick: it holds an entry per connection
+ * that had an exchange (an idle slot between two: bpf/capture/exchange.bpf.h),
+ * and each look copies a 2.8 KB value. */
+#define SWEEP_BATCH 1024
+
+/* The agent deleted n entries of txns: the kernel's count of them (which
+ * decides whether idle slots are kept) goes down as at its own deletes. */
+static void txn_entries_sub(struct capture_tracer *t, uint64_t n)
+{
+	if (n)
+		__atomic_fetch_sub(t->txn_entries, n, __ATOMIC_SEQ_CST);
+}
+
 /* Hands the picked exchanges to cb and deletes them. Keys are collected
- * first: deleting while walking a hash map restarts the walk. */
+ * first: deleting while walking a hash map restarts the walk. A walk from
+ * the table's start (from NULL) looks at every entry; from the sweep's
+ * place (p->now_mono) at SWEEP_BATCH entries, then goes on next time. */
 static void deliver_answered(struct capture_tracer *t, const struct txn_pick *p, txn_cb cb, void *ctx)
 {
 	static struct txn_event ev;
 	struct conn_key key, next, picked[256];
-	size_t n = 0;
+	size_t n = 0, looked = 0;
+	bool sweep = p->now_mono != 0;
 	void *prev = NULL;
 	int fd = bpf_map__fd(t->skel->maps.txns);
-	while (n < sizeof(picked) / sizeof(picked[0]) && bpf_map_get_next_key(fd, prev, &next) == 0) {
+	if (sweep && t->sweep_started) {
+		key = t->sweep_at;
+		prev = &key;
+	}
+	for (;;) {
+		if (n == sizeof(picked) / sizeof(picked[0]) || (sweep && looked == SWEEP_BATCH))
+			break;
+		if (bpf_map_get_next_key(fd, prev, &next)) {
+			prev = NULL; /* the end of the table: the next pass starts over */
+			break;
+		}
 		key = next;
 		prev = &key;
+		if (p->tgid && key.tgid != p->tgid)
+			continue;
+		looked++;
 		if (bpf_map_lookup_elem(fd, &key, &ev) == 0 && txn_picked(&ev, p))
 			picked[n++] = key;
 	}
+	if (sweep) {
+		t->sweep_at = key;
+		t->sweep_started = prev != NULL;
+	}
 	for (size_t i = 0; i < n; i++) {
 		/* Read, then delete: if the kernel finished it meanwhile, it sent it. */
-		if (bpf_map_lookup_elem(fd, &picked[i], &ev) || bpf_map_delete_elem(fd, &picked[i]) || ev.claimed)
+		if (bpf_map_lookup_elem(fd, &picked[i], &ev) || bpf_map_delete_elem(fd, &picked[i]))
+			continue;
+		txn_entries_sub(t, 1);
+		if (ev.claimed)
 			continue;
 		ev.end_reason = 0;
 		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
@@ -246,7 +301,7 @@ void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, 
 	/* A process that exits without close() (the kernel closes its sockets)
 	 * still has its last answered exchange delivered. */
 	deliver_answered(t, &p, cb, ctx);
-	delete_tgid_keys(t->skel->maps.txns, tgid);
+	txn_entries_sub(t, delete_tgid_keys(t->skel->maps.txns, tgid));
 	delete_tgid_keys(t->skel->maps.stream_states, tgid);
 }
 
@@ -335,6 +390,8 @@ void capture_destroy(struct capture_tracer *t)
 		munmap(t->traced_bits, TRACED_BITS_BYTES);
 	if (t->go_bits)
 		munmap(t->go_bits, TRACED_BITS_BYTES);
+	if (t->txn_entries)
+		munmap(t->txn_entries, txn_entries_bytes());
 	capture_bpf__destroy(t->skel);
 	free(t);
 }

@@ -72,7 +72,7 @@ struct txn_event {
 	__u8 pad3;
 	__u16 tls_cipher; /* and its IANA cipher suite, 0: unknown */
 	__u8 tls_hello_pending; /* kernel only: the connection's ServerHello may be this response */
-	__u8 pad4;
+	__u8 open_counted; /* kernel and sweep: counted among the open server responses (capture/exchange.bpf.h) */
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u64 sk;       /* the connection's struct sock (kernel address) */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];

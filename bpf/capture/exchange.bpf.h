@@ -37,29 +37,51 @@ enum txn_claim {
 	TXN_FREE = 3,
 };
 
-/* Entries in txns: counted here at each insert and delete, and by the agent
- * (which maps it shared) at each of its own deletes. */
+/* Counts kept here and by the agent (which maps them shared and counts its
+ * own deletes), each in a cache line of its own:
+ *  - TXN_COUNT_ENTRIES: entries in txns;
+ *  - TXN_COUNT_OPEN: server exchanges whose response went out without
+ *    reaching its end (chunked, streamed, no length): a server's next read
+ *    ends them (read_nothing). Most responses end by their size, and while
+ *    none waits, a read that returns nothing (Go and nginx make one per
+ *    request) looks nothing up. An exchange is counted once (open_counted);
+ *    a count left too high only costs that lookup. */
+#define TXN_COUNT_ENTRIES 0
+#define TXN_COUNT_OPEN 8
+
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 1);
+	__uint(max_entries, 16);
 	__type(key, __u32);
 	__type(value, __u64);
 } txn_entries SEC(".maps");
 
-static __always_inline void txn_entries_add(__s64 d)
+static __always_inline void txn_count_add(__u32 which, __s64 d)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&txn_entries, &zero);
+	__u64 *n = bpf_map_lookup_elem(&txn_entries, &which);
 	if (n)
 		__sync_fetch_and_add(n, d);
 }
 
+static __always_inline __u64 txn_count(__u32 which)
+{
+	__u64 *n = bpf_map_lookup_elem(&txn_entries, &which);
+	return n ? *n : ~0ull;
+}
+
 static __always_inline bool txn_keep_slots(void)
 {
-	__u32 zero = 0;
-	__u64 *n = bpf_map_lookup_elem(&txn_entries, &zero);
-	return n && *n < TXN_KEEP_MAX; /* an underflow reads as crowded: entries go */
+	return txn_count(TXN_COUNT_ENTRIES) < TXN_KEEP_MAX; /* an underflow reads as crowded: entries go */
+}
+
+/* The exchange leaves: no longer among the open server responses. */
+static __always_inline void txn_uncount(struct txn_event *t)
+{
+	if (t->open_counted) {
+		t->open_counted = 0;
+		txn_count_add(TXN_COUNT_OPEN, -1);
+	}
 }
 
 static __always_inline bool txn_active(const struct txn_event *t)
@@ -70,12 +92,13 @@ static __always_inline bool txn_active(const struct txn_event *t)
 static __always_inline void txn_map_delete(struct conn_key *key)
 {
 	if (bpf_map_delete_elem(&txns, key) == 0)
-		txn_entries_add(-1);
+		txn_count_add(TXN_COUNT_ENTRIES, -1);
 }
 
 static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
 {
 	txn_release(t);
+	txn_uncount(t);
 	txn_map_delete(key);
 }
 
@@ -85,6 +108,7 @@ static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t
 static __always_inline bool txn_finish(struct conn_key *key, struct txn_event *t)
 {
 	txn_release(t);
+	txn_uncount(t);
 	PROF_AT(PROF_TXN_DELETE);
 	if (txn_keep_slots()) {
 		t->phase = TXN_PHASE_IDLE;
@@ -150,7 +174,7 @@ static __always_inline struct txn_event *txn_slot_claim(struct conn_key *key, st
 		s->claimed = TXN_FREE;
 		long err = bpf_map_update_elem(&txns, key, s, BPF_NOEXIST);
 		if (err == 0)
-			txn_entries_add(1);
+			txn_count_add(TXN_COUNT_ENTRIES, 1);
 		else if (err != -EEXIST) {
 			count(WEFT_CNT_TXN_MAP_FULL);
 			return NULL;
@@ -333,6 +357,11 @@ static __always_inline void txn_response_more(struct conn_key *key, struct txn_e
 		txn_emit(key, t, WEFT_END_COMPLETE);
 	else if (proto_response_ends(t, io, ret))
 		txn_emit(key, t, WEFT_END_COMPLETE);
+	else if (t->role == WEFT_ROLE_SERVER && !t->open_counted) {
+		/* Its end is the server's next read (read_nothing). */
+		t->open_counted = 1;
+		txn_count_add(TXN_COUNT_OPEN, 1);
+	}
 }
 
 #endif

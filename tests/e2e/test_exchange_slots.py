@@ -181,3 +181,76 @@ def test_more_connections_than_the_table_holds_lose_no_exchange(go_httpapp, tmp_
     finally:
         srv.kill()
         srv.wait()
+
+
+# A server whose response has no length (it ends when the server reads
+# again) answers one request, then waits for stdin before its next read.
+NO_LENGTH_SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+buf = b""
+while b"\r\n\r\n" not in buf:
+    buf += c.recv(65536)
+c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed, no length")
+print("sent", flush=True)
+sys.stdin.readline()
+c.setblocking(False)
+try:
+    c.recv(65536)  # nothing yet: EAGAIN, the server's next read
+except BlockingIOError:
+    pass
+print("read", flush=True)
+sys.stdin.readline()
+"""
+
+
+def open_responses(weft_pid):
+    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_entries"):
+        return int.from_bytes(bytes(int(x, 16) for x in entries[8]["value"]), "little")
+    return None
+
+
+def test_open_server_response_counted_until_the_next_read(tmp_path):
+    """A server read that returns nothing looks for an exchange to end only
+    while some server response waits for its end: one without a length is
+    counted from its write to the server's next read, which sends it."""
+    (tmp_path / "server.py").write_text(NO_LENGTH_SERVER)
+    srv = subprocess.Popen([PY, str(tmp_path / "server.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True)
+    port = int(srv.stdout.readline())
+    keeper = subprocess.Popen(["sleep", "600"])
+    w = Weft(["attach", "-p", str(srv.pid), "-p", str(keeper.pid)]).wait_ready()
+    cl = None
+    try:
+        assert open_responses(w.proc.pid) == 0
+        cl = subprocess.Popen([PY, "-c", f"""
+import socket, sys
+c = socket.create_connection(("127.0.0.1", {port}))
+c.sendall(b"GET /k/open HTTP/1.1\\r\\nHost: x\\r\\n\\r\\n")
+print(c.recv(65536)[:12].decode(), flush=True)
+sys.stdin.readline()
+"""], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
+        assert srv.stdout.readline().strip() == "sent"
+        assert cl.stdout.readline().strip() == "HTTP/1.1 200"
+        # answered, not ended: counted open, no span yet
+        deadline = time.time() + 5
+        while open_responses(w.proc.pid) != 1 and time.time() < deadline:
+            time.sleep(0.1)
+        assert open_responses(w.proc.pid) == 1
+        assert not [s for s in w.spans() if s["attributes"].get("url.path") == "/k/open"]
+        srv.stdin.write("go\n")
+        srv.stdin.flush()
+        assert srv.stdout.readline().strip() == "read"
+        (s,) = w.wait_spans(lambda s: s["attributes"].get("url.path") == "/k/open")
+        assert s["kind"] == "SERVER" and s["attributes"]["http.response.status_code"] == 200, s
+        assert open_responses(w.proc.pid) == 0
+        assert w.stop() == 0
+    finally:
+        srv.stdin.close()
+        kill_all([p for p in (cl, srv, keeper) if p])
+        w.close()

@@ -239,12 +239,16 @@ static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
  * and each look copies a 2.8 KB value. */
 #define SWEEP_BATCH 1024
 
+/* bpf/capture/exchange.bpf.h's counts, in the txn_entries map. */
+#define TXN_COUNT_ENTRIES 0
+#define TXN_COUNT_OPEN 8
+
 /* The agent deleted n entries of txns: the kernel's count of them (which
  * decides whether idle slots are kept) goes down as at its own deletes. */
 static void txn_entries_sub(struct capture_tracer *t, uint64_t n)
 {
 	if (n)
-		__atomic_fetch_sub(t->txn_entries, n, __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&t->txn_entries[TXN_COUNT_ENTRIES], n, __ATOMIC_SEQ_CST);
 }
 
 /* Hands the picked exchanges to cb and deletes them. Keys are collected
@@ -288,7 +292,9 @@ static void deliver_answered(struct capture_tracer *t, const struct txn_pick *p,
 			continue;
 		txn_entries_sub(t, 1);
 		if (ev.claimed)
-			continue;
+			continue; /* the kernel sends it (and counts it out) */
+		if (ev.open_counted) /* its server's next read would have ended it */
+			__atomic_fetch_sub(&t->txn_entries[TXN_COUNT_OPEN], 1, __ATOMIC_SEQ_CST);
 		ev.end_reason = 0;
 		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
 	}

@@ -19,9 +19,8 @@
  * rest of starting one; the entry is made at a connection's first
  * exchange, serves the next sockets on the same fd, and goes with the
  * process (capture_forget_process). Idle slots are kept only while the
- * table holds fewer than
- * TXN_KEEP_MAX entries (half its size, counted in txn_entries), so that a
- * new connection's exchange always finds room.
+ * table holds fewer than TXN_KEEP_MAX entries (half its size, counted in
+ * txn_entries), so that a new connection's exchange always finds room.
  *
  * A slot's claimed word says who may touch it: TXN_FREE (idle: a new
  * exchange may claim it), TXN_BUILDING (a new exchange is being written),

@@ -37,6 +37,23 @@ enum txn_phase {
 	TXN_PHASE_IDLE = 2, /* kernel only: a connection's slot between exchanges (capture/exchange.bpf.h) */
 };
 
+/* struct txn_event.claimed: who holds a connection's slot in txns
+ * (capture/exchange.bpf.h). The agent's sweep takes only TXN_OPEN ones. */
+enum txn_claim {
+	TXN_OPEN = 0,     /* in flight */
+	TXN_SENDING = 1,  /* one CPU sends or drops it */
+	TXN_BUILDING = 2, /* a new exchange is being written */
+	TXN_FREE = 3,     /* idle: a new exchange may claim it */
+};
+
+/* The txn_counts map's counters (capture/exchange.bpf.h), kept by the
+ * kernel and by the agent's own deletes, each in a cache line of its own. */
+enum txn_count_slot {
+	TXN_COUNT_ENTRIES = 0, /* entries in txns */
+	TXN_COUNT_OPEN = 8,    /* server exchanges whose response waits for its end */
+	TXN_COUNTS = 16,
+};
+
 /* An HTTP exchange: the in-flight value in the txns map and, up to
  * data[], the record sent to the ring buffer. data holds the captured
  * request bytes followed by the captured response bytes. */

@@ -20,24 +20,15 @@
  * exchange, serves the next sockets on the same fd, and goes with the
  * process (capture_forget_process). Idle slots are kept only while the
  * table holds fewer than TXN_KEEP_MAX entries (half its size, counted in
- * txn_entries), so that a new connection's exchange always finds room.
+ * txn_counts), so that a new connection's exchange always finds room.
  *
- * A slot's claimed word says who may touch it: TXN_FREE (idle: a new
- * exchange may claim it), TXN_BUILDING (a new exchange is being written),
- * TXN_OPEN (in flight), TXN_SENDING (one CPU sends or drops it: Go's writer
- * and reader goroutines may finish an exchange at once). Claims are
+ * A slot's claimed word (enum txn_claim) says who may touch it: Go's writer
+ * and reader goroutines may finish one exchange at once. Claims are
  * compare-and-swaps; the phase is published after the slot is complete. */
 #define TXN_KEEP_MAX 4096
 
-enum txn_claim {
-	TXN_OPEN = 0,
-	TXN_SENDING = 1,
-	TXN_BUILDING = 2,
-	TXN_FREE = 3,
-};
-
-/* Counts kept here and by the agent (which maps them shared and counts its
- * own deletes), each in a cache line of its own:
+/* Counts (enum txn_count_slot) kept here and by the agent, which maps them
+ * shared and counts its own deletes:
  *  - TXN_COUNT_ENTRIES: entries in txns;
  *  - TXN_COUNT_OPEN: server exchanges whose response went out without
  *    reaching its end (chunked, streamed, no length): a server's next read
@@ -45,27 +36,24 @@ enum txn_claim {
  *    none waits, a read that returns nothing (Go and nginx make one per
  *    request) looks nothing up. An exchange is counted once (open_counted);
  *    a count left too high only costs that lookup. */
-#define TXN_COUNT_ENTRIES 0
-#define TXN_COUNT_OPEN 8
-
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(map_flags, BPF_F_MMAPABLE);
-	__uint(max_entries, 16);
+	__uint(max_entries, TXN_COUNTS);
 	__type(key, __u32);
 	__type(value, __u64);
-} txn_entries SEC(".maps");
+} txn_counts SEC(".maps");
 
 static __always_inline void txn_count_add(__u32 which, __s64 d)
 {
-	__u64 *n = bpf_map_lookup_elem(&txn_entries, &which);
+	__u64 *n = bpf_map_lookup_elem(&txn_counts, &which);
 	if (n)
 		__sync_fetch_and_add(n, d);
 }
 
 static __always_inline __u64 txn_count(__u32 which)
 {
-	__u64 *n = bpf_map_lookup_elem(&txn_entries, &which);
+	__u64 *n = bpf_map_lookup_elem(&txn_counts, &which);
 	return n ? *n : ~0ull;
 }
 
@@ -101,6 +89,13 @@ static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t
 	txn_map_delete(key);
 }
 
+/* Takes the exchange in flight in t to send or drop it; false when
+ * another CPU already does. */
+static __always_inline bool txn_claim_send(struct txn_event *t)
+{
+	return __sync_val_compare_and_swap(&t->claimed, TXN_OPEN, TXN_SENDING) == TXN_OPEN;
+}
+
 /* The exchange in t was sent or dropped (t claimed: TXN_SENDING): its slot
  * waits for the connection's next exchange, or goes when txns is crowded.
  * True when the slot stays. */
@@ -125,7 +120,7 @@ static __always_inline bool txn_emit(struct conn_key *key, struct txn_event *t, 
 {
 	/* Two threads may finish one exchange at once (Go: a writer goroutine's
 	 * write and the background reader's read): only one sends it. */
-	if (__sync_val_compare_and_swap(&t->claimed, TXN_OPEN, TXN_SENDING) != TXN_OPEN)
+	if (!txn_claim_send(t))
 		return false;
 	t->end_reason = reason;
 	if (drop_sampled_out && !(t->trace_flags & 1) && !(weft_proto_flags(t->proto) & WEFT_PROTO_F_CONN_STATE)) {
@@ -154,7 +149,7 @@ static __always_inline bool txn_end_at_close(struct conn_key *key, struct txn_ev
 	if (t->phase == TXN_PHASE_RESPONSE ||
 	    ((weft_proto_flags(t->proto) & WEFT_PROTO_F_CLOSE_IS_ERROR) && t->req_header_seen))
 		return txn_emit(key, t, WEFT_END_CLOSE);
-	if (__sync_val_compare_and_swap(&t->claimed, TXN_OPEN, TXN_SENDING) != TXN_OPEN)
+	if (!txn_claim_send(t))
 		return false;
 	return txn_finish(key, t);
 }

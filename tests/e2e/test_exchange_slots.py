@@ -34,7 +34,8 @@ def slots_of(weft_pid, pid):
 
 
 def txn_entries(weft_pid):
-    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_entries"):
+    """The kernel's count of txns entries (txn_counts[TXN_COUNT_ENTRIES])."""
+    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_counts"):
         return int.from_bytes(bytes(int(x, 16) for x in entries[0]["value"]), "little")
     return None
 
@@ -210,7 +211,8 @@ sys.stdin.readline()
 
 
 def open_responses(weft_pid):
-    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_entries"):
+    """The kernel's count of open server responses (txn_counts[TXN_COUNT_OPEN])."""
+    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_counts"):
         return int.from_bytes(bytes(int(x, 16) for x in entries[8]["value"]), "little")
     return None
 

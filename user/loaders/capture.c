@@ -33,7 +33,7 @@ struct capture_tracer {
 	uint64_t *traced_bits; /* the traced_bits map, mapped shared */
 	uint64_t *go_bits;     /* the go_bits map (Go processes), mapped shared */
 	int ncpu;
-	uint64_t *txn_entries; /* the kernel's count of txns entries, mapped shared */
+	uint64_t *txn_counts;  /* the txn_counts map (enum txn_count_slot), mapped shared */
 	/* The stale sweep's walk of txns, a bounded share per tick. */
 	struct conn_key sweep_at; /* the last key looked at */
 	bool sweep_started;       /* sweep_at is set */
@@ -54,8 +54,8 @@ static uint64_t *map_shared(struct bpf_map *map, size_t bytes, const char *what,
 	return p;
 }
 
-/* The txn_entries map (one counter), mapped: a page. */
-static size_t txn_entries_bytes(void)
+/* The txn_counts map, mapped: a page. */
+static size_t txn_counts_bytes(void)
 {
 	return (size_t)sysconf(_SC_PAGESIZE);
 }
@@ -124,8 +124,8 @@ int capture_load(const struct capture_opts *o, struct capture_tracer **out)
 	t->go_bits = map_shared(t->skel->maps.go_bits, TRACED_BITS_BYTES, "the Go process table", &err);
 	if (!t->go_bits)
 		goto fail;
-	t->txn_entries = map_shared(t->skel->maps.txn_entries, txn_entries_bytes(), "the exchange table's count", &err);
-	if (!t->txn_entries)
+	t->txn_counts = map_shared(t->skel->maps.txn_counts, txn_counts_bytes(), "the exchange table's counts", &err);
+	if (!t->txn_counts)
 		goto fail;
 	*out = t;
 	return 0;
@@ -196,7 +196,6 @@ bool capture_pid_traced(struct capture_tracer *t, uint32_t pid)
 	return (__atomic_load_n(&t->traced_bits[pid / 64], __ATOMIC_RELAXED) >> (pid % 64)) & 1;
 }
 
-/* Deletes every key of map whose first u32 (the tgid) matches. */
 /* Deletes the entries of map whose key starts with tgid; how many went. */
 static size_t delete_tgid_keys(struct bpf_map *map, uint32_t tgid)
 {
@@ -239,16 +238,13 @@ static bool txn_picked(const struct txn_event *ev, const struct txn_pick *p)
  * and each look copies a 2.8 KB value. */
 #define SWEEP_BATCH 1024
 
-/* bpf/capture/exchange.bpf.h's counts, in the txn_entries map. */
-#define TXN_COUNT_ENTRIES 0
-#define TXN_COUNT_OPEN 8
-
-/* The agent deleted n entries of txns: the kernel's count of them (which
- * decides whether idle slots are kept) goes down as at its own deletes. */
-static void txn_entries_sub(struct capture_tracer *t, uint64_t n)
+/* The agent took n of what the kernel counts in slot (enum txn_count_slot:
+ * entries of txns, which decide whether idle slots are kept; open server
+ * responses): the count goes down as at the kernel's own deletes. */
+static void txn_count_sub(struct capture_tracer *t, enum txn_count_slot slot, uint64_t n)
 {
 	if (n)
-		__atomic_fetch_sub(&t->txn_entries[TXN_COUNT_ENTRIES], n, __ATOMIC_SEQ_CST);
+		__atomic_fetch_sub(&t->txn_counts[slot], n, __ATOMIC_SEQ_CST);
 }
 
 /* Hands the picked exchanges to cb and deletes them. Keys are collected
@@ -283,18 +279,19 @@ static void deliver_answered(struct capture_tracer *t, const struct txn_pick *p,
 			picked[n++] = key;
 	}
 	if (sweep) {
-		t->sweep_at = key;
 		t->sweep_started = prev != NULL;
+		if (prev)
+			t->sweep_at = key;
 	}
 	for (size_t i = 0; i < n; i++) {
 		/* Read, then delete: if the kernel finished it meanwhile, it sent it. */
 		if (bpf_map_lookup_elem(fd, &picked[i], &ev) || bpf_map_delete_elem(fd, &picked[i]))
 			continue;
-		txn_entries_sub(t, 1);
-		if (ev.claimed)
+		txn_count_sub(t, TXN_COUNT_ENTRIES, 1);
+		if (ev.claimed != TXN_OPEN)
 			continue; /* the kernel sends it (and counts it out) */
 		if (ev.open_counted) /* its server's next read would have ended it */
-			__atomic_fetch_sub(&t->txn_entries[TXN_COUNT_OPEN], 1, __ATOMIC_SEQ_CST);
+			txn_count_sub(t, TXN_COUNT_OPEN, 1);
 		ev.end_reason = 0;
 		cb(ctx, &ev, WEFT_TXN_HDR_SIZE + ev.req_len + ev.resp_len);
 	}
@@ -307,7 +304,7 @@ void capture_forget_process(struct capture_tracer *t, uint32_t tgid, txn_cb cb, 
 	/* A process that exits without close() (the kernel closes its sockets)
 	 * still has its last answered exchange delivered. */
 	deliver_answered(t, &p, cb, ctx);
-	txn_entries_sub(t, delete_tgid_keys(t->skel->maps.txns, tgid));
+	txn_count_sub(t, TXN_COUNT_ENTRIES, delete_tgid_keys(t->skel->maps.txns, tgid));
 	delete_tgid_keys(t->skel->maps.stream_states, tgid);
 }
 
@@ -396,8 +393,8 @@ void capture_destroy(struct capture_tracer *t)
 		munmap(t->traced_bits, TRACED_BITS_BYTES);
 	if (t->go_bits)
 		munmap(t->go_bits, TRACED_BITS_BYTES);
-	if (t->txn_entries)
-		munmap(t->txn_entries, txn_entries_bytes());
+	if (t->txn_counts)
+		munmap(t->txn_counts, txn_counts_bytes());
 	capture_bpf__destroy(t->skel);
 	free(t);
 }

@@ -86,7 +86,7 @@ struct txn_event {
 	__u8 req_header_seen; /* the request header's end was captured */
 	__u8 tls;       /* the bytes are TLS plaintext (HTTP: https) */
 	__u8 tls_version; /* the connection's TLS version (conn_info.tls_version), 0: unknown */
-	__u8 pad3;
+	__u8 conn_snap; /* kernel only: 0, or 1 + the connection's role: the slot's socket starts its next exchange without its conns entry (capture/data.bpf.h) */
 	__u16 tls_cipher; /* and its IANA cipher suite, 0: unknown */
 	__u8 tls_hello_pending; /* kernel only: the connection's ServerHello may be this response */
 	__u8 open_counted; /* kernel and sweep: counted among the open server responses (capture/exchange.bpf.h) */

@@ -28,7 +28,7 @@ struct go_proc_info {
 	__s16 grpc_stream_id; /* google.golang.org/grpc/internal/transport.Stream.id */
 	__s16 grpc_stream_ct; /* ... Stream.ct (*http2Client) */
 	__u32 flags;       /* GO_PROC_* */
-	__u32 serving;     /* server exchanges in flight (kernel-maintained) */
+	__u32 serving;     /* go_serving entries, serving or idle (kernel-maintained): 0, nothing is served */
 	__s16 grpc_client_conn; /* ... http2Client.conn (a net.Conn interface) */
 	__s16 tlsconn_conn; /* crypto/tls.Conn.conn (a net.Conn interface) */
 	__u16 pad[2];

@@ -230,8 +230,15 @@ static __always_inline void conn_closed(struct conn_key *key, __u64 sk)
 	 * with the accept that reused its fd on another CPU: 8 nginx exchanges
 	 * in 10,000 went with it (tests/e2e/test_churn.py). */
 	struct txn_event *t = bpf_map_lookup_elem(&txns, key);
-	if (t && txn_active(t) && (!sk || t->sk == sk))
-		txn_end_at_close(key, t);
+	if (t && (!sk || t->sk == sk)) {
+		/* The socket goes: its address may name the fd's next one. */
+		t->conn_snap = 0;
+		if (txn_active(t))
+			txn_end_at_close(key, t);
+		/* And the goroutine that served it, if it serves nothing else. */
+		if (t->goid && t->role == WEFT_ROLE_SERVER)
+			go_serving_forget(key->tgid, t->goid);
+	}
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c && sk && c->sk != sk)
 		return;

@@ -8,6 +8,43 @@
 #include "capture/stream.bpf.h"
 #include "capture/tls_hello.bpf.h"
 
+/* The next request on a keep-alive connection, on the socket its idle
+ * slot's last exchange was on: the slot holds what starting an exchange
+ * needs of the connection (conn_snap, capture/exchange.bpf.h), so the
+ * conns lookup (an LRU map's, ~250 ns of cache misses here) is skipped.
+ * False when these bytes need the connection (not that protocol's
+ * request, a request's first bytes alone): the slot forgets its snapshot
+ * and on_data goes the long way. */
+static __always_inline bool conn_fast_start(struct conn_key *key, struct txn_event *slot, struct io_args *io,
+					    const __u8 *src, __u32 avail, long ret, __u64 now)
+{
+	if (!sock_same_ports(io->sk, &slot->addr))
+		goto slow;
+	__u32 zero = 0;
+	struct detect_ctx *dp = bpf_map_lookup_elem(&detect_scratch, &zero);
+	if (!dp)
+		return false;
+	__builtin_memset(dp, 0, sizeof(*dp));
+	dp->hn = avail < 8 ? avail : 8;
+	dp->avail = avail;
+	dp->ret = ret;
+	dp->dir = io->dir;
+	dp->role = slot->conn_snap - 1;
+	dp->conn_proto = slot->proto;
+	bpf_probe_read_user(dp->head, 8, src);
+	__u8 proto = WEFT_PROTO_UNKNOWN;
+	if (proto_detect(dp, &proto) != DETECT_REQUEST || proto != slot->proto)
+		goto slow;
+	if (io->dir == DIR_READ)
+		txn_start(key, slot, NULL, WEFT_ROLE_SERVER, now, src, avail, ret, 0, proto);
+	else
+		txn_start(key, slot, NULL, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, proto);
+	return true;
+slow:
+	slot->conn_snap = 0;
+	return false;
+}
+
 /* Data moved on fd: ret bytes, read or written. A global function: the
  * verifier checks it once, whatever the caller knows about io. Returns 0,
  * or the stream protocol whose forwarding program the caller tail-calls
@@ -64,6 +101,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 		}
 	}
 
+	if (!t && slot && slot->conn_snap && src && ret > 0 && !io->tls && io->sk && slot->sk == io->sk &&
+	    conn_fast_start(&key, slot, io, src, avail, ret, now))
+		return 0;
 	struct conn_info *c = conn_get(&key, io->sk);
 	PROF_AT(PROF_CONN_GET);
 	if (!c)

@@ -84,7 +84,7 @@ static __always_inline void txn_map_delete(struct conn_key *key)
 
 static __always_inline void txn_delete(struct conn_key *key, struct txn_event *t)
 {
-	txn_release(t);
+	txn_release(t, false);
 	txn_uncount(t);
 	txn_map_delete(key);
 }
@@ -101,10 +101,11 @@ static __always_inline bool txn_claim_send(struct txn_event *t)
  * True when the slot stays. */
 static __always_inline bool txn_finish(struct conn_key *key, struct txn_event *t)
 {
-	txn_release(t);
+	bool keep = txn_keep_slots();
+	txn_release(t, keep);
 	txn_uncount(t);
 	PROF_AT(PROF_TXN_DELETE);
-	if (txn_keep_slots()) {
+	if (keep) {
 		t->phase = TXN_PHASE_IDLE;
 		/* A full barrier: the phase is idle before the slot can be claimed. */
 		__sync_lock_test_and_set(&t->claimed, TXN_FREE);
@@ -184,18 +185,35 @@ static __always_inline struct txn_event *txn_slot_claim(struct conn_key *key, st
 	return slot;
 }
 
+/* What a slot keeps of its connection for the next exchange on the same
+ * socket (conn_snap: 1 + the connection's role), or 0 when that exchange
+ * needs the conns entry: TLS (plaintext from the probes, or a ServerHello
+ * still to come), a request's first bytes waiting in it, a Unix socket
+ * (no close tracepoint: a freed socket's address may name the next one
+ * unseen), the syscall front (no socket at hand). */
+static __always_inline __u8 conn_snapshot(const struct conn_info *c)
+{
+	if (!c->sk || c->tls || c->tls_version || tls_hello_pending(c) || c->pending_len ||
+	    (c->addr.family != AF_INET && c->addr.family != AF_INET6))
+		return 0;
+	return 1 + c->role;
+}
+
 /* A new exchange written into its connection's slot t (claimed:
  * TXN_BUILDING). The header is cleared around phase and claimed, which
- * keep the slot idle and held until txn_publish. */
+ * keep the slot idle and held until txn_publish. c: the connection, or
+ * NULL for the socket the slot's last exchange was on, whose addresses,
+ * socket and conn_snap the slot still holds (capture/data.bpf.h). */
 static __always_inline void txn_build(struct conn_key *key, struct txn_event *t, struct conn_info *c, __u8 role,
 				      __u64 start_ns, const __u8 *src, __u32 avail, long ret, __u32 prefix_len,
 				      __u8 proto)
 {
-	__builtin_memset(t, 0, __builtin_offsetof(struct txn_event, phase));
+	__u8 snap = t->conn_snap;
+	__builtin_memset(t, 0, __builtin_offsetof(struct txn_event, addr));
 	__builtin_memset(&t->end_reason, 0,
 			 __builtin_offsetof(struct txn_event, claimed) - __builtin_offsetof(struct txn_event, end_reason));
 	__builtin_memset(&t->req_header_seen, 0,
-			 WEFT_TXN_HDR_SIZE - __builtin_offsetof(struct txn_event, req_header_seen));
+			 __builtin_offsetof(struct txn_event, sk) - __builtin_offsetof(struct txn_event, req_header_seen));
 	t->type = WEFT_EV_TXN;
 	t->pid = key->tgid;
 	t->tid = (__u32)bpf_get_current_pid_tgid();
@@ -203,21 +221,28 @@ static __always_inline void txn_build(struct conn_key *key, struct txn_event *t,
 	t->start_ns = start_ns;
 	t->end_ns = start_ns;
 	t->req_bytes = ret + prefix_len;
-	t->addr = c->addr;
-	t->sk = c->sk;
 	t->role = role;
 	t->proto = proto;
-	t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
-	t->tls = c->tls;
-	t->tls_version = c->tls_version;
-	t->tls_cipher = c->tls_cipher;
-	/* A database's TLS starts inside its protocol (PostgreSQL's
-	 * SSLRequest): the ServerHello is then an exchange's response. */
-	t->tls_hello_pending = !c->tls && tls_hello_pending(c);
+	if (c) {
+		t->addr = c->addr;
+		t->sk = c->sk;
+		t->conn_opened = c->role != WEFT_ROLE_UNKNOWN;
+		t->tls = c->tls;
+		t->tls_version = c->tls_version;
+		t->tls_cipher = c->tls_cipher;
+		/* A database's TLS starts inside its protocol (PostgreSQL's
+		 * SSLRequest): the ServerHello is then an exchange's response. */
+		t->tls_hello_pending = !c->tls && tls_hello_pending(c);
+		/* Bytes an earlier read got (c->pending), then this read's. */
+		__builtin_memcpy(t->data, c->pending, 8);
+		c->proto = proto;
+		t->conn_snap = conn_snapshot(c);
+	} else {
+		t->conn_opened = snap != 1 + WEFT_ROLE_UNKNOWN;
+		t->conn_snap = snap;
+	}
 
-	/* Bytes an earlier read got (c->pending), then this read's. */
 	clamp_for_verifier(prefix_len, 7);
-	__builtin_memcpy(t->data, c->pending, 8);
 	__u32 n = avail;
 	__u32 cap = req_capture - prefix_len;
 	if (n > cap)
@@ -230,7 +255,6 @@ static __always_inline void txn_build(struct conn_key *key, struct txn_event *t,
 	PROF_AT(PROF_REQ_COPY);
 	txn_assign_context(t, role);
 	PROF_AT(PROF_CONTEXT);
-	c->proto = proto;
 }
 
 /* The exchange written into t is in flight: unclaimed first, then its
@@ -252,6 +276,8 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	struct txn_event *t = txn_slot_claim(key, slot);
 	if (!t)
 		return NULL;
+	/* The goroutine the slot's last server exchange had (0 in a new slot). */
+	__u64 last_goid = slot && t->role == WEFT_ROLE_SERVER ? t->goid : 0;
 	txn_build(key, t, c, role, start_ns, src, avail, ret, prefix_len, proto);
 	if (role == WEFT_ROLE_SERVER) {
 		/* Go: goroutines, not threads, carry the context. */
@@ -262,6 +288,10 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 		else
 			thread_ctx_acquire(t);
 	}
+	/* Another goroutine serves the fd now, or it is a client's: the last
+	 * one's idle entry goes (context/serving.bpf.h). */
+	if (last_goid && last_goid != t->goid)
+		go_serving_forget(key->tgid, last_goid);
 	PROF_AT(PROF_SERVING);
 	txn_publish(t);
 	return t;

@@ -52,7 +52,22 @@ static __always_inline void thread_ctx_acquire(struct txn_event *t)
 	bpf_map_update_elem(&thread_ctxs, &tid, &n, BPF_ANY);
 }
 
-/* A Go server exchange starts: its goroutine (r14 at the syscall) serves it. */
+/* A goroutine's go_serving entry goes: its process counts one fewer
+ * (go_proc_info.serving counts entries, not requests: no shared counter
+ * moves per request). */
+static __always_inline void go_serving_delete(struct go_key *k)
+{
+	if (bpf_map_delete_elem(&go_serving, k))
+		return;
+	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &k->tgid);
+	if (pi && pi->serving)
+		__sync_fetch_and_add(&pi->serving, -1);
+}
+
+/* A Go server exchange starts: its goroutine (r14 at the syscall) serves
+ * it. Its go_serving entry, idle since its last request, is rewritten in
+ * place: the ids first, valid last (a reader on another CPU takes the ids
+ * only while valid and the span id its own, context/goroutine.bpf.h). */
 static __always_inline void go_serving_start(struct txn_event *t, struct go_proc_info *pi)
 {
 	__u32 tgid = t->pid;
@@ -64,43 +79,67 @@ static __always_inline void go_serving_start(struct txn_event *t, struct go_proc
 	struct go_key k = { .tgid = tgid, .goid = go_read_u64(g + pi->g_goid) };
 	if (!k.goid)
 		return;
+	struct go_ctx *e = bpf_map_lookup_elem(&go_serving, &k);
+	if (e) {
+		/* A goroutine that starts a new exchange before the last one
+		 * ended (pipelining) serves the new one. */
+		e->valid = 0;
+		asm volatile("" ::: "memory");
+		__builtin_memcpy(e->trace_id, t->trace_id, 16);
+		__builtin_memcpy(e->span_id, t->span_id, 8);
+		e->trace_flags = t->trace_flags;
+		e->origin_goid = k.goid;
+		asm volatile("" ::: "memory");
+		e->valid = 1;
+		t->goid = k.goid;
+		return;
+	}
 	struct go_ctx c = { .trace_flags = t->trace_flags, .valid = 1, .origin_goid = k.goid };
 	__builtin_memcpy(c.trace_id, t->trace_id, 16);
 	__builtin_memcpy(c.span_id, t->span_id, 8);
-	/* Usually the goroutine serves nothing yet; a goroutine that starts a
-	 * new exchange before the last one ended (pipelining) replaces it. */
-	long err = bpf_map_update_elem(&go_serving, &k, &c, BPF_NOEXIST);
-	if (err == 0)
-		__sync_fetch_and_add(&pi->serving, 1);
-	else if (err != -EEXIST || bpf_map_update_elem(&go_serving, &k, &c, BPF_EXIST)) {
+	if (bpf_map_update_elem(&go_serving, &k, &c, BPF_NOEXIST)) {
 		count(WEFT_CNT_GO_SERVING_FULL);
 		return;
 	}
+	__sync_fetch_and_add(&pi->serving, 1);
 	t->goid = k.goid;
 }
 
-/* A Go server exchange is over: its goroutine serves nothing now. */
-static __always_inline void go_serving_end(struct txn_event *t)
+/* A Go server exchange is over: its goroutine serves nothing now. Its
+ * entry stays for its next request when keep, else goes. */
+static __always_inline void go_serving_end(struct txn_event *t, bool keep)
 {
 	struct go_key k = { .tgid = t->pid, .goid = t->goid };
 	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
 	__u64 a, b;
-	if (!c)
+	if (!c || !c->valid)
 		return;
 	__builtin_memcpy(&a, c->span_id, 8);
 	__builtin_memcpy(&b, t->span_id, 8);
-	if (a != b || bpf_map_delete_elem(&go_serving, &k))
+	if (a != b)
 		return; /* the goroutine serves a newer exchange */
-	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &k.tgid);
-	if (pi && pi->serving)
-		__sync_fetch_and_add(&pi->serving, -1);
+	if (keep)
+		c->valid = 0;
+	else
+		go_serving_delete(&k);
+}
+
+/* Goroutine goid of process tgid no longer serves the connection whose
+ * slot remembered it (closed, or its fd serves another goroutine now):
+ * its entry goes unless it serves a request. */
+static __always_inline void go_serving_forget(__u32 tgid, __u64 goid)
+{
+	struct go_key k = { .tgid = tgid, .goid = goid };
+	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
+	if (c && !c->valid)
+		go_serving_delete(&k);
 }
 
 /* The exchange no longer makes its goroutine's or thread's context. */
-static __always_inline void txn_release(struct txn_event *t)
+static __always_inline void txn_release(struct txn_event *t, bool keep)
 {
 	if (t->goid)
-		go_serving_end(t);
+		go_serving_end(t, keep);
 	else
 		thread_ctx_release(t);
 }

@@ -36,6 +36,15 @@ static __always_inline struct sock *stream_sock_from_fd(__u32 fd)
 	return sk && stream_sock_ok(sk) ? sk : NULL;
 }
 
+/* Does socket sk still have the ports recorded in a (one read of the
+ * socket's port pair)? A freed socket's address may name a new one. */
+static __always_inline bool sock_same_ports(__u64 sk, const struct conn_addr *a)
+{
+	__u32 pp = BPF_CORE_READ((struct sock *)sk, __sk_common.skc_portpair);
+	/* skc_dport (network order) in the low half, skc_num in the high. */
+	return (pp >> 16) == a->lport && bpf_ntohs((__u16)pp) == a->rport;
+}
+
 static __always_inline void sock_read_addr(struct sock *sk, struct conn_addr *a)
 {
 	a->family = BPF_CORE_READ(sk, __sk_common.skc_family);

@@ -15,6 +15,8 @@ TXN_FREE = 3
 OFF_PID = 4       # struct txn_event (bpf/abi/exchange.h)
 OFF_PHASE = 138
 OFF_CLAIMED = 180
+OFF_CONN_SNAP = 187
+ROLE_SERVER = 1
 TXN_KEEP_MAX = 4096
 
 
@@ -30,6 +32,17 @@ def slots_of(weft_pid, pid):
             v = e["value"]
             if u32(v, OFF_PID) == pid:
                 out.append((int(v[OFF_PHASE], 16), u32(v, OFF_CLAIMED)))
+    return out
+
+
+def snaps_of(weft_pid, pid):
+    """(phase, conn_snap) of each txns entry of process pid."""
+    out = []
+    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txns"):
+        for e in entries:
+            v = e["value"]
+            if u32(v, OFF_PID) == pid:
+                out.append((int(v[OFF_PHASE], 16), int(v[OFF_CONN_SNAP], 16)))
     return out
 
 
@@ -256,3 +269,71 @@ sys.stdin.readline()
         srv.stdin.close()
         kill_all([p for p in (cl, srv, keeper) if p])
         w.close()
+
+
+# A single-threaded keep-alive HTTP/1.1 server: one connection at a time,
+# so each accepted socket gets the same fd number.
+KEEPALIVE_SERVER = r"""
+import http.server, sys
+class H(http.server.BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def do_GET(self):
+        body = b"ok " + self.path.encode()
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
+    def log_message(self, *a):
+        pass
+s = http.server.HTTPServer(("127.0.0.1", 0), H)
+print(s.server_address[1], flush=True)
+s.serve_forever()
+"""
+
+
+def test_keepalive_requests_start_from_the_slot_and_a_new_socket_does_not(tmp_path):
+    """From a connection's third exchange on, the next request starts from
+    what the slot keeps of its connection (conn_snap: 1 + the role), not
+    from the conns entry; the connection's close clears it, and the next
+    socket on the same fd is recorded anew: each span has its own
+    connection's peer port."""
+    import http.client
+    (tmp_path / "server.py").write_text(KEEPALIVE_SERVER)
+    srv = subprocess.Popen([PY, str(tmp_path / "server.py")], stdout=subprocess.PIPE, text=True)
+    w = None
+    try:
+        port = int(srv.stdout.readline())
+        w = Weft(["attach", "-p", str(srv.pid)]).wait_ready()
+        ports = {}
+        for name in ("a", "b"):
+            c = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+            for i in range(4):
+                c.request("GET", f"/k/snap/{name}{i}")
+                r = c.getresponse()
+                assert r.status == 200 and r.read() == f"ok /k/snap/{name}{i}".encode()
+            ports[name] = c.sock.getsockname()[1]
+            # the slot keeps the connection: idle, snapshot of a server's
+            deadline = time.time() + 5
+            while snaps_of(w.proc.pid, srv.pid) != [(TXN_PHASE_IDLE, 1 + ROLE_SERVER)] and time.time() < deadline:
+                time.sleep(0.1)
+            assert snaps_of(w.proc.pid, srv.pid) == [(TXN_PHASE_IDLE, 1 + ROLE_SERVER)]
+            c.close()
+            # the server sees the close: the socket's snapshot goes with it
+            deadline = time.time() + 5
+            while snaps_of(w.proc.pid, srv.pid) != [(TXN_PHASE_IDLE, 0)] and time.time() < deadline:
+                time.sleep(0.1)
+            assert snaps_of(w.proc.pid, srv.pid) == [(TXN_PHASE_IDLE, 0)]
+        assert ports["a"] != ports["b"]
+        spans = w.wait_spans(lambda s: s["attributes"].get("url.path", "").startswith("/k/snap/"), count=8)
+        assert len(spans) == 8
+        for s in spans:
+            name = s["attributes"]["url.path"][len("/k/snap/")]
+            assert s["kind"] == "SERVER" and s["attributes"]["http.response.status_code"] == 200, s
+            assert s["attributes"]["client.port"] == ports[name], (s["attributes"], ports)
+            assert s["attributes"]["server.port"] == port, s["attributes"]
+        assert w.stop() == 0
+    finally:
+        srv.kill()
+        srv.wait()
+        if w:
+            w.close()

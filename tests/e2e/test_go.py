@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, WEFT, Weft, cgroup2_root, free_port, in_cgroup, wait_port
+from conftest import ROOT, WEFT, Weft, cgroup2_root, free_port, in_cgroup, wait_port, weft_map_dumps
 
 GO_DIR = os.path.join(ROOT, "build", "go")
 
@@ -211,6 +211,59 @@ def test_200_concurrent_requests_each_under_its_own(go_env):
         if len({a_srv["trace_id"], a_cli["trace_id"], b_srv["trace_id"]}) != 1:
             bad.append((ident, "trace"))
     assert not bad, bad[:10]
+    # every connection closed: no goroutine's go_serving entry outlives its
+    # connection, whatever socket took its fd next (a server's, a client's)
+    assert wait_serving(go_env, []) == []
+
+
+def serving_entries(weft_pid, pid):
+    """valid of each go_serving entry of process pid (bpf/context/goroutine.bpf.h:
+    key {tgid, pad, goid}, value {trace_id[16], span_id[8], trace_flags, valid, ...})."""
+    out = []
+    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "go_serving"):
+        for e in entries:
+            if int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") == pid:
+                out.append(int(e["value"][25], 16))
+    return out
+
+
+def wait_serving(env, want, timeout=5):
+    deadline = time.time() + timeout
+    while serving_entries(env.weft.proc.pid, env.a.pid) != want and time.time() < deadline:
+        time.sleep(0.1)
+    return serving_entries(env.weft.proc.pid, env.a.pid)
+
+
+def test_keepalive_goroutine_serves_each_request_in_turn(go_env):
+    """net/http serves a keep-alive connection's requests on one goroutine:
+    its go_serving entry is rewritten in place for each request (valid while
+    it serves one, idle between), each request's calls are children of its
+    own server span, and the entry goes when the connection closes."""
+    modes = ["direct", "goroutine", "nested"]
+    conn = http.client.HTTPConnection("127.0.0.1", go_env.a_port, timeout=10)
+    try:
+        for i in range(6):
+            conn.request("GET", go_env.call_path(f"ka{i}", modes[i % 3]))
+            r = conn.getresponse()
+            assert (r.status, r.read()) == (200, b"upstream 200 6 bytes\n")
+        # one goroutine served them all: one entry, idle now
+        assert wait_serving(go_env, [0]) == [0]
+    finally:
+        conn.close()
+    srv_ids = set()
+    for i in range(6):
+        spans = spans_for(go_env, f"ka{i}", 3)
+        a_srv = one(spans, "SERVER", go_env.a.pid)
+        a_cli = one(spans, "CLIENT", go_env.a.pid)
+        b_srv = one(spans, "SERVER", go_env.b.pid)
+        assert a_cli["parent_span_id"] == a_srv["span_id"], (i, spans)
+        assert b_srv["parent_span_id"] == a_cli["span_id"], (i, spans)
+        assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"]
+        assert a_srv["parent_span_id"] == ""
+        srv_ids.add(a_srv["span_id"])
+    assert len(srv_ids) == 6
+    # the connection closed: its goroutine's entry went with it
+    assert wait_serving(go_env, []) == []
 
 
 def test_panicking_handler(go_env):

@@ -9,9 +9,11 @@
  * built in a reused buffer and handed to stdout in one fwrite. Every
  * end-to-end test parses it. A resource's JSON is built once per process
  * and reused. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "json_buf.h"
 #include "proc.h"
@@ -21,6 +23,16 @@ struct json_sink {
 	struct span_sink base;
 	struct json_buf line; /* reused for every span: no allocation per line */
 };
+
+/* stdout's buffer. glibc sizes a buffer it allocates itself by the file's
+ * block size whatever setvbuf asked (4 KiB for a pipe: a write() every
+ * four spans or so, each waking the reader), so weft gives its own. */
+#define JSON_OUT_BUF (256 << 10)
+static char json_out_buf[JSON_OUT_BUF]; /* stdout keeps it until exit */
+/* A pipe on stdout is grown to hold several of those writes (best effort:
+ * fs.pipe-max-size bounds it), so a reader a little behind does not make
+ * every write wait. */
+#define JSON_PIPE_SIZE (1 << 20)
 
 static void put_attrs(struct json_buf *b, const struct attr_list *l, bool skip_internal)
 {
@@ -150,7 +162,10 @@ struct span_sink *json_sink_create(void)
 	if (!j)
 		return NULL;
 	j->base.name = "json";
-	setvbuf(stdout, NULL, _IOFBF, 1 << 16); /* whole lines in few writes */
+	setvbuf(stdout, json_out_buf, _IOFBF, sizeof(json_out_buf));
+	struct stat st;
+	if (fstat(fileno(stdout), &st) == 0 && S_ISFIFO(st.st_mode))
+		(void)fcntl(fileno(stdout), F_SETPIPE_SZ, JSON_PIPE_SIZE);
 	j->base.emit = json_emit;
 	j->base.tick = json_tick;
 	j->base.close = json_close;

@@ -324,6 +324,13 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 			count(WEFT_CNT_IO_UNREACHABLE);
 		return 0;
 	}
+	/* A call that moved nothing (EAGAIN, EOF: Go and nginx make a read per
+	 * request that does) matters only inside an SSL call (the call learns
+	 * its socket from it) or, a read, while a server response waits for
+	 * its end (read_nothing): else no argument is read. */
+	if (ret <= 0 && (dir == DIR_WRITE || !txn_count(TXN_COUNT_OPEN)) &&
+	    !(tls_enabled() && tls_thread_in_call((__u32)bpf_get_current_pid_tgid())))
+		return 0;
 	PROF_MARK();
 	long nr = user_regs()->orig_ax;
 	struct io_args *io = io_scratch();

@@ -342,10 +342,12 @@ static __always_inline bool txn_response_capture(struct conn_key *key, struct tx
 	sb->b[n & SCAN_MASK] = 0; /* stale bytes beyond n never match */
 	int r = proto_response_first(t, sb, n);
 	if (r < 0) {
-		/* The connection leaves the protocols weft parses. */
+		/* The connection leaves the protocols weft parses: its next
+		 * bytes go the long way, to find it ignored. */
 		struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 		if (c)
 			c->ignored = 1;
+		t->conn_snap = 0;
 	}
 	return r != 0;
 }

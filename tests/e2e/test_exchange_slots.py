@@ -24,26 +24,24 @@ def u32(b, off):
     return int.from_bytes(bytes(int(x, 16) for x in b[off:off + 4]), "little")
 
 
-def slots_of(weft_pid, pid):
-    """(phase, claimed) of each txns entry of process pid."""
+def txn_values(weft_pid, pid, fields):
+    """fields(value) of each txns entry of process pid."""
     out = []
     for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txns"):
         for e in entries:
-            v = e["value"]
-            if u32(v, OFF_PID) == pid:
-                out.append((int(v[OFF_PHASE], 16), u32(v, OFF_CLAIMED)))
+            if u32(e["value"], OFF_PID) == pid:
+                out.append(fields(e["value"]))
     return out
+
+
+def slots_of(weft_pid, pid):
+    """(phase, claimed) of each txns entry of process pid."""
+    return txn_values(weft_pid, pid, lambda v: (int(v[OFF_PHASE], 16), u32(v, OFF_CLAIMED)))
 
 
 def snaps_of(weft_pid, pid):
     """(phase, conn_snap) of each txns entry of process pid."""
-    out = []
-    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txns"):
-        for e in entries:
-            v = e["value"]
-            if u32(v, OFF_PID) == pid:
-                out.append((int(v[OFF_PHASE], 16), int(v[OFF_CONN_SNAP], 16)))
-    return out
+    return txn_values(weft_pid, pid, lambda v: (int(v[OFF_PHASE], 16), int(v[OFF_CONN_SNAP], 16)))
 
 
 def txn_entries(weft_pid):
@@ -331,6 +329,70 @@ def test_keepalive_requests_start_from_the_slot_and_a_new_socket_does_not(tmp_pa
             assert s["kind"] == "SERVER" and s["attributes"]["http.response.status_code"] == 200, s
             assert s["attributes"]["client.port"] == ports[name], (s["attributes"], ports)
             assert s["attributes"]["server.port"] == port, s["attributes"]
+        assert w.stop() == 0
+    finally:
+        srv.kill()
+        srv.wait()
+        if w:
+            w.close()
+
+
+# Two keep-alive exchanges, then an upgrade to another protocol whose bytes
+# happen to read like HTTP/1 requests: after the 101, nothing on the
+# connection is HTTP/1 any more.
+UPGRADE_SERVER = r"""
+import socket, sys
+s = socket.socket()
+s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+s.bind(("127.0.0.1", 0))
+s.listen(4)
+print(s.getsockname()[1], flush=True)
+c, _ = s.accept()
+def request():
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += c.recv(65536)
+    return buf
+for i in range(2):
+    request()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+request()
+c.sendall(b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: other\r\nConnection: Upgrade\r\n\r\n")
+for i in range(3):
+    request()
+    c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_upgraded_connection_leaves_http_even_from_its_slot(tmp_path):
+    """A connection upgraded (101) on a later exchange, when its slot already
+    starts requests without the conns entry: the bytes after the upgrade are
+    the other protocol's, even when they read like HTTP/1 requests."""
+    import socket
+    (tmp_path / "server.py").write_text(UPGRADE_SERVER)
+    srv = subprocess.Popen([PY, str(tmp_path / "server.py")], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                           text=True)
+    w = None
+    try:
+        port = int(srv.stdout.readline())
+        w = Weft(["attach", "-p", str(srv.pid)]).wait_ready()
+        c = socket.create_connection(("127.0.0.1", port))
+        paths = ["/k/up/a", "/k/up/b", "/k/up/switch", "/k/up/after0", "/k/up/after1", "/k/up/after2"]
+        for p in paths:
+            extra = "Upgrade: other\r\nConnection: Upgrade\r\n" if p.endswith("switch") else ""
+            c.sendall(f"GET {p} HTTP/1.1\r\nHost: x\r\n{extra}\r\n".encode())
+            buf = b""
+            while not (buf.endswith(b"ok") or buf.endswith(b"Upgrade\r\n\r\n")):
+                buf += c.recv(65536)
+        assert srv.stdout.readline().strip() == "done"
+        spans = w.wait_spans(lambda s: s["attributes"].get("url.path", "").startswith("/k/up/"), count=3)
+        time.sleep(0.5)  # the bytes after the upgrade had their chance
+        spans = [s for s in w.spans() if s["attributes"].get("url.path", "").startswith("/k/up/")]
+        got = sorted((s["attributes"]["url.path"], s["attributes"]["http.response.status_code"]) for s in spans)
+        assert got == [("/k/up/a", 200), ("/k/up/b", 200), ("/k/up/switch", 101)], got
+        c.close()
         assert w.stop() == 0
     finally:
         srv.kill()

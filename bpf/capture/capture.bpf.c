@@ -236,7 +236,7 @@ static __always_inline void conn_closed(struct conn_key *key, __u64 sk)
 		if (txn_active(t))
 			txn_end_at_close(key, t);
 		/* And the goroutine that served it, if it serves nothing else. */
-		if (t->goid && t->role == WEFT_ROLE_SERVER)
+		if (t->goid)
 			go_serving_forget(key->tgid, t->goid);
 	}
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
@@ -328,8 +328,7 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 	 * request that does) matters only inside an SSL call (the call learns
 	 * its socket from it) or, a read, while a server response waits for
 	 * its end (read_nothing): else no argument is read. */
-	if (ret <= 0 && (dir == DIR_WRITE || !txn_count(TXN_COUNT_OPEN)) &&
-	    !(tls_enabled() && tls_thread_in_call((__u32)bpf_get_current_pid_tgid())))
+	if (ret <= 0 && (dir == DIR_WRITE || !txn_count(TXN_COUNT_OPEN)) && !tls_in_call())
 		return 0;
 	PROF_MARK();
 	long nr = user_regs()->orig_ax;

@@ -8,6 +8,29 @@
 #include "capture/stream.bpf.h"
 #include "capture/tls_hello.bpf.h"
 
+/* What the protocols are asked about (protocols/protocol.bpf.h), in
+ * per-CPU memory: off the stack of the deepest call chain (512 bytes by
+ * 6.1's rules). NULL if the scratch cannot be had. */
+static __always_inline struct detect_ctx *detect_prepare(const struct io_args *io, const __u8 *src, __u32 avail,
+							 long ret, __u8 role, __u8 conn_proto, bool first)
+{
+	__u32 zero = 0;
+	struct detect_ctx *dp = bpf_map_lookup_elem(&detect_scratch, &zero);
+	if (!dp)
+		return NULL;
+	__builtin_memset(dp, 0, sizeof(*dp));
+	dp->hn = src ? (avail < 8 ? avail : 8) : 0;
+	dp->avail = avail;
+	dp->ret = ret;
+	dp->dir = io->dir;
+	dp->first = first;
+	dp->role = role;
+	dp->conn_proto = conn_proto;
+	if (src)
+		bpf_probe_read_user(dp->head, 8, src); /* bytes past avail are ignored via hn */
+	return dp;
+}
+
 /* The next request on a keep-alive connection, on the socket its idle
  * slot's last exchange was on: the slot holds what starting an exchange
  * needs of the connection (conn_snap, capture/exchange.bpf.h), so the
@@ -20,25 +43,15 @@ static __always_inline bool conn_fast_start(struct conn_key *key, struct txn_eve
 {
 	if (!sock_same_ports(io->sk, &slot->addr))
 		goto slow;
-	__u32 zero = 0;
-	struct detect_ctx *dp = bpf_map_lookup_elem(&detect_scratch, &zero);
+	struct detect_ctx *dp = detect_prepare(io, src, avail, ret, slot->conn_snap - 1, slot->proto, false);
 	if (!dp)
 		return false;
-	__builtin_memset(dp, 0, sizeof(*dp));
-	dp->hn = avail < 8 ? avail : 8;
-	dp->avail = avail;
-	dp->ret = ret;
-	dp->dir = io->dir;
-	dp->role = slot->conn_snap - 1;
-	dp->conn_proto = slot->proto;
-	bpf_probe_read_user(dp->head, 8, src);
 	__u8 proto = WEFT_PROTO_UNKNOWN;
 	if (proto_detect(dp, &proto) != DETECT_REQUEST || proto != slot->proto)
 		goto slow;
-	if (io->dir == DIR_READ)
-		txn_start(key, slot, NULL, WEFT_ROLE_SERVER, now, src, avail, ret, 0, proto);
-	else
-		txn_start(key, slot, NULL, WEFT_ROLE_CLIENT, io->enter_ns, src, avail, ret, 0, proto);
+	bool server = io->dir == DIR_READ;
+	txn_start(key, slot, NULL, server ? WEFT_ROLE_SERVER : WEFT_ROLE_CLIENT, server ? now : io->enter_ns, src,
+		  avail, ret, 0, proto);
 	return true;
 slow:
 	slot->conn_snap = 0;
@@ -127,22 +140,9 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	/* --- */
 	if (weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM)
 		return stream_more(c, io, ret);
-	/* What the protocols are asked about, in per-CPU memory: off the stack
-	 * of the deepest call chain (512 bytes by 6.1's rules). */
-	__u32 zero = 0;
-	struct detect_ctx *dp = bpf_map_lookup_elem(&detect_scratch, &zero);
+	struct detect_ctx *dp = detect_prepare(io, src, avail, ret, c->role, c->proto, c->bytes_seen == 0);
 	if (!dp)
 		return 0;
-	__builtin_memset(dp, 0, sizeof(*dp));
-	dp->hn = src ? (avail < 8 ? avail : 8) : 0;
-	dp->avail = avail;
-	dp->ret = ret;
-	dp->dir = io->dir;
-	dp->first = c->bytes_seen == 0;
-	dp->role = c->role;
-	dp->conn_proto = c->proto;
-	if (src)
-		bpf_probe_read_user(dp->head, 8, src); /* bytes past avail are ignored via hn */
 	c->bytes_seen += ret;
 
 	if (io->dir == DIR_READ) {

@@ -276,8 +276,8 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	struct txn_event *t = txn_slot_claim(key, slot);
 	if (!t)
 		return NULL;
-	/* The goroutine the slot's last server exchange had (0 in a new slot). */
-	__u64 last_goid = slot && t->role == WEFT_ROLE_SERVER ? t->goid : 0;
+	/* The goroutine that served the slot's last exchange (0: none, or a new slot). */
+	__u64 last_goid = slot ? t->goid : 0;
 	txn_build(key, t, c, role, start_ns, src, avail, ret, prefix_len, proto);
 	if (role == WEFT_ROLE_SERVER) {
 		/* Go: goroutines, not threads, carry the context. */

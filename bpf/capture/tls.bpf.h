@@ -117,6 +117,13 @@ static __always_inline bool tls_enabled(void)
 	return on && *on;
 }
 
+/* Is the current thread inside a probed SSL call? (A bit per thread: a
+ * process without libssl or crypto/tls probes answers no at tls_on.) */
+static __always_inline bool tls_in_call(void)
+{
+	return tls_enabled() && tls_thread_in_call((__u32)bpf_get_current_pid_tgid());
+}
+
 /* n plaintext bytes at buf, moved in direction dir on the call's socket.
  * Returns on_data's answer: the stream protocol (HTTP/2) whose forwarding
  * program the caller tail-calls. The io_args go in the capture front's own
@@ -236,7 +243,7 @@ __attribute__((noinline)) long tls_send_prepare(__u64 id)
  * io_scratch_map (io) for on_data. */
 static __always_inline long tls_io(struct io_args *io, long ret)
 {
-	if (!tls_enabled() || !tls_thread_in_call((__u32)bpf_get_current_pid_tgid()))
+	if (!tls_in_call())
 		return -1;
 	int r = tls_sock_event(io, ret);
 	if (!(r & TLS_EV_CIPHER))

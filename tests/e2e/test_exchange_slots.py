@@ -197,7 +197,9 @@ def test_more_connections_than_the_table_holds_lose_no_exchange(go_httpapp, tmp_
 
 # A server whose response has no length (it ends when the server reads
 # again) answers one request, then waits for stdin before its next read.
-NO_LENGTH_SERVER = r"""
+# One connection's server: prints its port, accepts, and reads requests
+# whole header by whole header with request().
+ONE_CONNECTION_SERVER = r"""
 import socket, sys
 s = socket.socket()
 s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -205,9 +207,15 @@ s.bind(("127.0.0.1", 0))
 s.listen(4)
 print(s.getsockname()[1], flush=True)
 c, _ = s.accept()
-buf = b""
-while b"\r\n\r\n" not in buf:
-    buf += c.recv(65536)
+def request():
+    buf = b""
+    while b"\r\n\r\n" not in buf:
+        buf += c.recv(65536)
+    return buf
+"""
+
+NO_LENGTH_SERVER = ONE_CONNECTION_SERVER + r"""
+request()
 c.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\n\r\nstreamed, no length")
 print("sent", flush=True)
 sys.stdin.readline()
@@ -331,8 +339,7 @@ def test_keepalive_requests_start_from_the_slot_and_a_new_socket_does_not(tmp_pa
             assert s["attributes"]["server.port"] == port, s["attributes"]
         assert w.stop() == 0
     finally:
-        srv.kill()
-        srv.wait()
+        kill_all((srv,))
         if w:
             w.close()
 
@@ -340,19 +347,7 @@ def test_keepalive_requests_start_from_the_slot_and_a_new_socket_does_not(tmp_pa
 # Two keep-alive exchanges, then an upgrade to another protocol whose bytes
 # happen to read like HTTP/1 requests: after the 101, nothing on the
 # connection is HTTP/1 any more.
-UPGRADE_SERVER = r"""
-import socket, sys
-s = socket.socket()
-s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-s.bind(("127.0.0.1", 0))
-s.listen(4)
-print(s.getsockname()[1], flush=True)
-c, _ = s.accept()
-def request():
-    buf = b""
-    while b"\r\n\r\n" not in buf:
-        buf += c.recv(65536)
-    return buf
+UPGRADE_SERVER = ONE_CONNECTION_SERVER + r"""
 for i in range(2):
     request()
     c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
@@ -395,7 +390,6 @@ def test_upgraded_connection_leaves_http_even_from_its_slot(tmp_path):
         c.close()
         assert w.stop() == 0
     finally:
-        srv.kill()
-        srv.wait()
+        kill_all((srv,))
         if w:
             w.close()

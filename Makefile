@@ -170,6 +170,8 @@ bench: $(BUILD)/weft
 	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
+	$(Q)BENCH_WORKLOADS=call BENCH_WEFT_ARGS="--uprobes off" bench/go_overhead
+	$(Q)bench/db_overhead
 	$(Q)bench/grpc_overhead
 	$(Q)bench/sampling
 	$(Q)bench/h2_overhead

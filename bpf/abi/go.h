@@ -6,9 +6,12 @@
 #include "abi/types.h"
 
 /* go_proc_info.flags */
-#define GO_PROC_ROUNDTRIP 1 /* net/http.(*persistConn).roundTrip is probed: an HTTP/1
-			     * request's context comes from that probe only (its bytes
-			     * are written by Transport's writer goroutine) */
+#define GO_PROC_ROUNDTRIP 1 /* the program has net/http's Transport, whose writer
+			     * goroutine writes its HTTP/1 requests: a request's context
+			     * comes from the persistConn.roundTrip probe only, none when
+			     * that probe is not attached (--uprobes off, or refused):
+			     * the writer's own ancestry names the goroutine that dialed
+			     * the connection, not the one that asked for the request */
 
 /* What the kernel side needs to know about one Go process, written by the
  * agent once it has analysed the executable. Offsets are bytes, -1 when

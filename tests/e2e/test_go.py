@@ -48,7 +48,7 @@ def go_apps():
 
 
 class GoEnv:
-    def __init__(self, binary):
+    def __init__(self, binary, weft_args=()):
         self.binary = binary
         self.cgroup = os.path.join(cgroup2_root(), f"weft-go-{os.getpid()}-{time.monotonic_ns()}")
         os.mkdir(self.cgroup)
@@ -56,7 +56,8 @@ class GoEnv:
         self.b_port, self.a_port = free_port(), free_port()
         self.b = self._start(self.b_port)
         self.a = self._start(self.a_port)
-        self.weft = Weft(["attach", "--cgroup", self.cgroup, "-p", str(self.a.pid), "-p", str(self.b.pid)])
+        self.weft = Weft(["attach", "--cgroup", self.cgroup, "-p", str(self.a.pid), "-p", str(self.b.pid),
+                          *weft_args])
         self.weft.wait_ready()
 
     def _start(self, port):
@@ -361,8 +362,8 @@ def test_handler_database_calls_are_children(version, db_items, weft_factory, se
 # ---------------------------------------------------------------- cost
 
 
-def weft_prog_runs(weft_pid):
-    """{program name: run count} of the BPF programs weft_pid holds."""
+def weft_progs(weft_pid):
+    """bpftool's records of the BPF programs weft_pid holds."""
     ids = set()
     fddir = f"/proc/{weft_pid}/fdinfo"
     for fd in os.listdir(fddir):
@@ -374,11 +375,45 @@ def weft_prog_runs(weft_pid):
         if m:
             ids.add(int(m.group(1)))
     out = subprocess.run(["bpftool", "prog", "show", "--json"], capture_output=True, text=True, check=True).stdout
+    return [p for p in __import__("json").loads(out) if p["id"] in ids]
+
+
+def weft_prog_runs(weft_pid):
+    """{program name: run count} of the BPF programs weft_pid holds."""
     runs = {}
-    for p in __import__("json").loads(out):
-        if p["id"] in ids:
-            runs[p.get("name", "")] = runs.get(p.get("name", ""), 0) + p.get("run_cnt", 0)
+    for p in weft_progs(weft_pid):
+        runs[p.get("name", "")] = runs.get(p.get("name", ""), 0) + p.get("run_cnt", 0)
     return runs
+
+
+def test_uprobes_off(go_apps):
+    """--uprobes off: weft holds no uprobe program (a hit is a trap, ~10 us
+    here); servers are traced as ever and injected headers still join the
+    downstream service, but a net/http client call made by a handler is not
+    its child: it starts a trace of its own, never with a wrong parent (the
+    writer goroutine's ancestry names whoever dialed the connection)."""
+    env = GoEnv(os.path.join(go_apps, go_versions()[-1], "httpapp"), ["--uprobes", "off"])
+    try:
+        assert "uprobes off:" in env.weft.stderr
+        kinds = {p["type"] for p in weft_progs(env.weft.proc.pid)}
+        assert "kprobe" not in kinds, kinds  # uprobes are BPF_PROG_TYPE_KPROBE
+        assert kinds & {"raw_tracepoint", "tracepoint"}, kinds  # the capture front is there
+        for mode in ("direct", "goroutine", "nested", "direct"):
+            ident = f"off-{mode}-{time.monotonic_ns()}"
+            assert get(env.a_url(env.call_path(ident, mode))) == (200, b"upstream 200 6 bytes\n")
+            spans = spans_for(env, ident, 3)
+            a_srv = one(spans, "SERVER", env.a.pid)
+            a_cli = one(spans, "CLIENT", env.a.pid)
+            b_srv = one(spans, "SERVER", env.b.pid)
+            assert a_srv["parent_span_id"] == "" and a_cli["parent_span_id"] == "", mode
+            assert a_cli["trace_id"] != a_srv["trace_id"], mode
+            # the downstream joins the client's trace through the injected header
+            assert b_srv["parent_span_id"] == a_cli["span_id"] and b_srv["trace_id"] == a_cli["trace_id"], mode
+            assert a_cli["attributes"]["url.full"] == env.b_url(f"/hello?id={ident}")
+            assert a_cli["attributes"]["http.response.status_code"] == 200
+            assert a_srv["attributes"]["url.path"] == "/call"
+    finally:
+        env.close()
 
 
 @pytest.fixture

@@ -419,6 +419,7 @@ static void report_go_worker(struct go_worker *gw)
 struct go_object_load {
 	pthread_t thread;
 	struct capture_tracer *capture;
+	bool uprobes;
 	struct go_tracer *go;
 	int err;
 };
@@ -426,7 +427,7 @@ struct go_object_load {
 static void *go_load_main(void *arg)
 {
 	struct go_object_load *l = arg;
-	l->err = go_tracer_load(l->capture, &l->go);
+	l->err = go_tracer_load(l->capture, l->uprobes, &l->go);
 	return NULL;
 }
 
@@ -507,11 +508,17 @@ int agent_run(struct agent_opts *o)
 	 * the capture object's map fds). The kernel's features are probed
 	 * first, here, so the threads find them known. */
 	uprobe_multi_supported();
-	struct go_object_load go_load = { .capture = a.capture };
+	struct go_object_load go_load = { .capture = a.capture, .uprobes = !o->no_uprobes };
 	bool go_thread = pthread_create(&go_load.thread, NULL, go_load_main, &go_load) == 0;
 	if (!go_thread)
 		go_load_main(&go_load);
-	err = tls_tracer_load(a.capture, &so, &a.tls);
+	if (o->no_uprobes) {
+		log_info("uprobes off: TLS plaintext (OpenSSL, Go crypto/tls) is not seen, and Go net/http and "
+			 "gRPC client calls are not children of the requests that make them");
+		err = 0;
+	} else {
+		err = tls_tracer_load(a.capture, &so, &a.tls);
+	}
 	if (go_thread)
 		pthread_join(go_load.thread, NULL);
 	a.go = go_load.go;

@@ -29,6 +29,7 @@ struct agent_opts {
 	const char *cgroup; /* for propagation; NULL: the cgroup v2 root */
 	struct sampler sampler; /* zero: parentbased_always_on */
 	bool keep_errors;       /* export error spans of sampled-out traces, alone */
+	bool no_uprobes;        /* --uprobes off: no Go or TLS uprobe (docs/GO.md, docs/TLS.md) */
 	const char *prometheus; /* ADDR:PORT of /metrics, or NULL */
 	struct otlp_metrics_config otlp_metrics; /* .enabled: OTEL_METRICS_EXPORTER=otlp */
 	const struct weft_config *config; /* weft run: selection, Kubernetes (NULL: none) */

@@ -63,6 +63,12 @@ static const char usage_text[] =
 	"                         headers only; off: never touch traffic\n"
 	"      --db-statement M   db.query.text of database spans: redacted (default: literals\n"
 	"                         and values become ?), raw, or off\n"
+	"      --uprobes on|off   on (default): the few uprobes weft needs: one hit per Go\n"
+	"                         net/http client request and per gRPC call (to parent them),\n"
+	"                         per OpenSSL or Go crypto/tls read and write (to see TLS\n"
+	"                         plaintext). A hit is a trap, ~10 us on some VMs (docs/\n"
+	"                         PERFORMANCE.md). off: none: TLS plaintext is not seen, and\n"
+	"                         Go HTTP/gRPC client calls start traces of their own\n"
 	"      --cgroup PATH      cgroup v2 whose sockets may carry injected headers\n"
 	"                         (default: the cgroup v2 root, i.e. the whole host)\n"
 	"      --sampler NAME     which traces are exported (OTEL_TRACES_SAMPLER): always_on,\n"
@@ -263,7 +269,7 @@ static int add_outputs(struct agent_opts *o, const char *list, const struct otlp
 
 enum long_only { OPT_CAPTURE = 256, OPT_RESPONSE, OPT_RINGBUF, OPT_OTLP, OPT_PROPAGATION, OPT_CGROUP, OPT_DB_STATEMENT,
 		 OPT_SAMPLER, OPT_SAMPLER_ARG, OPT_PROMETHEUS,
-		 OPT_KEEP_ERRORS, OPT_CONFIG, OPT_KUBECONFIG };
+		 OPT_KEEP_ERRORS, OPT_CONFIG, OPT_KUBECONFIG, OPT_UPROBES };
 
 static int trace_main(int argc, char **argv, bool run)
 {
@@ -277,6 +283,7 @@ static int trace_main(int argc, char **argv, bool run)
 		{ "propagation", required_argument, NULL, OPT_PROPAGATION },
 		{ "cgroup", required_argument, NULL, OPT_CGROUP },
 		{ "db-statement", required_argument, NULL, OPT_DB_STATEMENT },
+		{ "uprobes", required_argument, NULL, OPT_UPROBES },
 		{ "sampler", required_argument, NULL, OPT_SAMPLER },
 		{ "sampler-arg", required_argument, NULL, OPT_SAMPLER_ARG },
 		{ "prometheus", required_argument, NULL, OPT_PROMETHEUS },
@@ -368,6 +375,16 @@ static int trace_main(int argc, char **argv, bool run)
 				o.db_statement = DB_STATEMENT_OFF;
 			} else {
 				log_error("--db-statement: '%s' is not one of: redacted, raw, off", optarg);
+				err = -EINVAL;
+			}
+			break;
+		case OPT_UPROBES:
+			if (strcmp(optarg, "on") == 0) {
+				o.no_uprobes = false;
+			} else if (strcmp(optarg, "off") == 0) {
+				o.no_uprobes = true;
+			} else {
+				log_error("--uprobes: '%s' is not one of: on, off", optarg);
 				err = -EINVAL;
 			}
 			break;

@@ -46,15 +46,17 @@ struct go_tracer {
 	struct go_proc *procs;
 	unsigned probes;
 	unsigned grpc_pending; /* processes whose grpc_rets wait for a request */
+	bool uprobes;          /* false: --uprobes off, nothing is attached */
 };
 
-int go_tracer_load(struct capture_tracer *st, struct go_tracer **out)
+int go_tracer_load(struct capture_tracer *st, bool uprobes, struct go_tracer **out)
 {
 	int err;
 	struct go_tracer *gt = calloc(1, sizeof(*gt));
 	if (!gt)
 		return -ENOMEM;
 	gt->cap = st;
+	gt->uprobes = uprobes;
 	gt->skel = go_bpf__open();
 	if (!gt->skel) {
 		err = -errno;
@@ -66,6 +68,13 @@ int go_tracer_load(struct capture_tracer *st, struct go_tracer **out)
 		goto fail;
 	if ((err = go_bpf_configure(gt->skel, capture_trace_all(st), getpid())))
 		goto fail;
+	if (!uprobes) {
+		/* The object is kept for its maps (go_procs is the capture
+		 * front's): none of its programs is needed. */
+		struct bpf_program *prog;
+		bpf_object__for_each_program(prog, gt->skel->obj)
+			bpf_program__set_autoload(prog, false);
+	}
 	err = go_bpf__load(gt->skel);
 	if (err) {
 		/* Optional: Go servers still get spans, from the syscall layer. */
@@ -191,16 +200,22 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 		info.allgs = 0;
 
 	snprintf(exe, sizeof(exe), "/proc/%u/exe", pid);
+	bool roundtrip = false;
 	if (b->roundtrip) {
-		if (attach_at(gt, p, gt->skel->progs.probe_go_persistconn_roundtrip, exe, b->roundtrip_at,
-			      ROUNDTRIP_FUNC) == 0)
-			info.flags |= GO_PROC_ROUNDTRIP;
+		/* Set even when the probe is not attached: the writer goroutine's
+		 * own ancestry would name a wrong parent (abi/go.h). */
+		info.flags |= GO_PROC_ROUNDTRIP;
+		roundtrip = gt->uprobes && attach_at(gt, p, gt->skel->progs.probe_go_persistconn_roundtrip, exe,
+						     b->roundtrip_at, ROUNDTRIP_FUNC) == 0;
 	} else {
 		log_info("go: pid %u: no net/http client (or its offsets) in this program", pid);
 	}
 
 	bool grpc = false;
-	if (b->grpc_rc == 0) {
+	if (!gt->uprobes) {
+		/* --uprobes off: neither gRPC client parents nor, before Go 1.21,
+		 * goroutine creation (below). */
+	} else if (b->grpc_rc == 0) {
 		p->grpc_rets = malloc(b->grpc.n_rets * sizeof(*p->grpc_rets));
 		if (p->grpc_rets) {
 			memcpy(p->grpc_rets, b->grpc.rets, b->grpc.n_rets * sizeof(*p->grpc_rets));
@@ -215,7 +230,7 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 	const char *ancestry = info.g_parent_goid >= 0 ? (info.allgs ? "g.parentGoid and runtime.allgs"
 								    : "g.parentGoid")
 						       : "nothing";
-	if (info.g_parent_goid < 0)
+	if (info.g_parent_goid < 0 && gt->uprobes)
 		attach_newproc(gt, p, b, exe, &ancestry);
 
 	capture_mark_go(gt->cap, pid, true); /* before the entry: the kernel asks the bit first */
@@ -227,7 +242,10 @@ int go_tracer_apply(struct go_tracer *gt, const struct go_result *r)
 	}
 	log_info("go: pid %u: %s, %zu uprobe%s (%s%s), goroutine ancestry from %s", pid,
 		 b->version[0] ? b->version : "Go version unknown", p->n_links, p->n_links == 1 ? "" : "s",
-		 info.flags & GO_PROC_ROUNDTRIP ? "net/http client" : "no net/http client",
+		 !b->roundtrip ? "no net/http client"
+		 : roundtrip   ? "net/http client"
+		 : gt->uprobes ? "net/http client, not probed: its requests are not parented"
+			       : "net/http client, not probed (--uprobes off): its requests are not parented",
 		 grpc ? ", grpc-go client: probed once it serves a request" : "", ancestry);
 	return 0;
 }

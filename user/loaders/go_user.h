@@ -4,14 +4,18 @@
 #ifndef WEFT_GO_USER_H
 #define WEFT_GO_USER_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include "capture.h"
 
 struct go_tracer;
 
-/* Loads the Go uprobe programs, sharing the syscall side's maps. */
-int go_tracer_load(struct capture_tracer *st, struct go_tracer **out);
+/* Loads the Go uprobe programs, sharing the syscall side's maps. With
+ * uprobes false (--uprobes off) no program is loaded or attached: Go
+ * processes are still registered (goroutine context from the socket
+ * calls alone). */
+int go_tracer_load(struct capture_tracer *st, bool uprobes, struct go_tracer **out);
 
 struct go_result;
 

@@ -395,6 +395,10 @@ def test_uprobes_off(go_apps):
     env = GoEnv(os.path.join(go_apps, go_versions()[-1], "httpapp"), ["--uprobes", "off"])
     try:
         assert "uprobes off:" in env.weft.stderr
+        # the Go processes are still registered (goroutine context), with no probe
+        for pid in (env.a.pid, env.b.pid):
+            assert re.search(rf"go: pid {pid}: .*, 0 uprobes \(net/http client, not probed \(--uprobes off\)",
+                             env.weft.stderr), env.weft.stderr
         kinds = {p["type"] for p in weft_progs(env.weft.proc.pid)}
         assert "kprobe" not in kinds, kinds  # uprobes are BPF_PROG_TYPE_KPROBE
         assert kinds & {"raw_tracepoint", "tracepoint"}, kinds  # the capture front is there

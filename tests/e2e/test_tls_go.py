@@ -134,10 +134,12 @@ def test_go_http2_client_and_server_over_tls(gotls):
     of crypto/tls reaches the HTTP/2 stream path on both sides."""
     ident = "h2go"
     crt, _ = gotls.cert
-    # The client runs paused in a shell while weft learns about it (its
-    # analysis precedes its first request).
+    # The client waits for a line on stdin (-wait) while weft learns about
+    # it: its crypto/tls probes are attached before "ready", so before its
+    # first request. (A shell that exec'd it after "ready" raced the
+    # analysis of the new executable: its first writes could go unprobed.)
     cli = subprocess.Popen(
-        ["bash", "-c", f"read; exec {gotls.binary} -get '{gotls.b_url(f'/status/201?id={ident}')}' -n 3"],
+        [gotls.binary, "-wait", "-get", gotls.b_url(f"/status/201?id={ident}"), "-n", "3"],
         env={**os.environ, "SSL_CERT_FILE": crt}, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )
     w = Weft(["attach", "-p", str(cli.pid), "-p", str(gotls.b.pid)])

@@ -144,11 +144,16 @@ func main() {
 	addr := flag.String("addr", defaultAddr(), "listen address (env HTTPAPP_ADDR, or PORT)")
 	get := flag.String("get", "", "client mode: GET this URL and exit")
 	n := flag.Int("n", 1, "client mode: number of requests")
+	wait := flag.Bool("wait", false, "client mode: read a line from stdin before the first request "+
+		"(a tracer attached meanwhile sees the program from its first request on)")
 	cert := flag.String("tls-cert", "", "serve HTTPS with this certificate (PEM; needs -tls-key)")
 	key := flag.String("tls-key", "", "the certificate's private key (PEM)")
 	flag.Parse()
 
 	if *get != "" {
+		if *wait {
+			io.ReadAll(io.LimitReader(os.Stdin, 1)) // a byte, or EOF
+		}
 		failed := false
 		for i := 0; i < *n; i++ {
 			res := fetch(*get)

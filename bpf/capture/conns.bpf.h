@@ -34,7 +34,23 @@ __attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
 	sock_read_addr((struct sock *)sk, &c.addr);
 	if (c.role == WEFT_ROLE_UNKNOWN)
 		c.role = sock_role(sk, c.addr.family);
-	if (bpf_map_update_elem(&conns, &key, &c, BPF_ANY)) {
+	long err = bpf_map_update_elem(&conns, &key, &c, BPF_NOEXIST);
+	if (err == -EEXIST) {
+		/* The same socket met a moment ago on another CPU (a server
+		 * reads and writes a new connection at once from two threads):
+		 * that entry stays, with what it learnt since (its protocol).
+		 * Overwritten, it lost that, and its role: the other CPU had
+		 * consumed the socket's sock_roles entry. An entry of an older
+		 * socket (a reused fd) is replaced. */
+		struct conn_info *o = bpf_map_lookup_elem(&conns, &key);
+		if (o && o->sk == sk) {
+			if (role != WEFT_ROLE_UNKNOWN)
+				o->role = role;
+			return o->role;
+		}
+		err = bpf_map_update_elem(&conns, &key, &c, BPF_ANY);
+	}
+	if (err) {
 		count(WEFT_CNT_CONN_MAP_FULL);
 		return -1;
 	}

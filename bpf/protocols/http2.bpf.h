@@ -89,6 +89,10 @@ static __always_inline void http2_begin(struct stream_state *st, struct conn_inf
 		st->midway = 1;
 		return;
 	}
+	/* Unless the other direction began on another CPU meanwhile (its
+	 * preface: capture/stream.bpf.h), whose state is its own. */
+	if (other->started || other->frame_left)
+		return;
 	other->frame_left = H2_PREFACE_LEN;
 	other->keep_left = H2_PREFACE_LEN;
 }

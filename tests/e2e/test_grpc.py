@@ -3,6 +3,7 @@ client, and nghttpd/curl for plain HTTP/2 (h2c), traced by weft: one span
 per stream on each side, checked field by field."""
 import os
 import re
+import socket
 import subprocess
 
 import pytest
@@ -180,6 +181,57 @@ def test_plain_http2_spans(weft_factory, services, tmp_path):
     m = missing["attributes"]
     assert m["url.path"] == "/missing" and m["url.query"] == "q=1" and m["http.response.status_code"] == 404
     assert missing["status"] == "UNSET"  # 4xx is not a server error
+
+
+def h2_request(port, path):
+    """One h2c request whose preface, SETTINGS and HEADERS go in one write;
+    returns the server's bytes up to its response HEADERS (stream 1)."""
+    block = bytes([0x82, 0x86, 0x44, len(path)]) + path.encode() + bytes([0x41, 9]) + b"127.0.0.1"
+    hdr = len(block).to_bytes(3, "big") + bytes([1, 5]) + (1).to_bytes(4, "big")
+    first = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) + hdr + block
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        c.sendall(first)
+        got = b""
+        while len(got) < 19:  # the server's SETTINGS (9) and HEADERS (10)
+            more = c.recv(64)
+            assert more, got
+            got += more
+        c.sendall(bytes([0, 0, 0, 4, 1, 0, 0, 0, 0]))  # SETTINGS ack
+    return got
+
+
+def test_http2_directions_begun_at_once(weft_factory, tmp_path):
+    """A connection whose two directions start at the same instant on two
+    CPUs (the server writes its SETTINGS while it reads the preface, as a Go
+    or grpc-go server may): each request still becomes its span, and no
+    connection is given up or taken for one joined mid-way. (The second
+    direction now joins the stream the first began: it restarted it, and
+    the first direction's sequence with it, which the agent took for lost
+    events. And the second CPU to meet the new socket keeps the entry the
+    first made: it replaced it with one of unknown role and protocol.)"""
+    exe = str(tmp_path / "h2race")
+    subprocess.run(["cc", "-O2", "-Wall", "-pthread", "-o", exe, os.path.join(APPS, "h2race", "h2race.c")], check=True)
+    n = 600
+    srv = subprocess.Popen([exe, str(n)], stdout=subprocess.PIPE, text=True)
+    try:
+        port = int(srv.stdout.readline())
+        w = weft_factory(["attach", "-p", str(srv.pid)])
+        for i in range(n):
+            got = h2_request(port, f"/race/{i}")
+            assert got[:9] == bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) and got[9:19] == bytes([0, 0, 1, 1, 5, 0, 0, 0, 1, 0x88])
+        assert srv.wait(10) == 0
+        spans = w.wait_spans(lambda s: s["kind"] == "SERVER", count=n)
+        w.stop()
+        assert re.search(r"HTTP/2: %d spans; 0 connections given up \([^)]*\), 0 joined mid-way" % n, w.stderr), w.stderr
+        assert sorted(s["attributes"]["url.path"] for s in spans) == sorted(f"/race/{i}" for i in range(n))
+        for s in spans:
+            a = s["attributes"]
+            assert a["http.request.method"] == "GET" and a["http.response.status_code"] == 200, a
+            assert a["network.protocol.version"] == "2" and a["server.port"] == port
+    finally:
+        if srv.poll() is None:
+            srv.kill()
+            srv.wait()
 
 
 def test_plain_http2_client_span(weft_factory, services, tmp_path, test_cgroup):

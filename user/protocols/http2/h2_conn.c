@@ -16,6 +16,7 @@
 #include "h2_conn.h"
 #include "h2_span.h"
 #include "h2_stream.h"
+#include "log.h"
 
 #define H2_PREFACE "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
 #define H2_PREFACE_LEN 24
@@ -141,10 +142,12 @@ void h2_conn_free(struct h2_conn *c)
 	free(c);
 }
 
-static void give_up(struct h2_conn *c)
+static void give_up(struct h2_conn *c, const char *why, long detail)
 {
 	if (c->dead)
 		return;
+	log_debug("HTTP/2: pid %u connection %#llx given up: %s (%ld)", c->info.pid,
+		  (unsigned long long)c->sk, why, detail);
 	c->dead = true;
 	stats.conns_lost++;
 	streams_free(c, true);
@@ -594,6 +597,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	if (c->dead)
 		return;
 	if (ev->flags & STREAM_F_MIDWAY) {
+		log_debug("HTTP/2: pid %u connection %#llx joined mid-way: not decoded", ev->pid,
+			  (unsigned long long)ev->sk);
 		c->dead = true;
 		stats.conns_midway++;
 		return;
@@ -601,7 +606,8 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	int dir = ev->dir & 1;
 	struct h2_dir *d = &c->dir[dir];
 	if ((ev->flags & STREAM_F_GAP) || (d->started && ev->seq != d->next_seq)) {
-		give_up(c);
+		give_up(c, (ev->flags & STREAM_F_GAP) ? "the kernel lost bytes before event" : "events lost before event",
+			(long)ev->seq);
 		return;
 	}
 	d->next_seq = ev->seq + 1;
@@ -615,7 +621,7 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 		else if (ev->role == WEFT_ROLE_SERVER || ev->role == WEFT_ROLE_CLIENT)
 			c->info.client = ev->role == WEFT_ROLE_CLIENT;
 		else {
-			give_up(c);
+			give_up(c, "role unknown", ev->role);
 			return;
 		}
 		c->role_known = true;
@@ -634,8 +640,11 @@ void h2_conn_chunk(struct h2_conn *c, const struct stream_chunk_event *ev, const
 	size_t left = ev->len;
 	while (left && !c->dead) {
 		size_t k = H2_BUF_MAX - d->len < left ? H2_BUF_MAX - d->len : left;
-		if (!k || buffer_append(d, p, k) || parse(c, dir, ctx)) {
-			give_up(c);
+		int err = !k ? -E2BIG : buffer_append(d, p, k);
+		if (!err)
+			err = parse(c, dir, ctx);
+		if (err) {
+			give_up(c, "frames do not parse", err);
 			return;
 		}
 		p += k;

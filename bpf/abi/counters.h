@@ -15,7 +15,7 @@ enum weft_counter {
 	WEFT_CNT_GO_SERVING_FULL,  /* Go server request not registered: goroutine table full */
 	WEFT_CNT_IO_UNREACHABLE,   /* socket front: data moved by a call whose buffer weft cannot reach (io_uring, sendmmsg, ...) */
 	WEFT_CNT_SAMPLED_OUT,      /* exchanges of sampled-out traces not sent (nothing in the agent wants them) */
-	WEFT_CNT_STREAM_GAP,       /* stream protocols: bytes not forwarded (ring buffer full, frame too large, too many frames in one call) */
+	WEFT_CNT_STREAM_GAP,       /* stream protocols: bytes not forwarded (ring buffer full, frame too large, too many frames in one call, framing state lost) */
 	WEFT_CNT_STREAM_EVENTS,    /* stream protocols: chunk events sent */
 	WEFT_CNT_TCPOPT_SENT,      /* TLS requests whose ids went in a TCP option */
 	WEFT_CNT_TCPOPT_NO_ROOM,   /* TLS requests whose segment had no room for the option (SACK) */

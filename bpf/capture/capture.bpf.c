@@ -168,7 +168,7 @@ static __always_inline void conn_opened(__u32 fd, __u8 role)
 	struct txn_event *stale = bpf_map_lookup_elem(&txns, &key);
 	if (stale && txn_active(stale))
 		txn_end_at_close(&key, stale);
-	conn_new(fd, (__u64)sk, role);
+	conn_new(fd, (__u64)sk, role, 1);
 }
 
 SEC("tracepoint/syscalls/sys_exit_accept")

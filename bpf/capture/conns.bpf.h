@@ -25,16 +25,19 @@ static __always_inline __u8 sock_role(__u64 sk, __u16 family)
 /* Records a connection of the current process: fd, its socket sk (a
  * kernel address) and role (WEFT_ROLE_UNKNOWN: from what weft knows of the
  * socket). A global function: the conn_info is built in its own stack
- * frame, off the chain of the exchange logic. The role recorded (>= 0),
- * or -1 when the table is full (counted). */
-__attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role)
+ * frame, off the chain of the exchange logic. opened: the caller saw the
+ * connection open (accept, connect: a new connection whatever the table
+ * holds for the fd); else an entry another CPU made for the same socket a
+ * moment ago stays. The role recorded (>= 0), or -1 when the table is
+ * full (counted). */
+__attribute__((noinline)) int conn_new(__u32 fd, __u64 sk, __u32 role, __u32 opened)
 {
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = fd };
 	struct conn_info c = { .role = role, .sk = sk };
 	sock_read_addr((struct sock *)sk, &c.addr);
 	if (c.role == WEFT_ROLE_UNKNOWN)
 		c.role = sock_role(sk, c.addr.family);
-	long err = bpf_map_update_elem(&conns, &key, &c, BPF_NOEXIST);
+	long err = bpf_map_update_elem(&conns, &key, &c, opened ? BPF_ANY : BPF_NOEXIST);
 	if (err == -EEXIST) {
 		/* The same socket met a moment ago on another CPU (a server
 		 * reads and writes a new connection at once from two threads):
@@ -93,11 +96,11 @@ static __always_inline struct conn_info *conn_get(struct conn_key *key, __u64 sk
 		sk = (__u64)stream_sock_from_fd(key->fd);
 	else if (!stream_sock_ok((struct sock *)sk))
 		sk = 0;
-	int role = sk ? conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN) : -1;
+	int role = sk ? conn_new(key->fd, sk, WEFT_ROLE_UNKNOWN, 0) : -1;
 	if (role < 0)
 		return NULL;
 	c = bpf_map_lookup_elem(&conns, key);
-	if (!c && conn_new(key->fd, sk, role) >= 0) {
+	if (!c && conn_new(key->fd, sk, role, 0) >= 0) {
 		/* The close of the socket the fd named before, on another CPU,
 		 * deleted the entry just made (capture.bpf.c: conn_closed). */
 		count(WEFT_CNT_CONN_CLOSE_RACE);

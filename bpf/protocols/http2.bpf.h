@@ -281,8 +281,17 @@ int http2_forward(void *ctx)
 	struct conn_key key = { .tgid = bpf_get_current_pid_tgid() >> 32, .fd = io->fd };
 	struct conn_info *c = bpf_map_lookup_elem(&conns, &key);
 	struct stream_state *st = bpf_map_lookup_elem(&stream_states, &key);
-	if (!c || !st || st->sk != c->sk)
+	if (!c)
 		return 0;
+	if (!st || st->sk != c->sk) {
+		/* The framing state went (LRU eviction, or the close of the fd's
+		 * previous socket on another CPU, between its check and its
+		 * delete: capture.bpf.c): frame boundaries are unknown from here
+		 * on. Counted once; the connection is not looked at again. */
+		count(WEFT_CNT_STREAM_GAP);
+		c->ignored = 1;
+		return 0;
+	}
 	struct stream_dir *d = &st->dir[io->dir & 1];
 	if (d->lost)
 		return 0;

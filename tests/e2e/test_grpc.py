@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, PY, free_port, in_cgroup, stop_process, wait_port
+from conftest import APPS, PY, free_port, in_cgroup, stop_process, wait_port, weft_map_dumps
 
 GRPC_APP = f"{APPS}/grpc_py/grpc_app.py"
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -232,6 +232,56 @@ def test_http2_directions_begun_at_once(weft_factory, tmp_path):
         if srv.poll() is None:
             srv.kill()
             srv.wait()
+
+
+def h2_frames(c, until):
+    """Frames (type, flags, stream, payload) read from socket c until
+    until(frame) is true."""
+    buf, out = b"", []
+    while True:
+        while len(buf) >= 9 and len(buf) >= 9 + int.from_bytes(buf[:3], "big"):
+            n = int.from_bytes(buf[:3], "big")
+            f = (buf[3], buf[4], int.from_bytes(buf[5:9], "big") & 0x7FFFFFFF, buf[9:9 + n])
+            buf = buf[9 + n:]
+            out.append(f)
+            if until(f):
+                return out
+        more = c.recv(65536)
+        assert more, out
+        buf += more
+
+
+def test_http2_framing_state_lost_is_counted(weft_factory, services, tmp_path):
+    """A live connection whose framing state leaves the kernel's table (as
+    when the close of its fd's previous socket, on another CPU, deletes it:
+    done here with bpftool): its later bytes are not forwarded, the loss is
+    counted once and said, the connection is not looked at again; the first
+    request's span was made, nghttpd answers both requests."""
+    (tmp_path / "index.html").write_text("hello\n")
+    port = free_port()
+    srv = services(["nghttpd", "--no-tls", "-d", str(tmp_path), str(port)], port)
+    w = weft_factory(["attach", "-p", str(srv.pid)])
+
+    def request(c, sid, path, first=b""):
+        block = bytes([0x82, 0x86, 0x04, len(path)]) + path.encode() + bytes([0x01, 9]) + b"127.0.0.1"
+        c.sendall(first + len(block).to_bytes(3, "big") + bytes([1, 5]) + sid.to_bytes(4, "big") + block)
+        frames = h2_frames(c, lambda f: f[2] == sid and f[0] in (0, 1) and f[1] & 1)
+        assert any(f[0] == 1 and f[2] == sid for f in frames), frames
+
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
+        request(c, 1, "/index.html", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        (first,) = w.wait_spans(lambda s: s["kind"] == "SERVER", count=1)
+        assert first["attributes"]["url.path"] == "/index.html"
+        (info, entries), = weft_map_dumps(w.proc.pid, lambda i: i.get("name") == "stream_states")
+        # struct conn_key {tgid, fd}: bytes, as bpftool dumps them ("0x..").
+        keys = [e["key"] for e in entries if int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") == srv.pid]
+        assert len(keys) == 1, entries
+        subprocess.run(["bpftool", "map", "delete", "id", str(info["id"]), "key", *keys[0]], check=True)
+        request(c, 3, "/missing")
+        request(c, 5, "/index.html")
+    w.stop()
+    assert re.search(r"kernel sent \d+ frame events; 1 gaps \(connections given up\)", w.stderr), w.stderr
+    assert [s["attributes"]["url.path"] for s in w.spans()] == ["/index.html"]
 
 
 def test_plain_http2_client_span(weft_factory, services, tmp_path, test_cgroup):

@@ -130,10 +130,15 @@ __attribute__((noinline)) int on_data(struct io_args *io, long ret)
 	 * looked like (ignored, claimed, first bytes) is forgotten. */
 	if (io->tls && !c->tls) {
 		c->tls = 1;
-		c->ignored = 0;
-		c->proto = WEFT_PROTO_UNKNOWN;
-		c->bytes_seen = 0;
-		c->pending_len = 0;
+		/* A stream protocol here is the other direction's plaintext,
+		 * begun a moment ago on another CPU (ciphertext is never taken
+		 * for one): resetting it would restart that direction's stream. */
+		if (!(weft_proto_flags(c->proto) & WEFT_PROTO_F_STREAM)) {
+			c->ignored = 0;
+			c->proto = WEFT_PROTO_UNKNOWN;
+			c->bytes_seen = 0;
+			c->pending_len = 0;
+		}
 	}
 	if (c->ignored || (c->tls && !io->tls))
 		return 0;

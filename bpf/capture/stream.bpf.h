@@ -18,7 +18,8 @@ static const struct stream_state stream_state_init;
 static __always_inline int stream_begin(struct conn_key *key, struct conn_info *c, struct io_args *io, long ret,
 					int what, __u8 proto, __u32 prefix_len)
 {
-	struct stream_state *st;
+	struct stream_state *st = NULL;
+	bool join = false;
 	if (bpf_map_update_elem(&stream_states, key, &stream_state_init, BPF_NOEXIST)) {
 		/* The other direction's first bytes, on another CPU, began the
 		 * stream a moment ago (a Go HTTP/2 server writes its SETTINGS while
@@ -28,25 +29,19 @@ static __always_inline int stream_begin(struct conn_key *key, struct conn_info *
 		 * An entry of an older socket, or one whose this direction already
 		 * sent, is stale: it starts afresh. sk 0: being made just now. */
 		st = bpf_map_lookup_elem(&stream_states, key);
-		if (st && (st->sk == c->sk || !st->sk) && !st->dir[io->dir & 1].started) {
-			st->sk = c->sk; /* the forwarding program checks it */
-			if (what == DETECT_STREAM) {
-				__builtin_memcpy(st->prefix, c->pending, 8);
-				proto_stream_begin(proto, st, c, io->dir, what, prefix_len);
-			}
-			c->proto = proto;
-			io->ret = ret;
-			return proto;
-		}
-		if (bpf_map_update_elem(&stream_states, key, &stream_state_init, BPF_ANY))
+		join = st && (st->sk == c->sk || !st->sk) && !st->dir[io->dir & 1].started;
+		if (!join && bpf_map_update_elem(&stream_states, key, &stream_state_init, BPF_ANY))
 			return 0;
 	}
-	st = bpf_map_lookup_elem(&stream_states, key);
+	if (!join)
+		st = bpf_map_lookup_elem(&stream_states, key);
 	if (!st)
 		return 0;
-	st->sk = c->sk;
-	__builtin_memcpy(st->prefix, c->pending, 8);
-	proto_stream_begin(proto, st, c, io->dir, what, prefix_len);
+	st->sk = c->sk; /* the forwarding program checks it */
+	if (!join || what == DETECT_STREAM) {
+		__builtin_memcpy(st->prefix, c->pending, 8);
+		proto_stream_begin(proto, st, c, io->dir, what, prefix_len);
+	}
 	c->proto = proto;
 	io->ret = ret;
 	return proto;

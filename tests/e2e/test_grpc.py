@@ -183,12 +183,20 @@ def test_plain_http2_spans(weft_factory, services, tmp_path):
     assert missing["status"] == "UNSET"  # 4xx is not a server error
 
 
+H2_PREFACE_SETTINGS = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+
+
+def h2_get(sid, path):
+    """A HEADERS frame (END_STREAM, END_HEADERS) of stream sid: GET path of
+    127.0.0.1 over http, its fields literal or static (no HPACK table)."""
+    block = bytes([0x82, 0x86, 0x04, len(path)]) + path.encode() + bytes([0x01, 9]) + b"127.0.0.1"
+    return len(block).to_bytes(3, "big") + bytes([1, 5]) + sid.to_bytes(4, "big") + block
+
+
 def h2_request(port, path):
     """One h2c request whose preface, SETTINGS and HEADERS go in one write;
     returns the server's bytes up to its response HEADERS (stream 1)."""
-    block = bytes([0x82, 0x86, 0x44, len(path)]) + path.encode() + bytes([0x41, 9]) + b"127.0.0.1"
-    hdr = len(block).to_bytes(3, "big") + bytes([1, 5]) + (1).to_bytes(4, "big")
-    first = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]) + hdr + block
+    first = H2_PREFACE_SETTINGS + h2_get(1, path)
     with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
         c.sendall(first)
         got = b""
@@ -263,13 +271,12 @@ def test_http2_framing_state_lost_is_counted(weft_factory, services, tmp_path):
     w = weft_factory(["attach", "-p", str(srv.pid)])
 
     def request(c, sid, path, first=b""):
-        block = bytes([0x82, 0x86, 0x04, len(path)]) + path.encode() + bytes([0x01, 9]) + b"127.0.0.1"
-        c.sendall(first + len(block).to_bytes(3, "big") + bytes([1, 5]) + sid.to_bytes(4, "big") + block)
+        c.sendall(first + h2_get(sid, path))
         frames = h2_frames(c, lambda f: f[2] == sid and f[0] in (0, 1) and f[1] & 1)
         assert any(f[0] == 1 and f[2] == sid for f in frames), frames
 
     with socket.create_connection(("127.0.0.1", port), timeout=10) as c:
-        request(c, 1, "/index.html", b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0]))
+        request(c, 1, "/index.html", H2_PREFACE_SETTINGS)
         (first,) = w.wait_spans(lambda s: s["kind"] == "SERVER", count=1)
         assert first["attributes"]["url.path"] == "/index.html"
         (info, entries), = weft_map_dumps(w.proc.pid, lambda i: i.get("name") == "stream_states")

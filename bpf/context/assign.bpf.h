@@ -141,7 +141,6 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 		}
 	}
 
-	struct w3c_context w = {};
 	struct go_ctx *gctx = go_scratch(GO_SCRATCH_RESULT);
 	if (!gctx)
 		return 0;
@@ -163,11 +162,12 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	 * buffer's cache lines and copies, not give a span anything. */
 	if (s->header_len && s->header_len < t->req_len)
 		t->req_len = s->header_len;
-	if (traceparent_parse(sb, &w)) {
+	struct w3c_context *w = &sb->tp;
+	if (traceparent_parse(sb, w)) {
 		/* Server: the caller's context. Client: the app's own SDK's. */
-		__builtin_memcpy(t->trace_id, w.trace_id, 16);
-		__builtin_memcpy(t->parent_span_id, w.span_id, 8);
-		t->trace_flags = sample_flags(w.trace_id, w.flags, true);
+		__builtin_memcpy(t->trace_id, w->trace_id, 16);
+		__builtin_memcpy(t->parent_span_id, w->span_id, 8);
+		t->trace_flags = sample_flags(w->trace_id, w->flags, true);
 		t->ctx_source = WEFT_CTX_HEADER;
 		if (rescan) {
 			/* The thread sent nothing for this request yet (its header was
@@ -179,7 +179,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 				__builtin_memcpy(&a, c->span_id, 8);
 			__builtin_memcpy(&b, t->span_id, 8);
 			if (c && c->owner_tid == tid && a == b) {
-				__builtin_memcpy(c->trace_id, w.trace_id, 16);
+				__builtin_memcpy(c->trace_id, w->trace_id, 16);
 				c->trace_flags = t->trace_flags;
 			}
 			struct go_key gk = { .tgid = t->pid, .goid = t->goid };
@@ -187,7 +187,7 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 			if (gc) {
 				__builtin_memcpy(&a, gc->span_id, 8);
 				if (a == b) {
-					__builtin_memcpy(gc->trace_id, w.trace_id, 16);
+					__builtin_memcpy(gc->trace_id, w->trace_id, 16);
 					gc->trace_flags = t->trace_flags;
 				}
 			}

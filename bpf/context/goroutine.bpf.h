@@ -130,6 +130,31 @@ static __always_inline struct go_ctx *go_scratch(__u32 slot)
 	return bpf_map_lookup_elem(&go_ctx_scratch, &slot);
 }
 
+/* A goroutine's g found in allgs (go_find_g). */
+struct go_find_g {
+	__u64 slots;   /* allgs' backing array */
+	__u64 want;    /* goid */
+	__u64 found;   /* its g, 0 if none */
+	__s64 goid_off;
+};
+
+/* go_ctx_resolve's map keys and allgs scan, per CPU: off its stack, which
+ * the bpf_loop of that scan deepens (on the capture's deepest chain of
+ * calls). */
+struct go_resolve_scratch {
+	struct go_key self;   /* the goroutine asked about */
+	struct go_key parent; /* the ancestor looked at */
+	struct go_key origin; /* the goroutine serving a cached context's request */
+	struct go_find_g find;
+};
+
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct go_resolve_scratch);
+} go_resolve_scratch SEC(".maps");
+
 #define GO_ANCESTORS 4      /* parentGoid steps followed */
 #define GO_ALLGS_SCAN 16384 /* goroutines examined to find one ancestor */
 
@@ -160,28 +185,29 @@ static __always_inline bool go_same_span(const struct go_ctx *a, const struct go
 }
 
 /* A cached inherited context, if the request it names is still served. */
-static __always_inline int go_inherited_check(__u32 tgid, const struct go_ctx *c, struct go_ctx *out)
+static __always_inline int go_inherited_check(struct go_key *ok, __u32 tgid, const struct go_ctx *c,
+					      struct go_ctx *out)
 {
 	if (!c->valid)
 		return 0;
-	struct go_key ok = { .tgid = tgid, .goid = c->origin_goid };
-	struct go_ctx *o = bpf_map_lookup_elem(&go_serving, &ok);
+	ok->tgid = tgid;
+	ok->goid = c->origin_goid;
+	struct go_ctx *o = bpf_map_lookup_elem(&go_serving, ok);
 	if (!o || !o->valid || !go_same_span(o, c))
 		return 0;
 	*out = *c;
 	return 1;
 }
 
-struct go_find_g {
-	__u64 slots;   /* allgs' backing array */
-	__u64 want;    /* goid */
-	__u64 found;   /* its g, 0 if none */
-	__s64 goid_off;
-};
-
-static long go_find_g_cb(__u64 i, void *data)
+/* One allgs slot (bpf_loop callback; its state is in go_resolve_scratch,
+ * so the loop needs no stack of go_ctx_resolve's). */
+static long go_find_g_cb(__u64 i, void *unused)
 {
-	struct go_find_g *f = data;
+	__u32 zero = 0;
+	struct go_resolve_scratch *k = bpf_map_lookup_elem(&go_resolve_scratch, &zero);
+	if (!k)
+		return 1;
+	struct go_find_g *f = &k->find;
 	__u64 g = 0, goid = 0;
 	if (bpf_probe_read_user(&g, sizeof(g), (void *)(f->slots + i * 8)) || !g)
 		return 0;
@@ -195,19 +221,21 @@ static long go_find_g_cb(__u64 i, void *data)
 
 /* The g struct of goroutine goid, from the runtime's list of all goroutines
  * (dead ones included: their parentGoid stays until the struct is reused). */
-static __always_inline __u64 go_find_g(const struct go_proc_info *pi, __u64 goid)
+static __always_inline __u64 go_find_g(struct go_find_g *f, const struct go_proc_info *pi, __u64 goid)
 {
 	if (!pi->allgs)
 		return 0;
-	struct go_find_g f = { .want = goid, .goid_off = pi->g_goid };
-	f.slots = go_read_u64(pi->allgs);
+	f->want = goid;
+	f->goid_off = pi->g_goid;
+	f->found = 0;
+	f->slots = go_read_u64(pi->allgs);
 	__u64 n = go_read_u64(pi->allgs + 8);
-	if (!f.slots || !n)
+	if (!f->slots || !n)
 		return 0;
 	if (n > GO_ALLGS_SCAN)
 		n = GO_ALLGS_SCAN;
-	bpf_loop(n, go_find_g_cb, &f, 0);
-	return f.found;
+	bpf_loop(n, go_find_g_cb, NULL, 0);
+	return f->found;
 }
 
 /* The context goroutine g of process tgid acts for: its own request, or
@@ -217,24 +245,29 @@ static __always_inline __u64 go_find_g(const struct go_proc_info *pi, __u64 goid
  * argument is plain memory, which 6.1's verifier refuses as a map value. */
 __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx *out)
 {
+	__u32 zero = 0;
 	if (!out || !g)
 		return 0;
+	struct go_resolve_scratch *k = bpf_map_lookup_elem(&go_resolve_scratch, &zero);
 	struct go_proc_info *pi = bpf_map_lookup_elem(&go_procs, &tgid);
-	if (!pi || pi->g_goid < 0)
+	if (!k || !pi || pi->g_goid < 0)
 		return 0;
-	struct go_key self = { .tgid = tgid, .goid = go_read_u64(g + pi->g_goid) };
-	if (!self.goid)
+	k->self.tgid = tgid;
+	k->self.pad = 0;
+	k->self.goid = go_read_u64(g + pi->g_goid);
+	if (!k->self.goid)
 		return 0;
-	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &self);
+	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k->self);
 	if (c && c->valid) {
 		*out = *c;
 		return 1;
 	}
 	if (!pi->serving)
 		return 0; /* no goroutine serves: no ancestor can be serving */
-	c = bpf_map_lookup_elem(&go_inherited, &self);
+	k->origin.pad = 0;
+	c = bpf_map_lookup_elem(&go_inherited, &k->self);
 	if (c)
-		return go_inherited_check(tgid, c, out);
+		return go_inherited_check(&k->origin, tgid, c, out);
 	if (pi->g_parent_goid < 0)
 		return 0; /* Go < 1.21: the newproc1 probe fills go_inherited */
 
@@ -244,32 +277,34 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 	__builtin_memset(v, 0, sizeof(*v)); /* valid = 0: known to act for no request */
 	int found = 0;
 	__u64 cur = g;
+	k->parent.tgid = tgid;
+	k->parent.pad = 0;
 	for (int d = 0; d < GO_ANCESTORS; d++) {
-		struct go_key pk = { .tgid = tgid, .goid = go_read_u64(cur + pi->g_parent_goid) };
-		if (!pk.goid)
+		k->parent.goid = go_read_u64(cur + pi->g_parent_goid);
+		if (!k->parent.goid)
 			break;
-		c = bpf_map_lookup_elem(&go_serving, &pk);
+		c = bpf_map_lookup_elem(&go_serving, &k->parent);
 		if (c && c->valid) {
 			*v = *c;
 			v->valid = 1;
-			v->origin_goid = pk.goid;
+			v->origin_goid = k->parent.goid;
 			found = 1;
 			break;
 		}
-		c = bpf_map_lookup_elem(&go_inherited, &pk);
+		c = bpf_map_lookup_elem(&go_inherited, &k->parent);
 		if (c) {
-			found = go_inherited_check(tgid, c, v);
+			found = go_inherited_check(&k->origin, tgid, c, v);
 			if (!found)
 				__builtin_memset(v, 0, sizeof(*v));
 			break;
 		}
-		cur = go_find_g(pi, pk.goid); /* an ancestor weft never met */
+		cur = go_find_g(&k->find, pi, k->parent.goid); /* an ancestor weft never met */
 		if (!cur)
 			break;
 	}
 	/* Without a serving ancestor now, none will serve this goroutine's: the
 	 * requests its ancestors serve later began after it was created. */
-	bpf_map_update_elem(&go_inherited, &self, v, BPF_ANY);
+	bpf_map_update_elem(&go_inherited, &k->self, v, BPF_ANY);
 	if (found)
 		*out = *v;
 	return found;

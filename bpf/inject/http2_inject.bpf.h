@@ -57,12 +57,15 @@ struct {
 } h2_msg_states SEC(".maps");
 
 /* A header block being searched (per CPU: too large for the stack). */
+/* Per CPU: h2_inject_headers' state, off the stack of sk_msg's deepest
+ * chain of calls (the scan's bpf_loop deepens it). */
 struct h2_block_scan {
 	__u8 b[H2_INJ_SCAN + 16];
 	__u32 len;
 	__u32 found;
 	struct injected_ctx inj;
 	struct stream_inject_event ev;
+	struct h2_parent_key pk;
 };
 
 struct {
@@ -86,15 +89,12 @@ struct {
 #define H2_RAW_NAME 0x7261706563617274ULL
 #define H2_HUFF_NAME 0x3fa9851d6b21834dULL
 
-struct h2_scan_ctx {
-	struct h2_block_scan *s;
-};
-
 /* One position of the block: does the field name start here? A false
  * match only costs one injection. */
-static long h2_scan_step(__u64 i, void *ctx)
+static long h2_scan_step(__u64 i, void *unused)
 {
-	struct h2_block_scan *s = ((struct h2_scan_ctx *)ctx)->s;
+	__u32 zero = 0;
+	struct h2_block_scan *s = bpf_map_lookup_elem(&h2_block_scratch, &zero);
 	if (!s || i + 8 > s->len)
 		return 1;
 	if (i < 1)
@@ -112,13 +112,17 @@ static long h2_scan_step(__u64 i, void *ctx)
 
 /* The context of the stream sid a traced thread is writing: the Go
  * probes' record for it, the thread's request, or a new root. */
-static __always_inline void h2_stream_context(struct sk_msg_md *msg, __u64 id, __u32 sid, struct injected_ctx *inj)
+static __always_inline void h2_stream_context(struct sk_msg_md *msg, __u64 id, __u32 sid, struct h2_block_scan *s)
 {
-	struct h2_parent_key pk = { .sk = (__u64)msg->sk, .stream_id = sid };
-	struct h2_parent *p = bpf_map_lookup_elem(&h2_client_parents, &pk);
+	struct injected_ctx *inj = &s->inj;
+	struct h2_parent_key *pk = &s->pk;
+	__builtin_memset(pk, 0, sizeof(*pk));
+	pk->sk = (__u64)msg->sk;
+	pk->stream_id = sid;
+	struct h2_parent *p = bpf_map_lookup_elem(&h2_client_parents, pk);
 	struct h2_msg_state *hs = bpf_sk_storage_get(&h2_msg_states, msg->sk, 0, 0);
 	if (p && (!hs || p->at_ns < hs->start_ns)) {
-		bpf_map_delete_elem(&h2_client_parents, &pk); /* an earlier connection's */
+		bpf_map_delete_elem(&h2_client_parents, pk); /* an earlier connection's */
 		p = NULL;
 	}
 	struct thread_ctx *c;
@@ -128,7 +132,7 @@ static __always_inline void h2_stream_context(struct sk_msg_md *msg, __u64 id, _
 		__builtin_memcpy(inj->trace_id, p->trace_id, 16);
 		__builtin_memcpy(inj->parent_span_id, p->span_id, 8);
 		flags = p->trace_flags;
-		bpf_map_delete_elem(&h2_client_parents, &pk);
+		bpf_map_delete_elem(&h2_client_parents, pk);
 	} else if ((c = thread_ctx_usable(id >> 32, (__u32)id))) {
 		__builtin_memcpy(inj->trace_id, c->trace_id, 16);
 		__builtin_memcpy(inj->parent_span_id, c->span_id, 8);
@@ -172,15 +176,14 @@ __attribute__((noinline)) int h2_inject_headers(struct sk_msg_md *msg, __u32 off
 	}
 	s->len = len;
 	s->found = 0;
-	struct h2_scan_ctx sc = { .s = s };
-	bpf_loop(H2_INJ_SCAN, h2_scan_step, &sc, 0);
+	bpf_loop(H2_INJ_SCAN, h2_scan_step, NULL, 0);
 	if (s->found) {
 		count(WEFT_CNT_INJECT_SKIPPED);
 		return -1;
 	}
 
 	struct injected_ctx *inj = &s->inj;
-	h2_stream_context(msg, id, sid, inj);
+	h2_stream_context(msg, id, sid, s);
 	if (bpf_msg_push_data(msg, end, H2_INJ_FIELD, 0))
 		return 0;
 	if (bpf_msg_pull_data(msg, end, end + H2_INJ_FIELD, 0)) {

@@ -25,10 +25,20 @@ struct hdr_scan {
 	__u8 chunked;
 };
 
-/* A per-CPU scratch map value: a header's bytes and the scan over them. */
+/* A W3C trace context from a traceparent header value. */
+struct w3c_context {
+	__u8 trace_id[16];
+	__u8 span_id[8];
+	__u8 flags;
+};
+
+/* A per-CPU scratch map value: a header's bytes, the scan over them, and
+ * the traceparent found (here, not on the stack of the capture's deepest
+ * chain of calls). */
 struct scan_buf {
 	struct hdr_scan s;
 	__u8 b[SCAN_BUF];
+	struct w3c_context tp;
 };
 
 _Static_assert(__builtin_offsetof(struct scan_buf, b) == sizeof(struct hdr_scan),

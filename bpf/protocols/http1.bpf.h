@@ -227,13 +227,6 @@ static __always_inline int hexval(__u8 c)
 	return (int)hex_value[c] - 1;
 }
 
-/* A W3C trace context from a traceparent header value. */
-struct w3c_context {
-	__u8 trace_id[16];
-	__u8 span_id[8];
-	__u8 flags;
-};
-
 /* n bytes from 2n lowercase hex digits at index at of the scanned header.
  * Returns the OR of the bytes (zero: an all-zero id), or -1 if a digit is
  * not hex. One test per byte after the loop, not a branch per byte: the

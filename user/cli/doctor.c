@@ -331,7 +331,7 @@ static int check_programs(const char *release)
 		printf("%d of %zu programs refused by Linux %s.\n", refused, n, release);
 	else
 		printf("all %zu programs load on Linux %s%s.\n", n, release,
-		       over ? ", some above weft's ceilings (50% of the verifier's limit, 512 bytes of stack)" : "");
+		       over ? ", some above weft's ceilings (50% of the verifier's limit, 448 bytes of stack)" : "");
 	free(res);
 	return ret ? ret : over ? 2 : 0;
 }
@@ -351,8 +351,8 @@ static const char doctor_usage[] =
 	"      --programs   only check weft's own programs (no feature probes)\n"
 	"      --strict     also exit 1 when a program makes the verifier process more\n"
 	"                   than 500,000 instructions (half its limit) or uses more than\n"
-	"                   512 bytes of stack: what the kernel matrix (make test-kernels)\n"
-	"                   and the unit tests require\n"
+	"                   448 bytes of stack (of its 512): what the kernel matrix\n"
+	"                   (make test-kernels) and the unit tests require\n"
 	"  -h, --help       this help\n";
 
 int doctor_main(int argc, char **argv)

@@ -8,6 +8,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include <bpf/bpf.h>
+#include <bpf/btf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf_config.h"
@@ -22,6 +24,7 @@
 #define FULL_LOG_SIZE (16 << 20)
 #define MAX_RESULTS 64
 #define MAX_FRAMES_LISTED 256 /* subprograms of one program */
+#define MAX_CHAIN 16 /* frames followed down one chain (the verifier allows 8) */
 
 /* One BPF object: opens its skeleton (*obj: its bpf_object), configures it
  * as weft attach does, destroys it. */
@@ -306,16 +309,27 @@ static size_t subprog_of(const struct subprogs *sp, size_t insn)
  * verifier adds them up against its 512 ("combined stack size of N calls
  * is S. Too large"): each frame rounded up to 32 bytes, the rule of 6.1
  * and of any kernel without the JIT (6.10+ round JITed frames up to 16
- * only, so they may count less). */
-static long chain_from(const struct subprogs *sp, const struct verifier_stats *st, size_t k, int frames)
+ * only, so they may count less). path[0..] gets the chain's subprograms,
+ * *n_path their number. */
+static long chain_from(const struct subprogs *sp, const struct verifier_stats *st, size_t k, int frames,
+		       size_t *path, size_t *n_path)
 {
 	long deepest = 0, frame = st->depth[k] > 0 ? st->depth[k] : 1;
-	if (frames < 16) /* the verifier allows 8 */
+	size_t sub[MAX_CHAIN], n_sub = 0;
+	*n_path = 0;
+	if (frames < MAX_CHAIN) /* the verifier allows 8 */
 		for (size_t i = sp->start[k]; i < sp->start[k + 1]; i++) {
 			long t = call_target(sp->insns, i), d;
-			if (t >= 0 && (d = chain_from(sp, st, subprog_of(sp, t), frames + 1)) > deepest)
+			size_t tp[MAX_CHAIN], tn;
+			if (t >= 0 && (d = chain_from(sp, st, subprog_of(sp, t), frames + 1, tp, &tn)) > deepest) {
 				deepest = d;
+				memcpy(sub, tp, tn * sizeof(tp[0]));
+				n_sub = tn;
+			}
 		}
+	path[0] = k;
+	memcpy(path + 1, sub, n_sub * sizeof(sub[0]));
+	*n_path = n_sub + 1;
 	return (frame + 31) / 32 * 32 + deepest;
 }
 
@@ -327,14 +341,48 @@ static long sum_frames(const struct verifier_stats *st)
 	return sum;
 }
 
+/* The chain's functions by name, from loaded program fd's BTF: its
+ * func_info has one record per subprogram, in the verifier's order. */
+static void chain_names(int fd, const size_t *path, size_t n, const struct verifier_stats *st, char *out,
+			size_t size)
+{
+	struct bpf_func_info fi[MAX_FRAMES_LISTED];
+	struct bpf_prog_info info = {};
+	__u32 len = sizeof(info);
+	struct btf *btf = NULL;
+	size_t used = 0;
+	info.nr_func_info = MAX_FRAMES_LISTED;
+	info.func_info_rec_size = sizeof(fi[0]);
+	info.func_info = (__u64)(unsigned long)fi;
+	if (bpf_obj_get_info_by_fd(fd, &info, &len) || info.func_info_rec_size != sizeof(fi[0]) ||
+	    info.nr_func_info != st->n_depth)
+		info.nr_func_info = 0;
+	if (info.nr_func_info && info.btf_id)
+		btf = btf__load_from_kernel_by_id(info.btf_id);
+	out[0] = '\0';
+	for (size_t i = 0; i < n && used < size; i++) {
+		const struct btf_type *t = btf ? btf__type_by_id(btf, fi[path[i]].type_id) : NULL;
+		const char *name = t ? btf__name_by_offset(btf, t->name_off) : NULL;
+		used += snprintf(out + used, size - used, "%s%s %ld", i ? " > " : "", name ? name : "?",
+				 st->depth[path[i]]);
+	}
+	btf__free(btf);
+}
+
 /* Deepest chain of frames of the loaded program p; without its call graph
  * (the statistics do not match it), the sum of all its frames, which is
- * never less. */
-static long stack_of(const struct bpf_program *p, const struct verifier_stats *st)
+ * never less. chain[size] gets the chain's functions and frames. */
+static long stack_of(const struct bpf_program *p, const struct verifier_stats *st, char *chain, size_t size)
 {
 	struct subprogs sp = { .insns = bpf_program__insns(p), .n_insns = bpf_program__insn_cnt(p) };
-	if (sp.insns && !find_subprogs(&sp) && sp.n == st->n_depth)
-		return chain_from(&sp, st, 0, 1);
+	size_t path[MAX_CHAIN], n;
+	chain[0] = '\0';
+	if (sp.insns && !find_subprogs(&sp) && sp.n == st->n_depth) {
+		long depth = chain_from(&sp, st, 0, 1, path, &n);
+		if (bpf_program__fd(p) >= 0)
+			chain_names(bpf_program__fd(p), path, n, st, chain, size);
+		return depth;
+	}
 	return sum_frames(st);
 }
 
@@ -441,7 +489,7 @@ static int load_one(const struct object_ops *o, struct progcheck_result *r, __u3
 		r->insns = st.insns;
 		if (st.limit > 0)
 			r->insn_limit = st.limit;
-		r->stack = st.n_depth ? stack_of(target, &st) : -1;
+		r->stack = st.n_depth ? stack_of(target, &st, r->chain, sizeof(r->chain)) : -1;
 		r->stack_sum = st.n_depth ? sum_frames(&st) : -1;
 	}
 cleanup:
@@ -541,6 +589,9 @@ static void print_one(FILE *f, const struct progcheck_result *r, const char *ind
 	while (len > 0 && line[len - 1] == ' ')
 		line[--len] = '\0';
 	fprintf(f, "%s\n", line);
+	/* Where a deep chain's stack goes: the frames to shrink first. */
+	if (r->stack >= PROGCHECK_STACK_MAX / 2 && strchr(r->chain, '>'))
+		fprintf(f, "%s      deepest calls (bytes each, before rounding): %s\n", indent, r->chain);
 }
 
 void progcheck_print(FILE *f, const struct progcheck_result *r, size_t n, const char *indent)

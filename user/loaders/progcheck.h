@@ -17,7 +17,11 @@
 /* weft's own ceiling, half of it: kernels differ in how much they process. */
 #define PROGCHECK_INSN_BUDGET 500000L
 /* The stack a program (all its frames) may use (MAX_BPF_STACK). */
-#define PROGCHECK_STACK_LIMIT 512L
+#define PROGCHECK_STACK_MAX 512L
+/* weft's own ceiling, 64 bytes under it: kernels differ in what they count
+ * (frame rounding, which paths they explore, the room an inlined bpf_loop
+ * takes), and one build of 6.18 counted 592 where another counted 408. */
+#define PROGCHECK_STACK_LIMIT 448L
 
 struct progcheck_result {
 	char object[16];   /* "capture", "propagation", "go" */
@@ -31,6 +35,8 @@ struct progcheck_result {
 			    * frame rounded up to 32 (6.1's rule; 6.10+ JIT rounds to 16 and
 			    * may count less); -1 if unknown */
 	long stack_sum;    /* sum of the "stack depth" numbers: all frames, -1 if unknown */
+	char chain[256];   /* the deepest chain, "prog 24 > func 152 > ...": each frame as the
+			    * verifier reports it, before rounding; "" if unknown */
 	char reason[256];  /* refused: the verifier's (or libbpf's) last meaningful line */
 	char where[128];   /* refused: the instruction it was at, if the log says */
 };

@@ -4,8 +4,8 @@
  * attached). The kernel refuses a program once it has processed 1,000,000
  * instructions (sys_exit_io once stood at 997,320 on 6.18), and kernels
  * differ in how much they process: every program must load, stay under
- * half the limit, and keep its deepest chain of frames within the 512
- * bytes of stack. make test-kernels runs the same check on other kernels.
+ * half the limit, and keep its deepest chain of frames within 448 of the
+ * 512 bytes of stack. make test-kernels runs the same check on other kernels.
  * Needs root. */
 #include <setjmp.h>
 #include <stdarg.h>

@@ -111,6 +111,13 @@ def test_doctor_checks_weft_own_programs():
     assert progs[f"capture/{data_prog}"][0] == "ok", r.stdout
     assert all(ok == "ok" and 0 < insns <= 500000 for ok, insns in progs.values()), r.stdout
     assert {"propagation/weft_sk_msg", "go/probe_go_persistconn_roundtrip"} <= set(progs)
+    # The data program's deepest chain of calls, frame by frame: its frames,
+    # rounded up to 32 bytes each (6.1's rule), add up to the stack it reports.
+    m = re.search(rf"^\s+ok\s+capture/{data_prog}\s.*stack (\d+)\n\s+deepest calls[^:]*: (.*)$", r.stdout, re.M)
+    assert m, r.stdout
+    frames = [(f.rsplit(" ", 1)[0], int(f.rsplit(" ", 1)[1])) for f in m.group(2).split(" > ")]
+    assert [name for name, _ in frames[:2]] == [data_prog, "on_data"], frames
+    assert sum((size + 31) // 32 * 32 for _, size in frames) == int(m.group(1)) <= 448, frames
 
     r = subprocess.run([WEFT, "doctor"], env=refuse(data_prog), capture_output=True, text=True, timeout=120)
     assert r.returncode == 1, r.stdout + r.stderr

@@ -92,10 +92,12 @@ struct txn_event {
 	__u8 open_counted; /* kernel and sweep: counted among the open server responses (capture/exchange.bpf.h) */
 	__u64 goid;     /* Go server exchanges: the serving goroutine, else 0 */
 	__u64 sk;       /* the connection's struct sock (kernel address) */
+	__u64 g;        /* kernel only: with goid, that goroutine's g while its go_serving
+			 * entry names this slot (context/serving.bpf.h), else 0 */
 	__u8 data[WEFT_REQ_CAP_MAX + WEFT_RESP_CAP_MAX];
 };
 
-#define WEFT_TXN_HDR_SIZE 208
+#define WEFT_TXN_HDR_SIZE 216
 _Static_assert(__builtin_offsetof(struct txn_event, data) == WEFT_TXN_HDR_SIZE, "txn_event layout");
 _Static_assert(__builtin_offsetof(struct txn_event, tls_cipher) == 188, "txn_event layout");
 

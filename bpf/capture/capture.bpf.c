@@ -235,9 +235,12 @@ static __always_inline void conn_closed(struct conn_key *key, __u64 sk)
 		t->conn_snap = 0;
 		if (txn_active(t))
 			txn_end_at_close(key, t);
-		/* And the goroutine that served it, if it serves nothing else. */
+		/* And the goroutine that served it, if it serves nothing else;
+		 * the fd's next socket is another connection, served by another
+		 * goroutine even if it gets this one's g (Go reuses them). */
 		if (t->goid)
-			go_serving_forget(key->tgid, t->goid);
+			go_serving_forget(key->tgid, t->goid, key->fd);
+		t->g = 0;
 	}
 	struct conn_info *c = bpf_map_lookup_elem(&conns, key);
 	if (c && sk && c->sk != sk)

@@ -167,6 +167,8 @@ static __always_inline struct txn_event *txn_slot_claim(struct conn_key *key, st
 			return NULL;
 		s->phase = TXN_PHASE_IDLE;
 		s->claimed = TXN_FREE;
+		s->goid = 0;
+		s->g = 0;
 		long err = bpf_map_update_elem(&txns, key, s, BPF_NOEXIST);
 		if (err == 0)
 			txn_count_add(TXN_COUNT_ENTRIES, 1);
@@ -276,22 +278,26 @@ static __always_inline struct txn_event *txn_start(struct conn_key *key, struct 
 	struct txn_event *t = txn_slot_claim(key, slot);
 	if (!t)
 		return NULL;
-	/* The goroutine that served the slot's last exchange (0: none, or a new slot). */
-	__u64 last_goid = slot ? t->goid : 0;
+	/* The goroutine that served the slot's last exchange (0: none, or a
+	 * new slot), and its g while its entry names the slot and the slot's
+	 * socket is still this one. */
+	__u64 last_goid = t->goid, last_g = t->g, last_sk = t->sk;
 	txn_build(key, t, c, role, start_ns, src, avail, ret, prefix_len, proto);
+	if (t->sk != last_sk)
+		last_g = 0;
+	t->g = 0;
 	if (role == WEFT_ROLE_SERVER) {
-		/* Go: goroutines, not threads, carry the context. */
-		__u32 tgid = key->tgid;
-		struct go_proc_info *pi = go_proc_of(tgid);
-		if (pi)
-			go_serving_start(t, pi);
+		/* Go: goroutines, not threads, carry the context. A slot a
+		 * goroutine served is a Go process's. */
+		if (last_g || go_proc_of(key->tgid))
+			go_serving_start(key, t, last_goid, last_g);
 		else
 			thread_ctx_acquire(t);
 	}
 	/* Another goroutine serves the fd now, or it is a client's: the last
 	 * one's idle entry goes (context/serving.bpf.h). */
 	if (last_goid && last_goid != t->goid)
-		go_serving_forget(key->tgid, last_goid);
+		go_serving_forget(key->tgid, last_goid, key->fd);
 	PROF_AT(PROF_SERVING);
 	txn_publish(t);
 	return t;

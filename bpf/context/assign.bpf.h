@@ -171,7 +171,8 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 		t->ctx_source = WEFT_CTX_HEADER;
 		if (rescan) {
 			/* The thread sent nothing for this request yet (its header was
-			 * incomplete): its context takes the caller's trace. */
+			 * incomplete): its context takes the caller's trace. A
+			 * goroutine's is t itself (context/goroutine.bpf.h). */
 			__u32 tid = t->tid;
 			struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
 			__u64 a = 0, b;
@@ -181,15 +182,6 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 			if (c && c->owner_tid == tid && a == b) {
 				__builtin_memcpy(c->trace_id, w->trace_id, 16);
 				c->trace_flags = t->trace_flags;
-			}
-			struct go_key gk = { .tgid = t->pid, .goid = t->goid };
-			struct go_ctx *gc = t->goid ? bpf_map_lookup_elem(&go_serving, &gk) : NULL;
-			if (gc) {
-				__builtin_memcpy(&a, gc->span_id, 8);
-				if (a == b) {
-					__builtin_memcpy(gc->trace_id, w->trace_id, 16);
-					gc->trace_flags = t->trace_flags;
-				}
 			}
 		}
 		return 0;

@@ -20,6 +20,7 @@
 
 #include "lib/common.bpf.h"
 #include "abi/go.h"
+#include "capture/tables.bpf.h" /* txns: a serving goroutine's request is its connection's slot */
 
 struct go_key {
 	__u32 tgid;
@@ -31,8 +32,7 @@ struct go_ctx {
 	__u8 trace_id[16];
 	__u8 span_id[8]; /* the server span the goroutine acts for */
 	__u8 trace_flags;
-	__u8 valid;      /* go_serving: serving now (0: idle between requests);
-			  * go_inherited: 0 = known to act for no request */
+	__u8 valid;      /* go_inherited: 0 = known to act for no request */
 	__u8 pad[6];
 	__u64 origin_goid; /* the goroutine serving that request */
 };
@@ -78,19 +78,25 @@ static __always_inline void go_proc_forget(__u32 tgid)
 		__sync_fetch_and_and(v, ~(1ull << (tgid % 64)));
 }
 
-/* Goroutines that serve requests: an entry is made at a goroutine's first
- * request and is valid while it serves one; between two (net/http: a
- * connection's goroutine between keep-alive requests) it stays, idle, and
- * the next request is written into it in place: an insert and a delete per
- * request cost ~400 ns here. An idle entry goes when its connection
- * closes or another goroutine serves the connection's fd (the slot in
- * txns remembers the goroutine), when txns is too crowded to keep slots,
- * and with the process. A full table is counted, never evicted. */
+/* Goroutines that serve a connection (net/http: one per connection, for
+ * all its keep-alive requests): each names the connection whose slot in
+ * txns holds the exchange it serves, and that slot's ids are the context
+ * (go_serving_ctx). A request costs the server no write here: the entry
+ * is made at the goroutine's first request and rewritten only when it
+ * serves another connection (context/serving.bpf.h); an idle slot (between
+ * two requests) serves nothing. It goes when its connection closes or
+ * another goroutine serves the connection's fd, when txns is too crowded
+ * to keep the slot, and with the process. A full table is counted, never
+ * evicted. */
+struct go_serving_ref {
+	struct conn_key conn; /* the connection's key in txns */
+};
+
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, 16384);
 	__type(key, struct go_key);
-	__type(value, struct go_ctx);
+	__type(value, struct go_serving_ref);
 } go_serving SEC(".maps");
 
 /* Goroutines resolved to a serving ancestor (or to none): a cache, so LRU;
@@ -176,12 +182,41 @@ static __always_inline __u64 go_current_g(void)
 #endif
 }
 
-static __always_inline bool go_same_span(const struct go_ctx *a, const struct go_ctx *b)
+static __always_inline __u64 span_word(const __u8 *span_id)
 {
-	__u64 x, y;
-	__builtin_memcpy(&x, a->span_id, 8);
-	__builtin_memcpy(&y, b->span_id, 8);
-	return x == y;
+	__u64 x;
+	__builtin_memcpy(&x, span_id, 8);
+	return x;
+}
+
+/* The server exchange slot t holds, if goroutine goid serves it now: in
+ * flight (published, not being sent) and registered to that goroutine. */
+static __always_inline bool go_slot_serves(const struct txn_event *t, __u64 goid)
+{
+	return t->goid == goid && t->role == WEFT_ROLE_SERVER && t->phase != TXN_PHASE_IDLE &&
+	       t->claimed == TXN_OPEN;
+}
+
+/* The context of the request goroutine goid serves now, from the slot its
+ * go_serving entry ref names: 1 and *out filled, or 0 (idle between
+ * requests, or the slot moved on) with *out zeroed. The slot is checked
+ * again after the copy: a request that ended meanwhile is not taken. */
+static __always_inline int go_serving_ctx(const struct go_serving_ref *ref, __u64 goid, struct go_ctx *out)
+{
+	struct txn_event *t = bpf_map_lookup_elem(&txns, &ref->conn);
+	if (!t || !go_slot_serves(t, goid))
+		return 0;
+	__u64 start = t->start_ns;
+	__builtin_memcpy(out->trace_id, t->trace_id, 16);
+	__builtin_memcpy(out->span_id, t->span_id, 8);
+	out->trace_flags = t->trace_flags;
+	out->valid = 1;
+	out->origin_goid = goid;
+	asm volatile("" ::: "memory");
+	if (go_slot_serves(t, goid) && t->start_ns == start)
+		return 1;
+	__builtin_memset(out, 0, sizeof(*out));
+	return 0;
 }
 
 /* A cached inherited context, if the request it names is still served. */
@@ -192,8 +227,9 @@ static __always_inline int go_inherited_check(struct go_key *ok, __u32 tgid, con
 		return 0;
 	ok->tgid = tgid;
 	ok->goid = c->origin_goid;
-	struct go_ctx *o = bpf_map_lookup_elem(&go_serving, ok);
-	if (!o || !o->valid || !go_same_span(o, c))
+	struct go_serving_ref *ref = bpf_map_lookup_elem(&go_serving, ok);
+	struct txn_event *t = ref ? bpf_map_lookup_elem(&txns, &ref->conn) : NULL;
+	if (!t || !go_slot_serves(t, c->origin_goid) || span_word(t->span_id) != span_word(c->span_id))
 		return 0;
 	*out = *c;
 	return 1;
@@ -257,15 +293,13 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 	k->self.goid = go_read_u64(g + pi->g_goid);
 	if (!k->self.goid)
 		return 0;
-	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k->self);
-	if (c && c->valid) {
-		*out = *c;
+	struct go_serving_ref *ref = bpf_map_lookup_elem(&go_serving, &k->self);
+	if (ref && go_serving_ctx(ref, k->self.goid, out))
 		return 1;
-	}
 	if (!pi->serving)
 		return 0; /* no goroutine serves: no ancestor can be serving */
 	k->origin.pad = 0;
-	c = bpf_map_lookup_elem(&go_inherited, &k->self);
+	struct go_ctx *c = bpf_map_lookup_elem(&go_inherited, &k->self);
 	if (c)
 		return go_inherited_check(&k->origin, tgid, c, out);
 	if (pi->g_parent_goid < 0)
@@ -283,11 +317,8 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 		k->parent.goid = go_read_u64(cur + pi->g_parent_goid);
 		if (!k->parent.goid)
 			break;
-		c = bpf_map_lookup_elem(&go_serving, &k->parent);
-		if (c && c->valid) {
-			*v = *c;
-			v->valid = 1;
-			v->origin_goid = k->parent.goid;
+		ref = bpf_map_lookup_elem(&go_serving, &k->parent);
+		if (ref && go_serving_ctx(ref, k->parent.goid, v)) {
 			found = 1;
 			break;
 		}

@@ -1,6 +1,7 @@
 /* A server exchange starts and ends: it becomes, then stops being, the
  * context of its thread (context/thread.bpf.h) or, in Go, of its goroutine
- * (context/goroutine.bpf.h). */
+ * (context/goroutine.bpf.h: the goroutine's go_serving entry names the
+ * connection, whose slot in txns holds the exchange). */
 #ifndef WEFT_CONTEXT_SERVING_BPF_H
 #define WEFT_CONTEXT_SERVING_BPF_H
 
@@ -64,75 +65,74 @@ static __always_inline void go_serving_delete(struct go_key *k)
 		__sync_fetch_and_add(&pi->serving, -1);
 }
 
-/* A Go server exchange starts: its goroutine (r14 at the syscall) serves
- * it. Its go_serving entry, idle since its last request, is rewritten in
- * place: the ids first, valid last (a reader on another CPU takes the ids
- * only while valid and the span id its own, context/goroutine.bpf.h). */
-static __always_inline void go_serving_start(struct txn_event *t, struct go_proc_info *pi)
+/* Goroutine goid of process tgid no longer serves the connection fd (closed,
+ * its slot gone, or another goroutine serves the fd now): its entry goes
+ * if it names that connection (a goroutine that moved on to another one
+ * keeps it). */
+static __always_inline void go_serving_forget(__u32 tgid, __u64 goid, __u32 fd)
 {
-	__u32 tgid = t->pid;
-	if (pi->g_goid < 0)
-		return;
+	struct go_key k = { .tgid = tgid, .goid = goid };
+	struct go_serving_ref *ref = bpf_map_lookup_elem(&go_serving, &k);
+	if (ref && ref->conn.fd == fd)
+		go_serving_delete(&k);
+}
+
+/* A Go server exchange starts in slot t, the connection key's: its
+ * goroutine (r14 at the syscall) serves it, and its go_serving entry names
+ * this connection (made at its first request, rewritten only when it moves
+ * to another connection). t->goid and t->g: the goroutine, when the entry
+ * names the slot. last_g: the g the slot's last exchange was served by,
+ * whose entry names the slot already: the same goroutine on the same
+ * connection (net/http's keep-alive loop) costs no map operation and no
+ * read of its goid. */
+static __always_inline void go_serving_start(struct conn_key *key, struct txn_event *t, __u64 last_goid,
+					     __u64 last_g)
+{
 	__u64 g = go_current_g();
 	if (!g)
 		return;
-	struct go_key k = { .tgid = tgid, .goid = go_read_u64(g + pi->g_goid) };
+	if (g == last_g) {
+		t->goid = last_goid;
+		t->g = g;
+		return;
+	}
+	struct go_proc_info *pi = go_proc_of(key->tgid);
+	if (!pi || pi->g_goid < 0)
+		return;
+	struct go_key k = { .tgid = key->tgid, .goid = go_read_u64(g + pi->g_goid) };
 	if (!k.goid)
 		return;
-	struct go_ctx *e = bpf_map_lookup_elem(&go_serving, &k);
-	if (e) {
-		/* A goroutine that starts a new exchange before the last one
-		 * ended (pipelining) serves the new one. */
-		e->valid = 0;
-		asm volatile("" ::: "memory");
-		__builtin_memcpy(e->trace_id, t->trace_id, 16);
-		__builtin_memcpy(e->span_id, t->span_id, 8);
-		e->trace_flags = t->trace_flags;
-		e->origin_goid = k.goid;
-		asm volatile("" ::: "memory");
-		e->valid = 1;
-		t->goid = k.goid;
-		return;
+	struct go_serving_ref *ref = bpf_map_lookup_elem(&go_serving, &k);
+	if (ref) {
+		if (ref->conn.fd != key->fd) {
+			/* It served another connection: that slot's next request
+			 * must not take the entry for its own. */
+			struct txn_event *old = bpf_map_lookup_elem(&txns, &ref->conn);
+			if (old && old->goid == k.goid)
+				old->g = 0;
+			ref->conn = *key;
+		}
+	} else {
+		struct go_serving_ref n = { .conn = *key };
+		if (bpf_map_update_elem(&go_serving, &k, &n, BPF_NOEXIST)) {
+			count(WEFT_CNT_GO_SERVING_FULL);
+			return;
+		}
+		__sync_fetch_and_add(&pi->serving, 1);
 	}
-	struct go_ctx c = { .trace_flags = t->trace_flags, .valid = 1, .origin_goid = k.goid };
-	__builtin_memcpy(c.trace_id, t->trace_id, 16);
-	__builtin_memcpy(c.span_id, t->span_id, 8);
-	if (bpf_map_update_elem(&go_serving, &k, &c, BPF_NOEXIST)) {
-		count(WEFT_CNT_GO_SERVING_FULL);
-		return;
-	}
-	__sync_fetch_and_add(&pi->serving, 1);
 	t->goid = k.goid;
+	t->g = g;
 }
 
-/* A Go server exchange is over: its goroutine serves nothing now. Its
- * entry stays for its next request when keep, else goes. */
+/* A Go server exchange is over. Its slot, idle, is what says its
+ * goroutine serves nothing now; a slot that goes takes its goroutine's
+ * entry with it. */
 static __always_inline void go_serving_end(struct txn_event *t, bool keep)
 {
-	struct go_key k = { .tgid = t->pid, .goid = t->goid };
-	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
-	__u64 a, b;
-	if (!c || !c->valid)
-		return;
-	__builtin_memcpy(&a, c->span_id, 8);
-	__builtin_memcpy(&b, t->span_id, 8);
-	if (a != b)
-		return; /* the goroutine serves a newer exchange */
-	if (keep)
-		c->valid = 0;
-	else
-		go_serving_delete(&k);
-}
-
-/* Goroutine goid of process tgid no longer serves the connection whose
- * slot remembered it (closed, or its fd serves another goroutine now):
- * its entry goes unless it serves a request. */
-static __always_inline void go_serving_forget(__u32 tgid, __u64 goid)
-{
-	struct go_key k = { .tgid = tgid, .goid = goid };
-	struct go_ctx *c = bpf_map_lookup_elem(&go_serving, &k);
-	if (c && !c->valid)
-		go_serving_delete(&k);
+	if (!keep) {
+		go_serving_forget(t->pid, t->goid, t->fd);
+		t->g = 0;
+	}
 }
 
 /* The exchange no longer makes its goroutine's or thread's context. */

@@ -218,13 +218,23 @@ def test_200_concurrent_requests_each_under_its_own(go_env):
 
 
 def serving_entries(weft_pid, pid):
-    """valid of each go_serving entry of process pid (bpf/context/goroutine.bpf.h:
-    key {tgid, pad, goid}, value {trace_id[16], span_id[8], trace_flags, valid, ...})."""
+    """For each go_serving entry of process pid (bpf/context/goroutine.bpf.h: key
+    {tgid, pad, goid}, value the conn_key {tgid, fd} of its connection's slot in
+    txns), 1 if that slot holds an exchange its goroutine serves now, 0 if idle
+    (struct txn_event: phase at 138, 2 = idle; claimed at 180, 0 = in flight;
+    goid at 192)."""
+    def u(b, off, n):
+        return int.from_bytes(bytes(int(x, 16) for x in b[off:off + n]), "little")
+    dumps = {info.get("name"): entries for info, entries in
+             weft_map_dumps(weft_pid, lambda info: info.get("name") in ("go_serving", "txns"))}
+    slots = {(u(e["key"], 0, 4), u(e["key"], 4, 4)): e["value"] for e in dumps.get("txns", [])}
     out = []
-    for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "go_serving"):
-        for e in entries:
-            if int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") == pid:
-                out.append(int(e["value"][25], 16))
+    for e in dumps.get("go_serving", []):
+        if u(e["key"], 0, 4) != pid:
+            continue
+        slot = slots.get((u(e["value"], 0, 4), u(e["value"], 4, 4)))
+        out.append(int(slot is not None and u(slot, 138, 1) != 2 and u(slot, 180, 4) == 0
+                       and u(slot, 192, 8) == u(e["key"], 8, 8)))
     return out
 
 
@@ -237,9 +247,10 @@ def wait_serving(env, want, timeout=5):
 
 def test_keepalive_goroutine_serves_each_request_in_turn(go_env):
     """net/http serves a keep-alive connection's requests on one goroutine:
-    its go_serving entry is rewritten in place for each request (valid while
-    it serves one, idle between), each request's calls are children of its
-    own server span, and the entry goes when the connection closes."""
+    its go_serving entry names the connection, whose slot holds each request
+    in turn (serving while it is in flight, idle between), each request's
+    calls are children of its own server span, and the entry goes when the
+    connection closes."""
     modes = ["direct", "goroutine", "nested"]
     conn = http.client.HTTPConnection("127.0.0.1", go_env.a_port, timeout=10)
     try:

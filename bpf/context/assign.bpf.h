@@ -107,6 +107,53 @@ static __always_inline __u8 sample_flags(const __u8 *trace_id, __u8 flags, bool 
 	return r >= (c & SAMPLER_THRESHOLD_MASK) ? flags | 1 : flags & ~1;
 }
 
+/* An HTTP/1 request's header, scanned in the per-CPU scan buffer (see
+ * struct hdr_scan): where it ends, and its traceparent. 1 when that
+ * decided t's context (or the scratch could not be had), 0 to go on. */
+static __always_inline int txn_header_context(struct txn_event *t, bool rescan)
+{
+	__u32 zero = 0;
+	struct scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
+	if (!sb)
+		return 1;
+	__u32 n = t->req_len;
+	clamp_for_verifier(n, SCAN_BUF - 1);
+	if (n && bpf_probe_read_kernel(sb->b, n, t->data))
+		n = 0;
+	sb->b[n & SCAN_MASK] = 0; /* stale bytes beyond the capture never match */
+	hdr_scan_run(sb, n);
+	struct hdr_scan *s = &sb->s;
+	t->req_header_seen = s->header_len != 0;
+	/* The agent reads the header alone: a body would cost the ring
+	 * buffer's cache lines and copies, not give a span anything. */
+	if (s->header_len && s->header_len < t->req_len)
+		t->req_len = s->header_len;
+	struct w3c_context *w = &sb->tp;
+	if (!traceparent_parse(sb, w))
+		return 0;
+	/* Server: the caller's context. Client: the app's own SDK's. */
+	__builtin_memcpy(t->trace_id, w->trace_id, 16);
+	__builtin_memcpy(t->parent_span_id, w->span_id, 8);
+	t->trace_flags = sample_flags(w->trace_id, w->flags, true);
+	t->ctx_source = WEFT_CTX_HEADER;
+	if (rescan) {
+		/* The thread sent nothing for this request yet (its header was
+		 * incomplete): its context takes the caller's trace. A
+		 * goroutine's is t itself (context/goroutine.bpf.h). */
+		__u32 tid = t->tid;
+		struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
+		__u64 a = 0, b;
+		if (c)
+			__builtin_memcpy(&a, c->span_id, 8);
+		__builtin_memcpy(&b, t->span_id, 8);
+		if (c && c->owner_tid == tid && a == b) {
+			__builtin_memcpy(c->trace_id, w->trace_id, 16);
+			c->trace_flags = t->trace_flags;
+		}
+	}
+	return 1;
+}
+
 #define CTX_RESCAN 0x100 /* with a role: the header grew, look again */
 
 /* Trace id, span id and parent of a new exchange (t: per-CPU scratch
@@ -126,7 +173,11 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 		t->trace_flags = 1; /* sampled */
 	}
 
-	if (role == WEFT_ROLE_CLIENT) {
+	/* Only HTTP/1 requests carry a traceparent header, read or injected
+	 * (inject/propagation.bpf.c): a database's skip both lookups and the
+	 * scan. */
+	bool http = weft_proto_flags(t->proto) & WEFT_PROTO_F_TRACEPARENT;
+	if (role == WEFT_ROLE_CLIENT && http) {
 		struct injected_ctx *inj = bpf_map_lookup_elem(&injected, &id);
 		if (inj) {
 			/* sk_msg put this span's id on the wire in this very syscall. */
@@ -144,48 +195,8 @@ __attribute__((noinline)) int txn_assign_context(struct txn_event *t, __u32 mode
 	struct go_ctx *gctx = go_scratch(GO_SCRATCH_RESULT);
 	if (!gctx)
 		return 0;
-	/* The header is scanned in the per-CPU scan buffer (see struct
-	 * hdr_scan); database requests carry no traceparent header. */
-	__u32 zero = 0;
-	struct scan_buf *sb = bpf_map_lookup_elem(&scan_scratch, &zero);
-	if (!sb)
+	if (http && txn_header_context(t, rescan))
 		return 0;
-	__u32 n = weft_proto_flags(t->proto) & WEFT_PROTO_F_TRACEPARENT ? t->req_len : 0;
-	clamp_for_verifier(n, SCAN_BUF - 1);
-	if (n && bpf_probe_read_kernel(sb->b, n, t->data))
-		n = 0;
-	sb->b[n & SCAN_MASK] = 0; /* stale bytes beyond the capture never match */
-	hdr_scan_run(sb, n);
-	struct hdr_scan *s = &sb->s;
-	t->req_header_seen = s->header_len != 0;
-	/* The agent reads the header alone: a body would cost the ring
-	 * buffer's cache lines and copies, not give a span anything. */
-	if (s->header_len && s->header_len < t->req_len)
-		t->req_len = s->header_len;
-	struct w3c_context *w = &sb->tp;
-	if (traceparent_parse(sb, w)) {
-		/* Server: the caller's context. Client: the app's own SDK's. */
-		__builtin_memcpy(t->trace_id, w->trace_id, 16);
-		__builtin_memcpy(t->parent_span_id, w->span_id, 8);
-		t->trace_flags = sample_flags(w->trace_id, w->flags, true);
-		t->ctx_source = WEFT_CTX_HEADER;
-		if (rescan) {
-			/* The thread sent nothing for this request yet (its header was
-			 * incomplete): its context takes the caller's trace. A
-			 * goroutine's is t itself (context/goroutine.bpf.h). */
-			__u32 tid = t->tid;
-			struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
-			__u64 a = 0, b;
-			if (c)
-				__builtin_memcpy(&a, c->span_id, 8);
-			__builtin_memcpy(&b, t->span_id, 8);
-			if (c && c->owner_tid == tid && a == b) {
-				__builtin_memcpy(c->trace_id, w->trace_id, 16);
-				c->trace_flags = t->trace_flags;
-			}
-		}
-		return 0;
-	}
 	if (rescan)
 		return 0;
 	if (role == WEFT_ROLE_SERVER && t->tls && tcpopt_take(t)) {

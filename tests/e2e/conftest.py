@@ -97,6 +97,13 @@ def weft_map_dumps(pid, keep):
         yield info, json.loads(dump.stdout or "[]")
 
 
+def dump_int(b, off=0, n=4):
+    """The little-endian integer at bytes off..off+n of a key or value as
+    `bpftool map dump --json` lists it (hex strings, "0x1f"); the first 4
+    bytes of a key are the tgid in weft's maps keyed by process."""
+    return int.from_bytes(bytes(int(x, 16) for x in b[off:off + n]), "little")
+
+
 def map_entries(pid):
     """{name: entries} of every hash map the weft process pid holds (arrays
     are always full and ring buffers cannot be dumped: the hash maps are

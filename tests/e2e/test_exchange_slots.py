@@ -8,7 +8,7 @@ import re
 import subprocess
 import time
 
-from conftest import PY, Weft, weft_map_dumps
+from conftest import PY, Weft, dump_int, weft_map_dumps
 
 TXN_PHASE_IDLE = 2
 TXN_FREE = 3
@@ -20,23 +20,19 @@ ROLE_SERVER = 1
 TXN_KEEP_MAX = 4096
 
 
-def u32(b, off):
-    return int.from_bytes(bytes(int(x, 16) for x in b[off:off + 4]), "little")
-
-
 def txn_values(weft_pid, pid, fields):
     """fields(value) of each txns entry of process pid."""
     out = []
     for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txns"):
         for e in entries:
-            if u32(e["value"], OFF_PID) == pid:
+            if dump_int(e["value"], OFF_PID) == pid:
                 out.append(fields(e["value"]))
     return out
 
 
 def slots_of(weft_pid, pid):
     """(phase, claimed) of each txns entry of process pid."""
-    return txn_values(weft_pid, pid, lambda v: (int(v[OFF_PHASE], 16), u32(v, OFF_CLAIMED)))
+    return txn_values(weft_pid, pid, lambda v: (int(v[OFF_PHASE], 16), dump_int(v, OFF_CLAIMED)))
 
 
 def snaps_of(weft_pid, pid):
@@ -47,7 +43,7 @@ def snaps_of(weft_pid, pid):
 def txn_entries(weft_pid):
     """The kernel's count of txns entries (txn_counts[TXN_COUNT_ENTRIES])."""
     for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_counts"):
-        return int.from_bytes(bytes(int(x, 16) for x in entries[0]["value"]), "little")
+        return dump_int(entries[0]["value"], 0, 8)
     return None
 
 
@@ -232,7 +228,7 @@ sys.stdin.readline()
 def open_responses(weft_pid):
     """The kernel's count of open server responses (txn_counts[TXN_COUNT_OPEN])."""
     for _, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") == "txn_counts"):
-        return int.from_bytes(bytes(int(x, 16) for x in entries[8]["value"]), "little")
+        return dump_int(entries[8]["value"], 0, 8)
     return None
 
 

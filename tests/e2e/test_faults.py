@@ -8,7 +8,7 @@ import signal
 import subprocess
 import time
 
-from conftest import PY, Weft, cgroup2_root, curl, free_port, in_cgroup, wait_port, weft_map_dumps
+from conftest import PY, Weft, cgroup2_root, curl, dump_int, free_port, in_cgroup, wait_port, weft_map_dumps
 from test_metrics import total, wait_for
 
 
@@ -129,7 +129,7 @@ def map_key_pid(entry):
     f = entry.get("formatted")
     if f and isinstance(f.get("key"), int):
         return f["key"]
-    return int.from_bytes(bytes(int(b, 16) for b in entry["key"][:4]), "little")
+    return dump_int(entry["key"])
 
 
 def dead_pid_entries(pid, names):
@@ -203,7 +203,7 @@ TGID_MAPS = ("conns", "txns", "stream_states", "proc_flags", "traced_pids", "go_
 
 def map_entries(weft_pid, names):
     """{map name: [key tgid of each entry]} of the maps weft_pid holds."""
-    return {info["name"]: [int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") for e in entries]
+    return {info["name"]: [dump_int(e["key"]) for e in entries]
             for info, entries in weft_map_dumps(weft_pid, lambda info: info.get("name") in names)}
 
 

@@ -19,7 +19,7 @@ import urllib.request
 
 import pytest
 
-from conftest import ROOT, WEFT, Weft, cgroup2_root, free_port, in_cgroup, wait_port, weft_map_dumps
+from conftest import ROOT, WEFT, Weft, cgroup2_root, dump_int, free_port, in_cgroup, wait_port, weft_map_dumps
 
 GO_DIR = os.path.join(ROOT, "build", "go")
 
@@ -223,18 +223,16 @@ def serving_entries(weft_pid, pid):
     txns), 1 if that slot holds an exchange its goroutine serves now, 0 if idle
     (struct txn_event: phase at 138, 2 = idle; claimed at 180, 0 = in flight;
     goid at 192)."""
-    def u(b, off, n):
-        return int.from_bytes(bytes(int(x, 16) for x in b[off:off + n]), "little")
     dumps = {info.get("name"): entries for info, entries in
              weft_map_dumps(weft_pid, lambda info: info.get("name") in ("go_serving", "txns"))}
-    slots = {(u(e["key"], 0, 4), u(e["key"], 4, 4)): e["value"] for e in dumps.get("txns", [])}
+    slots = {(dump_int(e["key"], 0, 4), dump_int(e["key"], 4, 4)): e["value"] for e in dumps.get("txns", [])}
     out = []
     for e in dumps.get("go_serving", []):
-        if u(e["key"], 0, 4) != pid:
+        if dump_int(e["key"], 0, 4) != pid:
             continue
-        slot = slots.get((u(e["value"], 0, 4), u(e["value"], 4, 4)))
-        out.append(int(slot is not None and u(slot, 138, 1) != 2 and u(slot, 180, 4) == 0
-                       and u(slot, 192, 8) == u(e["key"], 8, 8)))
+        slot = slots.get((dump_int(e["value"], 0, 4), dump_int(e["value"], 4, 4)))
+        out.append(int(slot is not None and dump_int(slot, 138, 1) != 2 and dump_int(slot, 180, 4) == 0
+                       and dump_int(slot, 192, 8) == dump_int(e["key"], 8, 8)))
     return out
 
 

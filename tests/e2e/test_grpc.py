@@ -8,7 +8,7 @@ import subprocess
 
 import pytest
 
-from conftest import APPS, PY, free_port, in_cgroup, stop_process, wait_port, weft_map_dumps
+from conftest import APPS, PY, dump_int, free_port, in_cgroup, stop_process, wait_port, weft_map_dumps
 
 GRPC_APP = f"{APPS}/grpc_py/grpc_app.py"
 TP = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
@@ -281,7 +281,7 @@ def test_http2_framing_state_lost_is_counted(weft_factory, services, tmp_path):
         assert first["attributes"]["url.path"] == "/index.html"
         (info, entries), = weft_map_dumps(w.proc.pid, lambda i: i.get("name") == "stream_states")
         # struct conn_key {tgid, fd}: bytes, as bpftool dumps them ("0x..").
-        keys = [e["key"] for e in entries if int.from_bytes(bytes(int(b, 16) for b in e["key"][:4]), "little") == srv.pid]
+        keys = [e["key"] for e in entries if dump_int(e["key"]) == srv.pid]
         assert len(keys) == 1, entries
         subprocess.run(["bpftool", "map", "delete", "id", str(info["id"]), "key", *keys[0]], check=True)
         request(c, 3, "/missing")

@@ -48,20 +48,20 @@ def go_apps():
 
 
 class GoEnv:
-    def __init__(self, binary, weft_args=()):
+    def __init__(self, binary, weft_args=(), a_args=()):
         self.binary = binary
         self.cgroup = os.path.join(cgroup2_root(), f"weft-go-{os.getpid()}-{time.monotonic_ns()}")
         os.mkdir(self.cgroup)
         self.procs = []
         self.b_port, self.a_port = free_port(), free_port()
         self.b = self._start(self.b_port)
-        self.a = self._start(self.a_port)
+        self.a = self._start(self.a_port, a_args)
         self.weft = Weft(["attach", "--cgroup", self.cgroup, "-p", str(self.a.pid), "-p", str(self.b.pid),
                           *weft_args])
         self.weft.wait_ready()
 
-    def _start(self, port):
-        p = subprocess.Popen(in_cgroup([self.binary, "-addr", f"127.0.0.1:{port}"], self.cgroup),
+    def _start(self, port, args=()):
+        p = subprocess.Popen(in_cgroup([self.binary, "-addr", f"127.0.0.1:{port}", *args], self.cgroup),
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         self.procs.append(p)
         wait_port(port, proc=p)
@@ -274,6 +274,47 @@ def test_keepalive_goroutine_serves_each_request_in_turn(go_env):
     assert len(srv_ids) == 6
     # the connection closed: its goroutine's entry went with it
     assert wait_serving(go_env, []) == []
+
+
+@pytest.mark.parametrize("version", [go_versions()[0], go_versions()[-1]] if go_versions() else [])
+@pytest.mark.parametrize("workers,n_conns", [(1, 2), (2, 3)])
+def test_goroutines_taking_turns_on_connections(version, workers, n_conns, go_apps):
+    """A server whose worker goroutines take turns on its connections (httpapp
+    -pool: a worker serves one request, queues the connection again, takes the
+    next): a goroutine's go_serving entry follows it from connection to
+    connection, and each request's outgoing call is a child of its own server
+    span, never of the request a worker served before on another connection.
+    One worker on two connections comes back to each with no other goroutine
+    between: the slot must not take the entry for its own then."""
+    env = GoEnv(os.path.join(go_apps, version, "httpapp"), a_args=["-pool", str(workers)])
+    conns = [http.client.HTTPConnection("127.0.0.1", env.a_port, timeout=10) for _ in range(n_conns)]
+    try:
+        # Round-robin over the connections, one more than the workers: each
+        # worker serves them in turn (its next one is waiting when it is
+        # done; all are queued from the start).
+        for c in conns:
+            c.connect()
+        for i in range(12):
+            c = conns[i % n_conns]
+            c.request("GET", env.call_path(f"pool{i}", "direct"))
+            r = c.getresponse()
+            assert (r.status, r.read()) == (200, b"upstream 200 6 bytes\n"), i
+        # The workers served the connections' 12 requests: at most one
+        # entry each, naming the connection its goroutine served last.
+        assert 1 <= len(serving_entries(env.weft.proc.pid, env.a.pid)) <= workers
+        for i in range(12):
+            spans = spans_for(env, f"pool{i}", 3)
+            a_srv = one(spans, "SERVER", env.a.pid)
+            a_cli = one(spans, "CLIENT", env.a.pid)
+            b_srv = one(spans, "SERVER", env.b.pid)
+            assert a_cli["parent_span_id"] == a_srv["span_id"], (i, spans)
+            assert b_srv["parent_span_id"] == a_cli["span_id"], (i, spans)
+            assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"], (i, spans)
+            assert a_srv["parent_span_id"] == "", (i, spans)
+    finally:
+        for c in conns:
+            c.close()
+        env.close()
 
 
 def test_panicking_handler(go_env):

@@ -6,6 +6,11 @@
 //
 //	httpapp [-addr 127.0.0.1:8080]     (or env HTTPAPP_ADDR, or env PORT)
 //	        [-tls-cert F -tls-key K]   serve HTTPS (crypto/tls; HTTP/2 if the client asks)
+//	        [-pool N]                  serve HTTP/1.1 with N worker goroutines that take
+//	                                   turns on the connections: a worker serves one
+//	                                   request, queues its connection again and takes
+//	                                   the next one waiting (a goroutine serves many
+//	                                   connections, a connection many goroutines)
 //
 // It prints "listening on HOST:PORT" once it accepts connections (-addr with
 // port 0 picks a free port). Handlers:
@@ -29,11 +34,13 @@
 package main
 
 import (
+	"bufio"
 	"flag"
 	"fmt"
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"os"
 	"strconv"
 	"strings"
@@ -130,6 +137,47 @@ func status(w http.ResponseWriter, r *http.Request) {
 	fmt.Fprintf(w, "status %d\n", code)
 }
 
+// A keep-alive connection of the -pool server, with its reader (bytes it
+// buffered belong to the connection's next request).
+type poolConn struct {
+	c net.Conn
+	r *bufio.Reader
+}
+
+// servePool accepts connections and queues them; each of n workers takes
+// one, serves a single request with h, and queues it again.
+func servePool(ln net.Listener, h http.Handler, n int) error {
+	queue := make(chan poolConn, 4096)
+	for i := 0; i < n; i++ {
+		go func() {
+			for pc := range queue {
+				req, err := http.ReadRequest(pc.r)
+				if err != nil {
+					pc.c.Close()
+					continue
+				}
+				rec := httptest.NewRecorder()
+				h.ServeHTTP(rec, req)
+				io.Copy(io.Discard, req.Body)
+				resp := rec.Result()
+				resp.ContentLength = int64(rec.Body.Len())
+				if err := resp.Write(pc.c); err != nil {
+					pc.c.Close()
+					continue
+				}
+				queue <- pc
+			}
+		}()
+	}
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			return err
+		}
+		queue <- poolConn{c: c, r: bufio.NewReader(c)}
+	}
+}
+
 func defaultAddr() string {
 	if a := os.Getenv("HTTPAPP_ADDR"); a != "" {
 		return a
@@ -148,6 +196,7 @@ func main() {
 		"(a tracer attached meanwhile sees the program from its first request on)")
 	cert := flag.String("tls-cert", "", "serve HTTPS with this certificate (PEM; needs -tls-key)")
 	key := flag.String("tls-key", "", "the certificate's private key (PEM)")
+	pool := flag.Int("pool", 0, "serve HTTP/1.1 with this many worker goroutines taking turns on the connections")
 	flag.Parse()
 
 	if *get != "" {
@@ -184,7 +233,9 @@ func main() {
 	}
 	fmt.Printf("listening on %s\n", ln.Addr())
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
-	if *cert != "" {
+	if *pool > 0 {
+		err = servePool(ln, mux, *pool)
+	} else if *cert != "" {
 		err = srv.ServeTLS(ln, *cert, *key)
 	} else {
 		err = srv.Serve(ln)

@@ -166,9 +166,7 @@ static __always_inline struct txn_event *txn_slot_claim(struct conn_key *key, st
 		if (!s)
 			return NULL;
 		s->phase = TXN_PHASE_IDLE;
-		s->claimed = TXN_FREE;
-		s->goid = 0;
-		s->g = 0;
+		s->claimed = TXN_FREE; /* the rest stays zero: goid and g, no goroutine yet */
 		long err = bpf_map_update_elem(&txns, key, s, BPF_NOEXIST);
 		if (err == 0)
 			txn_count_add(TXN_COUNT_ENTRIES, 1);

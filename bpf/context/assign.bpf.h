@@ -142,11 +142,7 @@ static __always_inline int txn_header_context(struct txn_event *t, bool rescan)
 		 * goroutine's is t itself (context/goroutine.bpf.h). */
 		__u32 tid = t->tid;
 		struct thread_ctx *c = bpf_map_lookup_elem(&thread_ctxs, &tid);
-		__u64 a = 0, b;
-		if (c)
-			__builtin_memcpy(&a, c->span_id, 8);
-		__builtin_memcpy(&b, t->span_id, 8);
-		if (c && c->owner_tid == tid && a == b) {
+		if (c && c->owner_tid == tid && span_word(c->span_id) == span_word(t->span_id)) {
 			__builtin_memcpy(c->trace_id, w->trace_id, 16);
 			c->trace_flags = t->trace_flags;
 		}

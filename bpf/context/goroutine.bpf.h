@@ -226,6 +226,7 @@ static __always_inline int go_inherited_check(struct go_key *ok, __u32 tgid, con
 	if (!c->valid)
 		return 0;
 	ok->tgid = tgid;
+	ok->pad = 0;
 	ok->goid = c->origin_goid;
 	struct go_serving_ref *ref = bpf_map_lookup_elem(&go_serving, ok);
 	struct txn_event *t = ref ? bpf_map_lookup_elem(&txns, &ref->conn) : NULL;
@@ -298,7 +299,6 @@ __attribute__((noinline)) int go_ctx_resolve(__u32 tgid, __u64 g, struct go_ctx 
 		return 1;
 	if (!pi->serving)
 		return 0; /* no goroutine serves: no ancestor can be serving */
-	k->origin.pad = 0;
 	struct go_ctx *c = bpf_map_lookup_elem(&go_inherited, &k->self);
 	if (c)
 		return go_inherited_check(&k->origin, tgid, c, out);

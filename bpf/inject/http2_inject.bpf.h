@@ -56,9 +56,9 @@ struct {
 	__type(value, struct h2_msg_state);
 } h2_msg_states SEC(".maps");
 
-/* A header block being searched (per CPU: too large for the stack). */
-/* Per CPU: h2_inject_headers' state, off the stack of sk_msg's deepest
- * chain of calls (the scan's bpf_loop deepens it). */
+/* A header block being searched and what injecting into it needs, per
+ * CPU: too large for the stack, and kept off sk_msg's deepest chain of
+ * calls (the scan's bpf_loop deepens it). */
 struct h2_block_scan {
 	__u8 b[H2_INJ_SCAN + 16];
 	__u32 len;

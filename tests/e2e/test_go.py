@@ -139,6 +139,21 @@ def one(spans, kind, pid):
     return found[0]
 
 
+def call_chain(env, ident):
+    """A's server, A's client and B's server spans of one /call request, checked
+    to be one trace: A's server a root, its client its child, B's server the
+    client's child."""
+    spans = spans_for(env, ident, 3)
+    a_srv = one(spans, "SERVER", env.a.pid)
+    a_cli = one(spans, "CLIENT", env.a.pid)
+    b_srv = one(spans, "SERVER", env.b.pid)
+    assert a_cli["parent_span_id"] == a_srv["span_id"], (ident, spans)
+    assert b_srv["parent_span_id"] == a_cli["span_id"], (ident, spans)
+    assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"], (ident, spans)
+    assert a_srv["parent_span_id"] == "", (ident, spans)
+    return a_srv, a_cli, b_srv
+
+
 def test_server_span_fields(go_env):
     tp_trace, tp_parent = "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7"
     hdr = {"traceparent": f"00-{tp_trace}-{tp_parent}-01"}
@@ -166,14 +181,7 @@ def test_outgoing_call_is_child_and_downstream_joins(go_env, mode):
     ident = f"{mode}-1"
     status, body = get(go_env.a_url(go_env.call_path(ident, mode)))
     assert (status, body) == (200, b"upstream 200 6 bytes\n")
-    spans = spans_for(go_env, ident, 3)
-    a_srv = one(spans, "SERVER", go_env.a.pid)
-    a_cli = one(spans, "CLIENT", go_env.a.pid)
-    b_srv = one(spans, "SERVER", go_env.b.pid)
-    assert a_cli["parent_span_id"] == a_srv["span_id"], mode
-    assert b_srv["parent_span_id"] == a_cli["span_id"], mode
-    assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"]
-    assert a_srv["parent_span_id"] == ""
+    a_srv, a_cli, b_srv = call_chain(go_env, ident)
     ca = a_cli["attributes"]
     assert ca["http.request.method"] == "GET" and ca["http.response.status_code"] == 200
     assert ca["url.full"] == go_env.b_url(f"/hello?id={ident}")
@@ -262,14 +270,7 @@ def test_keepalive_goroutine_serves_each_request_in_turn(go_env):
         conn.close()
     srv_ids = set()
     for i in range(6):
-        spans = spans_for(go_env, f"ka{i}", 3)
-        a_srv = one(spans, "SERVER", go_env.a.pid)
-        a_cli = one(spans, "CLIENT", go_env.a.pid)
-        b_srv = one(spans, "SERVER", go_env.b.pid)
-        assert a_cli["parent_span_id"] == a_srv["span_id"], (i, spans)
-        assert b_srv["parent_span_id"] == a_cli["span_id"], (i, spans)
-        assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"]
-        assert a_srv["parent_span_id"] == ""
+        a_srv, _, _ = call_chain(go_env, f"ka{i}")
         srv_ids.add(a_srv["span_id"])
     assert len(srv_ids) == 6
     # the connection closed: its goroutine's entry went with it
@@ -303,14 +304,7 @@ def test_goroutines_taking_turns_on_connections(version, workers, n_conns, go_ap
         # entry each, naming the connection its goroutine served last.
         assert 1 <= len(serving_entries(env.weft.proc.pid, env.a.pid)) <= workers
         for i in range(12):
-            spans = spans_for(env, f"pool{i}", 3)
-            a_srv = one(spans, "SERVER", env.a.pid)
-            a_cli = one(spans, "CLIENT", env.a.pid)
-            b_srv = one(spans, "SERVER", env.b.pid)
-            assert a_cli["parent_span_id"] == a_srv["span_id"], (i, spans)
-            assert b_srv["parent_span_id"] == a_cli["span_id"], (i, spans)
-            assert a_srv["trace_id"] == a_cli["trace_id"] == b_srv["trace_id"], (i, spans)
-            assert a_srv["parent_span_id"] == "", (i, spans)
+            call_chain(env, f"pool{i}")
     finally:
         for c in conns:
             c.close()

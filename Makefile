@@ -91,6 +91,20 @@ $(BUILD)/bench/span_path: bench/span_path.c $(LIB_OBJS)
 	$(Q)mkdir -p $(dir $@)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
 
+# No-op programs on the socket front's tracepoints (bench/stats_floor.c):
+# bench/go_overhead measures with them what bpf_stats' own clock reads add
+# to each program run.
+$(BUILD)/bench/stats_floor.bpf.o: bench/stats_floor.bpf.c Makefile
+	$(call msg,BPF,$@)
+	$(Q)mkdir -p $(dir $@)
+	$(Q)$(CLANG) $(BPF_CFLAGS) -c $< -o $@
+$(BUILD)/bench/stats_floor.skel.h: $(BUILD)/bench/stats_floor.bpf.o
+	$(call msg,GEN-SKEL,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name stats_floor_bpf > $@.tmp && mv $@.tmp $@
+$(BUILD)/bench/stats_floor: bench/stats_floor.c $(BUILD)/bench/stats_floor.skel.h
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(CFLAGS) -I$(BUILD)/bench $< -o $@ $(LIBBPF_A) -lelf -lz -lzstd
+
 $(BUILD):
 	$(Q)mkdir -p $@
 
@@ -166,7 +180,7 @@ test-kernels: $(BUILD)/weft
 demo: $(BUILD)/weft
 	$(Q)tests/apps/demo/run
 
-bench: $(BUILD)/weft
+bench: $(BUILD)/weft $(BUILD)/bench/stats_floor
 	$(Q)bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead

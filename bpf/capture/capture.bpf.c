@@ -109,6 +109,30 @@ static __always_inline struct io_args *io_scratch(void)
 	return io;
 }
 
+/* Both fronts, once a socket call's arguments are in io (ret: its
+ * result): TLS ciphertext inside an SSL call gives way to the call's
+ * plaintext (an SSL_write's: io now describes it) or is only looked at for
+ * a ServerHello; other bytes go to on_data; a read that moved nothing may
+ * end a server response (read_nothing). dir: io->dir, which the socket
+ * front knows as a constant. A stream protocol's program takes over by tail
+ * call from the front's ctx. */
+static __always_inline void io_deliver(void *ctx, struct io_args *io, long ret, __u8 dir)
+{
+	long plain = tls_io(io, ret);
+	PROF_AT(PROF_TLS);
+	if (plain >= 0) {
+		if (plain > 0)
+			stream_forward(ctx, on_data(io, plain));
+		else
+			tls_hello_cipher(io, ret);
+		return;
+	}
+	if (ret > 0)
+		stream_forward(ctx, on_data(io, ret));
+	else if (dir == DIR_READ)
+		read_nothing(io->fd);
+}
+
 /* One program for the entry of every write-like syscall (user/loaders/capture.c
  * attaches it to each): it notes when, on which fd and by whom in this
  * CPU's slot, for any process (cheaper than asking whether it is traced). */
@@ -138,21 +162,7 @@ int sys_exit_io(struct trace_event_raw_sys_exit *ctx)
 	if (!io || !io_args_at_exit(nr, io))
 		return 0;
 	PROF_MARK();
-	long plain = tls_io(io, ret);
-	PROF_AT(PROF_TLS);
-	if (plain >= 0) {
-		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
-		 * (io now describes it) goes to on_data instead. */
-		if (plain > 0)
-			stream_forward(ctx, on_data(io, plain));
-		else
-			tls_hello_cipher(io, ret);
-		return 0;
-	}
-	if (ret > 0)
-		stream_forward(ctx, on_data(io, ret));
-	else if (io->dir == DIR_READ)
-		read_nothing(io->fd);
+	io_deliver(ctx, io, ret, io->dir);
 	return 0;
 }
 
@@ -347,21 +357,7 @@ static __always_inline int sock_io(struct bpf_raw_tracepoint_args *ctx, __u8 dir
 	if (dir == DIR_WRITE && ret > 0)
 		io->enter_ns = send_time(sk);
 	PROF_AT(PROF_IO_ARGS);
-	long plain = tls_io(io, ret);
-	PROF_AT(PROF_TLS);
-	if (plain >= 0) {
-		/* TLS ciphertext inside an SSL call; an SSL_write's plaintext
-		 * (io now describes it) goes to on_data instead. */
-		if (plain > 0)
-			stream_forward(ctx, on_data(io, plain));
-		else
-			tls_hello_cipher(io, ret);
-		return 0;
-	}
-	if (ret > 0)
-		stream_forward(ctx, on_data(io, ret));
-	else if (dir == DIR_READ)
-		read_nothing(io->fd);
+	io_deliver(ctx, io, ret, dir);
 	return 0;
 }
 

@@ -92,8 +92,8 @@ $(BUILD)/bench/span_path: bench/span_path.c $(LIB_OBJS)
 	$(Q)$(CC) $(CFLAGS) $< $(LIB_OBJS) -o $@ $(LDLIBS)
 
 # No-op programs on the socket front's tracepoints (bench/stats_floor.c):
-# bench/go_overhead measures with them what bpf_stats' own clock reads add
-# to each program run.
+# bench/go_overhead and bench/http_overhead measure with them what
+# bpf_stats' own clock reads add to each program run (bench/bpf_stats.py).
 $(BUILD)/bench/stats_floor.bpf.o: bench/stats_floor.bpf.c Makefile
 	$(call msg,BPF,$@)
 	$(Q)mkdir -p $(dir $@)

@@ -181,7 +181,7 @@ demo: $(BUILD)/weft
 	$(Q)tests/apps/demo/run
 
 bench: $(BUILD)/weft $(BUILD)/bench/stats_floor
-	$(Q)bench/bystander
+	$(Q)BENCH_WORKLOAD=dd,sock bench/bystander
 	$(Q)bench/http_overhead
 	$(Q)bench/go_overhead
 	$(Q)BENCH_WORKLOADS=call BENCH_WEFT_ARGS="--uprobes off" bench/go_overhead

@@ -142,7 +142,7 @@ test-image: image
 # then end-to-end tests against real processes (needs root), on both capture
 # fronts.
 test:
-	$(Q)$(MAKE) --no-print-directory -j2 test-apps image
+	$(Q)$(MAKE) --no-print-directory -j2 test-apps image bench-bins
 	$(Q)$(MAKE) --no-print-directory unit test-kernels e2e e2e-syscall fuzz-short
 
 # The Go programs the unit and end-to-end tests run (Go 1.19-1.23, cold
@@ -179,6 +179,12 @@ test-kernels: $(BUILD)/weft
 
 demo: $(BUILD)/weft
 	$(Q)tests/apps/demo/run
+
+# The benchmarks' compiled programs: make test builds them (seconds), so that a
+# change of the agent's interfaces cannot leave one broken until the next
+# make bench.
+.PHONY: bench-bins
+bench-bins: $(BUILD)/bench/span_path $(BUILD)/bench/otlp_export $(BUILD)/bench/stats_floor
 
 bench: $(BUILD)/weft $(BUILD)/bench/stats_floor
 	$(Q)BENCH_WORKLOAD=dd,sock bench/bystander

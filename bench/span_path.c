@@ -195,8 +195,7 @@ static size_t make_event(const struct exchange *x, uint64_t i, struct txn_event 
 
 static struct span *build_span(const struct txn_event *ev, size_t len)
 {
-	bool first;
-	proc_language(ev->pid, &first);
+	proc_vet_first(ev->pid);
 	struct span *s = span_new();
 	if (!s)
 		return NULL;
@@ -206,7 +205,7 @@ static struct span *build_span(const struct txn_event *ev, size_t len)
 		fprintf(stderr, "span_path: exchange not parsed (%d)\n", rc);
 		exit(1);
 	}
-	s->resource = proc_resource(ev->pid);
+	s->resource = proc_resource(ev->pid, s->start_ns);
 	return s;
 }
 

@@ -41,13 +41,13 @@ int main(void)
 	}
 	printf("ready\n");
 	fflush(stdout);
+	/* Until a signal or the end of standard input (read 0, or an error
+	 * such as a closed descriptor, which poll reports at once). */
 	while (!stopping) {
 		struct pollfd in = { .fd = STDIN_FILENO, .events = POLLIN };
-		if (poll(&in, 1, -1) > 0 && (in.revents & (POLLHUP | POLLIN))) {
-			char c;
-			if (read(STDIN_FILENO, &c, 1) <= 0)
-				break;
-		}
+		char c;
+		if (poll(&in, 1, -1) > 0 && read(STDIN_FILENO, &c, 1) <= 0)
+			break;
 	}
 cleanup:
 	stats_floor_bpf__destroy(skel);
